@@ -1,0 +1,119 @@
+package engines
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Sentinel errors that callers map to user-facing statuses.
+var (
+	ErrUnknownModel   = errors.New("unknown model")
+	ErrUnknownBackend = errors.New("unknown backend")
+	ErrBackendMissing = errors.New("backend not available")
+	ErrBadModel       = errors.New("invalid model")
+	ErrBadShape       = errors.New("invalid tensor shape")
+)
+
+// Backend turns a model's files into an Engine. One Backend serves every
+// model that names it; it is safe for concurrent use.
+type Backend interface {
+	Name() string
+	// Load prepares the model's weights. Input spatial dimensions that are
+	// dynamic in the file are fixed to spec.InputHeight/InputWidth.
+	Load(ctx context.Context, spec *Model) (Engine, error)
+	Close() error
+}
+
+// Engine is one loaded model. Its shapes are fully resolved except the batch
+// dimension, which is -1 when the model accepts any batch size up to
+// MaxBatch.
+type Engine interface {
+	Inputs() []TensorInfo
+	Outputs() []TensorInfo
+	// MaxBatch is the largest batch one Run accepts.
+	MaxBatch() int
+	// FixedBatch reports a model that only runs at exactly MaxBatch; callers
+	// pad smaller batches.
+	FixedBatch() bool
+	// NewInstance makes an independent execution context. Instances run
+	// concurrently with each other; one instance runs one batch at a time.
+	NewInstance() (Instance, error)
+	Close() error
+}
+
+// Instance runs batches. in[i] and out[i] hold Inputs()[i] and Outputs()[i]
+// for at least batch items, laid out contiguously item after item; the
+// caller owns them (see HostBuffer).
+type Instance interface {
+	Run(ctx context.Context, batch int, in, out []*HostBuffer) error
+	Close() error
+}
+
+// Registry maps backend names to backends. Backends register when they are
+// available on this machine; a model naming a missing one fails to load
+// with ErrBackendMissing and the reason recorded at registration.
+type Registry struct {
+	mu       sync.Mutex // guards backends and missing
+	backends map[string]Backend
+	missing  map[string]error
+}
+
+// NewRegistry makes an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{backends: map[string]Backend{}, missing: map[string]error{}}
+}
+
+// Register adds an available backend.
+func (r *Registry) Register(b Backend) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.backends[b.Name()] = b
+	delete(r.missing, b.Name())
+}
+
+// MarkMissing records why a backend could not start here.
+func (r *Registry) MarkMissing(name string, why error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.missing[name] = why
+}
+
+// Get returns the named backend.
+func (r *Registry) Get(name string) (Backend, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if b, ok := r.backends[name]; ok {
+		return b, nil
+	}
+	if why, ok := r.missing[name]; ok {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBackendMissing, name, why)
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownBackend, name)
+}
+
+// Names lists the available backends, sorted.
+func (r *Registry) Names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.backends))
+	for n := range r.backends {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Close closes every backend.
+func (r *Registry) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for _, b := range r.backends {
+		errs = append(errs, b.Close())
+	}
+	r.backends = map[string]Backend{}
+	return errors.Join(errs...)
+}

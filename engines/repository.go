@@ -1,0 +1,647 @@
+package engines
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults applied when neither the model nor config.yaml says otherwise.
+type Defaults struct {
+	Backend       string
+	MaxBatchSize  int
+	InstanceCount int
+}
+
+// Repository finds models in one or more folders laid out as
+// <root>/<name>/<version>/model.onnx (Triton-like, optional
+// <root>/<name>/config.yaml) or <root>/<dataset>/<version>/weights.onnx
+// (Roboflow's model cache).
+type Repository struct {
+	Roots    []string
+	Defaults Defaults
+}
+
+// Entry is a model version found on disk, before it is resolved.
+type Entry struct {
+	Name, Version, Dir, File, Source string
+}
+
+// ID is "name/version".
+func (e Entry) ID() string { return e.Name + "/" + e.Version }
+
+// Scan lists every model version in the repository, sorted by ID. Folders
+// that hold no weights are ignored; unreadable roots are errors.
+func (r *Repository) Scan() ([]Entry, error) {
+	var out []Entry
+	seen := map[string]bool{}
+	for _, root := range r.Roots {
+		names, err := os.ReadDir(root)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("scan model repository: %w", err)
+		}
+		for _, n := range names {
+			if !n.IsDir() || strings.HasPrefix(n.Name(), ".") {
+				continue
+			}
+			versions, err := os.ReadDir(filepath.Join(root, n.Name()))
+			if err != nil {
+				continue
+			}
+			for _, v := range versions {
+				if !v.IsDir() {
+					continue
+				}
+				dir := filepath.Join(root, n.Name(), v.Name())
+				e := Entry{Name: n.Name(), Version: v.Name(), Dir: dir}
+				switch {
+				case fileExists(filepath.Join(dir, "model.onnx")):
+					e.File, e.Source = filepath.Join(dir, "model.onnx"), "repository"
+				case fileExists(filepath.Join(dir, "weights.onnx")):
+					e.File, e.Source = filepath.Join(dir, "weights.onnx"), "roboflow"
+				default:
+					continue
+				}
+				if !seen[e.ID()] { // the first root wins
+					seen[e.ID()] = true
+					out = append(out, e)
+				}
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID() < out[j].ID() })
+	return out, nil
+}
+
+// Find returns the entry for "name/version" (or the highest version of a
+// bare name).
+func (r *Repository) Find(id string) (Entry, error) {
+	name, version := SplitID(id)
+	entries, err := r.Scan()
+	if err != nil {
+		return Entry{}, err
+	}
+	var best *Entry
+	for i, e := range entries {
+		if e.Name != name {
+			continue
+		}
+		if version == "" {
+			if best == nil || versionLess(best.Version, e.Version) {
+				best = &entries[i]
+			}
+		} else if e.Version == version {
+			return e, nil
+		}
+	}
+	if best != nil {
+		return *best, nil
+	}
+	return Entry{}, fmt.Errorf("%w: %s", ErrUnknownModel, id)
+}
+
+func versionLess(a, b string) bool {
+	x, errA := strconv.Atoi(a)
+	y, errB := strconv.Atoi(b)
+	if errA == nil && errB == nil {
+		return x < y
+	}
+	return a < b
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+// FileConfig is models/<name>/config.yaml. Every field is optional and
+// overrides what was read from the model's own files.
+type FileConfig struct {
+	Backend       string   `yaml:"backend"`
+	Task          string   `yaml:"task"`
+	ClassNames    []string `yaml:"class_names"`
+	InputWidth    int      `yaml:"input_width"`
+	InputHeight   int      `yaml:"input_height"`
+	Preprocessing struct {
+		Resize     string      `yaml:"resize"`
+		AutoOrient *bool       `yaml:"auto_orient"`
+		Mean       *[3]float32 `yaml:"mean"`
+		Std        *[3]float32 `yaml:"std"`
+	} `yaml:"preprocessing"`
+	NMS             string           `yaml:"nms"`
+	OutputLayout    string           `yaml:"output_layout"`
+	MaxBatchSize    int              `yaml:"max_batch_size"`
+	InstanceCount   int              `yaml:"instance_count"`
+	DynamicBatching *DynamicBatching `yaml:"dynamic_batching"`
+}
+
+// ParseFileConfig decodes config.yaml strictly: unknown keys are errors, so
+// a typo never silently falls back to a default.
+func ParseFileConfig(data []byte) (*FileConfig, error) {
+	var c FileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: config.yaml: %v", ErrBadModel, err)
+	}
+	if c.NMS != "" && c.NMS != "roboflow" && c.NMS != "ultralytics" {
+		return nil, fmt.Errorf("%w: config.yaml: nms must be roboflow or ultralytics, got %q", ErrBadModel, c.NMS)
+	}
+	if c.OutputLayout != "" && c.OutputLayout != "yolov8" && c.OutputLayout != "yolov5" {
+		return nil, fmt.Errorf("%w: config.yaml: output_layout must be yolov8 or yolov5, got %q", ErrBadModel, c.OutputLayout)
+	}
+	if c.MaxBatchSize < 0 || c.InstanceCount < 0 {
+		return nil, fmt.Errorf("%w: config.yaml: max_batch_size and instance_count must not be negative", ErrBadModel)
+	}
+	return &c, nil
+}
+
+// Resolve reads a model's files and config into a Model.
+func (r *Repository) Resolve(e Entry) (*Model, error) {
+	info, err := ReadONNXInfoFile(e.File)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{
+		Name: e.Name, Version: e.Version, Dir: e.Dir, File: e.File, Source: e.Source,
+		Backend: r.Defaults.Backend, NMS: "roboflow", OutputLayout: "yolov8",
+		InstanceCount: r.Defaults.InstanceCount, ONNX: info,
+	}
+	if len(info.Inputs[0].Shape) != 4 {
+		return nil, fmt.Errorf("%w: %s: input %s must be NCHW, got %v", ErrBadModel, e.ID(), info.Inputs[0].Name, info.Inputs[0].Shape)
+	}
+	if h, w := info.Inputs[0].Shape[2], info.Inputs[0].Shape[3]; h > 0 && w > 0 {
+		m.InputHeight, m.InputWidth = int(h), int(w)
+	}
+	switch e.Source {
+	case "roboflow":
+		err = applyRoboflow(m)
+	default:
+		err = applyUltralytics(m, info.Metadata)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.ID(), err)
+	}
+	cfgPath := filepath.Join(filepath.Dir(e.Dir), "config.yaml")
+	if data, err := os.ReadFile(cfgPath); err == nil {
+		fc, err := ParseFileConfig(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", e.ID(), err)
+		}
+		if err := applyFileConfig(m, fc); err != nil {
+			return nil, fmt.Errorf("%s: %w", e.ID(), err)
+		}
+	}
+	if m.Task == "" {
+		return nil, fmt.Errorf("%w: %s: cannot tell the task (no Ultralytics metadata, no model_type.json): set task in %s", ErrBadModel, e.ID(), cfgPath)
+	}
+	if m.InputWidth <= 0 || m.InputHeight <= 0 {
+		return nil, fmt.Errorf("%w: %s: input size is dynamic and no imgsz metadata or config says what it is: set input_width/input_height in %s", ErrBadModel, e.ID(), cfgPath)
+	}
+	if m.Pre.Std == ([3]float32{}) {
+		m.Pre.Std = [3]float32{1, 1, 1}
+	}
+	if b := info.Inputs[0].Shape[0]; b > 0 {
+		m.MaxBatchSize = int(b) // fixed-batch model: the file decides
+	} else if m.MaxBatchSize == 0 {
+		m.MaxBatchSize = r.Defaults.MaxBatchSize
+	}
+	if m.MaxBatchSize <= 0 {
+		m.MaxBatchSize = 1
+	}
+	if m.InstanceCount <= 0 {
+		m.InstanceCount = 1
+	}
+	if m.Backend == "" {
+		m.Backend = "onnxruntime"
+	}
+	return m, nil
+}
+
+func applyFileConfig(m *Model, c *FileConfig) error {
+	if c.Backend != "" {
+		m.Backend = c.Backend
+	}
+	if c.Task != "" {
+		t, err := ParseTask(c.Task)
+		if err != nil {
+			return err
+		}
+		m.Task = t
+		m.Pre.Mean, m.Pre.Std = taskNormalization(t)
+	}
+	if len(c.ClassNames) > 0 {
+		m.ClassNames = c.ClassNames
+	}
+	if c.InputWidth > 0 {
+		m.InputWidth = c.InputWidth
+	}
+	if c.InputHeight > 0 {
+		m.InputHeight = c.InputHeight
+	}
+	if c.Preprocessing.Resize != "" {
+		m.Pre.Resize = ParseResizeMode(c.Preprocessing.Resize)
+	}
+	if c.Preprocessing.AutoOrient != nil {
+		m.Pre.AutoOrient = *c.Preprocessing.AutoOrient
+	}
+	if c.Preprocessing.Mean != nil {
+		m.Pre.Mean = *c.Preprocessing.Mean
+	}
+	if c.Preprocessing.Std != nil {
+		for _, s := range c.Preprocessing.Std {
+			if s == 0 {
+				return fmt.Errorf("%w: config.yaml: preprocessing.std must not be 0", ErrBadModel)
+			}
+		}
+		m.Pre.Std = *c.Preprocessing.Std
+	}
+	if c.NMS != "" {
+		m.NMS = c.NMS
+	}
+	if c.OutputLayout != "" {
+		m.OutputLayout = c.OutputLayout
+	}
+	if c.MaxBatchSize > 0 {
+		m.MaxBatchSize = c.MaxBatchSize
+	}
+	if c.InstanceCount > 0 {
+		m.InstanceCount = c.InstanceCount
+	}
+	if c.DynamicBatching != nil {
+		m.Batching = *c.DynamicBatching
+	}
+	return nil
+}
+
+// taskNormalization is Roboflow's: detection-like tasks divide by 255;
+// classification also maps [0,1] to [-1,1] ((x-0.5)/0.5).
+func taskNormalization(t Task) (mean, std [3]float32) {
+	if t == Classification {
+		return [3]float32{0.5, 0.5, 0.5}, [3]float32{0.5, 0.5, 0.5}
+	}
+	return [3]float32{}, [3]float32{1, 1, 1}
+}
+
+// applyUltralytics reads an Ultralytics export's metadata_props. Without
+// environment.json there is no Roboflow preprocessing to follow, so such
+// models get Ultralytics' own: letterbox with grey (114) edges, EXIF
+// auto-orientation on.
+func applyUltralytics(m *Model, meta map[string]string) error {
+	m.Pre.Resize = FitGrey
+	m.Pre.AutoOrient = true
+	if task, ok := meta["task"]; ok {
+		t, err := ParseTask(task)
+		if err != nil {
+			return err
+		}
+		m.Task = t
+		m.ModelType = "yolov8"
+	}
+	if names, ok := meta["names"]; ok {
+		list, err := ParsePythonNames(names)
+		if err != nil {
+			return fmt.Errorf("%w: metadata names: %v", ErrBadModel, err)
+		}
+		m.ClassNames = list
+	}
+	if imgsz, ok := meta["imgsz"]; ok {
+		dims, err := parseIntList(imgsz)
+		if err != nil || len(dims) == 0 {
+			return fmt.Errorf("%w: metadata imgsz %q", ErrBadModel, imgsz)
+		}
+		h, w := dims[0], dims[0]
+		if len(dims) > 1 {
+			w = dims[1]
+		}
+		if m.InputHeight == 0 {
+			m.InputHeight, m.InputWidth = h, w
+		}
+	}
+	if kpt, ok := meta["kpt_shape"]; ok {
+		dims, err := parseIntList(kpt)
+		if err != nil || len(dims) != 2 {
+			return fmt.Errorf("%w: metadata kpt_shape %q", ErrBadModel, kpt)
+		}
+		m.KeypointNames = make([]string, dims[0])
+		for i := range m.KeypointNames {
+			m.KeypointNames[i] = strconv.Itoa(i)
+		}
+	}
+	m.Pre.Mean, m.Pre.Std = taskNormalization(m.Task)
+	return nil
+}
+
+func parseIntList(s string) ([]int, error) {
+	s = strings.Trim(strings.TrimSpace(s), "[]()")
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// ParsePythonNames parses the Python dict literal Ultralytics writes for
+// class names, e.g. {0: 'person', 1: "it's"}, into a slice indexed by id.
+func ParsePythonNames(s string) ([]string, error) {
+	p := pyLexer{s: strings.TrimSpace(s)}
+	if !p.eat('{') {
+		return nil, fmt.Errorf("names: expected '{'")
+	}
+	byID := map[int]string{}
+	maxID := -1
+	for {
+		p.skipSpace()
+		if p.eat('}') {
+			break
+		}
+		id, err := p.int()
+		if err != nil {
+			return nil, err
+		}
+		p.skipSpace()
+		if !p.eat(':') {
+			return nil, fmt.Errorf("names: expected ':' after %d", id)
+		}
+		p.skipSpace()
+		name, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		if id < 0 || id > 1<<16 {
+			return nil, fmt.Errorf("names: class id %d out of range", id)
+		}
+		byID[id] = name
+		if id > maxID {
+			maxID = id
+		}
+		p.skipSpace()
+		if p.eat(',') {
+			continue
+		}
+		p.skipSpace()
+		if !p.eat('}') {
+			return nil, fmt.Errorf("names: expected ',' or '}' at offset %d", p.i)
+		}
+		break
+	}
+	out := make([]string, maxID+1)
+	for i := range out {
+		if n, ok := byID[i]; ok {
+			out[i] = n
+		} else {
+			out[i] = strconv.Itoa(i)
+		}
+	}
+	return out, nil
+}
+
+type pyLexer struct {
+	s string
+	i int
+}
+
+func (p *pyLexer) skipSpace() {
+	for p.i < len(p.s) && strings.ContainsRune(" \t\r\n", rune(p.s[p.i])) {
+		p.i++
+	}
+}
+
+func (p *pyLexer) eat(c byte) bool {
+	if p.i < len(p.s) && p.s[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func (p *pyLexer) int() (int, error) {
+	start := p.i
+	if p.i < len(p.s) && p.s[p.i] == '-' {
+		p.i++
+	}
+	for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
+		p.i++
+	}
+	if p.i-start > 7 {
+		return 0, fmt.Errorf("names: class id too long at offset %d", start)
+	}
+	n, err := strconv.Atoi(p.s[start:p.i])
+	if err != nil {
+		return 0, fmt.Errorf("names: expected a class id at offset %d", start)
+	}
+	return n, nil
+}
+
+func (p *pyLexer) str() (string, error) {
+	if p.i >= len(p.s) || (p.s[p.i] != '\'' && p.s[p.i] != '"') {
+		return "", fmt.Errorf("names: expected a quoted string at offset %d", p.i)
+	}
+	q := p.s[p.i]
+	p.i++
+	var b strings.Builder
+	for p.i < len(p.s) {
+		c := p.s[p.i]
+		p.i++
+		switch c {
+		case q:
+			return b.String(), nil
+		case '\\':
+			if p.i >= len(p.s) {
+				return "", fmt.Errorf("names: unterminated string")
+			}
+			e := p.s[p.i]
+			p.i++
+			switch e {
+			case 'n':
+				b.WriteByte('\n')
+			case 't':
+				b.WriteByte('\t')
+			default:
+				b.WriteByte(e)
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return "", fmt.Errorf("names: unterminated string")
+}
+
+// roboflowEnv is the part of environment.json trtserve uses.
+type roboflowEnv struct {
+	Preprocessing json.RawMessage   `json:"PREPROCESSING"`
+	ClassMap      map[string]string `json:"CLASS_MAP"`
+	Colors        map[string]string `json:"COLORS"`
+	Multiclass    bool              `json:"MULTICLASS"`
+}
+
+type roboflowPre struct {
+	AutoOrient *struct {
+		Enabled bool `json:"enabled"`
+	} `json:"auto-orient"`
+	Resize *struct {
+		Enabled bool   `json:"enabled"`
+		Width   int    `json:"width"`
+		Height  int    `json:"height"`
+		Format  string `json:"format"`
+	} `json:"resize"`
+	StaticCrop *struct {
+		Enabled bool    `json:"enabled"`
+		XMin    float64 `json:"x_min"`
+		YMin    float64 `json:"y_min"`
+		XMax    float64 `json:"x_max"`
+		YMax    float64 `json:"y_max"`
+	} `json:"static-crop"`
+	Grayscale *struct {
+		Enabled bool `json:"enabled"`
+	} `json:"grayscale"`
+	Contrast *struct {
+		Enabled bool   `json:"enabled"`
+		Type    string `json:"type"`
+	} `json:"contrast"`
+}
+
+// ParseRoboflowPreprocessing decodes environment.json's PREPROCESSING, which
+// Roboflow stores either as an object or as a JSON string holding one.
+func ParseRoboflowPreprocessing(raw json.RawMessage) (*roboflowPre, error) {
+	var pre roboflowPre
+	if len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" {
+		return &pre, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		raw = json.RawMessage(s)
+	}
+	if err := json.Unmarshal(raw, &pre); err != nil {
+		return nil, err
+	}
+	return &pre, nil
+}
+
+// applyRoboflow reads a Roboflow model-cache folder: model_type.json,
+// environment.json, class_names.txt, keypoints_metadata.json.
+func applyRoboflow(m *Model) error {
+	var mt struct {
+		TaskType  string `json:"project_task_type"`
+		ModelType string `json:"model_type"`
+	}
+	if data, err := os.ReadFile(filepath.Join(m.Dir, "model_type.json")); err == nil {
+		if err := json.Unmarshal(data, &mt); err != nil {
+			return fmt.Errorf("%w: model_type.json: %v", ErrBadModel, err)
+		}
+		if mt.TaskType != "" {
+			t, err := ParseTask(mt.TaskType)
+			if err != nil {
+				return err
+			}
+			m.Task = t
+		}
+		m.ModelType = mt.ModelType
+		if strings.HasPrefix(strings.ToLower(mt.ModelType), "yolov5") {
+			m.OutputLayout = "yolov5"
+		}
+	}
+	var env roboflowEnv
+	data, err := os.ReadFile(filepath.Join(m.Dir, "environment.json"))
+	if err != nil {
+		return fmt.Errorf("%w: Roboflow model folder without environment.json: %v", ErrBadModel, err)
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		return fmt.Errorf("%w: environment.json: %v", ErrBadModel, err)
+	}
+	pre, err := ParseRoboflowPreprocessing(env.Preprocessing)
+	if err != nil {
+		return fmt.Errorf("%w: environment.json PREPROCESSING: %v", ErrBadModel, err)
+	}
+	m.Pre.Resize = Stretch
+	if pre.Resize != nil {
+		m.Pre.Resize = ParseResizeMode(pre.Resize.Format)
+		if m.InputWidth == 0 && pre.Resize.Width > 0 && pre.Resize.Height > 0 {
+			m.InputWidth, m.InputHeight = pre.Resize.Width, pre.Resize.Height
+		}
+	}
+	if m.InputWidth == 0 { // Roboflow's fallback for a fully dynamic input
+		m.InputWidth, m.InputHeight = 640, 640
+	}
+	m.Pre.AutoOrient = pre.AutoOrient != nil && pre.AutoOrient.Enabled
+	if c := pre.StaticCrop; c != nil && c.Enabled {
+		m.Pre.StaticCrop = &StaticCrop{XMin: c.XMin, YMin: c.YMin, XMax: c.XMax, YMax: c.YMax}
+	}
+	if c := pre.Contrast; c != nil && c.Enabled {
+		m.Pre.Contrast = c.Type
+	}
+	m.Pre.Grayscale = pre.Grayscale != nil && pre.Grayscale.Enabled
+	m.Colors = env.Colors
+	m.Multiclass = env.Multiclass
+	if data, err := os.ReadFile(filepath.Join(m.Dir, "class_names.txt")); err == nil {
+		for _, line := range strings.Split(strings.TrimRight(string(data), "\r\n"), "\n") {
+			m.ClassNames = append(m.ClassNames, strings.TrimRight(line, "\r"))
+		}
+	} else if len(env.ClassMap) > 0 {
+		m.ClassNames = make([]string, len(env.ClassMap))
+		for k, v := range env.ClassMap {
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(env.ClassMap) {
+				return fmt.Errorf("%w: environment.json CLASS_MAP key %q", ErrBadModel, k)
+			}
+			m.ClassNames[i] = v
+		}
+	}
+	if data, err := os.ReadFile(filepath.Join(m.Dir, "keypoints_metadata.json")); err == nil {
+		names, err := parseKeypointsMetadata(data)
+		if err != nil {
+			return err
+		}
+		m.KeypointNames = names
+	}
+	m.Pre.Mean, m.Pre.Std = taskNormalization(m.Task)
+	return nil
+}
+
+// parseKeypointsMetadata reads Roboflow's keypoints_metadata.json: a list of
+// {"object_class_id": n, "keypoints": {"0": "nose", ...}}; trtserve serves
+// one keypoint skeleton per model, the first entry's.
+func parseKeypointsMetadata(data []byte) ([]string, error) {
+	var entries []struct {
+		Keypoints map[string]string `json:"keypoints"`
+	}
+	if err := json.Unmarshal(data, &entries); err != nil {
+		return nil, fmt.Errorf("%w: keypoints_metadata.json: %v", ErrBadModel, err)
+	}
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	kp := entries[0].Keypoints
+	out := make([]string, len(kp))
+	for k, v := range kp {
+		i, err := strconv.Atoi(k)
+		if err != nil || i < 0 || i >= len(kp) {
+			return nil, fmt.Errorf("%w: keypoints_metadata.json key %q", ErrBadModel, k)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
