@@ -1,0 +1,194 @@
+package vision
+
+import (
+	"fmt"
+	"math"
+	"sort"
+)
+
+// Detection is one box in model-input pixels (after NMS) or, after
+// Rescale, in original-image pixels.
+type Detection struct {
+	X1, Y1, X2, Y2 float32
+	Confidence     float32
+	ClassID        int
+	// Extra holds the values after the class scores (mask coefficients,
+	// keypoints), nil for plain detection.
+	Extra []float32
+}
+
+// Layout says how a detection output tensor is arranged.
+type Layout int
+
+// Output layouts of YOLO exports.
+const (
+	// YOLOv8 (and v11): [4+nc+extra, N], class scores without objectness.
+	YOLOv8 Layout = iota
+	// YOLOv5: [N, 5+nc+extra], objectness at index 4 multiplied in.
+	YOLOv5
+)
+
+// NMSOptions are the request knobs of Roboflow's object detection API.
+type NMSOptions struct {
+	Confidence    float64
+	IoUThreshold  float64
+	ClassAgnostic bool
+	MaxDetections int
+	// MaxCandidates caps the boxes entering NMS, highest confidence first
+	// (Roboflow accepts the field but ignores it; trtserve honours it so
+	// one noisy image cannot make NMS quadratic in the anchor count).
+	MaxCandidates int
+	// TrueIoU switches from inference-core's test (intersection over the
+	// other box's area, with +1 pixel) to Ultralytics' intersection over
+	// union.
+	TrueIoU bool
+}
+
+// DecodeBoxes reads one image's detection output (out: the image's slice of
+// the output tensor, anchors N, nc classes, extra trailing values per
+// anchor) and returns NMS-filtered detections sorted by confidence, in
+// model-input pixels, exactly as inference-core's w_np_non_max_suppression:
+// confidence = max class score (times objectness for YOLOv5), kept when
+// >= Confidence, per-class (or agnostic) greedy suppression, then the
+// MaxDetections most confident.
+func DecodeBoxes(out []float32, layout Layout, anchors, nc, extra int, opts NMSOptions) ([]Detection, error) {
+	var stride, step, first int // value k of anchor a is out[a*step + k*stride]
+	switch layout {
+	case YOLOv8:
+		stride, step, first = anchors, 1, 4
+	case YOLOv5:
+		stride, step, first = 1, 5+nc+extra, 5
+	}
+	width := first + nc + extra
+	if nc <= 0 || anchors <= 0 || len(out) != anchors*width {
+		return nil, fmt.Errorf("detection output holds %d values, want %d anchors x %d", len(out), anchors, width)
+	}
+	at := func(a, k int) float32 { return out[a*step+k*stride] }
+	conf := float32(opts.Confidence)
+	var cands []Detection
+	for a := 0; a < anchors; a++ {
+		best, bestK := at(a, first), 0
+		for k := 1; k < nc; k++ {
+			if v := at(a, first+k); v > best {
+				best, bestK = v, k
+			}
+		}
+		score := best
+		if layout == YOLOv5 {
+			score *= at(a, 4)
+		}
+		if !(score >= conf) { // numpy compares float32 with the threshold cast to float32
+			continue
+		}
+		cx, cy, w, h := at(a, 0), at(a, 1), at(a, 2), at(a, 3)
+		d := Detection{X1: cx - w/2, Y1: cy - h/2, X2: cx + w/2, Y2: cy + h/2, Confidence: score, ClassID: bestK}
+		if extra > 0 {
+			d.Extra = make([]float32, extra)
+			for k := range d.Extra {
+				d.Extra[k] = at(a, first+nc+k)
+			}
+		}
+		cands = append(cands, d)
+	}
+	byConfidence(cands)
+	if opts.MaxCandidates > 0 && len(cands) > opts.MaxCandidates {
+		cands = cands[:opts.MaxCandidates]
+	}
+	var kept []Detection
+	if opts.ClassAgnostic {
+		kept = suppress(cands, opts)
+	} else {
+		byClass := map[int][]Detection{}
+		var classes []int
+		for _, d := range cands {
+			if _, ok := byClass[d.ClassID]; !ok {
+				classes = append(classes, d.ClassID)
+			}
+			byClass[d.ClassID] = append(byClass[d.ClassID], d)
+		}
+		sort.Ints(classes)
+		for _, c := range classes {
+			kept = append(kept, suppress(byClass[c], opts)...)
+		}
+		byConfidence(kept)
+	}
+	if opts.MaxDetections >= 0 && len(kept) > opts.MaxDetections {
+		kept = kept[:opts.MaxDetections]
+	}
+	return kept, nil
+}
+
+func byConfidence(d []Detection) {
+	sort.SliceStable(d, func(i, j int) bool { return d[i].Confidence > d[j].Confidence })
+}
+
+// suppress is greedy NMS over boxes sorted by confidence. In Roboflow mode
+// it is Malisiewicz's non_max_suppression_fast as inference-core has it,
+// float32 arithmetic included: a box is dropped when its overlap with a
+// kept box, divided by its own (+1-pixel) area, exceeds the threshold.
+func suppress(boxes []Detection, opts NMSOptions) []Detection {
+	removed := make([]bool, len(boxes))
+	var keep []Detection
+	for i := range boxes {
+		if removed[i] {
+			continue
+		}
+		a := boxes[i]
+		keep = append(keep, a)
+		for j := i + 1; j < len(boxes); j++ {
+			if removed[j] {
+				continue
+			}
+			b := boxes[j]
+			var overlap float32
+			if opts.TrueIoU {
+				w := max(0, min(a.X2, b.X2)-max(a.X1, b.X1))
+				h := max(0, min(a.Y2, b.Y2)-max(a.Y1, b.Y1))
+				inter := w * h
+				union := (a.X2-a.X1)*(a.Y2-a.Y1) + (b.X2-b.X1)*(b.Y2-b.Y1) - inter
+				if union > 0 {
+					overlap = inter / union
+				}
+			} else {
+				w := max(0, min(a.X2, b.X2)-max(a.X1, b.X1)+1)
+				h := max(0, min(a.Y2, b.Y2)-max(a.Y1, b.Y1)+1)
+				overlap = (w * h) / ((b.X2 - b.X1 + 1) * (b.Y2 - b.Y1 + 1))
+			}
+			if float64(overlap) > opts.IoUThreshold {
+				removed[j] = true
+			}
+		}
+	}
+	return keep
+}
+
+// Rescale maps boxes from model-input pixels to original-image pixels as
+// inference-core's post_process_bboxes does (in float64: its NMS returns
+// boxes as float64): undo stretch or letterbox, clip to the image, round
+// half to even. cropX/cropY shift boxes back when a static crop was applied
+// first, and g.SrcW/SrcH are then the crop's size.
+func Rescale(dets []Detection, g Geometry, cropX, cropY int) {
+	ow, oh := float64(g.SrcW), float64(g.SrcH)
+	for i := range dets {
+		d := &dets[i]
+		x1, y1, x2, y2 := float64(d.X1), float64(d.Y1), float64(d.X2), float64(d.Y2)
+		if g.Mode == Stretch {
+			sx, sy := ow/float64(g.InW), oh/float64(g.InH)
+			x1, x2, y1, y2 = x1*sx, x2*sx, y1*sy, y2*sy
+		} else {
+			scale := math.Min(float64(g.InH)/oh, float64(g.InW)/ow)
+			px := (float64(g.InW) - math.RoundToEven(ow*scale)) / 2
+			py := (float64(g.InH) - math.RoundToEven(oh*scale)) / 2
+			x1, x2 = (x1-px)/scale, (x2-px)/scale
+			y1, y2 = (y1-py)/scale, (y2-py)/scale
+		}
+		d.X1 = roundClip(x1, ow) + float32(cropX)
+		d.X2 = roundClip(x2, ow) + float32(cropX)
+		d.Y1 = roundClip(y1, oh) + float32(cropY)
+		d.Y2 = roundClip(y2, oh) + float32(cropY)
+	}
+}
+
+func roundClip(v, hi float64) float32 {
+	return float32(math.RoundToEven(math.Max(0, math.Min(v, hi))))
+}

@@ -1,0 +1,172 @@
+package vision
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+)
+
+// Errors callers map to HTTP statuses.
+var (
+	ErrUnsupportedFormat = errors.New("unsupported image format")
+	ErrCorruptImage      = errors.New("corrupt image")
+	ErrTooManyPixels     = errors.New("image too large")
+)
+
+// Image is decoded pixels, 3 bytes per pixel in RGB order, rows packed.
+// SrcW/SrcH are the full-resolution size after orientation: when the
+// decoder downscaled in the DCT domain, W/H are smaller than SrcW/SrcH, and
+// all geometry (letterbox, box rescaling) is still computed on SrcW/SrcH.
+type Image struct {
+	Pix        []byte
+	W, H       int
+	SrcW, SrcH int
+}
+
+// DecodeOptions control decoding.
+type DecodeOptions struct {
+	// MaxPixels refuses images whose header declares more pixels (0 = no
+	// limit); checked before any pixel is decoded.
+	MaxPixels int64
+	// AutoOrient applies the EXIF Orientation tag.
+	AutoOrient bool
+	// TargetW/TargetH, when set, let the JPEG decoder downscale by 1/2, 1/4
+	// or 1/8 while staying at least this large (the resize that follows
+	// does the rest).
+	TargetW, TargetH int
+}
+
+// Format sniffs the encoding from magic bytes.
+func Format(data []byte) string {
+	switch {
+	case len(data) >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF:
+		return "jpeg"
+	case len(data) >= 8 && bytes.Equal(data[:8], []byte("\x89PNG\r\n\x1a\n")):
+		return "png"
+	}
+	return ""
+}
+
+// Decode decodes a JPEG or PNG.
+func Decode(data []byte, opts DecodeOptions) (*Image, error) {
+	switch Format(data) {
+	case "jpeg":
+		orient := 1
+		if opts.AutoOrient {
+			orient = JPEGOrientation(data)
+		}
+		tw, th := opts.TargetW, opts.TargetH
+		if orient >= 5 { // the stored image is transposed
+			tw, th = th, tw
+		}
+		img, err := decodeJPEG(data, opts.MaxPixels, tw, th)
+		if err != nil {
+			return nil, err
+		}
+		return Orient(img, orient), nil
+	case "png":
+		return decodePNG(data, opts.MaxPixels)
+	}
+	return nil, fmt.Errorf("%w: not a JPEG or PNG", ErrUnsupportedFormat)
+}
+
+func checkPixels(w, h int, limit int64) error {
+	if w <= 0 || h <= 0 {
+		return fmt.Errorf("%w: %dx%d", ErrCorruptImage, w, h)
+	}
+	if limit > 0 && int64(w)*int64(h) > limit {
+		return fmt.Errorf("%w: %dx%d is %d pixels, the limit is %d", ErrTooManyPixels, w, h, int64(w)*int64(h), limit)
+	}
+	return nil
+}
+
+func decodePNG(data []byte, limit int64) (*Image, error) {
+	cfg, err := png.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: png: %v", ErrCorruptImage, err)
+	}
+	if err := checkPixels(cfg.Width, cfg.Height, limit); err != nil {
+		return nil, err
+	}
+	src, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: png: %v", ErrCorruptImage, err)
+	}
+	return toRGB(src), nil
+}
+
+// toRGB converts any image.Image to packed RGB. Alpha is dropped, not
+// blended, as OpenCV's IMREAD_COLOR does.
+func toRGB(src image.Image) *Image {
+	b := src.Bounds()
+	w, h := b.Dx(), b.Dy()
+	out := &Image{Pix: make([]byte, w*h*3), W: w, H: h, SrcW: w, SrcH: h}
+	switch s := src.(type) {
+	case *image.NRGBA:
+		for y := 0; y < h; y++ {
+			row := s.Pix[y*s.Stride : y*s.Stride+w*4]
+			dst := out.Pix[y*w*3 : (y+1)*w*3]
+			for x := 0; x < w; x++ {
+				dst[3*x], dst[3*x+1], dst[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
+			}
+		}
+	case *image.RGBA:
+		for y := 0; y < h; y++ {
+			row := s.Pix[y*s.Stride : y*s.Stride+w*4]
+			dst := out.Pix[y*w*3 : (y+1)*w*3]
+			for x := 0; x < w; x++ {
+				dst[3*x], dst[3*x+1], dst[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
+			}
+		}
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			row := s.Pix[y*s.Stride : y*s.Stride+w]
+			dst := out.Pix[y*w*3 : (y+1)*w*3]
+			for x := 0; x < w; x++ {
+				dst[3*x], dst[3*x+1], dst[3*x+2] = row[x], row[x], row[x]
+			}
+		}
+	case *image.YCbCr:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				yi := s.YOffset(b.Min.X+x, b.Min.Y+y)
+				ci := s.COffset(b.Min.X+x, b.Min.Y+y)
+				r, g, bb := ycbcrToRGB(s.Y[yi], s.Cb[ci], s.Cr[ci])
+				o := (y*w + x) * 3
+				out.Pix[o], out.Pix[o+1], out.Pix[o+2] = r, g, bb
+			}
+		}
+	default:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				c := src.At(b.Min.X+x, b.Min.Y+y)
+				r, g, bb, a := c.RGBA()
+				if a != 0 && a != 0xffff { // un-premultiply: drop alpha, keep colour
+					r, g, bb = r*0xffff/a, g*0xffff/a, bb*0xffff/a
+				}
+				o := (y*w + x) * 3
+				out.Pix[o], out.Pix[o+1], out.Pix[o+2] = uint8(r>>8), uint8(g>>8), uint8(bb>>8)
+			}
+		}
+	}
+	return out
+}
+
+// ycbcrToRGB is JFIF's conversion with libjpeg's rounding.
+func ycbcrToRGB(y, cb, cr uint8) (uint8, uint8, uint8) {
+	yy := float64(y)
+	cbf, crf := float64(cb)-128, float64(cr)-128
+	clamp := func(v float64) uint8 {
+		v += 0.5
+		if v < 0 {
+			return 0
+		}
+		if v > 255 {
+			return 255
+		}
+		return uint8(v)
+	}
+	return clamp(yy + 1.402*crf), clamp(yy - 0.344136*cbf - 0.714136*crf), clamp(yy + 1.772*cbf)
+}
