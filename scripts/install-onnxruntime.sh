@@ -35,7 +35,7 @@ echo "fetching onnxruntime-node@$ORT_VERSION from the npm registry..."
 (cd "$tmp" && npm pack --silent "onnxruntime-node@$ORT_VERSION" >/dev/null)
 tgz="$tmp/onnxruntime-node-$ORT_VERSION.tgz"
 got=$(sha256sum "$tgz" | cut -d' ' -f1)
-if [ "$plat" = linux/x64 ] && [ "$got" != "$ORT_SHA256" ]; then
+if [ "$got" != "$ORT_SHA256" ]; then
   echo "install-onnxruntime: checksum mismatch for $tgz: got $got want $ORT_SHA256" >&2
   exit 1
 fi

@@ -1,0 +1,59 @@
+// Command trtserve serves computer-vision models over Roboflow Inference's
+// HTTP API (and, later, KServe v2), on ONNX Runtime or TensorRT.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/trtserve/trtserve/config"
+	"github.com/trtserve/trtserve/server"
+)
+
+const usage = `usage: trtserve <command> [flags]
+
+commands:
+  serve     serve models over HTTP (Roboflow Inference API)
+  build     compile an ONNX model into a TensorRT engine   (not built yet)
+  bench     load-test a server                             (not built yet)
+  inspect   describe an ONNX model or engine file          (not built yet)
+  version   print the version
+
+Run 'trtserve serve -h' for the server's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	switch cmd := os.Args[1]; cmd {
+	case "serve":
+		cfg, err := config.Load(os.Args[2:], os.Stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		if err != nil {
+			fail(err)
+		}
+		if err := server.Run(cfg); err != nil {
+			fail(err)
+		}
+	case "build", "bench", "inspect":
+		fail(fmt.Errorf("%s is not built yet in this version of trtserve", cmd))
+	case "version", "--version":
+		fmt.Println("trtserve", server.Version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "trtserve: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "trtserve:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,116 @@
+// Package config owns trtserve's one typed configuration: environment
+// variables (TRTSERVE_*, plus Roboflow Inference's PORT, MAX_BATCH_SIZE and
+// MODEL_CACHE_DIR so trtserve is a drop-in replacement) parsed with
+// github.com/caarlos0/env, then command-line flags, which win.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v10"
+)
+
+// Config is everything `trtserve serve` can be told.
+type Config struct {
+	Host            string        `env:"TRTSERVE_HOST" envDefault:"0.0.0.0"`
+	Port            int           `env:"PORT" envDefault:"9001"`
+	ModelRepository string        `env:"TRTSERVE_MODEL_REPOSITORY" envDefault:"./models"`
+	ModelCacheDir   string        `env:"MODEL_CACHE_DIR"`
+	LoadModels      string        `env:"TRTSERVE_LOAD_MODELS" envDefault:"all"`
+	ORTLibrary      string        `env:"TRTSERVE_ONNXRUNTIME_LIB"`
+	IntraOpThreads  int           `env:"TRTSERVE_INTRA_OP_THREADS" envDefault:"0"`
+	MaxBatchSize    int           `env:"MAX_BATCH_SIZE" envDefault:"8"`
+	InstanceCount   int           `env:"TRTSERVE_INSTANCE_COUNT" envDefault:"1"`
+	MaxBodyBytes    int           `env:"TRTSERVE_MAX_BODY_BYTES" envDefault:"67108864"`
+	MaxImagePixels  int64         `env:"TRTSERVE_MAX_IMAGE_PIXELS" envDefault:"64000000"`
+	RequestTimeout  time.Duration `env:"TRTSERVE_REQUEST_TIMEOUT" envDefault:"60s"`
+	ShutdownTimeout time.Duration `env:"TRTSERVE_SHUTDOWN_TIMEOUT" envDefault:"30s"`
+	AllowURLInput   bool          `env:"TRTSERVE_ALLOW_URL_INPUT" envDefault:"false"`
+	LogLevel        string        `env:"TRTSERVE_LOG_LEVEL" envDefault:"info"`
+	LogFormat       string        `env:"TRTSERVE_LOG_FORMAT" envDefault:"text"`
+}
+
+// Load parses the environment, then args (flags override environment).
+func Load(args []string, stderr io.Writer) (*Config, error) {
+	var c Config
+	if err := env.Parse(&c); err != nil {
+		return nil, fmt.Errorf("environment: %w", err)
+	}
+	fs := flag.NewFlagSet("trtserve serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Host, "host", c.Host, "address to listen on (TRTSERVE_HOST)")
+	fs.IntVar(&c.Port, "port", c.Port, "port to listen on (PORT)")
+	fs.StringVar(&c.ModelRepository, "model-repository", c.ModelRepository, "model repository folder: <name>/<version>/model.onnx (TRTSERVE_MODEL_REPOSITORY)")
+	fs.StringVar(&c.ModelCacheDir, "model-cache-dir", c.ModelCacheDir, "Roboflow model cache folder: <dataset>/<version>/weights.onnx (MODEL_CACHE_DIR)")
+	fs.StringVar(&c.LoadModels, "load-models", c.LoadModels, `models to load at start: "all", "none" or a comma-separated list of name/version (TRTSERVE_LOAD_MODELS)`)
+	fs.StringVar(&c.ORTLibrary, "onnxruntime-lib", c.ORTLibrary, "path to libonnxruntime.so (TRTSERVE_ONNXRUNTIME_LIB; default: ./third_party/onnxruntime/lib)")
+	fs.IntVar(&c.IntraOpThreads, "intra-op-threads", c.IntraOpThreads, "ONNX Runtime threads per inference, 0 = one per core (TRTSERVE_INTRA_OP_THREADS)")
+	fs.IntVar(&c.MaxBatchSize, "max-batch-size", c.MaxBatchSize, "largest batch for dynamic-batch models (MAX_BATCH_SIZE)")
+	fs.IntVar(&c.InstanceCount, "instance-count", c.InstanceCount, "engine instances per model (TRTSERVE_INSTANCE_COUNT)")
+	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest request body; larger ones get 413 (TRTSERVE_MAX_BODY_BYTES)")
+	fs.Int64Var(&c.MaxImagePixels, "max-image-pixels", c.MaxImagePixels, "largest image (width*height) decoded; larger ones get 413 (TRTSERVE_MAX_IMAGE_PIXELS)")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time one request may take; 504 after (TRTSERVE_REQUEST_TIMEOUT)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time in-flight requests get to finish on SIGTERM (TRTSERVE_SHUTDOWN_TIMEOUT)")
+	fs.BoolVar(&c.AllowURLInput, "allow-url-input", c.AllowURLInput, "let requests name images by URL (TRTSERVE_ALLOW_URL_INPUT)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (TRTSERVE_LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (TRTSERVE_LOG_FORMAT)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return &c, c.Validate()
+}
+
+// Validate checks ranges and enumerations.
+func (c *Config) Validate() error {
+	switch {
+	case c.Port < 0 || c.Port > 65535:
+		return fmt.Errorf("port %d out of range", c.Port)
+	case c.MaxBatchSize < 1:
+		return fmt.Errorf("max-batch-size must be at least 1")
+	case c.InstanceCount < 1:
+		return fmt.Errorf("instance-count must be at least 1")
+	case c.MaxBodyBytes < 1 || c.MaxImagePixels < 1:
+		return fmt.Errorf("max-body-bytes and max-image-pixels must be positive")
+	case c.IntraOpThreads < 0:
+		return fmt.Errorf("intra-op-threads must not be negative")
+	}
+	if _, err := c.Logger(io.Discard); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Logger builds the slog logger the config asks for.
+func (c *Config) Logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log-format %q: want text or json", c.LogFormat)
+}
+
+// Roots are the model folders to scan: the repository, then the Roboflow
+// cache when set.
+func (c *Config) Roots() []string {
+	roots := []string{c.ModelRepository}
+	if c.ModelCacheDir != "" {
+		roots = append(roots, c.ModelCacheDir)
+	}
+	return roots
+}

@@ -1,0 +1,40 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+)
+
+// Work is one image's trip through a model. Preprocess writes the image's
+// input tensor(s) into its slot of the batch buffers; Postprocess reads its
+// slot of each output. Both run on pipeline goroutines; a Work is used by
+// one goroutine at a time.
+type Work interface {
+	Preprocess(in [][]float32) error
+	Postprocess(out [][]float32) error
+}
+
+// Errors the server maps to statuses.
+var (
+	ErrNotLoaded = errors.New("model not loaded")
+	ErrClosed    = errors.New("model is unloading")
+	ErrBusy      = errors.New("server busy")
+)
+
+// StageError tells which stage failed, so the server can say whether the
+// image (preprocess), the model (infer) or the output (postprocess) was at
+// fault.
+type StageError struct {
+	Stage string
+	Err   error
+}
+
+func (e *StageError) Error() string { return e.Stage + ": " + e.Err.Error() }
+func (e *StageError) Unwrap() error { return e.Err }
+
+// Runner executes Works for one model.
+type Runner interface {
+	// Do runs each work and returns one error per work (nil on success).
+	// A failed work never fails the others.
+	Do(ctx context.Context, works []Work) []error
+}

@@ -1,0 +1,77 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/pipeline"
+	"github.com/trtserve/trtserve/vision"
+)
+
+// apiError is an error with an HTTP status and Roboflow's error_type.
+type apiError struct {
+	Status int
+	Type   string
+	Msg    string
+}
+
+func (e *apiError) Error() string { return e.Msg }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{http.StatusBadRequest, "InvalidRequest", fmt.Sprintf(format, args...)}
+}
+
+// errorBody is Roboflow Inference's error shape ({"message": ...}) plus
+// the error_type its newer releases add.
+type errorBody struct {
+	Message   string `json:"message"`
+	ErrorType string `json:"error_type"`
+}
+
+// classify maps any error to a status and type. Unknown errors are 500s
+// and their text is logged, not returned, so internals never leak.
+func classify(err error) (int, string, string) {
+	var api *apiError
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &api):
+		return api.Status, api.Type, api.Msg
+	case errors.As(err, &fe):
+		t := "HTTPError"
+		if fe.Code == http.StatusRequestEntityTooLarge {
+			return fe.Code, "PayloadTooLarge", "request body too large"
+		}
+		return fe.Code, t, fe.Message
+	case errors.Is(err, vision.ErrTooManyPixels):
+		return http.StatusRequestEntityTooLarge, "ImageTooLarge", err.Error()
+	case errors.Is(err, vision.ErrUnsupportedFormat), errors.Is(err, vision.ErrCorruptImage):
+		return http.StatusUnprocessableEntity, "InvalidImage", "could not decode image: " + err.Error()
+	case errors.Is(err, engines.ErrUnknownModel):
+		return http.StatusNotFound, "ModelNotFound", err.Error()
+	case errors.Is(err, engines.ErrBadModel), errors.Is(err, engines.ErrBackendMissing), errors.Is(err, engines.ErrUnknownBackend):
+		return http.StatusServiceUnavailable, "ModelLoadError", err.Error()
+	case errors.Is(err, pipeline.ErrClosed), errors.Is(err, pipeline.ErrBusy):
+		return http.StatusServiceUnavailable, "ServiceUnavailable", err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, "Timeout", "request timed out"
+	case errors.Is(err, context.Canceled):
+		return 499, "Cancelled", "request cancelled"
+	}
+	return http.StatusInternalServerError, "InternalError", "internal error"
+}
+
+// errorHandler is Fiber's last stop: every error leaves as JSON.
+func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	status, typ, msg := classify(err)
+	if status >= 500 {
+		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "status", status, "err", err)
+	} else {
+		s.log.Debug("request rejected", "method", c.Method(), "path", c.Path(), "status", status, "err", err)
+	}
+	return c.Status(status).JSON(errorBody{Message: msg, ErrorType: typ})
+}

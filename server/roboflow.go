@@ -1,0 +1,382 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	gojson "github.com/goccy/go-json"
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/pipeline"
+	"github.com/trtserve/trtserve/vision"
+)
+
+// Roboflow Inference's server-side defaults (inference/core/env.py).
+const (
+	defaultConfidence    = 0.4
+	defaultIoU           = 0.3
+	defaultMaxDetections = 300
+	defaultMaxCandidates = 3000
+	// Roboflow floors confidence here so a zero threshold cannot make NMS
+	// run over every anchor.
+	minConfidence = 0.01
+)
+
+// odRequest is ObjectDetectionInferenceRequest. Pointers tell "absent or
+// null" (use the default) from a value. Unknown fields are ignored, as
+// pydantic does.
+type odRequest struct {
+	ID                string            `json:"id"`
+	ModelID           string            `json:"model_id"`
+	APIKey            *string           `json:"api_key"`
+	Image             gojson.RawMessage `json:"image"`
+	ClassAgnosticNMS  *bool             `json:"class_agnostic_nms"`
+	ClassFilter       []string          `json:"class_filter"`
+	Confidence        gojson.RawMessage `json:"confidence"`
+	IoUThreshold      *float64          `json:"iou_threshold"`
+	MaxDetections     *int              `json:"max_detections"`
+	MaxCandidates     *int              `json:"max_candidates"`
+	DisableAutoOrient *bool             `json:"disable_preproc_auto_orient"`
+	Visualize         *bool             `json:"visualize_predictions"`
+}
+
+type imageDims struct {
+	Width  int `json:"width"`
+	Height int `json:"height"`
+}
+
+type odPrediction struct {
+	X           float64 `json:"x"`
+	Y           float64 `json:"y"`
+	Width       float64 `json:"width"`
+	Height      float64 `json:"height"`
+	Confidence  float64 `json:"confidence"`
+	Class       string  `json:"class"`
+	ClassID     int     `json:"class_id"`
+	DetectionID string  `json:"detection_id"`
+}
+
+type odResponse struct {
+	InferenceID string         `json:"inference_id,omitempty"`
+	Time        float64        `json:"time"`
+	Image       imageDims      `json:"image"`
+	Predictions []odPrediction `json:"predictions"`
+}
+
+// parseConfidence reads Roboflow's confidence: a number (>= 1 means
+// percent), "default", or "best" (no per-model optimum is known yet, so
+// "best" is the default), floored at 0.01.
+func parseConfidence(raw gojson.RawMessage) (float64, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return defaultConfidence, nil
+	}
+	var v float64
+	if raw[0] == '"' {
+		var s string
+		if err := gojson.Unmarshal(raw, &s); err != nil {
+			return 0, badRequest("confidence must be a number, \"best\" or \"default\"")
+		}
+		switch s {
+		case "default", "best":
+			return defaultConfidence, nil
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return 0, badRequest("confidence must be a number, \"best\" or \"default\", got %q", s)
+		}
+		v = f
+	} else if err := gojson.Unmarshal(raw, &v); err != nil {
+		return 0, badRequest("confidence must be a number, \"best\" or \"default\"")
+	}
+	if math.IsNaN(v) || v < 0 || v > 100 {
+		return 0, badRequest("confidence must be between 0 and 1 (or 1..100 as a percentage), got %v", v)
+	}
+	if v >= 1 {
+		v /= 100
+	}
+	return max(v, minConfidence), nil
+}
+
+func (r *odRequest) nmsOptions() (vision.NMSOptions, error) {
+	conf, err := parseConfidence(r.Confidence)
+	if err != nil {
+		return vision.NMSOptions{}, err
+	}
+	o := vision.NMSOptions{Confidence: conf, IoUThreshold: defaultIoU, MaxDetections: defaultMaxDetections, MaxCandidates: defaultMaxCandidates}
+	if r.IoUThreshold != nil {
+		if v := *r.IoUThreshold; math.IsNaN(v) || v < 0 || v > 1 {
+			return o, badRequest("iou_threshold must be between 0 and 1, got %v", v)
+		}
+		o.IoUThreshold = *r.IoUThreshold
+	}
+	if r.MaxDetections != nil {
+		if *r.MaxDetections < 0 {
+			return o, badRequest("max_detections must not be negative")
+		}
+		o.MaxDetections = *r.MaxDetections
+	}
+	if r.MaxCandidates != nil {
+		if *r.MaxCandidates < 1 {
+			return o, badRequest("max_candidates must be positive")
+		}
+		o.MaxCandidates = *r.MaxCandidates
+	}
+	if r.ClassAgnosticNMS != nil {
+		o.ClassAgnostic = *r.ClassAgnosticNMS
+	}
+	return o, nil
+}
+
+// model finds a loaded model, loading it from the repository on first use
+// when AutoLoad is on.
+func (s *Server) model(ctx context.Context, id string) (*pipeline.Model, error) {
+	if strings.TrimSpace(id) == "" {
+		return nil, badRequest("field model_id is required")
+	}
+	if m, ok := s.models.Get(id); ok {
+		return m, nil
+	}
+	if !s.opts.AutoLoad {
+		return nil, &apiError{Status: http.StatusNotFound, Type: "ModelNotFound", Msg: "model " + id + " is not loaded (POST /model/add)"}
+	}
+	return s.models.Load(ctx, id)
+}
+
+func (s *Server) requestContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), s.opts.RequestTimeout)
+}
+
+func (s *Server) inferObjectDetection(c *fiber.Ctx) error {
+	start := time.Now()
+	var req odRequest
+	if len(c.Body()) == 0 {
+		return badRequest("request body is empty")
+	}
+	if err := gojson.Unmarshal(c.Body(), &req); err != nil {
+		return badRequest("malformed JSON: %v", err)
+	}
+	refs, list, err := parseImages(req.Image)
+	if err != nil {
+		return err
+	}
+	images := make([][]byte, len(refs))
+	for i, ref := range refs {
+		if images[i], err = s.loadImage(context.Background(), ref); err != nil {
+			return err
+		}
+	}
+	return s.detect(c, start, &req, images, list)
+}
+
+// detect is shared by /infer/object_detection and the legacy route.
+func (s *Server) detect(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte, list bool) error {
+	if req.Visualize != nil && *req.Visualize {
+		return &apiError{Status: http.StatusNotImplemented, Type: "NotImplemented", Msg: "visualize_predictions is not implemented in this build of trtserve yet"}
+	}
+	nms, err := req.nmsOptions()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.requestContext()
+	defer cancel()
+	m, err := s.model(ctx, req.ModelID)
+	if err != nil {
+		return err
+	}
+	if m.Spec.Task != engines.ObjectDetection {
+		return badRequest("model %s is a %s model; use its own /infer route", m.Spec.ID(), m.Spec.Task)
+	}
+	autoOrient := m.Spec.Pre.AutoOrient && !(req.DisableAutoOrient != nil && *req.DisableAutoOrient)
+	works := make([]pipeline.Work, len(images))
+	dws := make([]*detectWork, len(images))
+	for i, data := range images {
+		dws[i] = &detectWork{model: m, data: data, nms: nms, maxPixels: s.opts.MaxImagePixels, autoOrient: autoOrient}
+		works[i] = dws[i]
+	}
+	for _, err := range m.Do(ctx, works) {
+		if err != nil {
+			return err
+		}
+	}
+	filter := map[string]bool{}
+	for _, f := range req.ClassFilter {
+		filter[f] = true
+	}
+	elapsed := time.Since(start).Seconds()
+	resps := make([]odResponse, len(dws))
+	for i, w := range dws {
+		r := odResponse{Time: elapsed, Image: imageDims{w.geo.SrcW, w.geo.SrcH}, Predictions: make([]odPrediction, 0, len(w.dets))}
+		if req.ID != "" {
+			r.InferenceID = req.ID
+		} else {
+			r.InferenceID = uuid.NewString()
+		}
+		for _, d := range w.dets {
+			name := m.Spec.ClassName(d.ClassID)
+			if len(filter) > 0 && !filter[name] {
+				continue
+			}
+			x1, y1, x2, y2 := float64(d.X1), float64(d.Y1), float64(d.X2), float64(d.Y2)
+			r.Predictions = append(r.Predictions, odPrediction{
+				X: (x1 + x2) / 2, Y: (y1 + y2) / 2, Width: x2 - x1, Height: y2 - y1,
+				Confidence: float64(d.Confidence), Class: name, ClassID: d.ClassID, DetectionID: uuid.NewString(),
+			})
+		}
+		resps[i] = r
+	}
+	if list {
+		return c.JSON(resps)
+	}
+	return c.JSON(resps[0])
+}
+
+// legacyInfer is POST /{dataset}/{version}: the image comes as a base64
+// body, a multipart "file" part, or ?image=<url>; options come as query
+// parameters (overlap is iou_threshold, both accept percentages).
+func (s *Server) legacyInfer(c *fiber.Ctx) error {
+	start := time.Now()
+	req := odRequest{ModelID: c.Params("dataset") + "/" + c.Params("version")}
+	if v := c.Query("confidence"); v != "" {
+		req.Confidence = gojson.RawMessage(strconv.Quote(v))
+	}
+	if v := c.Query("overlap"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 100 {
+			return badRequest("overlap must be a number between 0 and 1 (or 1..100 as a percentage)")
+		}
+		if f >= 1 {
+			f /= 100
+		}
+		req.IoUThreshold = &f
+	}
+	if v := c.Query("max_detections"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return badRequest("max_detections must be an integer")
+		}
+		req.MaxDetections = &n
+	}
+	if v := c.Query("class_agnostic_nms"); v != "" {
+		b := v == "true" || v == "True" || v == "1"
+		req.ClassAgnosticNMS = &b
+	}
+	if v := c.Query("disable_preproc_auto_orient"); v != "" {
+		b := v == "true" || v == "True" || v == "1"
+		req.DisableAutoOrient = &b
+	}
+	if f := c.Query("format"); f == "image" || f == "image_and_json" {
+		return &apiError{Status: http.StatusNotImplemented, Type: "NotImplemented", Msg: "format=" + f + " (visualization) is not implemented in this build of trtserve yet"}
+	}
+	if typ := c.Query("image_type", "base64"); typ != "base64" {
+		return badRequest("image_type %q is not accepted: send base64 JPEG or PNG", typ)
+	}
+	var data []byte
+	var err error
+	switch {
+	case c.Query("image") != "":
+		data, err = s.fetchURL(context.Background(), c.Query("image"))
+	case strings.HasPrefix(string(c.Request().Header.ContentType()), "multipart/form-data"):
+		fh, err := c.FormFile("file")
+		if err != nil {
+			return badRequest("multipart request without a part named file")
+		}
+		f, err := fh.Open()
+		if err != nil {
+			return badRequest("multipart file could not be read")
+		}
+		data, err = io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return badRequest("multipart file could not be read")
+		}
+	default:
+		if len(c.Body()) == 0 {
+			return badRequest("request body is empty: send a base64 image, a multipart file, or ?image=<url>")
+		}
+		data, err = decodeBase64(c.Body())
+	}
+	if err != nil {
+		return err
+	}
+	return s.detect(c, start, &req, [][]byte{data}, false)
+}
+
+type registryEntry struct {
+	ModelID     string `json:"model_id"`
+	TaskType    string `json:"task_type"`
+	BatchSize   int    `json:"batch_size"`
+	InputHeight int    `json:"input_height"`
+	InputWidth  int    `json:"input_width"`
+}
+
+func (s *Server) registryBody() fiber.Map {
+	models := s.models.Loaded()
+	out := make([]registryEntry, 0, len(models))
+	for _, m := range models {
+		out = append(out, registryEntry{m.Spec.ID(), string(m.Spec.Task), m.Engine.MaxBatch(), m.Spec.InputHeight, m.Spec.InputWidth})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ModelID < out[j].ModelID })
+	return fiber.Map{"models": out}
+}
+
+func (s *Server) registry(c *fiber.Ctx) error { return c.JSON(s.registryBody()) }
+
+type modelRequest struct {
+	ModelID string `json:"model_id"`
+}
+
+func parseModelRequest(c *fiber.Ctx) (string, error) {
+	var r modelRequest
+	if err := gojson.Unmarshal(c.Body(), &r); err != nil {
+		return "", badRequest("malformed JSON: %v", err)
+	}
+	if strings.TrimSpace(r.ModelID) == "" {
+		return "", badRequest("field model_id is required")
+	}
+	return r.ModelID, nil
+}
+
+func (s *Server) addModel(c *fiber.Ctx) error {
+	id, err := parseModelRequest(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.requestContext()
+	defer cancel()
+	if _, err := s.models.Load(ctx, id); err != nil {
+		return err
+	}
+	return c.JSON(s.registryBody())
+}
+
+func (s *Server) removeModel(c *fiber.Ctx) error {
+	id, err := parseModelRequest(c)
+	if err != nil {
+		return err
+	}
+	if err := s.models.Unload(id); err != nil {
+		if errors.Is(err, pipeline.ErrNotLoaded) {
+			return &apiError{Status: http.StatusNotFound, Type: "ModelNotFound", Msg: err.Error()}
+		}
+		return err
+	}
+	return c.JSON(s.registryBody())
+}
+
+func (s *Server) clearModels(c *fiber.Ctx) error {
+	if err := s.models.UnloadAll(); err != nil {
+		return err
+	}
+	return c.JSON(s.registryBody())
+}

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/trtserve/trtserve/config"
+	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/engines/onnxruntime"
+	"github.com/trtserve/trtserve/pipeline"
+	"github.com/trtserve/trtserve/vision"
+)
+
+// Run is `trtserve serve`: start backends, load models, serve HTTP until
+// SIGINT/SIGTERM, then drain in-flight requests and exit.
+func Run(cfg *config.Config) error {
+	log, err := cfg.Logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	backends := engines.NewRegistry()
+	defer backends.Close()
+	ort, err := onnxruntime.New(onnxruntime.Options{LibraryPath: cfg.ORTLibrary, IntraOpThreads: cfg.IntraOpThreads})
+	if err != nil {
+		return fmt.Errorf("onnxruntime backend: %w", err)
+	}
+	backends.Register(ort)
+	backends.MarkMissing("tensorrt", errors.New("the TensorRT backend is not built yet in this version of trtserve"))
+	log.Info("backend ready", "backend", onnxruntime.Name, "onnxruntime", onnxruntime.Version(), "jpeg", vision.JPEGDecoder)
+
+	repo := &engines.Repository{Roots: cfg.Roots(), Defaults: engines.Defaults{
+		Backend: onnxruntime.Name, MaxBatchSize: cfg.MaxBatchSize, InstanceCount: cfg.InstanceCount,
+	}}
+	models := pipeline.NewManager(repo, backends, nil)
+	defer models.UnloadAll()
+
+	var ready atomic.Bool
+	srv := New(models, Options{
+		MaxBodyBytes: cfg.MaxBodyBytes, MaxImagePixels: cfg.MaxImagePixels, RequestTimeout: cfg.RequestTimeout,
+		AllowURLInput: cfg.AllowURLInput, LegacyRoutes: true, AutoLoad: true,
+	}, log, ready.Load)
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+
+	// Load at start, in the background, so /healthz answers at once and
+	// /readiness turns 200 when the models are in.
+	go func() {
+		loadInitial(context.Background(), log, repo, models, cfg.LoadModels)
+		ready.Store(true)
+		log.Info("ready", "models", len(models.Loaded()))
+	}()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case err := <-serveErr:
+		return err
+	case sig := <-sigs:
+		log.Info("shutting down", "signal", sig.String(), "deadline", cfg.ShutdownTimeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return srv.Shutdown(ctx)
+}
+
+func loadInitial(ctx context.Context, log *slog.Logger, repo *engines.Repository, models *pipeline.Manager, which string) {
+	var ids []string
+	switch strings.TrimSpace(which) {
+	case "none", "":
+		return
+	case "all":
+		entries, err := repo.Scan()
+		if err != nil {
+			log.Error("scan model repository", "err", err)
+			return
+		}
+		for _, e := range entries {
+			ids = append(ids, e.ID())
+		}
+	default:
+		for _, id := range strings.Split(which, ",") {
+			ids = append(ids, strings.TrimSpace(id))
+		}
+	}
+	for _, id := range ids {
+		m, err := models.Load(ctx, id)
+		if err != nil {
+			log.Error("model failed to load", "model", id, "err", err)
+			continue
+		}
+		log.Info("model loaded", "model", id, "task", m.Spec.Task, "input", fmt.Sprintf("%dx%d", m.Spec.InputWidth, m.Spec.InputHeight),
+			"max_batch", m.Engine.MaxBatch(), "backend", m.Spec.Backend, "classes", len(m.Spec.ClassNames))
+	}
+}

@@ -1,0 +1,151 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+
+	gojson "github.com/goccy/go-json"
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/trtserve/trtserve/pipeline"
+)
+
+// Version is trtserve's version, reported by /info.
+var Version = "0.1.0-dev"
+
+// Options are the server's limits and switches.
+type Options struct {
+	// MaxBodyBytes refuses larger request bodies with 413.
+	MaxBodyBytes int
+	// MaxImagePixels refuses images whose header declares more pixels,
+	// before decoding them (decompression bombs).
+	MaxImagePixels int64
+	// RequestTimeout bounds one request's time in the server (504 after).
+	RequestTimeout time.Duration
+	// AllowURLInput lets requests name images by http(s) URL.
+	AllowURLInput bool
+	// MaxURLBytes and URLTimeout cap a URL download.
+	MaxURLBytes int64
+	URLTimeout  time.Duration
+	// LegacyRoutes enables POST /{dataset}/{version}.
+	LegacyRoutes bool
+	// AutoLoad loads a repository model on first use (Roboflow's
+	// behaviour) instead of answering 404 until /model/add.
+	AutoLoad bool
+}
+
+// DefaultOptions are the limits used when a field is zero.
+var DefaultOptions = Options{
+	MaxBodyBytes:   64 << 20,
+	MaxImagePixels: 64_000_000,
+	RequestTimeout: 60 * time.Second,
+	MaxURLBytes:    32 << 20,
+	URLTimeout:     10 * time.Second,
+	LegacyRoutes:   true,
+	AutoLoad:       true,
+}
+
+// Server is trtserve's HTTP server.
+type Server struct {
+	app    *fiber.App
+	models *pipeline.Manager
+	opts   Options
+	log    *slog.Logger
+	uuid   string
+	ready  func() bool
+}
+
+// New builds the Fiber app. ready reports whether startup (initial model
+// loads) has finished; /readiness answers 503 until it does.
+func New(models *pipeline.Manager, opts Options, log *slog.Logger, ready func() bool) *Server {
+	def := DefaultOptions
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = def.MaxBodyBytes
+	}
+	if opts.MaxImagePixels <= 0 {
+		opts.MaxImagePixels = def.MaxImagePixels
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = def.RequestTimeout
+	}
+	if opts.MaxURLBytes <= 0 {
+		opts.MaxURLBytes = def.MaxURLBytes
+	}
+	if opts.URLTimeout <= 0 {
+		opts.URLTimeout = def.URLTimeout
+	}
+	if ready == nil {
+		ready = func() bool { return true }
+	}
+	s := &Server{models: models, opts: opts, log: log, uuid: uuid.NewString(), ready: ready}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "trtserve",
+		BodyLimit:             opts.MaxBodyBytes,
+		ErrorHandler:          s.errorHandler,
+		JSONEncoder:           gojson.Marshal,
+		JSONDecoder:           gojson.Unmarshal,
+		DisableStartupMessage: true,
+		ReadTimeout:           opts.RequestTimeout,
+		WriteTimeout:          opts.RequestTimeout,
+		IdleTimeout:           2 * time.Minute,
+	})
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	a := s.app
+	a.Get("/info", s.info)
+	a.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "healthy"}) })
+	a.Get("/readiness", s.readiness)
+	a.Get("/model/registry", s.registry)
+	a.Post("/model/add", s.addModel)
+	a.Post("/model/remove", s.removeModel)
+	a.Post("/model/clear", s.clearModels)
+	a.Post("/infer/object_detection", s.inferObjectDetection)
+	for _, task := range []string{"instance_segmentation", "classification", "keypoints_detection"} {
+		a.Post("/infer/"+task, s.notYet(task))
+	}
+	if s.opts.LegacyRoutes {
+		a.Post("/:dataset/:version", s.legacyInfer)
+	}
+	a.Use(func(c *fiber.Ctx) error {
+		return &apiError{Status: fiber.StatusNotFound, Type: "NotFound", Msg: "no route " + c.Method() + " " + c.Path()}
+	})
+}
+
+// App exposes the Fiber app (tests drive it with app.Test).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown stops accepting and waits for in-flight requests until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.app.ShutdownWithContext(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("shutdown deadline passed with requests in flight")
+	}
+	return err
+}
+
+func (s *Server) info(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"name": "trtserve (Roboflow Inference compatible)", "version": Version, "uuid": s.uuid})
+}
+
+func (s *Server) readiness(c *fiber.Ctx) error {
+	if !s.ready() {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready"})
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+func (s *Server) notYet(task string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		return &apiError{Status: fiber.StatusNotImplemented, Type: "NotImplemented", Msg: task + " is not implemented in this build of trtserve yet"}
+	}
+}
