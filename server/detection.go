@@ -16,6 +16,8 @@ type detectWork struct {
 	nms        vision.NMSOptions
 	maxPixels  int64
 	autoOrient bool
+	// dctScale lets the JPEG decoder downscale (see Options.JPEGDCTScaling).
+	dctScale bool
 
 	geo  vision.Geometry
 	dets []vision.Detection
@@ -30,10 +32,11 @@ func resizeMode(m engines.ResizeMode) vision.ResizeMode {
 
 func (w *detectWork) Preprocess(in [][]float32) error {
 	spec := w.model.Spec
-	img, err := vision.Decode(w.data, vision.DecodeOptions{
-		MaxPixels: w.maxPixels, AutoOrient: w.autoOrient,
-		TargetW: spec.InputWidth, TargetH: spec.InputHeight,
-	})
+	opts := vision.DecodeOptions{MaxPixels: w.maxPixels, AutoOrient: w.autoOrient}
+	if w.dctScale {
+		opts.TargetW, opts.TargetH = spec.InputWidth, spec.InputHeight
+	}
+	img, err := vision.Decode(w.data, opts)
 	if err != nil {
 		return err
 	}

@@ -201,7 +201,7 @@ func (s *Server) detect(c *fiber.Ctx, start time.Time, req *odRequest, images []
 	works := make([]pipeline.Work, len(images))
 	dws := make([]*detectWork, len(images))
 	for i, data := range images {
-		dws[i] = &detectWork{model: m, data: data, nms: nms, maxPixels: s.opts.MaxImagePixels, autoOrient: autoOrient}
+		dws[i] = &detectWork{model: m, data: data, nms: nms, maxPixels: s.opts.MaxImagePixels, autoOrient: autoOrient, dctScale: s.opts.JPEGDCTScaling}
 		works[i] = dws[i]
 	}
 	for _, err := range m.Do(ctx, works) {

@@ -46,7 +46,7 @@ func Run(cfg *config.Config) error {
 	var ready atomic.Bool
 	srv := New(models, Options{
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxImagePixels: cfg.MaxImagePixels, RequestTimeout: cfg.RequestTimeout,
-		AllowURLInput: cfg.AllowURLInput, LegacyRoutes: true, AutoLoad: true,
+		AllowURLInput: cfg.AllowURLInput, JPEGDCTScaling: cfg.JPEGDCTScaling, LegacyRoutes: true, AutoLoad: true,
 	}, log, ready.Load)
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))

@@ -33,6 +33,13 @@ type Options struct {
 	URLTimeout  time.Duration
 	// LegacyRoutes enables POST /{dataset}/{version}.
 	LegacyRoutes bool
+	// JPEGDCTScaling lets libjpeg-turbo decode large JPEGs at 1/2, 1/4 or
+	// 1/8 scale (still at least the model input size). It is several times
+	// faster, but the DCT-domain downscale is a low-pass filter where
+	// Roboflow's OpenCV path point-samples a full decode, so pixel values,
+	// and with them predictions, differ from Roboflow's. Off by default:
+	// drop-in users get Roboflow's answers.
+	JPEGDCTScaling bool
 	// AutoLoad loads a repository model on first use (Roboflow's
 	// behaviour) instead of answering 404 until /model/add.
 	AutoLoad bool

@@ -104,3 +104,53 @@ func TestDetectionGoldens(t *testing.T) {
 		}
 	}
 }
+
+// TestPreprocessingGoldens compares decode + resize + /255 with
+// inference-core's tensors (OpenCV). Stretch resizes in float32 in both,
+// so values agree to rounding; Fit goes through OpenCV's 8-bit fixed-point
+// resize, which rounds to whole grey levels, so up to one level apart.
+func TestPreprocessingGoldens(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "goldens", "preprocessing.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		Image, Resize, File string
+		Input               [2]int `json:"input_size"`
+	}
+	if err := json.Unmarshal(data, &cases); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.Image, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("..", "testdata", "images", c.Image))
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := Decode(raw, DecodeOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mode, pad, tol := Stretch, uint8(0), 0.02
+			if c.Resize != "Stretch to" {
+				mode, pad, tol = Fit, 114, 1.0
+			}
+			g := NewGeometry(mode, img.SrcW, img.SrcH, c.Input[1], c.Input[0])
+			got := make([]float32, 3*c.Input[0]*c.Input[1])
+			if err := ToTensor(img, g, Normalize{Std: [3]float32{1, 1, 1}}, pad, got); err != nil {
+				t.Fatal(err)
+			}
+			want := readFloats(t, filepath.Join("..", "testdata", "goldens", c.File))
+			var worst, sum float64
+			for i := range want {
+				d := math.Abs(float64(got[i]-want[i])) * 255
+				worst = max(worst, d)
+				sum += d
+			}
+			t.Logf("%s %s: max %.3f grey levels, mean %.4f", c.Image, c.Resize, worst, sum/float64(len(want)))
+			if worst > tol {
+				t.Errorf("%s: tensor differs from OpenCV's by up to %.3f grey levels (allowed %.2f)", c.Image, worst, tol)
+			}
+		})
+	}
+}

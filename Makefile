@@ -1,0 +1,59 @@
+# trtserve: `make test` runs everything (it installs what it needs first).
+SHELL := /bin/bash
+GO ?= go
+VENV := .venv
+PY := $(VENV)/bin/python
+ORT_LIB := third_party/onnxruntime/lib/libonnxruntime.so
+export TRTSERVE_ONNXRUNTIME_LIB := $(CURDIR)/$(ORT_LIB)
+
+.PHONY: all build test test-go test-e2e lint deps ort venv models goldens bench clean
+
+all: build
+
+# System packages: libjpeg-turbo's headers for vision's cgo decoder.
+deps:
+	@./scripts/install-deps.sh
+
+ort: $(ORT_LIB)
+$(ORT_LIB):
+	./scripts/install-onnxruntime.sh
+
+build: deps
+	$(GO) build -o bin/trtserve ./cmd/trtserve
+
+# Python is for tests only: Roboflow's inference-sdk as a real client.
+venv: $(VENV)/.done
+$(VENV)/.done: tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
+test: lint build ort venv test-go test-e2e
+
+test-go:
+	$(GO) test -race -count=1 ./...
+
+test-e2e: build ort venv
+	TRTSERVE_BIN=$(CURDIR)/bin/trtserve $(PY) -m pytest -q tests
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Regenerate committed fixtures (needs PyTorch; see scripts/fixtures/).
+models:
+	python3 -m venv .venv-models
+	.venv-models/bin/pip install -q -r scripts/fixtures/requirements-models.txt
+	.venv-models/bin/python scripts/fixtures/make_models.py
+	$(MAKE) goldens
+
+goldens:
+	python3 -m venv .venv-goldens
+	.venv-goldens/bin/pip install -q -r scripts/fixtures/requirements-goldens.txt
+	.venv-goldens/bin/python scripts/fixtures/make_goldens.py
+
+bench: build ort
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./vision/ ./engines/onnxruntime/ ./server/
+
+clean:
+	rm -rf bin

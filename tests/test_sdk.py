@@ -1,0 +1,98 @@
+"""End-to-end: Roboflow's own client (inference-sdk's InferenceHTTPClient)
+against the real bin/trtserve, checked against goldens made by Roboflow's
+own pipeline (inference-core: OpenCV decode and resize, ONNX Runtime,
+its NMS and box rescaling) on the same ONNX file and images.
+
+The model is served from a Roboflow model-cache folder with Roboflow's
+default "Stretch to" preprocessing, where trtserve's tensors equal
+OpenCV's (vision/golden_test.go measures 0.000 grey levels). ONNX Runtime
+versions differ (the goldens' Python wheel vs the server's library), so the
+comparison allows for float noise, and only for that:
+
+* every golden detection clearly above the threshold (confidence >= thr +
+  MARGIN) must be found, same class, box corners within BOX_TOL pixels,
+  confidence within CONF_TOL;
+* every trtserve detection clearly above the threshold must be in the
+  goldens the same way.
+
+The exact postprocessing (same numbers in, same detections out) is checked
+bit-for-bit in vision/golden_test.go.
+"""
+import json
+import os
+
+import pytest
+from inference_sdk import InferenceConfiguration, InferenceHTTPClient
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+TESTDATA = os.path.join(ROOT, "testdata")
+MARGIN = 0.02
+CONF_TOL = 1e-3
+BOX_TOL = 1.0  # rounded original-image pixels
+
+
+def corners(p):
+    return (p["x"] - p["width"] / 2, p["y"] - p["height"] / 2, p["x"] + p["width"] / 2, p["y"] + p["height"] / 2)
+
+
+def same(a, b, scale):
+    return (a["class_id"] == b["class_id"] and abs(a["confidence"] - b["confidence"]) <= CONF_TOL
+            and all(abs(x - y) <= BOX_TOL * scale for x, y in zip(corners(a), corners(b))))
+
+
+def check(got, want, thr, scale):
+    for w in want:
+        if w["confidence"] >= thr + MARGIN:
+            assert any(same(g, w, scale) for g in got), f"golden detection missing: {w}\ngot: {got}"
+    for g in got:
+        if g["confidence"] >= thr + MARGIN:
+            assert any(same(g, w, scale) for w in want), f"unexpected detection: {g}\ngolden: {want}"
+
+
+def cases(golden_name):
+    golden = json.load(open(os.path.join(TESTDATA, "goldens", golden_name + ".json")))
+    return [(golden_name, c) for c in golden["cases"] if c["image"].endswith(".jpg")]
+
+
+@pytest.mark.parametrize("model_id,golden_name,case",
+                         [("coco-dets/3", n, c) for n, c in cases("det-stretch")],
+                         ids=lambda v: v if isinstance(v, str) else v["image"] + "-" + str(v["params"]["confidence"]))
+def test_object_detection_matches_roboflow(server, model_id, golden_name, case):
+    client = InferenceHTTPClient(api_url=server)
+    p = case["params"]
+    client.configure(InferenceConfiguration(
+        confidence_threshold=p["confidence"], iou_threshold=p["iou_threshold"],
+        class_agnostic_nms=p["class_agnostic_nms"], max_detections=p["max_detections"]))
+    result = client.infer(os.path.join(TESTDATA, "images", case["image"]), model_id=model_id)
+    assert result["image"] == case["image_size"]
+    check(result["predictions"], case["predictions"], p["confidence"], 1.0)
+    for pred in result["predictions"]:
+        assert set(pred) >= {"x", "y", "width", "height", "confidence", "class", "class_id", "detection_id"}
+
+
+def test_registry_and_add_through_sdk(server):
+    client = InferenceHTTPClient(api_url=server)
+    client.unload_model("coco-dets/3") if "coco-dets/3" in [m.model_id for m in client.list_loaded_models().models] else None
+    client.load_model("coco-dets/3")
+    ids = [m.model_id for m in client.list_loaded_models().models]
+    assert "coco-dets/3" in ids and "yolov8n-320/1" in ids
+    desc = [m for m in client.list_loaded_models().models if m.model_id == "coco-dets/3"][0]
+    assert desc.task_type == "object-detection" and desc.input_width == 320
+
+
+def test_batch_of_images_answers_a_list(server):
+    client = InferenceHTTPClient(api_url=server)
+    imgs = [os.path.join(TESTDATA, "images", n) for n in ("bus.jpg", "astronaut.jpg")]
+    result = client.infer(imgs, model_id="yolov8n-320/1")
+    assert isinstance(result, list) and len(result) == 2
+    assert result[0]["image"] == {"width": 810, "height": 1080}
+    assert result[1]["image"] == {"width": 512, "height": 512}
+
+
+def test_legacy_route_through_sdk_v0(server):
+    # The v0 (legacy route) client insists on an API key; trtserve ignores it.
+    client = InferenceHTTPClient(api_url=server, api_key="unused").select_api_v0()
+    result = client.infer(os.path.join(TESTDATA, "images", "bus.jpg"), model_id="coco-dets/3")
+    golden = json.load(open(os.path.join(TESTDATA, "goldens", "det-stretch.json")))
+    want = [c for c in golden["cases"] if c["image"] == "bus.jpg" and c["params"]["confidence"] == 0.4][0]
+    check(result["predictions"], want["predictions"], 0.4, 1.0)
