@@ -6,6 +6,7 @@ package vision
 #cgo LDFLAGS: -lturbojpeg
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <turbojpeg.h>
 
 // One call per image keeps cgo crossings to two. Returns 0 or -1; errors
@@ -24,7 +25,9 @@ static int trt_jpeg_decode(const unsigned char* buf, unsigned long size, unsigne
 	tjhandle t = tjInitDecompress();
 	if (!t) { snprintf(err, errlen, "%s", tjGetErrorStr2(NULL)); return -1; }
 	int rc = tjDecompress2(t, buf, size, dst, w, w * 3, h, TJPF_RGB, 0);
-	if (rc != 0 && tjGetErrorCode(t) == TJERR_WARNING) rc = 0; // e.g. extraneous bytes: decoded fine
+	// Warnings such as extraneous bytes leave a good image; a truncated
+	// file ("Premature end of JPEG file") leaves grey rows, so it fails.
+	if (rc != 0 && tjGetErrorCode(t) == TJERR_WARNING && !strstr(tjGetErrorStr2(t), "Premature end")) rc = 0;
 	if (rc != 0) snprintf(err, errlen, "%s", tjGetErrorStr2(t));
 	tjDestroy(t);
 	return rc;

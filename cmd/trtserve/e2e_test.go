@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startServer builds and starts the real binary on a loopback port.
+func startServer(t *testing.T, args ...string) string {
+	t.Helper()
+	lib := os.Getenv("TRTSERVE_ONNXRUNTIME_LIB")
+	if lib == "" {
+		lib = "../../third_party/onnxruntime/lib/libonnxruntime.so"
+	}
+	if _, err := os.Stat(lib); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("ONNX Runtime missing in CI (%v): make test installs it", err)
+		}
+		t.Skipf("ONNX Runtime not installed (%v): run ./scripts/install-onnxruntime.sh", err)
+	}
+	bin := filepath.Join(t.TempDir(), "trtserve")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, append([]string{"serve", "--host", "127.0.0.1", "--port", fmt.Sprint(port),
+		"--model-repository", "../../testdata/models", "--onnxruntime-lib", lib}, args...)...)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("server exit: %v\n%s", err, logs.String())
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("server did not stop on SIGTERM")
+		}
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get(url + "/readiness")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return url
+			}
+		}
+	}
+	t.Fatalf("server not ready:\n%s", logs.String())
+	return ""
+}
+
+func post(t *testing.T, url, ctype string, body io.Reader) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, ctype, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatalf("%s: status %d, body is not a JSON object: %q", url, resp.StatusCode, data)
+	}
+	return resp.StatusCode, out
+}
+
+func b64file(t *testing.T, path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(data)
+}
+
+func odBody(model, value string) *strings.Reader {
+	b, _ := json.Marshal(map[string]any{"model_id": model, "image": map[string]any{"type": "base64", "value": value}})
+	return strings.NewReader(string(b))
+}
+
+// hugePNG is a valid 20000x20000 PNG header with a tiny compressed body: a
+// decompression bomb that must be refused from its header.
+func hugePNG(t *testing.T) []byte {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, 20000, 20000))); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestBadInputsGetJSONErrorsAndServingGoesOn(t *testing.T) {
+	url := startServer(t, "--load-models", "yolov8n-320/1", "--max-body-bytes", "33554432")
+	good := b64file(t, "../../testdata/images/bus.jpg")
+	jpeg, _ := os.ReadFile("../../testdata/images/bus.jpg")
+	truncated := base64.StdEncoding.EncodeToString(jpeg[:len(jpeg)/3])
+	bomb := base64.StdEncoding.EncodeToString(hugePNG(t))
+	big := strings.NewReader(`{"model_id":"yolov8n-320/1","image":{"type":"base64","value":"` + strings.Repeat("A", 100<<20) + `"}}`)
+	cases := []struct {
+		name   string
+		body   io.Reader
+		status int
+		typ    string
+	}{
+		{"non-image base64", odBody("yolov8n-320/1", base64.StdEncoding.EncodeToString([]byte("hello, this is not an image"))), 422, "InvalidImage"},
+		{"invalid base64", odBody("yolov8n-320/1", "%%%not base64%%%"), 400, "InvalidRequest"},
+		{"truncated jpeg", odBody("yolov8n-320/1", truncated), 422, "InvalidImage"},
+		{"20000x20000 png", odBody("yolov8n-320/1", bomb), 413, "ImageTooLarge"},
+		{"unknown model", odBody("no-such-model/1", good), 404, "ModelNotFound"},
+		{"malformed json", strings.NewReader(`{"model_id": "yolov8n-320/1", "image": `), 400, "InvalidRequest"},
+		{"empty body", strings.NewReader(""), 400, "InvalidRequest"},
+		{"100 MB body", big, 413, "PayloadTooLarge"},
+		{"url input disabled", strings.NewReader(`{"model_id":"yolov8n-320/1","image":{"type":"url","value":"http://127.0.0.1:1/x.jpg"}}`), 400, "InvalidRequest"},
+		{"numpy refused", strings.NewReader(`{"model_id":"yolov8n-320/1","image":{"type":"numpy","value":"gASV"}}`), 400, "InvalidRequest"},
+		{"bad confidence", strings.NewReader(`{"model_id":"yolov8n-320/1","confidence":"high","image":{"type":"base64","value":"` + good + `"}}`), 400, "InvalidRequest"},
+		{"bad iou", strings.NewReader(`{"model_id":"yolov8n-320/1","iou_threshold":7,"image":{"type":"base64","value":"` + good + `"}}`), 400, "InvalidRequest"},
+		{"missing image", strings.NewReader(`{"model_id":"yolov8n-320/1"}`), 400, "InvalidRequest"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, body := post(t, url+"/infer/object_detection", "application/json", c.body)
+			if status != c.status || body["error_type"] != c.typ || body["message"] == "" {
+				t.Fatalf("got %d %v, want %d %s", status, body, c.status, c.typ)
+			}
+			// The next good request is still answered correctly.
+			status, body = post(t, url+"/infer/object_detection", "application/json", odBody("yolov8n-320/1", good))
+			if status != 200 {
+				t.Fatalf("good request after %s: %d %v", c.name, status, body)
+			}
+			img := body["image"].(map[string]any)
+			if img["width"] != 810.0 || img["height"] != 1080.0 || len(body["predictions"].([]any)) == 0 {
+				t.Fatalf("good request after %s: unexpected answer %v", c.name, body)
+			}
+		})
+	}
+}
+
+func TestRoutesAndModelControl(t *testing.T) {
+	url := startServer(t, "--load-models", "none")
+	for _, path := range []string{"/healthz", "/readiness", "/info", "/model/registry"} {
+		resp, err := http.Get(url + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
+	}
+	status, body := post(t, url+"/model/add", "application/json", strings.NewReader(`{"model_id":"yolov8n-320/1"}`))
+	if status != 200 || len(body["models"].([]any)) != 1 {
+		t.Fatalf("add: %d %v", status, body)
+	}
+	status, body = post(t, url+"/model/add", "application/json", strings.NewReader(`{"model_id":"nope/9"}`))
+	if status != 404 {
+		t.Fatalf("add unknown: %d %v", status, body)
+	}
+	// Legacy route with a raw base64 body, then with a multipart file.
+	good := b64file(t, "../../testdata/images/bus.jpg")
+	status, body = post(t, url+"/yolov8n-320/1?confidence=40&overlap=30", "application/x-www-form-urlencoded", strings.NewReader(good))
+	if status != 200 || len(body["predictions"].([]any)) == 0 {
+		t.Fatalf("legacy base64: %d %v", status, body)
+	}
+	var mp bytes.Buffer
+	mp.WriteString("--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bus.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n")
+	raw, _ := os.ReadFile("../../testdata/images/bus.jpg")
+	mp.Write(raw)
+	mp.WriteString("\r\n--XX--\r\n")
+	status, body2 := post(t, url+"/yolov8n-320/1", "multipart/form-data; boundary=XX", &mp)
+	if status != 200 || len(body2["predictions"].([]any)) != len(body["predictions"].([]any)) {
+		t.Fatalf("legacy multipart: %d %v", status, body2)
+	}
+	status, body = post(t, url+"/model/remove", "application/json", strings.NewReader(`{"model_id":"yolov8n-320/1"}`))
+	if status != 200 || len(body["models"].([]any)) != 0 {
+		t.Fatalf("remove: %d %v", status, body)
+	}
+	status, body = post(t, url+"/model/clear", "application/json", nil)
+	if status != 200 {
+		t.Fatalf("clear: %d %v", status, body)
+	}
+}
