@@ -34,7 +34,7 @@ func (w *detectWork) Preprocess(in [][]float32) error {
 	spec := w.model.Spec
 	opts := vision.DecodeOptions{MaxPixels: w.maxPixels, AutoOrient: w.autoOrient}
 	if w.dctScale {
-		opts.TargetW, opts.TargetH = spec.InputWidth, spec.InputHeight
+		opts.TargetW, opts.TargetH, opts.TargetMode = spec.InputWidth, spec.InputHeight, resizeMode(spec.Pre.Resize)
 	}
 	img, err := vision.Decode(w.data, opts)
 	if err != nil {

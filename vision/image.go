@@ -33,9 +33,27 @@ type DecodeOptions struct {
 	// AutoOrient applies the EXIF Orientation tag.
 	AutoOrient bool
 	// TargetW/TargetH, when set, let the JPEG decoder downscale by 1/2, 1/4
-	// or 1/8 while staying at least this large (the resize that follows
-	// does the rest).
+	// or 1/8 while the image stays at least as large as its placement in a
+	// TargetW x TargetH model input resized with TargetMode (the resize that
+	// follows does the rest).
 	TargetW, TargetH int
+	TargetMode       ResizeMode
+}
+
+// need is the smallest decoded size that still covers the image's
+// placement in the model input, for a stored image of w x h.
+func (o DecodeOptions) need(w, h int, transposed bool) (int, int) {
+	if o.TargetW <= 0 || o.TargetH <= 0 {
+		return 0, 0
+	}
+	if transposed {
+		w, h = h, w
+	}
+	g := NewGeometry(o.TargetMode, w, h, o.TargetW, o.TargetH)
+	if transposed {
+		return g.NH, g.NW
+	}
+	return g.NW, g.NH
 }
 
 // Format sniffs the encoding from magic bytes.
@@ -57,11 +75,8 @@ func Decode(data []byte, opts DecodeOptions) (*Image, error) {
 		if opts.AutoOrient {
 			orient = JPEGOrientation(data)
 		}
-		tw, th := opts.TargetW, opts.TargetH
-		if orient >= 5 { // the stored image is transposed
-			tw, th = th, tw
-		}
-		img, err := decodeJPEG(data, opts.MaxPixels, tw, th)
+		need := func(w, h int) (int, int) { return opts.need(w, h, orient >= 5) }
+		img, err := decodeJPEG(data, opts.MaxPixels, need)
 		if err != nil {
 			return nil, err
 		}

@@ -13,7 +13,7 @@ const JPEGDecoder = "image/jpeg"
 
 // decodeJPEG is the pure-Go fallback: no DCT scaling, about 5x slower than
 // libjpeg-turbo (docs/benchmarks.md).
-func decodeJPEG(data []byte, limit int64, _, _ int) (*Image, error) {
+func decodeJPEG(data []byte, limit int64, _ func(w, h int) (int, int)) (*Image, error) {
 	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("%w: jpeg: %v", ErrCorruptImage, err)

@@ -54,8 +54,8 @@ func jpegHeader(data []byte) (int, int, error) {
 
 // decodeJPEG decodes with libjpeg-turbo, downscaling by 1/2, 1/4 or 1/8 in
 // the DCT domain (much cheaper than decoding then resizing) when the result
-// stays at least tw x th.
-func decodeJPEG(data []byte, limit int64, tw, th int) (*Image, error) {
+// stays at least as large as need(w, h) says.
+func decodeJPEG(data []byte, limit int64, need func(w, h int) (int, int)) (*Image, error) {
 	w, h, err := jpegHeader(data)
 	if err != nil {
 		return nil, err
@@ -64,7 +64,7 @@ func decodeJPEG(data []byte, limit int64, tw, th int) (*Image, error) {
 		return nil, err
 	}
 	dw, dh := w, h
-	if tw > 0 && th > 0 {
+	if tw, th := need(w, h); tw > 0 && th > 0 {
 		for _, denom := range []int{8, 4, 2} {
 			sw, sh := (w+denom-1)/denom, (h+denom-1)/denom
 			if sw >= tw && sh >= th {

@@ -20,7 +20,7 @@ import (
 )
 
 // startServer builds and starts the real binary on a loopback port.
-func startServer(t *testing.T, args ...string) string {
+func startServer(t testing.TB, args ...string) string {
 	t.Helper()
 	lib := os.Getenv("TRTSERVE_ONNXRUNTIME_LIB")
 	if lib == "" {
@@ -44,7 +44,7 @@ func startServer(t *testing.T, args ...string) string {
 	ln.Close()
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, append([]string{"serve", "--host", "127.0.0.1", "--port", fmt.Sprint(port),
-		"--model-repository", "../../testdata/models", "--onnxruntime-lib", lib}, args...)...)
+		"--model-repository", "../../testdata/models", "--onnxruntime-lib", lib}, args...)...) // a later --model-repository wins
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -92,10 +92,10 @@ func post(t *testing.T, url, ctype string, body io.Reader) (int, map[string]any)
 	return resp.StatusCode, out
 }
 
-func b64file(t *testing.T, path string) string {
+func b64file(t testing.TB, path string) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	return base64.StdEncoding.EncodeToString(data)
 }

@@ -1,0 +1,156 @@
+package engines
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+func TestParsePythonNames(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string
+		bad  bool
+	}{
+		{in: "{0: 'person', 1: 'bicycle'}", want: []string{"person", "bicycle"}},
+		{in: `{0: "it's", 2: 'x'}`, want: []string{"it's", "1", "x"}},
+		{in: `{0: 'a\'b'}`, want: []string{"a'b"}},
+		{in: "{}", want: []string{}},
+		{in: "[0, 1]", bad: true},
+		{in: "{0: 'a'", bad: true},
+		{in: "{0 'a'}", bad: true},
+		{in: "{99999999999: 'a'}", bad: true},
+	}
+	for _, c := range cases {
+		got, err := ParsePythonNames(c.in)
+		if c.bad {
+			if err == nil {
+				t.Errorf("%q: want error, got %v", c.in, got)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%q: got %v %v, want %v", c.in, got, err, c.want)
+		}
+	}
+}
+
+func TestParseONNXInfoOfUltralyticsExport(t *testing.T) {
+	info, err := ReadONNXInfoFile("../testdata/models/yolov8n-seg-320/1/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Inputs) != 1 || info.Inputs[0].Name != "images" || !reflect.DeepEqual(info.Inputs[0].Shape, []int64{-1, 3, -1, -1}) {
+		t.Errorf("inputs: %v", info.Inputs)
+	}
+	if len(info.Outputs) != 2 || info.Outputs[1].Shape[1] != 32 {
+		t.Errorf("outputs: %v", info.Outputs)
+	}
+	if info.Metadata["task"] != "segment" || info.Metadata["imgsz"] != "[320, 320]" || info.Opsets[""] != 17 {
+		t.Errorf("metadata %v opsets %v", info.Metadata, info.Opsets)
+	}
+	for _, bad := range [][]byte{nil, []byte("not onnx at all"), {0x0a, 0xff}} {
+		if _, err := ParseONNXInfo(bad); !errors.Is(err, ErrBadModel) {
+			t.Errorf("%q: want ErrBadModel, got %v", bad, err)
+		}
+	}
+}
+
+func link(t *testing.T, src, dst string) {
+	t.Helper()
+	abs, _ := filepath.Abs(src)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(abs, dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func write(t *testing.T, path, data string) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRepositoryScanAndResolve(t *testing.T) {
+	root, cache := t.TempDir(), t.TempDir()
+	onnx := "../testdata/models/yolov8n-320/1/model.onnx"
+	link(t, onnx, filepath.Join(root, "dets", "1", "model.onnx"))
+	link(t, onnx, filepath.Join(root, "dets", "2", "model.onnx"))
+	write(t, filepath.Join(root, "dets", "config.yaml"), "max_batch_size: 4\nnms: ultralytics\npreprocessing:\n  resize: stretch\n")
+	link(t, onnx, filepath.Join(root, "typo", "1", "model.onnx"))
+	write(t, filepath.Join(root, "typo", "config.yaml"), "max_bach_size: 4\n")
+	os.MkdirAll(filepath.Join(root, "empty", "1"), 0o755)
+	rf := filepath.Join(cache, "cards", "7")
+	link(t, onnx, filepath.Join(rf, "weights.onnx"))
+	write(t, filepath.Join(rf, "environment.json"), `{"PREPROCESSING": "{\"resize\": {\"enabled\": true, \"width\": 320, \"height\": 320, \"format\": \"Fit (white edges) in\"}, \"auto-orient\": {\"enabled\": true}}", "COLORS": {"a": "#FF0000"}}`)
+	write(t, filepath.Join(rf, "class_names.txt"), "ace\nking\n")
+	write(t, filepath.Join(rf, "model_type.json"), `{"project_task_type": "object-detection", "model_type": "yolov8n"}`)
+
+	repo := &Repository{Roots: []string{root, cache}, Defaults: Defaults{MaxBatchSize: 8, InstanceCount: 1}}
+	entries, err := repo.Scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range entries {
+		ids = append(ids, e.ID())
+	}
+	if want := []string{"cards/7", "dets/1", "dets/2", "typo/1"}; !reflect.DeepEqual(ids, want) {
+		t.Fatalf("scan: %v, want %v", ids, want)
+	}
+	e, err := repo.Find("dets")
+	if err != nil || e.Version != "2" {
+		t.Fatalf("bare name resolves to the highest version: %v %v", e, err)
+	}
+	m, err := repo.Resolve(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Task != ObjectDetection || m.MaxBatchSize != 4 || m.NMS != "ultralytics" || m.Pre.Resize != Stretch ||
+		m.InputWidth != 320 || len(m.ClassNames) != 80 || m.ClassNames[0] != "person" || !m.Pre.AutoOrient {
+		t.Errorf("resolved dets: %+v", m)
+	}
+	e, _ = repo.Find("cards/7")
+	m, err = repo.Resolve(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Source != "roboflow" || m.Pre.Resize != FitWhite || !reflect.DeepEqual(m.ClassNames, []string{"ace", "king"}) ||
+		m.Colors["a"] != "#FF0000" || !m.Pre.AutoOrient || m.Pre.Std != [3]float32{1, 1, 1} {
+		t.Errorf("resolved cards: %+v", m)
+	}
+	e, _ = repo.Find("typo/1")
+	if _, err := repo.Resolve(e); !errors.Is(err, ErrBadModel) {
+		t.Errorf("config.yaml typo must fail loudly, got %v", err)
+	}
+	if _, err := repo.Find("nope/1"); !errors.Is(err, ErrUnknownModel) {
+		t.Errorf("unknown model: %v", err)
+	}
+}
+
+func TestMmapAllocator(t *testing.T) {
+	b, err := MmapAllocator{}.Alloc(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := b.Float32s()
+	if len(f) != 250 {
+		t.Fatalf("len %d", len(f))
+	}
+	f[249] = 1.5
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal("second Close must be a no-op:", err)
+	}
+	if _, err := (MmapAllocator{}).Alloc(0); err == nil {
+		t.Fatal("zero-size alloc must fail")
+	}
+}

@@ -1,0 +1,81 @@
+package vision
+
+import (
+	"errors"
+	"os"
+	"testing"
+)
+
+func TestDecodeOrientsEXIF(t *testing.T) {
+	plain, _ := os.ReadFile("../testdata/images/bus.jpg")
+	rotated, _ := os.ReadFile("../testdata/images/bus_exif6.jpg")
+	if o := JPEGOrientation(rotated); o != 6 {
+		t.Fatalf("orientation %d, want 6", o)
+	}
+	if o := JPEGOrientation(plain); o != 1 {
+		t.Fatalf("orientation %d, want 1", o)
+	}
+	a, err := Decode(plain, DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Decode(rotated, DecodeOptions{AutoOrient: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.W != b.W || a.H != b.H || b.SrcW != 810 || b.SrcH != 1080 {
+		t.Fatalf("oriented %dx%d (src %dx%d), want %dx%d", b.W, b.H, b.SrcW, b.SrcH, a.W, a.H)
+	}
+	var diff int
+	for i := range a.Pix {
+		d := int(a.Pix[i]) - int(b.Pix[i])
+		diff += max(d, -d)
+	}
+	if mean := float64(diff) / float64(len(a.Pix)); mean > 4 { // two JPEG encodings of one photo
+		t.Fatalf("auto-oriented image differs from the upright one by %.1f levels on average", mean)
+	}
+	c, _ := Decode(rotated, DecodeOptions{})
+	if c.W != 1080 || c.H != 810 {
+		t.Fatalf("without auto-orient the stored layout stays: %dx%d", c.W, c.H)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	jpg, _ := os.ReadFile("../testdata/images/bus.jpg")
+	cases := []struct {
+		name string
+		data []byte
+		opts DecodeOptions
+		want error
+	}{
+		{"text", []byte("hello"), DecodeOptions{}, ErrUnsupportedFormat},
+		{"truncated jpeg", jpg[:len(jpg)/2], DecodeOptions{}, ErrCorruptImage},
+		{"jpeg header only", jpg[:20], DecodeOptions{}, ErrCorruptImage},
+		{"pixel limit", jpg, DecodeOptions{MaxPixels: 810*1080 - 1}, ErrTooManyPixels},
+		{"png garbage", []byte("\x89PNG\r\n\x1a\nxxxxxxxx"), DecodeOptions{}, ErrCorruptImage},
+	}
+	for _, c := range cases {
+		if _, err := Decode(c.data, c.opts); !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+		}
+	}
+}
+
+func TestGeometryMatchesRoboflow(t *testing.T) {
+	cases := []struct {
+		srcW, srcH, inW, inH int
+		nw, nh, padX, padY   int
+	}{
+		{810, 1080, 320, 320, 240, 320, 40, 0},
+		{1920, 1080, 640, 640, 640, 360, 0, 140},
+		{1280, 720, 320, 320, 320, 180, 0, 70},
+		{451, 300, 640, 480, 640, 425, 0, 27}, // int() truncation, odd pad pixel at the bottom
+		{10, 1000, 640, 640, 6, 640, 317, 0},
+	}
+	for _, c := range cases {
+		g := NewGeometry(Fit, c.srcW, c.srcH, c.inW, c.inH)
+		if g.NW != c.nw || g.NH != c.nh || g.PadX != c.padX || g.PadY != c.padY {
+			t.Errorf("%dx%d in %dx%d: got %+v", c.srcW, c.srcH, c.inW, c.inH, g)
+		}
+	}
+}
