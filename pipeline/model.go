@@ -53,31 +53,27 @@ func newInstance(eng engines.Engine, alloc engines.Allocator) (*instance, error)
 	}
 	inst := &instance{run: run}
 	batch := eng.MaxBatch()
-	for _, t := range eng.Inputs() {
-		n := t.ElemsPerItem()
-		if n <= 0 {
-			inst.close()
-			return nil, fmt.Errorf("%w: input %s has no fixed per-item size", engines.ErrBadShape, t)
+	alloc1 := func(ts []engines.TensorInfo) (bufs []*engines.HostBuffer, items []int, err error) {
+		for _, t := range ts {
+			n := t.ElemsPerItem()
+			if n <= 0 {
+				return bufs, items, fmt.Errorf("%w: %s has no fixed per-item size", engines.ErrBadShape, t)
+			}
+			buf, err := alloc.Alloc(n * batch * 4)
+			if err != nil {
+				return bufs, items, err
+			}
+			bufs, items = append(bufs, buf), append(items, n)
 		}
-		buf, err := alloc.Alloc(n * batch * 4)
-		if err != nil {
-			inst.close()
-			return nil, err
-		}
-		inst.in, inst.inItem = append(inst.in, buf), append(inst.inItem, n)
+		return bufs, items, nil
 	}
-	for _, t := range eng.Outputs() {
-		n := t.ElemsPerItem()
-		if n <= 0 {
-			inst.close()
-			return nil, fmt.Errorf("%w: output %s has no fixed per-item size", engines.ErrBadShape, t)
-		}
-		buf, err := alloc.Alloc(n * batch * 4)
-		if err != nil {
-			inst.close()
-			return nil, err
-		}
-		inst.out, inst.outItem = append(inst.out, buf), append(inst.outItem, n)
+	inst.in, inst.inItem, err = alloc1(eng.Inputs())
+	if err == nil {
+		inst.out, inst.outItem, err = alloc1(eng.Outputs())
+	}
+	if err != nil {
+		inst.close()
+		return nil, err
 	}
 	return inst, nil
 }

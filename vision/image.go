@@ -120,21 +120,9 @@ func toRGB(src image.Image) *Image {
 	out := &Image{Pix: make([]byte, w*h*3), W: w, H: h, SrcW: w, SrcH: h}
 	switch s := src.(type) {
 	case *image.NRGBA:
-		for y := 0; y < h; y++ {
-			row := s.Pix[y*s.Stride : y*s.Stride+w*4]
-			dst := out.Pix[y*w*3 : (y+1)*w*3]
-			for x := 0; x < w; x++ {
-				dst[3*x], dst[3*x+1], dst[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
-			}
-		}
-	case *image.RGBA:
-		for y := 0; y < h; y++ {
-			row := s.Pix[y*s.Stride : y*s.Stride+w*4]
-			dst := out.Pix[y*w*3 : (y+1)*w*3]
-			for x := 0; x < w; x++ {
-				dst[3*x], dst[3*x+1], dst[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
-			}
-		}
+		copyRGBX(out, s.Pix, s.Stride)
+	case *image.RGBA: // opaque PNGs decode to RGBA with alpha 255
+		copyRGBX(out, s.Pix, s.Stride)
 	case *image.Gray:
 		for y := 0; y < h; y++ {
 			row := s.Pix[y*s.Stride : y*s.Stride+w]
@@ -167,6 +155,18 @@ func toRGB(src image.Image) *Image {
 		}
 	}
 	return out
+}
+
+// copyRGBX copies 4-byte pixels (RGB + alpha) into out, dropping alpha.
+func copyRGBX(out *Image, pix []byte, stride int) {
+	w := out.W
+	for y := 0; y < out.H; y++ {
+		row := pix[y*stride : y*stride+w*4]
+		dst := out.Pix[y*w*3 : (y+1)*w*3]
+		for x := 0; x < w; x++ {
+			dst[3*x], dst[3*x+1], dst[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
+		}
+	}
 }
 
 // ycbcrToRGB is JFIF's conversion with libjpeg's rounding.
