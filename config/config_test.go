@@ -1,0 +1,42 @@
+package config
+
+import (
+	"io"
+	"testing"
+	"time"
+)
+
+func TestEnvThenFlags(t *testing.T) {
+	t.Setenv("PORT", "9100")
+	t.Setenv("MAX_BATCH_SIZE", "16")
+	t.Setenv("MODEL_CACHE_DIR", "/tmp/cache")
+	t.Setenv("TRTSERVE_REQUEST_TIMEOUT", "5s")
+	c, err := Load([]string{"--port", "9200", "--log-format", "json"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 9200 || c.MaxBatchSize != 16 || c.RequestTimeout != 5*time.Second || c.LogFormat != "json" {
+		t.Fatalf("config %+v", c)
+	}
+	if roots := c.Roots(); len(roots) != 2 || roots[1] != "/tmp/cache" {
+		t.Fatalf("roots %v", roots)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	for _, args := range [][]string{
+		{"--port", "70000"},
+		{"--max-batch-size", "0"},
+		{"--log-level", "loud"},
+		{"--log-format", "xml"},
+		{"stray"},
+	} {
+		if _, err := Load(args, io.Discard); err == nil {
+			t.Errorf("%v: want an error", args)
+		}
+	}
+	t.Setenv("PORT", "not-a-number")
+	if _, err := Load(nil, io.Discard); err == nil {
+		t.Error("bad PORT must fail")
+	}
+}
