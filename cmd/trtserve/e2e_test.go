@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -92,6 +93,37 @@ func post(t *testing.T, url, ctype string, body io.Reader) (int, map[string]any)
 	return resp.StatusCode, out
 }
 
+// postEarlyReply sends a request whose body the server refuses before reading
+// it all (a 413 from Content-Length). net/http's client reports the server's
+// close as "broken pipe" when it is still writing, so the body is written on
+// its own goroutine and the response read as soon as it arrives.
+func postEarlyReply(t *testing.T, url, ctype string, body io.Reader) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", ctype)
+	conn, err := net.Dial("tcp", req.URL.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go req.Write(conn) // fails with EPIPE once the server has answered and closed
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatalf("%s: status %d, body is not a JSON object: %q", url, resp.StatusCode, data)
+	}
+	return resp.StatusCode, out
+}
+
 func b64file(t testing.TB, path string) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -121,7 +153,7 @@ func TestBadInputsGetJSONErrorsAndServingGoesOn(t *testing.T) {
 	jpeg, _ := os.ReadFile("../../testdata/images/bus.jpg")
 	truncated := base64.StdEncoding.EncodeToString(jpeg[:len(jpeg)/3])
 	bomb := base64.StdEncoding.EncodeToString(hugePNG(t))
-	big := strings.NewReader(`{"model_id":"yolov8n-320/1","image":{"type":"base64","value":"` + strings.Repeat("A", 100<<20) + `"}}`)
+	big := bytes.NewReader([]byte(`{"model_id":"yolov8n-320/1","image":{"type":"base64","value":"` + strings.Repeat("A", 100<<20) + `"}}`))
 	cases := []struct {
 		name   string
 		body   io.Reader
@@ -144,7 +176,11 @@ func TestBadInputsGetJSONErrorsAndServingGoesOn(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			status, body := post(t, url+"/infer/object_detection", "application/json", c.body)
+			send := post
+			if c.status == 413 {
+				send = postEarlyReply
+			}
+			status, body := send(t, url+"/infer/object_detection", "application/json", c.body)
 			if status != c.status || body["error_type"] != c.typ || body["message"] == "" {
 				t.Fatalf("got %d %v, want %d %s", status, body, c.status, c.typ)
 			}
