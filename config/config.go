@@ -33,6 +33,13 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"TRTSERVE_SHUTDOWN_TIMEOUT" envDefault:"30s"`
 	AllowURLInput   bool          `env:"TRTSERVE_ALLOW_URL_INPUT" envDefault:"false"`
 	JPEGDCTScaling  bool          `env:"TRTSERVE_JPEG_DCT_SCALING" envDefault:"false"`
+	Pipeline        string        `env:"TRTSERVE_PIPELINE" envDefault:"parallel"`
+	MaxQueueSize    int           `env:"TRTSERVE_MAX_QUEUE_SIZE" envDefault:"2048"`
+	MaxQueueDelay   time.Duration `env:"TRTSERVE_MAX_QUEUE_DELAY" envDefault:"0s"`
+	DecodeWorkers   int           `env:"TRTSERVE_DECODE_WORKERS" envDefault:"0"`
+	PostWorkers     int           `env:"TRTSERVE_POST_WORKERS" envDefault:"0"`
+	MaxActiveModels int           `env:"MAX_ACTIVE_MODELS" envDefault:"0"`
+	Backend         string        `env:"TRTSERVE_BACKEND"`
 	LogLevel        string        `env:"TRTSERVE_LOG_LEVEL" envDefault:"info"`
 	LogFormat       string        `env:"TRTSERVE_LOG_FORMAT" envDefault:"text"`
 }
@@ -60,6 +67,13 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time in-flight requests get to finish on SIGTERM (TRTSERVE_SHUTDOWN_TIMEOUT)")
 	fs.BoolVar(&c.AllowURLInput, "allow-url-input", c.AllowURLInput, "let requests name images by URL (TRTSERVE_ALLOW_URL_INPUT)")
 	fs.BoolVar(&c.JPEGDCTScaling, "jpeg-dct-scaling", c.JPEGDCTScaling, "decode large JPEGs at 1/2..1/8 scale: faster, but predictions differ slightly from Roboflow's (TRTSERVE_JPEG_DCT_SCALING)")
+	fs.StringVar(&c.Pipeline, "pipeline", c.Pipeline, "parallel (decode pool, dynamic batcher, postprocess pool) or serial (the baseline) (TRTSERVE_PIPELINE)")
+	fs.IntVar(&c.MaxQueueSize, "max-queue-size", c.MaxQueueSize, "images a model admits before answering 429; config.yaml dynamic_batching.max_queue_size overrides (TRTSERVE_MAX_QUEUE_SIZE)")
+	fs.DurationVar(&c.MaxQueueDelay, "max-queue-delay", c.MaxQueueDelay, "how long a partial batch waits for more images; config.yaml max_queue_delay_microseconds overrides (TRTSERVE_MAX_QUEUE_DELAY)")
+	fs.IntVar(&c.DecodeWorkers, "decode-workers", c.DecodeWorkers, "image decode/preprocess workers, 0 = GOMAXPROCS (TRTSERVE_DECODE_WORKERS)")
+	fs.IntVar(&c.PostWorkers, "post-workers", c.PostWorkers, "postprocess workers, 0 = GOMAXPROCS (TRTSERVE_POST_WORKERS)")
+	fs.IntVar(&c.MaxActiveModels, "max-active-models", c.MaxActiveModels, "models loaded at once, least recently used unloaded beyond; 0 = no cap (MAX_ACTIVE_MODELS)")
+	fs.StringVar(&c.Backend, "backend", c.Backend, `run every model on this backend ("onnxruntime" or "simulated"), whatever config.yaml says (TRTSERVE_BACKEND)`)
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (TRTSERVE_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (TRTSERVE_LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -84,6 +98,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max-body-bytes and max-image-pixels must be positive")
 	case c.IntraOpThreads < 0:
 		return fmt.Errorf("intra-op-threads must not be negative")
+	case c.Pipeline != "parallel" && c.Pipeline != "serial":
+		return fmt.Errorf("pipeline must be parallel or serial, got %q", c.Pipeline)
+	case c.MaxQueueSize < 1:
+		return fmt.Errorf("max-queue-size must be at least 1")
+	case c.MaxQueueDelay < 0 || c.DecodeWorkers < 0 || c.PostWorkers < 0 || c.MaxActiveModels < 0:
+		return fmt.Errorf("max-queue-delay, decode-workers, post-workers and max-active-models must not be negative")
+	case c.Backend != "" && c.Backend != "onnxruntime" && c.Backend != "simulated":
+		return fmt.Errorf("backend must be onnxruntime or simulated, got %q", c.Backend)
 	}
 	if _, err := c.Logger(io.Discard); err != nil {
 		return err

@@ -120,7 +120,17 @@ type Model struct {
 	MaxBatchSize  int
 	InstanceCount int
 	Batching      DynamicBatching
-	ONNX          *ONNXInfo
+	// Simulated times the simulated backend (config.yaml simulated:).
+	Simulated SimulatedTiming
+	ONNX      *ONNXInfo
+}
+
+// SimulatedTiming is the wall time of one batch on the simulated
+// accelerator: BaseMicros + PerItemMicros × batch. Zero fields take the
+// backend's defaults.
+type SimulatedTiming struct {
+	BaseMicros    float64 `yaml:"base_us"`
+	PerItemMicros float64 `yaml:"per_item_us"`
 }
 
 // DynamicBatching holds Triton's dynamic_batching settings.

@@ -20,6 +20,10 @@ type Defaults struct {
 	Backend       string
 	MaxBatchSize  int
 	InstanceCount int
+	// ForceBackend, when set, runs every model on this backend whatever
+	// its config.yaml says (--backend; used to benchmark on the simulated
+	// accelerator).
+	ForceBackend string
 }
 
 // Repository finds models in one or more folders laid out as
@@ -145,6 +149,7 @@ type FileConfig struct {
 	MaxBatchSize    int              `yaml:"max_batch_size"`
 	InstanceCount   int              `yaml:"instance_count"`
 	DynamicBatching *DynamicBatching `yaml:"dynamic_batching"`
+	Simulated       *SimulatedTiming `yaml:"simulated"`
 }
 
 // ParseFileConfig decodes config.yaml strictly: unknown keys are errors, so
@@ -227,6 +232,9 @@ func (r *Repository) Resolve(e Entry) (*Model, error) {
 	if m.Backend == "" {
 		m.Backend = "onnxruntime"
 	}
+	if r.Defaults.ForceBackend != "" {
+		m.Backend = r.Defaults.ForceBackend
+	}
 	return m, nil
 }
 
@@ -282,6 +290,12 @@ func applyFileConfig(m *Model, c *FileConfig) error {
 	}
 	if c.DynamicBatching != nil {
 		m.Batching = *c.DynamicBatching
+	}
+	if c.Simulated != nil {
+		if c.Simulated.BaseMicros < 0 || c.Simulated.PerItemMicros < 0 {
+			return fmt.Errorf("%w: config.yaml: simulated times must not be negative", ErrBadModel)
+		}
+		m.Simulated = *c.Simulated
 	}
 	return nil
 }

@@ -2,57 +2,193 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"runtime/debug"
+	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/trtserve/trtserve/engines"
 )
 
-// Model is a loaded model: its engine, a pool of instances each owning its
-// own batch buffers, and the runner requests go through.
+// Mode picks how a model runs its requests.
+type Mode string
+
+const (
+	// Parallel: admission queue, decode pool, dynamic batcher, instances
+	// with buffer rings, postprocess pool (DESIGN.md §3).
+	Parallel Mode = "parallel"
+	// Serial: decode → infer at batch 1 → postprocess on the requester's
+	// goroutine, holding an instance throughout. The baseline.
+	Serial Mode = "serial"
+)
+
+// ParseMode reads --pipeline.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case Parallel, Serial:
+		return Mode(s), nil
+	}
+	return "", fmt.Errorf("pipeline must be parallel or serial, got %q", s)
+}
+
+// Options are one model's scheduling settings: Triton's dynamic_batching
+// fields plus the pipeline's own.
+type Options struct {
+	Mode Mode
+	// MaxQueueSize bounds the images admitted and not yet in a batch slot
+	// (serial: not yet holding an instance). A request that does not fit
+	// fails with ErrBusy at once.
+	MaxQueueSize int
+	// MaxQueueDelay is how long a partial batch may wait for more images
+	// once an instance is free (Triton's max_queue_delay_microseconds; 0
+	// ships what is ready).
+	MaxQueueDelay time.Duration
+	// PreferredBatchSizes are shipped without waiting out MaxQueueDelay;
+	// the largest one is the batch the batcher aims for.
+	PreferredBatchSizes []int
+	// RingDepth is the number of batch buffer sets per instance (≥2): one
+	// filling while another runs and a third being postprocessed.
+	RingDepth int
+}
+
+// DefaultMaxQueueSize admits 1000 concurrent single-image clients per
+// model with room to spare (the seed's benchmark runs 1000 at once).
+const DefaultMaxQueueSize = 2048
+
+// DefaultRingDepth: one set forming, one running, one in postprocess.
+const DefaultRingDepth = 3
+
+func (o Options) withDefaults() Options {
+	if o.Mode == "" {
+		o.Mode = Parallel
+	}
+	if o.MaxQueueSize <= 0 {
+		o.MaxQueueSize = DefaultMaxQueueSize
+	}
+	if o.RingDepth < 2 {
+		o.RingDepth = DefaultRingDepth
+	}
+	return o
+}
+
+// Model is a loaded model: its engine, its instances and the batch
+// buffers they run on, and the scheduler requests go through.
 type Model struct {
 	Spec   *engines.Model
 	Engine engines.Engine
+	Stats  *Stats
+	opts   Options
 
-	instances chan *instance
-	all       []*instance
+	maxBatch int // the engine's largest batch: every buffer set holds this many
+	target   int // the batch size the batcher aims for
+	pools    *pools
+	sets     []*bufSet
+	runs     []engines.Instance
+	lastUsed atomic.Int64 // unix nanoseconds, for least-recently-used unloading
+
+	// serial mode: instances (with their buffer set) lent to one requester.
+	lent    chan serialInstance
+	waiting atomic.Int64
+
+	// parallel mode
+	queue chan *item   // admission, bounded by MaxQueueSize
+	free  chan *bufSet // sets nobody is filling, running or postprocessing
+	full  chan *batch  // complete batches waiting for an instance
+	ready chan *batch  // unbuffered: a send succeeds only when an instance is idle
+	stop  chan struct{}
+	wg    sync.WaitGroup // the former and instance goroutines
+
 	// inflight counts Do calls so Close waits for them.
 	inflight sync.WaitGroup
 	mu       sync.Mutex // guards closed
 	closed   bool
 }
 
-// instance is an engine instance with input and output buffers sized for
-// the engine's largest batch.
-type instance struct {
-	run     engines.Instance
-	in, out []*engines.HostBuffer
-	// inItem/outItem are the elements of one batch item per tensor.
-	inItem, outItem []int
+type serialInstance struct {
+	run engines.Instance
+	set *bufSet
 }
 
-func newModel(spec *engines.Model, eng engines.Engine, alloc engines.Allocator) (*Model, error) {
-	m := &Model{Spec: spec, Engine: eng, instances: make(chan *instance, spec.InstanceCount)}
-	for i := 0; i < spec.InstanceCount; i++ {
-		inst, err := newInstance(eng, alloc)
+// pools are the decode and postprocess workers, shared by every model so
+// CPU work is bounded by the machine, not by the number of models.
+type pools struct {
+	decode, post *pool
+}
+
+// bufSet is one batch's worth of input and output buffers.
+type bufSet struct {
+	in, out         []*engines.HostBuffer
+	inItem, outItem []int // elements of one batch item per tensor
+	dirty           int   // slots [0, dirty) may hold old data (padding zeroes the rest)
+}
+
+// batch is a set being filled with items, slot k holding items[k].
+type batch struct {
+	set     *bufSet
+	items   []*item
+	first   time.Time      // admission of the oldest item: the delay counts from it
+	pending sync.WaitGroup // decodes still writing into the set
+}
+
+func newModel(spec *engines.Model, eng engines.Engine, alloc engines.Allocator, opts Options, p *pools) (*Model, error) {
+	opts = opts.withDefaults()
+	m := &Model{Spec: spec, Engine: eng, opts: opts, pools: p, maxBatch: eng.MaxBatch()}
+	m.Stats = newStats(m.maxBatch)
+	m.target = m.maxBatch
+	if ps := slices.DeleteFunc(slices.Clone(opts.PreferredBatchSizes), func(n int) bool { return n < 1 || n > m.maxBatch }); len(ps) > 0 {
+		m.target = slices.Max(ps)
+	}
+	n := max(spec.InstanceCount, 1)
+	depth := opts.RingDepth
+	if opts.Mode == Serial {
+		depth = 1
+	}
+	fail := func(err error) (*Model, error) {
+		m.freeAll()
+		return nil, err
+	}
+	for range n {
+		run, err := eng.NewInstance()
 		if err != nil {
-			m.closeInstances()
-			return nil, err
+			return fail(err)
 		}
-		m.all = append(m.all, inst)
-		m.instances <- inst
+		m.runs = append(m.runs, run)
+		for range depth {
+			set, err := newBufSet(eng, alloc, m.maxBatch)
+			if err != nil {
+				return fail(err)
+			}
+			m.sets = append(m.sets, set)
+		}
+	}
+	m.lastUsed.Store(time.Now().UnixNano())
+	if opts.Mode == Serial {
+		m.lent = make(chan serialInstance, n)
+		for i, run := range m.runs {
+			m.lent <- serialInstance{run, m.sets[i]}
+		}
+		return m, nil
+	}
+	m.queue = make(chan *item, opts.MaxQueueSize)
+	m.free = make(chan *bufSet, len(m.sets))
+	m.full = make(chan *batch, len(m.sets))
+	m.ready = make(chan *batch)
+	m.stop = make(chan struct{})
+	for _, s := range m.sets {
+		m.free <- s
+	}
+	m.wg.Add(1 + len(m.runs))
+	go m.form()
+	for _, run := range m.runs {
+		go m.serve(run)
 	}
 	return m, nil
 }
 
-func newInstance(eng engines.Engine, alloc engines.Allocator) (*instance, error) {
-	run, err := eng.NewInstance()
-	if err != nil {
-		return nil, err
-	}
-	inst := &instance{run: run}
-	batch := eng.MaxBatch()
+func newBufSet(eng engines.Engine, alloc engines.Allocator, batch int) (*bufSet, error) {
+	s := &bufSet{dirty: batch} // allocators need not zero memory
 	alloc1 := func(ts []engines.TensorInfo) (bufs []*engines.HostBuffer, items []int, err error) {
 		for _, t := range ts {
 			n := t.ElemsPerItem()
@@ -67,23 +203,21 @@ func newInstance(eng engines.Engine, alloc engines.Allocator) (*instance, error)
 		}
 		return bufs, items, nil
 	}
-	inst.in, inst.inItem, err = alloc1(eng.Inputs())
+	var err error
+	s.in, s.inItem, err = alloc1(eng.Inputs())
 	if err == nil {
-		inst.out, inst.outItem, err = alloc1(eng.Outputs())
+		s.out, s.outItem, err = alloc1(eng.Outputs())
 	}
 	if err != nil {
-		inst.close()
+		s.close()
 		return nil, err
 	}
-	return inst, nil
+	return s, nil
 }
 
-func (i *instance) close() {
-	for _, b := range append(i.in, i.out...) {
+func (s *bufSet) close() {
+	for _, b := range append(s.in, s.out...) {
 		b.Close()
-	}
-	if i.run != nil {
-		i.run.Close()
 	}
 }
 
@@ -97,8 +231,35 @@ func slots(bufs []*engines.HostBuffer, item []int, k int) [][]float32 {
 	return out
 }
 
-// Do runs each work serially at batch 1 (a fixed-batch engine gets its
-// batch padded with zeros) on an instance borrowed from the pool.
+// pad zeroes slots [n, batch) that earlier batches wrote, for engines that
+// only run full batches.
+func (s *bufSet) pad(n int) {
+	for k := n; k < s.dirty; k++ {
+		for _, v := range slots(s.in, s.inItem, k) {
+			clear(v)
+		}
+	}
+	s.dirty = n
+}
+
+// MaxBatch is the largest batch the model runs.
+func (m *Model) MaxBatch() int { return m.maxBatch }
+
+// Mode reports how the model schedules requests.
+func (m *Model) Mode() Mode { return m.opts.Mode }
+
+// QueueLen is the number of images waiting for admission into a batch.
+func (m *Model) QueueLen() int {
+	if m.opts.Mode == Serial {
+		return int(m.waiting.Load())
+	}
+	return len(m.queue)
+}
+
+// Do runs each work and returns one error per work (nil on success); a
+// failed work never fails the others. A request whose images do not all
+// fit in the queue fails whole with ErrBusy. When ctx ends, Do returns
+// ctx's error for unfinished works; no Work method runs after Do returns.
 func (m *Model) Do(ctx context.Context, works []Work) []error {
 	errs := make([]error, len(works))
 	m.mu.Lock()
@@ -112,45 +273,281 @@ func (m *Model) Do(ctx context.Context, works []Work) []error {
 	m.inflight.Add(1)
 	m.mu.Unlock()
 	defer m.inflight.Done()
+	start := time.Now()
+	m.lastUsed.Store(start.UnixNano())
+	items := make([]*item, len(works))
 	for i, w := range works {
-		errs[i] = m.one(ctx, w)
+		items[i] = newItem(ctx, w)
 	}
+	m.Stats.Pending.Add(int64(len(items)))
+	defer m.Stats.Pending.Add(-int64(len(items)))
+	if m.opts.Mode == Serial {
+		m.doSerial(items, errs)
+	} else {
+		m.doParallel(items, errs)
+	}
+	m.Stats.request(items, errs, start)
 	return errs
 }
 
-func (m *Model) one(ctx context.Context, w Work) error {
-	var inst *instance
-	select {
-	case inst = <-m.instances:
-	case <-ctx.Done():
-		return ctx.Err()
+func (m *Model) doParallel(items []*item, errs []error) {
+	for i, it := range items {
+		select {
+		case m.queue <- it:
+			continue
+		default:
+		}
+		for _, admitted := range items[:i] {
+			admitted.cancel()
+		}
+		for j := range errs {
+			errs[j] = ErrBusy
+		}
+		return
 	}
-	defer func() { m.instances <- inst }()
-	if err := w.Preprocess(slots(inst.in, inst.inItem, 0)); err != nil {
-		return &StageError{"preprocess", err}
+	for i, it := range items {
+		errs[i] = it.wait()
 	}
-	batch := 1
-	if m.Engine.FixedBatch() {
-		batch = m.Engine.MaxBatch()
-		for k := 1; k < batch; k++ {
-			for _, s := range slots(inst.in, inst.inItem, k) {
-				clear(s)
-			}
+}
+
+// form is the batcher: it takes a free buffer set, claims a slot in it for
+// each admitted item (handing the decode to the pool at once), and ships
+// the batch when it is full or, once MaxQueueDelay allows, when an
+// instance is idle.
+func (m *Model) form() {
+	defer m.wg.Done()
+	for {
+		var set *bufSet
+		select {
+		case set = <-m.free:
+		case <-m.stop:
+			return
+		}
+		if !m.fill(&batch{set: set, items: make([]*item, 0, m.maxBatch)}) {
+			return
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+}
+
+// fill claims items into b until it ships; false means the model stopped.
+func (m *Model) fill(b *batch) bool {
+	var timer *time.Timer
+	var timerC <-chan time.Time
+	delayPassed := m.opts.MaxQueueDelay <= 0
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+	greedy: // take everything already queued before offering a partial batch
+		for len(b.items) < m.target {
+			select {
+			case it := <-m.queue:
+				m.claim(b, it)
+			default:
+				break greedy
+			}
+		}
+		n := len(b.items)
+		if n == m.target {
+			m.full <- b // cap is the number of sets: never blocks
+			return true
+		}
+		var offer chan *batch
+		if n > 0 {
+			if delayPassed || (slices.Contains(m.opts.PreferredBatchSizes, n) && len(m.queue) == 0) {
+				offer = m.ready
+			} else if timerC == nil {
+				timer = time.NewTimer(time.Until(b.first.Add(m.opts.MaxQueueDelay)))
+				timerC = timer.C
+			}
+		}
+		select {
+		case it := <-m.queue:
+			m.claim(b, it)
+		case offer <- b:
+			return true
+		case <-timerC:
+			delayPassed = true
+		case <-m.stop:
+			b.pending.Wait()
+			for _, it := range b.items {
+				it.fail(ErrClosed)
+			}
+			m.free <- b.set
+			return false
+		}
 	}
-	if err := inst.run.Run(ctx, batch, inst.in, inst.out); err != nil {
-		return &StageError{"infer", err}
+}
+
+// claim gives the item the next slot of b and queues its decode.
+func (m *Model) claim(b *batch, it *item) {
+	if it.ctx.Err() != nil {
+		it.start(stQueued, stCancelled) // gone before it got a slot
+		return
 	}
-	if err := w.Postprocess(slots(inst.out, inst.outItem, 0)); err != nil {
-		return &StageError{"postprocess", err}
+	k := len(b.items)
+	if k == 0 {
+		b.first = it.enq
+	}
+	b.items = append(b.items, it)
+	b.pending.Add(1)
+	m.pools.decode.submit(func() { m.decode(b, k, it) })
+}
+
+func (m *Model) decode(b *batch, k int, it *item) {
+	defer b.pending.Done()
+	if !it.start(stQueued, stDecoding) {
+		return
+	}
+	t0 := time.Now()
+	it.queued = t0.Sub(it.enq)
+	err := guard("preprocess", func() error { return it.work.Preprocess(slots(b.set.in, b.set.inItem, k)) })
+	it.decode = time.Since(t0)
+	it.finish(stReady, err)
+}
+
+// serve is one instance: it runs complete batches first, else takes a
+// partial batch the batcher offers while it is idle.
+func (m *Model) serve(run engines.Instance) {
+	defer m.wg.Done()
+	for {
+		var b *batch
+		select {
+		case b = <-m.full:
+		default:
+			select {
+			case b = <-m.full:
+			case b = <-m.ready:
+			case <-m.stop:
+				return
+			}
+		}
+		m.execute(run, b)
+	}
+}
+
+func (m *Model) execute(run engines.Instance, b *batch) {
+	b.pending.Wait()
+	var live []int
+	n := 0
+	for k, it := range b.items {
+		if it.live() {
+			live, n = append(live, k), k+1
+		}
+	}
+	set := b.set
+	if len(live) == 0 {
+		m.free <- set
+		return
+	}
+	size := n // holes before n (failed or cancelled images) run as they are; their outputs are dropped
+	if m.Engine.FixedBatch() {
+		size = m.maxBatch
+		set.pad(n)
+	} else {
+		set.dirty = max(set.dirty, n)
+	}
+	t0 := time.Now()
+	err := guard("infer", func() error { return run.Run(context.Background(), size, set.in, set.out) })
+	d := time.Since(t0)
+	m.Stats.execution(size, d)
+	if err != nil {
+		for _, k := range live {
+			b.items[k].fail(err)
+		}
+		m.free <- set
+		return
+	}
+	var remaining atomic.Int32
+	remaining.Store(int32(len(live)))
+	for _, k := range live {
+		it := b.items[k]
+		it.infer = d
+		m.pools.post.submit(func() {
+			if it.start(stReady, stPost) {
+				t0 := time.Now()
+				err := guard("postprocess", func() error { return it.work.Postprocess(slots(set.out, set.outItem, k)) })
+				it.post = time.Since(t0)
+				it.finish(stDone, err)
+			}
+			if remaining.Add(-1) == 0 {
+				m.free <- set
+			}
+		})
+	}
+}
+
+// guard runs one stage, turning an error or a panic into a StageError so a
+// bad image or a bug fails only its own request.
+func guard(stage string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &StageError{stage, fmt.Errorf("panic: %v\n%s", r, debug.Stack())}
+		}
+	}()
+	if err := f(); err != nil {
+		return &StageError{stage, err}
 	}
 	return nil
 }
 
-// Close waits for in-flight work, then frees instances and the engine.
+// doSerial runs each item on this goroutine with an instance held from
+// decode to postprocess: the accelerator idles while the CPU works, as in
+// a server without a pipeline.
+func (m *Model) doSerial(items []*item, errs []error) {
+	if m.waiting.Add(int64(len(items))) > int64(m.opts.MaxQueueSize) {
+		m.waiting.Add(-int64(len(items)))
+		for i := range errs {
+			errs[i] = ErrBusy
+		}
+		return
+	}
+	for i, it := range items {
+		errs[i] = m.one(it)
+	}
+}
+
+func (m *Model) one(it *item) error {
+	var inst serialInstance
+	select {
+	case inst = <-m.lent:
+		m.waiting.Add(-1)
+	case <-it.ctx.Done():
+		m.waiting.Add(-1)
+		return it.ctx.Err()
+	}
+	defer func() { m.lent <- inst }()
+	set := inst.set
+	t0 := time.Now()
+	it.queued = t0.Sub(it.enq)
+	if err := guard("preprocess", func() error { return it.work.Preprocess(slots(set.in, set.inItem, 0)) }); err != nil {
+		return err
+	}
+	t1 := time.Now()
+	it.decode = t1.Sub(t0)
+	batch := 1
+	if m.Engine.FixedBatch() {
+		batch = m.maxBatch
+		set.pad(1) // serial writes only slot 0: the rest is zeroed once
+	}
+	if err := it.ctx.Err(); err != nil {
+		return err
+	}
+	if err := guard("infer", func() error { return inst.run.Run(it.ctx, batch, set.in, set.out) }); err != nil {
+		return err
+	}
+	t2 := time.Now()
+	it.infer = t2.Sub(t1)
+	m.Stats.execution(batch, it.infer)
+	err := guard("postprocess", func() error { return it.work.Postprocess(slots(set.out, set.outItem, 0)) })
+	it.post = time.Since(t2)
+	return err
+}
+
+// Close waits for in-flight requests, stops the scheduler, then frees the
+// buffers, instances and engine.
 func (m *Model) Close() error {
 	m.mu.Lock()
 	if m.closed {
@@ -160,141 +557,20 @@ func (m *Model) Close() error {
 	m.closed = true
 	m.mu.Unlock()
 	m.inflight.Wait()
-	m.closeInstances()
+	if m.stop != nil {
+		close(m.stop)
+		m.wg.Wait()
+	}
+	m.freeAll()
 	return m.Engine.Close()
 }
 
-func (m *Model) closeInstances() {
-	for _, inst := range m.all {
-		inst.close()
+func (m *Model) freeAll() {
+	for _, s := range m.sets {
+		s.close()
 	}
-	m.all = nil
-}
-
-// Manager loads, serves and unloads models found in a repository.
-type Manager struct {
-	Repo     *engines.Repository
-	Backends *engines.Registry
-	Alloc    engines.Allocator
-
-	mu      sync.Mutex // guards loaded and loading
-	loaded  map[string]*Model
-	loading map[string]*loadCall
-}
-
-type loadCall struct {
-	done  chan struct{}
-	model *Model
-	err   error
-}
-
-// NewManager makes a manager with nothing loaded.
-func NewManager(repo *engines.Repository, backends *engines.Registry, alloc engines.Allocator) *Manager {
-	if alloc == nil {
-		alloc = engines.MmapAllocator{}
+	for _, r := range m.runs {
+		r.Close()
 	}
-	return &Manager{Repo: repo, Backends: backends, Alloc: alloc, loaded: map[string]*Model{}, loading: map[string]*loadCall{}}
-}
-
-// Get returns a loaded model by "name/version".
-func (mg *Manager) Get(id string) (*Model, bool) {
-	mg.mu.Lock()
-	defer mg.mu.Unlock()
-	m, ok := mg.loaded[id]
-	return m, ok
-}
-
-// Load loads a model from the repository, or returns it when already
-// loaded. Concurrent loads of one model share a single load; loads of
-// different models run in parallel and never block serving.
-func (mg *Manager) Load(ctx context.Context, id string) (*Model, error) {
-	entry, err := mg.Repo.Find(id)
-	if err != nil {
-		return nil, err
-	}
-	id = entry.ID()
-	mg.mu.Lock()
-	if m, ok := mg.loaded[id]; ok {
-		mg.mu.Unlock()
-		return m, nil
-	}
-	if c, ok := mg.loading[id]; ok {
-		mg.mu.Unlock()
-		select {
-		case <-c.done:
-			return c.model, c.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	c := &loadCall{done: make(chan struct{})}
-	mg.loading[id] = c
-	mg.mu.Unlock()
-
-	c.model, c.err = mg.load(ctx, entry)
-	mg.mu.Lock()
-	delete(mg.loading, id)
-	if c.err == nil {
-		mg.loaded[id] = c.model
-	}
-	mg.mu.Unlock()
-	close(c.done)
-	return c.model, c.err
-}
-
-func (mg *Manager) load(ctx context.Context, e engines.Entry) (*Model, error) {
-	spec, err := mg.Repo.Resolve(e)
-	if err != nil {
-		return nil, err
-	}
-	backend, err := mg.Backends.Get(spec.Backend)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", spec.ID(), err)
-	}
-	eng, err := backend.Load(ctx, spec)
-	if err != nil {
-		return nil, err
-	}
-	m, err := newModel(spec, eng, mg.Alloc)
-	if err != nil {
-		eng.Close()
-		return nil, fmt.Errorf("%s: %w", spec.ID(), err)
-	}
-	return m, nil
-}
-
-// Unload removes a model; requests already running on it finish first.
-func (mg *Manager) Unload(id string) error {
-	mg.mu.Lock()
-	m, ok := mg.loaded[id]
-	delete(mg.loaded, id)
-	mg.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrNotLoaded, id)
-	}
-	return m.Close()
-}
-
-// UnloadAll unloads every model.
-func (mg *Manager) UnloadAll() error {
-	mg.mu.Lock()
-	models := mg.loaded
-	mg.loaded = map[string]*Model{}
-	mg.mu.Unlock()
-	var errs []error
-	for _, m := range models {
-		errs = append(errs, m.Close())
-	}
-	return errors.Join(errs...)
-}
-
-// Loaded lists the loaded models.
-func (mg *Manager) Loaded() []*Model {
-	mg.mu.Lock()
-	defer mg.mu.Unlock()
-	out := make([]*Model, 0, len(mg.loaded))
-	for _, m := range mg.loaded {
-		out = append(out, m)
-	}
-	return out
+	m.sets, m.runs = nil, nil
 }

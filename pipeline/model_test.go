@@ -3,17 +3,32 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/trtserve/trtserve/engines"
 )
 
-// fakeEngine doubles its single input into its single output.
+// fakeEngine multiplies its single input by factor into its single output.
+// Runs may be slowed (delay) or held until gate is closed, and the next run
+// made to fail.
 type fakeEngine struct {
-	fixed bool
-	runs  []int
+	factor float32
+	max    int
+	fixed  bool
+	delay  time.Duration
+	gate   chan struct{}
+	fail   atomic.Bool
+
+	mu     sync.Mutex // guards runs and inputs
+	runs   []int
+	inputs []float32 // first element of every item every run saw
 }
+
+func newFake() *fakeEngine { return &fakeEngine{factor: 2, max: 3} }
 
 func (e *fakeEngine) Inputs() []engines.TensorInfo {
 	return []engines.TensorInfo{{Name: "in", DataType: engines.FP32, Shape: []int64{-1, 4}}}
@@ -21,24 +36,52 @@ func (e *fakeEngine) Inputs() []engines.TensorInfo {
 func (e *fakeEngine) Outputs() []engines.TensorInfo {
 	return []engines.TensorInfo{{Name: "out", DataType: engines.FP32, Shape: []int64{-1, 4}}}
 }
-func (e *fakeEngine) MaxBatch() int                          { return 3 }
+func (e *fakeEngine) MaxBatch() int                          { return e.max }
 func (e *fakeEngine) FixedBatch() bool                       { return e.fixed }
 func (e *fakeEngine) NewInstance() (engines.Instance, error) { return e, nil }
 func (e *fakeEngine) Close() error                           { return nil }
 func (e *fakeEngine) Run(_ context.Context, batch int, in, out []*engines.HostBuffer) error {
+	if e.gate != nil {
+		<-e.gate
+	}
+	time.Sleep(e.delay)
+	if e.fail.Swap(false) {
+		return errors.New("device lost")
+	}
+	e.mu.Lock()
 	e.runs = append(e.runs, batch)
+	for k := range batch {
+		e.inputs = append(e.inputs, in[0].Float32s()[k*4])
+	}
+	e.mu.Unlock()
 	for i, v := range in[0].Float32s()[:batch*4] {
-		out[0].Float32s()[i] = 2 * v
+		out[0].Float32s()[i] = e.factor * v
 	}
 	return nil
 }
 
+func (e *fakeEngine) executions() []int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]int(nil), e.runs...)
+}
+
+// work writes x into its slot and records what came back. got is atomic so
+// a pipeline that touched a work after Do returned is caught by the test
+// (and by the race detector when it is not atomic elsewhere).
 type work struct {
-	x, got float32
-	bad    bool
+	x     float32
+	bad   bool
+	panic bool
+	got   atomic.Uint32 // math.Float32bits of out[0][3]
+	calls atomic.Int32
 }
 
 func (w *work) Preprocess(in [][]float32) error {
+	w.calls.Add(1)
+	if w.panic {
+		panic("decoder bug")
+	}
 	if w.bad {
 		return errors.New("broken image")
 	}
@@ -47,51 +90,320 @@ func (w *work) Preprocess(in [][]float32) error {
 	}
 	return nil
 }
-func (w *work) Postprocess(out [][]float32) error { w.got = out[0][3]; return nil }
 
-func TestSerialDo(t *testing.T) {
-	for _, fixed := range []bool{false, true} {
-		eng := &fakeEngine{fixed: fixed}
-		m, err := newModel(&engines.Model{Name: "f", Version: "1", InstanceCount: 2}, eng, engines.MmapAllocator{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ws := []*work{{x: 1}, {x: 2, bad: true}, {x: 3}}
-		errs := m.Do(context.Background(), []Work{ws[0], ws[1], ws[2]})
-		var se *StageError
-		if errs[0] != nil || errs[2] != nil || !errors.As(errs[1], &se) || se.Stage != "preprocess" {
-			t.Fatalf("fixed=%v errs %v", fixed, errs)
-		}
-		if ws[0].got != 2 || ws[2].got != 6 {
-			t.Fatalf("fixed=%v results %v %v: a work got another's output", fixed, ws[0].got, ws[2].got)
-		}
-		wantBatch := 1
-		if fixed {
-			wantBatch = 3 // padded to the engine's fixed batch
-		}
-		if len(eng.runs) != 2 || eng.runs[0] != wantBatch {
-			t.Fatalf("fixed=%v runs %v", fixed, eng.runs)
-		}
-		if err := m.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if errs := m.Do(context.Background(), []Work{&work{x: 1}}); !errors.Is(errs[0], ErrClosed) {
-			t.Fatalf("after Close: %v", errs)
+func (w *work) Postprocess(out [][]float32) error {
+	w.calls.Add(1)
+	w.got.Store(uint32(out[0][3]))
+	return nil
+}
+
+func testPools(t *testing.T) *pools {
+	p := &pools{decode: newPool(2), post: newPool(2)}
+	t.Cleanup(func() { p.decode.close(); p.post.close() })
+	return p
+}
+
+func newTestModel(t *testing.T, eng *fakeEngine, instances int, opts Options) *Model {
+	t.Helper()
+	m, err := newModel(&engines.Model{Name: "f", Version: "1", InstanceCount: instances}, eng, engines.MmapAllocator{}, opts, testPools(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// doOne runs a single work and checks its answer is its own.
+func doOne(ctx context.Context, m *Model, eng *fakeEngine, x float32) error {
+	w := &work{x: x}
+	if err := m.Do(ctx, []Work{w})[0]; err != nil {
+		return err
+	}
+	if got, want := w.got.Load(), uint32(eng.factor*x); got != want {
+		return fmt.Errorf("work %v got %v, want %v: another request's result", x, got, want)
+	}
+	return nil
+}
+
+func TestDoMixedWorks(t *testing.T) {
+	for _, mode := range []Mode{Serial, Parallel} {
+		for _, fixed := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/fixed=%v", mode, fixed), func(t *testing.T) {
+				eng := newFake()
+				eng.fixed = fixed
+				m := newTestModel(t, eng, 2, Options{Mode: mode})
+				ws := []*work{{x: 1}, {x: 2, bad: true}, {x: 3}, {x: 4, panic: true}}
+				errs := m.Do(context.Background(), []Work{ws[0], ws[1], ws[2], ws[3]})
+				var se, pe *StageError
+				if errs[0] != nil || errs[2] != nil || !errors.As(errs[1], &se) || se.Stage != "preprocess" ||
+					!errors.As(errs[3], &pe) || pe.Stage != "preprocess" {
+					t.Fatalf("errs %v", errs)
+				}
+				if ws[0].got.Load() != 2 || ws[2].got.Load() != 6 {
+					t.Fatalf("results %v %v: a work got another's output", ws[0].got.Load(), ws[2].got.Load())
+				}
+				for _, b := range eng.executions() {
+					if fixed && b != 3 {
+						t.Fatalf("fixed-batch engine ran batch %d", b)
+					}
+				}
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if errs := m.Do(context.Background(), []Work{&work{x: 1}}); !errors.Is(errs[0], ErrClosed) {
+					t.Fatalf("after Close: %v", errs)
+				}
+			})
 		}
 	}
 }
 
-func TestDoHonoursDeadlineWhileWaitingForAnInstance(t *testing.T) {
-	m, err := newModel(&engines.Model{Name: "f", Version: "1", InstanceCount: 1}, &fakeEngine{}, engines.MmapAllocator{})
-	if err != nil {
-		t.Fatal(err)
+func TestBatchesFormUnderLoad(t *testing.T) {
+	eng := newFake()
+	eng.max, eng.delay = 8, 3*time.Millisecond
+	m := newTestModel(t, eng, 1, Options{})
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- doOne(context.Background(), m, eng, float32(i+1)) }()
 	}
-	defer m.Close()
-	inst := <-m.instances // hold the only instance
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs := eng.executions()
+	if len(runs) >= n {
+		t.Fatalf("%d executions for %d requests: no batching", len(runs), n)
+	}
+	if got := m.Stats.InferenceCount.Load(); got != n {
+		t.Fatalf("inference_count %d", got)
+	}
+	if got := m.Stats.ExecutionCount.Load(); got != uint64(len(runs)) {
+		t.Fatalf("execution_count %d, engine ran %d", got, len(runs))
+	}
+	t.Logf("%d requests in %d executions", n, len(runs))
+}
+
+func TestModelsNeverMix(t *testing.T) {
+	a, b := newFake(), newFake()
+	a.max, b.max, b.factor = 4, 4, 3
+	a.delay, b.delay = time.Millisecond, time.Millisecond
+	ma, mb := newTestModel(t, a, 2, Options{}), newTestModel(t, b, 1, Options{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for i := range 200 {
+		wg.Add(2)
+		go func() { defer wg.Done(); errs <- doOne(context.Background(), ma, a, float32(1000+i)) }()
+		go func() { defer wg.Done(); errs <- doOne(context.Background(), mb, b, float32(5000+i)) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, x := range a.inputs {
+		if x >= 5000 {
+			t.Fatalf("model a ran model b's input %v", x)
+		}
+	}
+	for _, x := range b.inputs {
+		if x < 5000 {
+			t.Fatalf("model b ran model a's input %v", x)
+		}
+	}
+}
+
+func TestMaxQueueDelay(t *testing.T) {
+	const delay = 150 * time.Millisecond
+	eng := newFake()
+	eng.max = 8
+	m := newTestModel(t, eng, 1, Options{MaxQueueDelay: delay})
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := doOne(context.Background(), m, eng, float32(i+1)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if took := time.Since(start); took < delay {
+		t.Fatalf("a partial batch left after %v, before max_queue_delay %v", took, delay)
+	}
+	if runs := eng.executions(); len(runs) != 1 || runs[0] != 3 {
+		t.Fatalf("want one batch of 3 within the delay, got %v", runs)
+	}
+
+	// A full batch leaves at once, without waiting out a long delay.
+	eng2 := newFake()
+	eng2.max = 2
+	m2 := newTestModel(t, eng2, 1, Options{MaxQueueDelay: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws := []Work{&work{x: 1}, &work{x: 2}}
+	if errs := m2.Do(ctx, ws); errs[0] != nil || errs[1] != nil {
+		t.Fatalf("full batch waited for the delay: %v", errs)
+	}
+
+	// A preferred batch size leaves without waiting out the delay too.
+	eng3 := newFake()
+	eng3.max = 8
+	m3 := newTestModel(t, eng3, 1, Options{MaxQueueDelay: time.Hour, PreferredBatchSizes: []int{2, 4}})
+	if errs := m3.Do(ctx, []Work{&work{x: 1}, &work{x: 2}}); errs[0] != nil || errs[1] != nil {
+		t.Fatalf("preferred batch waited for the delay: %v", errs)
+	}
+	if runs := eng3.executions(); len(runs) != 1 || runs[0] != 2 {
+		t.Fatalf("preferred batch: runs %v", runs)
+	}
+}
+
+// waitFree waits until every buffer set is back in the free list but the
+// one the idle batcher holds for the next arrival: nothing leaked a slot.
+func waitFree(t *testing.T, m *Model) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); len(m.free) != len(m.sets)-1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d buffer sets free: a slot leaked", len(m.free), len(m.sets))
+		}
+	}
+}
+
+func TestCancelledRequestsLeakNothingAndGetNoResult(t *testing.T) {
+	eng := newFake()
+	eng.max, eng.gate = 4, make(chan struct{})
+	m := newTestModel(t, eng, 1, Options{RingDepth: 2})
+	var wg sync.WaitGroup
+	var cancelled []*work
+	var mu sync.Mutex
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+			defer cancel()
+			w := &work{x: float32(i + 1)}
+			err := m.Do(ctx, []Work{w})[0]
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("held engine, want deadline, got %v", err)
+			}
+			mu.Lock()
+			cancelled = append(cancelled, w)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	close(eng.gate) // the held batch now runs; its requesters are gone
+	for i := range 50 {
+		if err := doOne(context.Background(), m, eng, float32(100+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFree(t, m)
+	for _, w := range cancelled {
+		if w.got.Load() != 0 {
+			t.Fatalf("work %v was postprocessed after its Do returned", w.x)
+		}
+	}
+	if c := m.Stats.Canceled.Load(); c != 30 {
+		t.Fatalf("canceled counter %d, want 30", c)
+	}
+}
+
+func TestFullQueueRejectsAndAcceptedComplete(t *testing.T) {
+	for _, mode := range []Mode{Parallel, Serial} {
+		t.Run(string(mode), func(t *testing.T) {
+			eng := newFake()
+			eng.max, eng.gate = 2, make(chan struct{})
+			m := newTestModel(t, eng, 1, Options{Mode: mode, MaxQueueSize: 4, RingDepth: 2})
+			var busy, ok atomic.Int32
+			var wg sync.WaitGroup
+			for i := range 40 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					err := doOne(context.Background(), m, eng, float32(i+1))
+					switch {
+					case errors.Is(err, ErrBusy):
+						busy.Add(1)
+					case err == nil:
+						ok.Add(1)
+					default:
+						t.Error(err)
+					}
+				}()
+			}
+			// Let the rejections happen while the engine is held.
+			for deadline := time.Now().Add(5 * time.Second); busy.Load() == 0 && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			close(eng.gate)
+			wg.Wait()
+			if busy.Load() == 0 || ok.Load() == 0 || busy.Load()+ok.Load() != 40 {
+				t.Fatalf("busy %d ok %d", busy.Load(), ok.Load())
+			}
+			if m.Stats.Rejected.Load() != uint64(busy.Load()) {
+				t.Fatalf("rejected counter %d, busy %d", m.Stats.Rejected.Load(), busy.Load())
+			}
+		})
+	}
+}
+
+func TestBackendErrorFailsOnlyItsBatch(t *testing.T) {
+	eng := newFake()
+	m := newTestModel(t, eng, 1, Options{})
+	eng.fail.Store(true)
+	var se *StageError
+	if err := doOne(context.Background(), m, eng, 1); !errors.As(err, &se) || se.Stage != "infer" {
+		t.Fatalf("want infer error, got %v", err)
+	}
+	if err := doOne(context.Background(), m, eng, 2); err != nil {
+		t.Fatalf("the next batch failed too: %v", err)
+	}
+	if m.Stats.BackendFailed.Load() != 1 {
+		t.Fatalf("backend failures %d", m.Stats.BackendFailed.Load())
+	}
+}
+
+func TestThousandConcurrentClients(t *testing.T) {
+	eng := newFake()
+	eng.max, eng.delay = 16, 2*time.Millisecond
+	m := newTestModel(t, eng, 2, Options{})
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for i := range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := doOne(context.Background(), m, eng, float32(i+1)); err != nil {
+				failed.Add(1)
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of 1000 failed", failed.Load())
+	}
+	waitFree(t, m)
+}
+
+func TestSerialHonoursDeadlineWhileWaitingForAnInstance(t *testing.T) {
+	m := newTestModel(t, newFake(), 1, Options{Mode: Serial})
+	inst := <-m.lent // hold the only instance
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if errs := m.Do(ctx, []Work{&work{x: 1}}); !errors.Is(errs[0], context.DeadlineExceeded) {
 		t.Fatalf("want deadline, got %v", errs)
 	}
-	m.instances <- inst
+	m.lent <- inst
 }

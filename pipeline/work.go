@@ -38,3 +38,17 @@ type Runner interface {
 	// A failed work never fails the others.
 	Do(ctx context.Context, works []Work) []error
 }
+
+// reason classifies a failed image for Stats.
+func reason(err error) string {
+	var se *StageError
+	switch {
+	case errors.Is(err, ErrBusy):
+		return ReasonRejected
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return ReasonCanceled
+	case errors.As(err, &se) && se.Stage == "infer":
+		return ReasonBackend
+	}
+	return ReasonOther
+}

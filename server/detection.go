@@ -2,25 +2,38 @@ package server
 
 import (
 	"fmt"
+	"time"
+
+	gojson "github.com/goccy/go-json"
+	"github.com/google/uuid"
 
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/pipeline"
 	"github.com/trtserve/trtserve/vision"
 )
 
-// detectWork is one image of an object-detection request: it decodes
-// straight into its batch slot and decodes its own slice of the output.
-type detectWork struct {
-	model      *pipeline.Model
-	data       []byte
-	nms        vision.NMSOptions
-	maxPixels  int64
-	autoOrient bool
+// detectReq is what every image of one object-detection request shares.
+type detectReq struct {
+	model       *pipeline.Model
+	nms         vision.NMSOptions
+	filter      map[string]bool
+	inferenceID string
+	start       time.Time
+	maxPixels   int64
+	autoOrient  bool
 	// dctScale lets the JPEG decoder downscale (see Options.JPEGDCTScaling).
 	dctScale bool
+}
+
+// detectWork is one image of an object-detection request: it decodes
+// straight into its batch slot, and its postprocess decodes its own slice
+// of the output and encodes its JSON response, all on pipeline workers.
+type detectWork struct {
+	req  *detectReq
+	data []byte
 
 	geo  vision.Geometry
-	dets []vision.Detection
+	body []byte // the encoded odResponse
 }
 
 func resizeMode(m engines.ResizeMode) vision.ResizeMode {
@@ -31,9 +44,9 @@ func resizeMode(m engines.ResizeMode) vision.ResizeMode {
 }
 
 func (w *detectWork) Preprocess(in [][]float32) error {
-	spec := w.model.Spec
-	opts := vision.DecodeOptions{MaxPixels: w.maxPixels, AutoOrient: w.autoOrient}
-	if w.dctScale {
+	spec := w.req.model.Spec
+	opts := vision.DecodeOptions{MaxPixels: w.req.maxPixels, AutoOrient: w.req.autoOrient}
+	if w.req.dctScale {
 		opts.TargetW, opts.TargetH, opts.TargetMode = spec.InputWidth, spec.InputHeight, resizeMode(spec.Pre.Resize)
 	}
 	img, err := vision.Decode(w.data, opts)
@@ -46,10 +59,39 @@ func (w *detectWork) Preprocess(in [][]float32) error {
 }
 
 func (w *detectWork) Postprocess(out [][]float32) error {
-	spec := w.model.Spec
-	shape := w.model.Engine.Outputs()[0].Shape
+	m := w.req.model
+	dets, err := decodeDetections(m, out[0], w.req.nms)
+	if err != nil {
+		return err
+	}
+	vision.Rescale(dets, w.geo, 0, 0)
+	r := odResponse{InferenceID: w.req.inferenceID, Image: imageDims{w.geo.SrcW, w.geo.SrcH}, Predictions: make([]odPrediction, 0, len(dets))}
+	if r.InferenceID == "" {
+		r.InferenceID = uuid.NewString()
+	}
+	for _, d := range dets {
+		name := m.Spec.ClassName(d.ClassID)
+		if len(w.req.filter) > 0 && !w.req.filter[name] {
+			continue
+		}
+		x1, y1, x2, y2 := float64(d.X1), float64(d.Y1), float64(d.X2), float64(d.Y2)
+		r.Predictions = append(r.Predictions, odPrediction{
+			X: (x1 + x2) / 2, Y: (y1 + y2) / 2, Width: x2 - x1, Height: y2 - y1,
+			Confidence: float64(d.Confidence), Class: name, ClassID: d.ClassID, DetectionID: uuid.NewString(),
+		})
+	}
+	r.Time = time.Since(w.req.start).Seconds()
+	w.body, err = gojson.Marshal(r)
+	return err
+}
+
+// decodeDetections reads one image's detection output per the model's
+// layout and runs NMS.
+func decodeDetections(m *pipeline.Model, out []float32, nms vision.NMSOptions) ([]vision.Detection, error) {
+	spec := m.Spec
+	shape := m.Engine.Outputs()[0].Shape
 	if len(shape) != 3 {
-		return fmt.Errorf("detection output must be [batch, values, anchors], got %v", shape)
+		return nil, fmt.Errorf("detection output must be [batch, values, anchors], got %v", shape)
 	}
 	layout, anchors, width := vision.YOLOv8, int(shape[2]), int(shape[1])
 	nc := width - 4
@@ -64,13 +106,6 @@ func (w *detectWork) Postprocess(out [][]float32) error {
 	if layout == vision.YOLOv5 {
 		extra--
 	}
-	opts := w.nms
-	opts.TrueIoU = spec.NMS == "ultralytics"
-	dets, err := vision.DecodeBoxes(out[0], layout, anchors, nc, extra, opts)
-	if err != nil {
-		return err
-	}
-	vision.Rescale(dets, w.geo, 0, 0)
-	w.dets = dets
-	return nil
+	nms.TrueIoU = spec.NMS == "ultralytics"
+	return vision.DecodeBoxes(out, layout, anchors, nc, extra, nms)
 }

@@ -55,7 +55,9 @@ func classify(err error) (int, string, string) {
 		return http.StatusNotFound, "ModelNotFound", err.Error()
 	case errors.Is(err, engines.ErrBadModel), errors.Is(err, engines.ErrBackendMissing), errors.Is(err, engines.ErrUnknownBackend):
 		return http.StatusServiceUnavailable, "ModelLoadError", err.Error()
-	case errors.Is(err, pipeline.ErrClosed), errors.Is(err, pipeline.ErrBusy):
+	case errors.Is(err, pipeline.ErrBusy):
+		return http.StatusTooManyRequests, "TooManyRequests", "the model's queue is full: retry later"
+	case errors.Is(err, pipeline.ErrClosed):
 		return http.StatusServiceUnavailable, "ServiceUnavailable", err.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, "Timeout", "request timed out"
@@ -72,6 +74,11 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "status", status, "err", err)
 	} else {
 		s.log.Debug("request rejected", "method", c.Method(), "path", c.Path(), "status", status, "err", err)
+	}
+	if status == http.StatusTooManyRequests {
+		// A queue drains in well under a second at any sane load; clients
+		// (and load balancers) back off for that long.
+		c.Set(fiber.HeaderRetryAfter, "1")
 	}
 	return c.Status(status).JSON(errorBody{Message: msg, ErrorType: typ})
 }

@@ -14,7 +14,6 @@ import (
 
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
-	"github.com/google/uuid"
 
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/pipeline"
@@ -197,11 +196,19 @@ func (s *Server) detect(c *fiber.Ctx, start time.Time, req *odRequest, images []
 	if m.Spec.Task != engines.ObjectDetection {
 		return badRequest("model %s is a %s model; use its own /infer route", m.Spec.ID(), m.Spec.Task)
 	}
-	autoOrient := m.Spec.Pre.AutoOrient && !(req.DisableAutoOrient != nil && *req.DisableAutoOrient)
+	filter := map[string]bool{}
+	for _, f := range req.ClassFilter {
+		filter[f] = true
+	}
+	shared := &detectReq{
+		model: m, nms: nms, filter: filter, inferenceID: req.ID, start: start, maxPixels: s.opts.MaxImagePixels,
+		autoOrient: m.Spec.Pre.AutoOrient && !(req.DisableAutoOrient != nil && *req.DisableAutoOrient),
+		dctScale:   s.opts.JPEGDCTScaling,
+	}
 	works := make([]pipeline.Work, len(images))
 	dws := make([]*detectWork, len(images))
 	for i, data := range images {
-		dws[i] = &detectWork{model: m, data: data, nms: nms, maxPixels: s.opts.MaxImagePixels, autoOrient: autoOrient, dctScale: s.opts.JPEGDCTScaling}
+		dws[i] = &detectWork{req: shared, data: data}
 		works[i] = dws[i]
 	}
 	for _, err := range m.Do(ctx, works) {
@@ -209,36 +216,11 @@ func (s *Server) detect(c *fiber.Ctx, start time.Time, req *odRequest, images []
 			return err
 		}
 	}
-	filter := map[string]bool{}
-	for _, f := range req.ClassFilter {
-		filter[f] = true
-	}
-	elapsed := time.Since(start).Seconds()
-	resps := make([]odResponse, len(dws))
+	bodies := make([][]byte, len(dws))
 	for i, w := range dws {
-		r := odResponse{Time: elapsed, Image: imageDims{w.geo.SrcW, w.geo.SrcH}, Predictions: make([]odPrediction, 0, len(w.dets))}
-		if req.ID != "" {
-			r.InferenceID = req.ID
-		} else {
-			r.InferenceID = uuid.NewString()
-		}
-		for _, d := range w.dets {
-			name := m.Spec.ClassName(d.ClassID)
-			if len(filter) > 0 && !filter[name] {
-				continue
-			}
-			x1, y1, x2, y2 := float64(d.X1), float64(d.Y1), float64(d.X2), float64(d.Y2)
-			r.Predictions = append(r.Predictions, odPrediction{
-				X: (x1 + x2) / 2, Y: (y1 + y2) / 2, Width: x2 - x1, Height: y2 - y1,
-				Confidence: float64(d.Confidence), Class: name, ClassID: d.ClassID, DetectionID: uuid.NewString(),
-			})
-		}
-		resps[i] = r
+		bodies[i] = w.body
 	}
-	if list {
-		return c.JSON(resps)
-	}
-	return c.JSON(resps[0])
+	return s.sendJSON(c, m, bodies, list)
 }
 
 // legacyInfer is POST /{dataset}/{version}: the image comes as a base64

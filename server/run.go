@@ -16,6 +16,7 @@ import (
 	"github.com/trtserve/trtserve/config"
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/onnxruntime"
+	"github.com/trtserve/trtserve/engines/simulated"
 	"github.com/trtserve/trtserve/pipeline"
 	"github.com/trtserve/trtserve/vision"
 )
@@ -30,18 +31,37 @@ func Run(cfg *config.Config) error {
 	backends := engines.NewRegistry()
 	defer backends.Close()
 	ort, err := onnxruntime.New(onnxruntime.Options{LibraryPath: cfg.ORTLibrary, IntraOpThreads: cfg.IntraOpThreads})
-	if err != nil {
+	switch {
+	case err == nil:
+		backends.Register(ort)
+		log.Info("backend ready", "backend", onnxruntime.Name, "onnxruntime", onnxruntime.Version(), "jpeg", vision.JPEGDecoder)
+	case cfg.Backend == simulated.Name:
+		// Nothing will run on it: say so and go on.
+		backends.MarkMissing(onnxruntime.Name, err)
+		log.Warn("onnxruntime backend unavailable", "err", err)
+	default:
 		return fmt.Errorf("onnxruntime backend: %w", err)
 	}
-	backends.Register(ort)
 	backends.MarkMissing("tensorrt", errors.New("the TensorRT backend is not built yet in this version of trtserve"))
-	log.Info("backend ready", "backend", onnxruntime.Name, "onnxruntime", onnxruntime.Version(), "jpeg", vision.JPEGDecoder)
+
+	backends.Register(simulated.New())
+	if cfg.Backend == simulated.Name {
+		log.Warn("every model runs on the SIMULATED accelerator: outputs are synthetic, timings are a model of a GPU", "base", simulated.DefaultBase, "per_image", simulated.DefaultPerItem)
+	}
 
 	repo := &engines.Repository{Roots: cfg.Roots(), Defaults: engines.Defaults{
-		Backend: onnxruntime.Name, MaxBatchSize: cfg.MaxBatchSize, InstanceCount: cfg.InstanceCount,
+		Backend: onnxruntime.Name, MaxBatchSize: cfg.MaxBatchSize, InstanceCount: cfg.InstanceCount, ForceBackend: cfg.Backend,
 	}}
-	models := pipeline.NewManager(repo, backends, nil)
-	defer models.UnloadAll()
+	mode, err := pipeline.ParseMode(cfg.Pipeline)
+	if err != nil {
+		return err
+	}
+	models := pipeline.NewManager(repo, backends, nil, pipeline.ManagerOptions{
+		Mode: mode, MaxQueueSize: cfg.MaxQueueSize, MaxQueueDelay: cfg.MaxQueueDelay,
+		DecodeWorkers: cfg.DecodeWorkers, PostWorkers: cfg.PostWorkers, MaxLoaded: cfg.MaxActiveModels, Log: log,
+	})
+	defer models.Close()
+	log.Info("pipeline", "mode", mode, "max_queue_size", cfg.MaxQueueSize, "max_queue_delay", cfg.MaxQueueDelay)
 
 	var ready atomic.Bool
 	srv := New(models, Options{
@@ -104,6 +124,6 @@ func loadInitial(ctx context.Context, log *slog.Logger, repo *engines.Repository
 			continue
 		}
 		log.Info("model loaded", "model", id, "task", m.Spec.Task, "input", fmt.Sprintf("%dx%d", m.Spec.InputWidth, m.Spec.InputHeight),
-			"max_batch", m.Engine.MaxBatch(), "backend", m.Spec.Backend, "classes", len(m.Spec.ClassNames))
+			"max_batch", m.Engine.MaxBatch(), "backend", m.Spec.Backend, "pipeline", m.Mode(), "classes", len(m.Spec.ClassNames))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/trtserve/trtserve/engines/simulated"
 	"github.com/trtserve/trtserve/pipeline"
 )
 
@@ -156,3 +157,34 @@ func (s *Server) notYet(task string) fiber.Handler {
 		return &apiError{Status: fiber.StatusNotImplemented, Type: "NotImplemented", Msg: task + " is not implemented in this build of trtserve yet"}
 	}
 }
+
+// sendJSON writes responses already encoded by the postprocess workers: one
+// object, or a JSON list for a request that sent a list of images. Answers
+// from the simulated accelerator say so in a header, since their
+// predictions are synthetic.
+func (s *Server) sendJSON(c *fiber.Ctx, m *pipeline.Model, bodies [][]byte, list bool) error {
+	if m.Spec.Backend == simulated.Name {
+		c.Set(HeaderBackend, simulated.Name)
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	if !list {
+		return c.Send(bodies[0])
+	}
+	n := 2 + len(bodies)
+	for _, b := range bodies {
+		n += len(b)
+	}
+	out := make([]byte, 0, n)
+	out = append(out, '[')
+	for i, b := range bodies {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, b...)
+	}
+	return c.Send(append(out, ']'))
+}
+
+// HeaderBackend marks responses computed by a backend that is not a real
+// model (the simulated accelerator).
+const HeaderBackend = "Trtserve-Backend"

@@ -1,0 +1,241 @@
+package simulated
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+	"unsafe"
+
+	"github.com/trtserve/trtserve/engines"
+)
+
+// Name is the backend name models select in config.yaml (backend:
+// simulated) or with serve --backend simulated.
+const Name = "simulated"
+
+// Default timing: a batch of n takes DefaultBase + n × DefaultPerItem.
+// Batch 1 is 1.0 ms, Ultralytics' published YOLOv8n latency with TensorRT
+// on an A100 (0.99 ms at 640 px); how that splits into a fixed and a
+// per-image part is our assumption (small models leave a big GPU mostly
+// idle at batch 1, so batch 8 costs 3.8 ms, 0.48 ms an image).
+const (
+	DefaultBase    = 600 * time.Microsecond
+	DefaultPerItem = 400 * time.Microsecond
+)
+
+// variants is how many distinct synthetic outputs a model has; an image
+// picks one by the hash of its input tensor.
+const variants = 8
+
+// Backend makes simulated engines.
+type Backend struct{}
+
+// New returns the simulated backend.
+func New() *Backend { return &Backend{} }
+
+// Name implements engines.Backend.
+func (*Backend) Name() string { return Name }
+
+// Close implements engines.Backend.
+func (*Backend) Close() error { return nil }
+
+// Load reads the shapes from the model's ONNX header (no weights are read)
+// and builds the synthetic outputs.
+func (*Backend) Load(_ context.Context, m *engines.Model) (engines.Engine, error) {
+	if m.ONNX == nil || len(m.ONNX.Inputs) != 1 {
+		return nil, fmt.Errorf("%w: %s: the simulated backend needs an ONNX model with one input", engines.ErrBadModel, m.ID())
+	}
+	e := &Engine{model: m, base: DefaultBase, perItem: DefaultPerItem}
+	if m.Simulated.BaseMicros > 0 {
+		e.base = time.Duration(m.Simulated.BaseMicros * float64(time.Microsecond))
+	}
+	if m.Simulated.PerItemMicros > 0 {
+		e.perItem = time.Duration(m.Simulated.PerItemMicros * float64(time.Microsecond))
+	}
+	in := m.ONNX.Inputs[0]
+	in.Shape = append([]int64(nil), in.Shape...)
+	e.maxBatch = m.MaxBatchSize
+	if in.Shape[0] > 0 {
+		e.fixed, e.maxBatch = true, int(in.Shape[0])
+	}
+	in.Shape[0], in.Shape[2], in.Shape[3] = -1, int64(m.InputHeight), int64(m.InputWidth)
+	e.inputs = []engines.TensorInfo{in}
+	for _, o := range m.ONNX.Outputs {
+		o.Shape = append([]int64(nil), o.Shape...)
+		if len(o.Shape) < 2 {
+			return nil, fmt.Errorf("%w: %s: output %s has no batch dimension", engines.ErrBadShape, m.ID(), o.Name)
+		}
+		o.Shape[0] = -1
+		if err := resolveDims(o.Shape, m.InputHeight, m.InputWidth); err != nil {
+			return nil, fmt.Errorf("%w: %s: output %s: %v", engines.ErrBadShape, m.ID(), o.Name, err)
+		}
+		o.DataType = engines.FP32
+		e.outputs = append(e.outputs, o)
+	}
+	e.templates = make([][][]float32, len(e.outputs))
+	for i, o := range e.outputs {
+		for v := range variants {
+			e.templates[i] = append(e.templates[i], synth(m, i, o, uint64(v)))
+		}
+	}
+	return e, nil
+}
+
+// resolveDims fills symbolic dimensions of YOLO outputs from the input
+// size: anchors over strides 8, 16, 32 for [B, C, anchors] and the 1/4
+// scale mask prototypes of segmentation models.
+func resolveDims(shape []int64, h, w int) error {
+	anchors := int64((h/8)*(w/8) + (h/16)*(w/16) + (h/32)*(w/32))
+	switch {
+	case len(shape) == 3 && shape[2] <= 0 && shape[1] > 0:
+		shape[2] = anchors
+	case len(shape) == 3 && shape[1] <= 0 && shape[2] > 0:
+		shape[1] = anchors
+	case len(shape) == 4 && shape[2] <= 0 && shape[3] <= 0:
+		shape[2], shape[3] = int64(h/4), int64(w/4)
+	}
+	for _, d := range shape[1:] {
+		if d <= 0 {
+			return fmt.Errorf("shape %v is dynamic beyond what the simulated backend can infer", shape)
+		}
+	}
+	return nil
+}
+
+// synth builds one deterministic output item. Detection-like outputs
+// ([C, anchors], YOLOv8 layout) get a few confident boxes in a sea of
+// low scores, so NMS and rescaling have real work; classification gets
+// one winning class; anything else small noise.
+func synth(m *engines.Model, index int, t engines.TensorInfo, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, uint64(index)))
+	out := make([]float32, t.ElemsPerItem())
+	for i := range out {
+		out[i] = r.Float32() * 0.02
+	}
+	nc := len(m.ClassNames)
+	switch {
+	case index == 0 && len(t.Shape) == 2:
+		out[r.IntN(len(out))] = 8 // a logit that wins the softmax
+	case index == 0 && len(t.Shape) == 3:
+		rows, anchors := int(t.Shape[1]), int(t.Shape[2])
+		yolov5 := m.OutputLayout == "yolov5"
+		if yolov5 {
+			rows, anchors = anchors, rows
+		}
+		if nc <= 0 || nc > rows-4 {
+			nc = rows - 4
+		}
+		at := func(row, a int) *float32 {
+			if yolov5 {
+				return &out[a*rows+row]
+			}
+			return &out[row*anchors+a]
+		}
+		W, H := float32(m.InputWidth), float32(m.InputHeight)
+		for a := range anchors {
+			*at(0, a), *at(1, a) = r.Float32()*W, r.Float32()*H
+			*at(2, a), *at(3, a) = 4+r.Float32()*W/8, 4+r.Float32()*H/8
+			for row := 4 + nc; row < rows; row++ { // keypoints, mask coefficients
+				*at(row, a) = r.Float32() * W
+			}
+		}
+		for range 12 + r.IntN(12) { // objects, each seen by a few anchors
+			cx, cy, bw, bh := r.Float32()*W, r.Float32()*H, 16+r.Float32()*W/3, 16+r.Float32()*H/3
+			cls, conf := r.IntN(max(nc, 1)), 0.5+0.45*r.Float32()
+			for range 3 {
+				a := r.IntN(anchors)
+				*at(0, a), *at(1, a), *at(2, a), *at(3, a) = cx+r.Float32()*4, cy+r.Float32()*4, bw, bh
+				if 4+cls < rows {
+					*at(4+cls, a) = conf - 0.05*r.Float32()
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Engine is a simulated model.
+type Engine struct {
+	model           *engines.Model
+	inputs, outputs []engines.TensorInfo
+	templates       [][][]float32 // [output][variant] one item
+	maxBatch        int
+	fixed           bool
+	base, perItem   time.Duration
+}
+
+// Inputs implements engines.Engine.
+func (e *Engine) Inputs() []engines.TensorInfo { return e.inputs }
+
+// Outputs implements engines.Engine.
+func (e *Engine) Outputs() []engines.TensorInfo { return e.outputs }
+
+// MaxBatch implements engines.Engine.
+func (e *Engine) MaxBatch() int { return e.maxBatch }
+
+// FixedBatch implements engines.Engine.
+func (e *Engine) FixedBatch() bool { return e.fixed }
+
+// NewInstance implements engines.Engine: instances are independent
+// simulated execution contexts that run concurrently.
+func (e *Engine) NewInstance() (engines.Instance, error) { return e, nil }
+
+// Close implements engines.Engine and engines.Instance.
+func (e *Engine) Close() error { return nil }
+
+// Latency is the simulated time of one batch.
+func (e *Engine) Latency(batch int) time.Duration { return e.base + time.Duration(batch)*e.perItem }
+
+// Run reads every input byte (a host-to-device copy reads them too),
+// writes each item the synthetic output its input hashes to, and returns
+// when the simulated batch time has passed, sleeping, not spinning.
+func (e *Engine) Run(ctx context.Context, batch int, in, out []*engines.HostBuffer) error {
+	deadline := time.Now().Add(e.Latency(batch))
+	if batch < 1 || batch > e.maxBatch {
+		return fmt.Errorf("%w: batch %d outside 1..%d", engines.ErrBadShape, batch, e.maxBatch)
+	}
+	itemBytes := e.inputs[0].ElemsPerItem() * 4
+	if in[0].Len() < batch*itemBytes {
+		return fmt.Errorf("%w: input buffer holds %d bytes, batch %d needs %d", engines.ErrBadShape, in[0].Len(), batch, batch*itemBytes)
+	}
+	for k := range batch {
+		v := hash(in[0].Bytes()[k*itemBytes:(k+1)*itemBytes]) % variants
+		for i, tmpl := range e.templates {
+			n := len(tmpl[v])
+			copy(out[i].Float32s()[k*n:(k+1)*n], tmpl[v])
+		}
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// hash folds the bytes eight at a time (memory-bound, like a DMA read),
+// then mixes.
+func hash(b []byte) uint64 {
+	var h uint64
+	n := len(b) / 8
+	if n > 0 {
+		words := unsafe.Slice((*uint64)(unsafe.Pointer(&b[0])), n)
+		for _, w := range words {
+			h ^= w
+			h = h<<1 | h>>63
+		}
+	}
+	for _, c := range b[n*8:] {
+		h = h*31 + uint64(c)
+	}
+	// splitmix64 finaliser
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	return h ^ h>>31
+}
+

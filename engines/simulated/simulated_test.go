@@ -1,0 +1,104 @@
+package simulated
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/vision"
+)
+
+func load(t *testing.T, id string, timing engines.SimulatedTiming) *Engine {
+	t.Helper()
+	repo := &engines.Repository{Roots: []string{"../../testdata/models"}, Defaults: engines.Defaults{MaxBatchSize: 4, ForceBackend: Name}}
+	e, err := repo.Find(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := repo.Resolve(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.Backend != Name {
+		t.Fatalf("ForceBackend: backend %q", spec.Backend)
+	}
+	spec.Simulated = timing
+	eng, err := New().Load(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng.(*Engine)
+}
+
+func buffers(t *testing.T, ts []engines.TensorInfo, batch int) []*engines.HostBuffer {
+	var out []*engines.HostBuffer
+	for _, ti := range ts {
+		b, err := engines.MmapAllocator{}.Alloc(ti.ElemsPerItem() * batch * 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		out = append(out, b)
+	}
+	return out
+}
+
+func TestShapesOfEveryTask(t *testing.T) {
+	for _, c := range []struct {
+		id   string
+		outs [][]int64
+	}{
+		{"yolov8n-320/1", [][]int64{{-1, 84, 2100}}},
+		{"yolov8n-seg-320/1", [][]int64{{-1, 116, 2100}, {-1, 32, 80, 80}}},
+		{"yolov8n-pose-320/1", [][]int64{{-1, 56, 2100}}},
+		{"yolov8n-cls-320/1", [][]int64{{-1, 1000}}},
+	} {
+		e := load(t, c.id, engines.SimulatedTiming{})
+		for i, o := range e.Outputs() {
+			if !slices.Equal(o.Shape, c.outs[i]) {
+				t.Errorf("%s output %d: %v, want %v", c.id, i, o.Shape, c.outs[i])
+			}
+		}
+	}
+}
+
+func TestRunTakesItsTimeAndIsDeterministic(t *testing.T) {
+	e := load(t, "yolov8n-320/1", engines.SimulatedTiming{BaseMicros: 20000, PerItemMicros: 5000})
+	in, out := buffers(t, e.Inputs(), 4), buffers(t, e.Outputs(), 4)
+	f := in[0].Float32s()
+	item := len(f) / 4
+	for k := range 4 {
+		for i := range item {
+			f[k*item+i] = float32((i*7+k%2)%255) / 255 // items 0 and 2 are equal, as are 1 and 3
+		}
+	}
+	start := time.Now()
+	if err := e.Run(context.Background(), 4, in, out); err != nil {
+		t.Fatal(err)
+	}
+	if took, want := time.Since(start), e.Latency(4); took < want {
+		t.Fatalf("batch of 4 took %v, less than the simulated %v", took, want)
+	}
+	o := out[0].Float32s()
+	n := len(o) / 4
+	if !slices.Equal(o[:n], o[2*n:3*n]) || !slices.Equal(o[n:2*n], o[3*n:]) {
+		t.Fatal("equal inputs must give equal outputs")
+	}
+	dets, err := vision.DecodeBoxes(o[:n], vision.YOLOv8, 2100, 80, 0, vision.NMSOptions{Confidence: 0.4, IoUThreshold: 0.3, MaxDetections: 300, MaxCandidates: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dets) < 5 {
+		t.Fatalf("synthetic output gives %d detections; postprocessing should have work", len(dets))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	if err := e.Run(ctx, 4, in, out); err == nil {
+		t.Fatal("Run ignored its context")
+	}
+	if err := e.Run(context.Background(), 5, in, out); err == nil {
+		t.Fatal("batch above the maximum accepted")
+	}
+}

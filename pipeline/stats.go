@@ -1,0 +1,98 @@
+package pipeline
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Failure reasons, Triton's labels for nv_inference_request_failure.
+const (
+	ReasonRejected = "REJECTED" // admission queue full
+	ReasonCanceled = "CANCELED" // deadline passed or client gone
+	ReasonBackend  = "BACKEND"  // the engine failed
+	ReasonOther    = "OTHER"    // bad image, postprocess error
+)
+
+// Stats are one model's counters, in Triton's terms: a request is one Do
+// call, an inference is one image, an execution is one engine run. They
+// only grow; readers take differences.
+type Stats struct {
+	RequestSuccess atomic.Uint64
+	Rejected       atomic.Uint64
+	Canceled       atomic.Uint64
+	BackendFailed  atomic.Uint64
+	OtherFailed    atomic.Uint64
+
+	InferenceCount atomic.Uint64
+	ExecutionCount atomic.Uint64
+	Pending        atomic.Int64 // images admitted and not finished
+
+	// Cumulative nanoseconds over successful requests, as Triton counts
+	// them: each request adds its own durations, so requests batched
+	// together each add the batch's compute time. A request of several
+	// images adds the mean over its images.
+	RequestNs, QueueNs, ComputeInputNs, ComputeInferNs, ComputeOutputNs atomic.Uint64
+
+	// Batches[b] counts executions at batch size b (index 0 unused);
+	// BatchInferNs[b] their summed engine time.
+	Batches      []atomic.Uint64
+	BatchInferNs []atomic.Uint64
+	LastInference atomic.Int64 // unix milliseconds
+}
+
+func newStats(maxBatch int) *Stats {
+	return &Stats{Batches: make([]atomic.Uint64, maxBatch+1), BatchInferNs: make([]atomic.Uint64, maxBatch+1)}
+}
+
+// Failures maps reason to count.
+func (s *Stats) Failures() map[string]uint64 {
+	return map[string]uint64{
+		ReasonRejected: s.Rejected.Load(), ReasonCanceled: s.Canceled.Load(),
+		ReasonBackend: s.BackendFailed.Load(), ReasonOther: s.OtherFailed.Load(),
+	}
+}
+
+func (s *Stats) execution(batch int, d time.Duration) {
+	s.ExecutionCount.Add(1)
+	if batch > 0 && batch < len(s.Batches) {
+		s.Batches[batch].Add(1)
+		s.BatchInferNs[batch].Add(uint64(d))
+	}
+	s.LastInference.Store(time.Now().UnixMilli())
+}
+
+// request records one Do call's outcome.
+func (s *Stats) request(items []*item, errs []error, start time.Time) {
+	var failed error
+	for _, err := range errs {
+		if err != nil {
+			failed = err
+			break
+		}
+	}
+	if failed != nil {
+		switch reason(failed) {
+		case ReasonRejected:
+			s.Rejected.Add(1)
+		case ReasonCanceled:
+			s.Canceled.Add(1)
+		case ReasonBackend:
+			s.BackendFailed.Add(1)
+		default:
+			s.OtherFailed.Add(1)
+		}
+		return
+	}
+	s.RequestSuccess.Add(1)
+	s.InferenceCount.Add(uint64(len(items)))
+	s.RequestNs.Add(uint64(time.Since(start)))
+	var q, d, i, p time.Duration
+	for _, it := range items {
+		q, d, i, p = q+it.queued, d+it.decode, i+it.infer, p+it.post
+	}
+	n := time.Duration(max(len(items), 1))
+	s.QueueNs.Add(uint64(q / n))
+	s.ComputeInputNs.Add(uint64(d / n))
+	s.ComputeInferNs.Add(uint64(i / n))
+	s.ComputeOutputNs.Add(uint64(p / n))
+}
