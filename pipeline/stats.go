@@ -35,8 +35,8 @@ type Stats struct {
 
 	// Batches[b] counts executions at batch size b (index 0 unused);
 	// BatchInferNs[b] their summed engine time.
-	Batches      []atomic.Uint64
-	BatchInferNs []atomic.Uint64
+	Batches       []atomic.Uint64
+	BatchInferNs  []atomic.Uint64
 	LastInference atomic.Int64 // unix milliseconds
 }
 

@@ -238,4 +238,3 @@ func hash(b []byte) uint64 {
 	h *= 0x94d049bb133111eb
 	return h ^ h>>31
 }
-
