@@ -9,9 +9,11 @@ import (
 
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/google/uuid"
 
 	"github.com/trtserve/trtserve/engines/simulated"
+	"github.com/trtserve/trtserve/metrics"
 	"github.com/trtserve/trtserve/pipeline"
 )
 
@@ -110,6 +112,7 @@ func (s *Server) routes() {
 	a.Get("/info", s.info)
 	a.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "healthy"}) })
 	a.Get("/readiness", s.readiness)
+	a.Get("/metrics", adaptor.HTTPHandler(metrics.New(s.models).Handler()))
 	a.Get("/model/registry", s.registry)
 	a.Post("/model/add", s.addModel)
 	a.Post("/model/remove", s.removeModel)

@@ -132,10 +132,12 @@ func b64file(t testing.TB, path string) string {
 	return base64.StdEncoding.EncodeToString(data)
 }
 
-func odBody(model, value string) *strings.Reader {
+func odJSON(model, value string) string {
 	b, _ := json.Marshal(map[string]any{"model_id": model, "image": map[string]any{"type": "base64", "value": value}})
-	return strings.NewReader(string(b))
+	return string(b)
 }
+
+func odBody(model, value string) *strings.Reader { return strings.NewReader(odJSON(model, value)) }
 
 // hugePNG is a valid 20000x20000 PNG header with a tiny compressed body: a
 // decompression bomb that must be refused from its header.
