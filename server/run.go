@@ -28,30 +28,12 @@ func Run(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	backends := engines.NewRegistry()
+	backends, err := NewBackends(cfg, log)
+	if err != nil {
+		return err
+	}
 	defer backends.Close()
-	ort, err := onnxruntime.New(onnxruntime.Options{LibraryPath: cfg.ORTLibrary, IntraOpThreads: cfg.IntraOpThreads})
-	switch {
-	case err == nil:
-		backends.Register(ort)
-		log.Info("backend ready", "backend", onnxruntime.Name, "onnxruntime", onnxruntime.Version(), "jpeg", vision.JPEGDecoder)
-	case cfg.Backend == simulated.Name:
-		// Nothing will run on it: say so and go on.
-		backends.MarkMissing(onnxruntime.Name, err)
-		log.Warn("onnxruntime backend unavailable", "err", err)
-	default:
-		return fmt.Errorf("onnxruntime backend: %w", err)
-	}
-	backends.MarkMissing("tensorrt", errors.New("the TensorRT backend is not built yet in this version of trtserve"))
-
-	backends.Register(simulated.New())
-	if cfg.Backend == simulated.Name {
-		log.Warn("every model runs on the SIMULATED accelerator: outputs are synthetic, timings are a model of a GPU", "base", simulated.DefaultBase, "per_image", simulated.DefaultPerItem)
-	}
-
-	repo := &engines.Repository{Roots: cfg.Roots(), Defaults: engines.Defaults{
-		Backend: onnxruntime.Name, MaxBatchSize: cfg.MaxBatchSize, InstanceCount: cfg.InstanceCount, ForceBackend: cfg.Backend,
-	}}
+	repo := NewRepository(cfg)
 	mode, err := pipeline.ParseMode(cfg.Pipeline)
 	if err != nil {
 		return err
@@ -126,4 +108,36 @@ func loadInitial(ctx context.Context, log *slog.Logger, repo *engines.Repository
 		log.Info("model loaded", "model", id, "task", m.Spec.Task, "input", fmt.Sprintf("%dx%d", m.Spec.InputWidth, m.Spec.InputHeight),
 			"max_batch", m.Engine.MaxBatch(), "backend", m.Spec.Backend, "pipeline", m.Mode(), "classes", len(m.Spec.ClassNames))
 	}
+}
+
+// NewBackends starts the backends this machine has: ONNX Runtime (its
+// absence is fatal unless every model runs simulated) and the simulated
+// accelerator. TensorRT is recorded as missing with the reason.
+func NewBackends(cfg *config.Config, log *slog.Logger) (*engines.Registry, error) {
+	backends := engines.NewRegistry()
+	ort, err := onnxruntime.New(onnxruntime.Options{LibraryPath: cfg.ORTLibrary, IntraOpThreads: cfg.IntraOpThreads})
+	switch {
+	case err == nil:
+		backends.Register(ort)
+		log.Info("backend ready", "backend", onnxruntime.Name, "onnxruntime", onnxruntime.Version(), "jpeg", vision.JPEGDecoder)
+	case cfg.Backend == simulated.Name:
+		// Nothing will run on it: say so and go on.
+		backends.MarkMissing(onnxruntime.Name, err)
+		log.Warn("onnxruntime backend unavailable", "err", err)
+	default:
+		return nil, fmt.Errorf("onnxruntime backend: %w", err)
+	}
+	backends.MarkMissing("tensorrt", errors.New("the TensorRT backend is not built yet in this version of trtserve"))
+	backends.Register(simulated.New())
+	if cfg.Backend == simulated.Name {
+		log.Warn("every model runs on the SIMULATED accelerator: outputs are synthetic, timings are a model of a GPU", "base", simulated.DefaultBase, "per_image", simulated.DefaultPerItem)
+	}
+	return backends, nil
+}
+
+// NewRepository is the model repository the config describes.
+func NewRepository(cfg *config.Config) *engines.Repository {
+	return &engines.Repository{Roots: cfg.Roots(), Defaults: engines.Defaults{
+		Backend: onnxruntime.Name, MaxBatchSize: cfg.MaxBatchSize, InstanceCount: cfg.InstanceCount, ForceBackend: cfg.Backend,
+	}}
 }

@@ -66,13 +66,33 @@ func DecodeBoxes(out []float32, layout Layout, anchors, nc, extra int, opts NMSO
 	at := func(a, k int) float32 { return out[a*step+k*stride] }
 	conf := float32(opts.Confidence)
 	var cands []Detection
-	for a := 0; a < anchors; a++ {
+	bestOf := func(a int) (float32, int) {
 		best, bestK := at(a, first), 0
 		for k := 1; k < nc; k++ {
 			if v := at(a, first+k); v > best {
 				best, bestK = v, k
 			}
 		}
+		return best, bestK
+	}
+	if layout == YOLOv8 {
+		// Class scores are rows of `anchors` floats: scan them row by row
+		// (sequential memory) instead of anchor by anchor (a cache miss per
+		// class). Strict > in class order keeps the first maximum, as argmax.
+		bests, bestKs := make([]float32, anchors), make([]int32, anchors)
+		copy(bests, out[first*anchors:(first+1)*anchors])
+		for k := 1; k < nc; k++ {
+			row := out[(first+k)*anchors : (first+k+1)*anchors]
+			for a, v := range row {
+				if v > bests[a] {
+					bests[a], bestKs[a] = v, int32(k)
+				}
+			}
+		}
+		bestOf = func(a int) (float32, int) { return bests[a], int(bestKs[a]) }
+	}
+	for a := 0; a < anchors; a++ {
+		best, bestK := bestOf(a)
 		score := best
 		if layout == YOLOv5 {
 			score *= at(a, 4)

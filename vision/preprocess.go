@@ -76,39 +76,48 @@ func ToTensor(img *Image, g Geometry, norm Normalize, pad uint8, dst []float32) 
 			}
 		}
 	}
+	r, gg, b := dst[:plane], dst[plane:2*plane], dst[2*plane:]
+	stride := img.W * 3
+	if g.NW == img.W && g.NH == img.H {
+		// Scale 1: every tap lands on a pixel with weight 0 on its
+		// neighbour, so bilinear is the lookup itself (bit-identical).
+		for y := 0; y < g.NH; y++ {
+			row := img.Pix[y*stride : (y+1)*stride]
+			o := (y+g.PadY)*g.InW + g.PadX
+			rr, rg, rb := r[o:o+g.NW], gg[o:o+g.NW], b[o:o+g.NW]
+			for x := range rr {
+				p := row[3*x : 3*x+3]
+				rr[x], rg[x], rb[x] = lut[0][p[0]], lut[1][p[1]], lut[2][p[2]]
+			}
+		}
+		return nil
+	}
 	// Horizontal taps are the same for every row: compute them once.
-	x0 := make([]int, g.NW)
+	i0 := make([]int, g.NW)
+	i1 := make([]int, g.NW)
 	wx := make([]float32, g.NW)
 	sx := float64(img.W) / float64(g.NW)
 	for x := 0; x < g.NW; x++ {
-		x0[x], wx[x] = tap((float64(x)+0.5)*sx-0.5, img.W)
+		var x0 int
+		x0, wx[x] = tap((float64(x)+0.5)*sx-0.5, img.W)
+		i0[x], i1[x] = x0*3, min(x0+1, img.W-1)*3
 	}
 	sy := float64(img.H) / float64(g.NH)
-	stride := img.W * 3
-	r, gg, b := dst[:plane], dst[plane:2*plane], dst[2*plane:]
 	for y := 0; y < g.NH; y++ {
 		y0, fy := tap((float64(y)+0.5)*sy-0.5, img.H)
 		y1 := min(y0+1, img.H-1)
 		row0 := img.Pix[y0*stride : (y0+1)*stride]
 		row1 := img.Pix[y1*stride : (y1+1)*stride]
 		o := (y+g.PadY)*g.InW + g.PadX
-		for x := 0; x < g.NW; x++ {
-			i0 := x0[x] * 3
-			i1 := min(x0[x]+1, img.W-1) * 3
-			fx := wx[x]
-			for c := 0; c < 3; c++ {
-				top := lut[c][row0[i0+c]]*(1-fx) + lut[c][row0[i1+c]]*fx
-				bot := lut[c][row1[i0+c]]*(1-fx) + lut[c][row1[i1+c]]*fx
-				v := top*(1-fy) + bot*fy
-				switch c {
-				case 0:
-					r[o+x] = v
-				case 1:
-					gg[o+x] = v
-				default:
-					b[o+x] = v
-				}
-			}
+		rr, rg, rb := r[o:o+g.NW], gg[o:o+g.NW], b[o:o+g.NW]
+		gy := 1 - fy
+		for x := range rr {
+			a, c, fx := i0[x], i1[x], wx[x]
+			gx := 1 - fx
+			// Same operation order as before: lerp the rows, then the columns.
+			rr[x] = (lut[0][row0[a]]*gx+lut[0][row0[c]]*fx)*gy + (lut[0][row1[a]]*gx+lut[0][row1[c]]*fx)*fy
+			rg[x] = (lut[1][row0[a+1]]*gx+lut[1][row0[c+1]]*fx)*gy + (lut[1][row1[a+1]]*gx+lut[1][row1[c+1]]*fx)*fy
+			rb[x] = (lut[2][row0[a+2]]*gx+lut[2][row0[c+2]]*fx)*gy + (lut[2][row1[a+2]]*gx+lut[2][row1[c+2]]*fx)*fy
 		}
 	}
 	return nil

@@ -17,7 +17,7 @@ const usage = `usage: trtserve <command> [flags]
 commands:
   serve     serve models over HTTP (Roboflow Inference API)
   build     compile an ONNX model into a TensorRT engine   (not built yet)
-  bench     load-test a server                             (not built yet)
+  bench     load-test servers, or measure a backend alone (--raw)
   inspect   describe an ONNX model or engine file          (not built yet)
   version   print the version
 
@@ -41,7 +41,15 @@ func main() {
 		if err := server.Run(cfg); err != nil {
 			fail(err)
 		}
-	case "build", "bench", "inspect":
+	case "bench":
+		err := runBench(os.Args[2:], os.Stdout, os.Stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		if err != nil {
+			fail(err)
+		}
+	case "build", "inspect":
 		fail(fmt.Errorf("%s is not built yet in this version of trtserve", cmd))
 	case "version", "--version":
 		fmt.Println("trtserve", server.Version)

@@ -1,0 +1,318 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/valyala/fasthttp"
+)
+
+// Target is a server under test.
+type Target struct {
+	Name, URL string
+}
+
+// Load describes one benchmark: what to send and at what levels.
+type Load struct {
+	Targets []Target
+	Model   string // model_id, e.g. "yolov8n/1"
+	Task    string // Roboflow route: object_detection, ...
+	APIKey  string
+	Images  [][]byte // encoded images, sent round-robin
+	// Concurrency levels (closed loop), or Rates in requests/second (open
+	// loop) when set.
+	Concurrency []int
+	Rates       []float64
+	Warmup      time.Duration
+	Duration    time.Duration
+	Timeout     time.Duration
+	Progress    io.Writer // nil: no progress bar
+}
+
+// Level is the outcome of one load level on one target.
+type Level struct {
+	Target      string
+	Concurrency int     // closed loop
+	Rate        float64 // open loop, requests/second offered
+	Images      int     // answered 200 within the window
+	FPS         float64
+	P50, P90, P95, P99, Avg time.Duration
+	Errors      map[string]int // by status ("429", "500", "timeout", ...)
+	Backend     string         // Trtserve-Backend header: "simulated" when set
+	// Server-side means per request from /metrics deltas (0 when the target
+	// does not export Triton's counters).
+	ServerQueue, ServerInput, ServerInfer, ServerOutput time.Duration
+	MaxRSS                                              float64 // bytes, sampled from /metrics
+}
+
+// ReadImages loads every .jpg/.jpeg/.png in dir, sorted by name.
+func ReadImages(dir string) ([][]byte, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for _, e := range entries {
+		switch strings.ToLower(filepath.Ext(e.Name())) {
+		case ".jpg", ".jpeg", ".png":
+			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, data)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no .jpg or .png images in %s", dir)
+	}
+	return out, nil
+}
+
+// bodies pre-encodes one request per image so the client spends its CPU
+// on sending, not on base64.
+func (l *Load) bodies() [][]byte {
+	out := make([][]byte, len(l.Images))
+	for i, img := range l.Images {
+		req := map[string]any{"model_id": l.Model, "image": map[string]any{"type": "base64", "value": base64.StdEncoding.EncodeToString(img)}}
+		if l.APIKey != "" {
+			req["api_key"] = l.APIKey
+		}
+		out[i], _ = json.Marshal(req)
+	}
+	return out
+}
+
+// Run measures every level on every target, target after target within a
+// level so their figures are side by side in time.
+func (l *Load) Run(ctx context.Context) ([]Level, error) {
+	if len(l.Targets) == 0 || len(l.Images) == 0 {
+		return nil, fmt.Errorf("bench needs a target and images")
+	}
+	bodies := l.bodies()
+	var out []Level
+	levels := len(l.Concurrency)
+	if len(l.Rates) > 0 {
+		levels = len(l.Rates)
+	}
+	for i := range levels {
+		for _, t := range l.Targets {
+			lv := Level{Target: t.Name}
+			if len(l.Rates) > 0 {
+				lv.Rate = l.Rates[i]
+			} else {
+				lv.Concurrency = l.Concurrency[i]
+			}
+			if err := l.level(ctx, t, bodies, &lv); err != nil {
+				return out, err
+			}
+			out = append(out, lv)
+		}
+	}
+	return out, nil
+}
+
+type sample struct {
+	at      time.Time // completion
+	latency time.Duration
+	status  string
+}
+
+func (l *Load) level(ctx context.Context, t Target, bodies [][]byte, lv *Level) error {
+	conns := lv.Concurrency
+	if conns == 0 {
+		conns = int(math.Ceil(lv.Rate)) * 4 // outstanding requests an open loop may need
+	}
+	client := &fasthttp.Client{
+		MaxConnsPerHost: conns + 16, ReadTimeout: l.Timeout, WriteTimeout: l.Timeout,
+		MaxResponseBodySize: 64 << 20, NoDefaultUserAgentHeader: true,
+	}
+	defer client.CloseIdleConnections()
+	uri := strings.TrimRight(t.URL, "/") + "/infer/" + l.Task
+
+	before := scrape(t.URL)
+	stopRSS := make(chan struct{})
+	rssDone := make(chan float64, 1)
+	go func() { rssDone <- sampleRSS(t.URL, stopRSS) }()
+
+	start := time.Now()
+	measureFrom, end := start.Add(l.Warmup), start.Add(l.Warmup+l.Duration)
+	var mu sync.Mutex // guards samples and backend
+	var samples []sample
+	var backend string
+	var next atomic.Uint64
+	send := func() {
+		i := next.Add(1) - 1
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI(uri)
+		req.Header.SetMethod(fasthttp.MethodPost)
+		req.Header.SetContentType("application/json")
+		req.SetBodyRaw(bodies[i%uint64(len(bodies))])
+		t0 := time.Now()
+		err := client.DoTimeout(req, resp, l.Timeout)
+		s := sample{at: time.Now(), latency: time.Since(t0)}
+		switch {
+		case err == fasthttp.ErrTimeout:
+			s.status = "timeout"
+		case err != nil:
+			s.status = "conn-error"
+		default:
+			s.status = strconv.Itoa(resp.StatusCode())
+		}
+		mu.Lock()
+		samples = append(samples, s)
+		if backend == "" {
+			backend = string(resp.Header.Peek("Trtserve-Backend"))
+		}
+		mu.Unlock()
+	}
+
+	var bar *progressbar.ProgressBar
+	if l.Progress != nil {
+		desc := fmt.Sprintf("%-10s c=%-5d", t.Name, lv.Concurrency)
+		if lv.Rate > 0 {
+			desc = fmt.Sprintf("%-10s r=%-7.1f", t.Name, lv.Rate)
+		}
+		bar = progressbar.NewOptions64(int64((l.Warmup+l.Duration)/time.Second), progressbar.OptionSetWriter(l.Progress),
+			progressbar.OptionSetDescription(desc), progressbar.OptionClearOnFinish(), progressbar.OptionSetWidth(30))
+		go func() {
+			for time.Now().Before(end) {
+				time.Sleep(time.Second)
+				bar.Add(1)
+			}
+		}()
+	}
+
+	var wg sync.WaitGroup
+	if lv.Concurrency > 0 {
+		for range lv.Concurrency {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(end) && ctx.Err() == nil {
+					send()
+				}
+			}()
+		}
+	} else {
+		interval := time.Duration(float64(time.Second) / lv.Rate)
+		tick := time.NewTicker(interval)
+		for now := time.Now(); now.Before(end) && ctx.Err() == nil; now = <-tick.C {
+			wg.Add(1)
+			go func() { defer wg.Done(); send() }()
+		}
+		tick.Stop()
+	}
+	wg.Wait()
+	if bar != nil {
+		bar.Finish()
+	}
+	close(stopRSS)
+	lv.MaxRSS = <-rssDone
+	after := scrape(t.URL)
+
+	var lat []time.Duration
+	lv.Errors = map[string]int{}
+	for _, s := range samples {
+		if s.at.Before(measureFrom) || s.at.After(end) {
+			continue
+		}
+		if s.status != "200" {
+			lv.Errors[s.status]++
+			continue
+		}
+		lat = append(lat, s.latency)
+	}
+	lv.Backend = backend
+	lv.Images = len(lat)
+	lv.FPS = float64(len(lat)) / l.Duration.Seconds()
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(math.Ceil(p*float64(len(lat))))-1)] }
+		lv.P50, lv.P90, lv.P95, lv.P99 = pct(0.50), pct(0.90), pct(0.95), pct(0.99)
+		var sum time.Duration
+		for _, d := range lat {
+			sum += d
+		}
+		lv.Avg = sum / time.Duration(len(lat))
+	}
+	if n := after["nv_inference_request_success"] - before["nv_inference_request_success"]; n > 0 {
+		per := func(name string) time.Duration {
+			return time.Duration((after[name] - before[name]) / n * float64(time.Microsecond))
+		}
+		lv.ServerQueue, lv.ServerInput = per("nv_inference_queue_duration_us"), per("nv_inference_compute_input_duration_us")
+		lv.ServerInfer, lv.ServerOutput = per("nv_inference_compute_infer_duration_us"), per("nv_inference_compute_output_duration_us")
+	}
+	return ctx.Err()
+}
+
+// scrape sums each metric family over its series (all models) from the
+// target's /metrics; a target without it gives an empty map.
+func scrape(url string) map[string]float64 {
+	out := map[string]float64{}
+	status, body, err := fasthttp.GetTimeout(nil, strings.TrimRight(url, "/")+"/metrics", 5*time.Second)
+	if err != nil || status != 200 {
+		return out
+	}
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		sp := strings.LastIndexByte(line, ' ')
+		if sp < 0 {
+			continue
+		}
+		name := line[:sp]
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			name = name[:i]
+		}
+		if v, err := strconv.ParseFloat(line[sp+1:], 64); err == nil {
+			out[name] += v
+		}
+	}
+	return out
+}
+
+// sampleRSS polls the target's process_resident_memory_bytes until stop
+// and returns the largest value seen.
+func sampleRSS(url string, stop <-chan struct{}) float64 {
+	var peak float64
+	for {
+		peak = max(peak, scrape(url)["process_resident_memory_bytes"])
+		select {
+		case <-stop:
+			return peak
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// sortedKeys lists error statuses in a stable order.
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
