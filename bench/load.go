@@ -47,14 +47,14 @@ type Load struct {
 
 // Level is the outcome of one load level on one target.
 type Level struct {
-	Target      string
-	Concurrency int     // closed loop
-	Rate        float64 // open loop, requests/second offered
-	Images      int     // answered 200 within the window
-	FPS         float64
+	Target                  string
+	Concurrency             int     // closed loop
+	Rate                    float64 // open loop, requests/second offered
+	Images                  int     // answered 200 within the window
+	FPS                     float64
 	P50, P90, P95, P99, Avg time.Duration
-	Errors      map[string]int // by status ("429", "500", "timeout", ...)
-	Backend     string         // Trtserve-Backend header: "simulated" when set
+	Errors                  map[string]int // by status ("429", "500", "timeout", ...)
+	Backend                 string         // Trtserve-Backend header: "simulated" when set
 	// Server-side means per request from /metrics deltas (0 when the target
 	// does not export Triton's counters).
 	ServerQueue, ServerInput, ServerInfer, ServerOutput time.Duration

@@ -186,7 +186,6 @@ func WritePlot(path, title string, levels []Level) error {
 	return f.Close()
 }
 
-
 // WriteRawTable prints raw backend throughput per batch size.
 func WriteRawTable(w io.Writer, model string, levels []RawLevel) {
 	fmt.Fprintf(w, "raw backend, %s, pre-decoded tensors, no server\n\n", model)
