@@ -156,6 +156,19 @@ func (s *Server) requestContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.opts.RequestTimeout)
 }
 
+// inferContext is a request's context for the pipeline: it ends at the
+// request timeout or when the client closes its connection.
+func (s *Server) inferContext(c *fiber.Ctx) (context.Context, func()) {
+	ctx, cancelTimeout := s.requestContext()
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := s.watcher.add(c.Context().Conn(), cancel)
+	return ctx, func() {
+		stop()
+		cancel(nil)
+		cancelTimeout()
+	}
+}
+
 func (s *Server) inferObjectDetection(c *fiber.Ctx) error {
 	start := time.Now()
 	var req odRequest
@@ -187,7 +200,7 @@ func (s *Server) detect(c *fiber.Ctx, start time.Time, req *odRequest, images []
 	if err != nil {
 		return err
 	}
-	ctx, cancel := s.requestContext()
+	ctx, cancel := s.inferContext(c)
 	defer cancel()
 	m, err := s.model(ctx, req.ModelID)
 	if err != nil {

@@ -67,6 +67,8 @@ type Server struct {
 	log    *slog.Logger
 	uuid   string
 	ready  func() bool
+	// watcher cancels requests whose clients hung up.
+	watcher *watcher
 }
 
 // New builds the Fiber app. ready reports whether startup (initial model
@@ -91,7 +93,7 @@ func New(models *pipeline.Manager, opts Options, log *slog.Logger, ready func() 
 	if ready == nil {
 		ready = func() bool { return true }
 	}
-	s := &Server{models: models, opts: opts, log: log, uuid: uuid.NewString(), ready: ready}
+	s := &Server{models: models, opts: opts, log: log, uuid: uuid.NewString(), ready: ready, watcher: newWatcher(200 * time.Millisecond)}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "trtserve",
 		BodyLimit:             opts.MaxBodyBytes,

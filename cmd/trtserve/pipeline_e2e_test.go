@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // simRepo makes a repository holding the 320 px detector under name with
@@ -165,5 +168,34 @@ func TestRetryAfterHeader(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("serial mode with a queue of 1 admitted 8 concurrent clients")
+	}
+}
+
+func TestClientThatHangsUpIsDropped(t *testing.T) {
+	repo := simRepo(t, "slow", "backend: simulated\nmax_batch_size: 1\nsimulated: {base_us: 300000}\n")
+	url := startServer(t, "--model-repository", repo, "--load-models", "slow/1")
+	body := odJSON("slow/1", b64file(t, "../../testdata/images/bus.jpg"))
+	host := strings.TrimPrefix(url, "http://")
+	const n = 8
+	for range n {
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST /infer/object_detection HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", host, len(body), body)
+		time.AfterFunc(100*time.Millisecond, func() { conn.Close() })
+	}
+	labels := `{model="slow",reason="CANCELED",version="1"}`
+	for deadline := time.Now().Add(10 * time.Second); metric(t, url, "nv_inference_request_failure"+labels) < n; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %v of %d abandoned requests were cancelled", metric(t, url, "nv_inference_request_failure"+labels), n)
+		}
+	}
+	if execs := metric(t, url, `nv_inference_exec_count{model="slow",version="1"}`); execs > 3 {
+		t.Fatalf("%v executions for %d requests whose clients left: abandoned work ran", execs, n)
+	}
+	status, out := post(t, url+"/infer/object_detection", "application/json", strings.NewReader(body))
+	if status != 200 {
+		t.Fatalf("after the hang-ups: %d %v", status, out)
 	}
 }
