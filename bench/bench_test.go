@@ -1,0 +1,105 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"image/png"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A server that refuses every third request with 429 and takes 2 ms.
+func fakeServer(t *testing.T) *httptest.Server {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/infer/object_detection" || r.Method != http.MethodPost {
+			http.NotFound(w, r)
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+		if n.Add(1)%3 == 0 {
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.Header().Set("Trtserve-Backend", "simulated")
+		w.Write([]byte(`{"predictions":[]}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestLoadLevels(t *testing.T) {
+	srv := fakeServer(t)
+	l := &Load{
+		Targets: []Target{{"a", srv.URL}, {"b", srv.URL}}, Model: "m/1", Task: "object_detection",
+		Images: [][]byte{[]byte("not really a jpeg")}, Concurrency: []int{1, 4},
+		Warmup: 100 * time.Millisecond, Duration: 400 * time.Millisecond, Timeout: 5 * time.Second,
+	}
+	levels, err := l.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(levels) != 4 || levels[0].Target != "a" || levels[1].Target != "b" || levels[2].Concurrency != 4 {
+		t.Fatalf("levels out of order: %+v", levels)
+	}
+	for _, lv := range levels {
+		if lv.Images == 0 || lv.FPS <= 0 || lv.Errors["429"] == 0 || lv.Backend != "simulated" {
+			t.Fatalf("level %+v: want 200s, 429s counted apart and the backend label", lv)
+		}
+		if !(lv.P50 <= lv.P90 && lv.P90 <= lv.P95 && lv.P95 <= lv.P99) || lv.P50 < 2*time.Millisecond {
+			t.Fatalf("percentiles %v %v %v %v", lv.P50, lv.P90, lv.P95, lv.P99)
+		}
+	}
+	if r := Ratios(levels); len(r) != 2 || !strings.Contains(r[1], "load 4: a / b") {
+		t.Fatalf("ratios %v", r)
+	}
+	var table bytes.Buffer
+	WriteTable(&table, levels)
+	if !strings.Contains(table.String(), "a (simulated)") || !strings.Contains(table.String(), "429×") {
+		t.Fatalf("table:\n%s", table.String())
+	}
+	dir := t.TempDir()
+	if err := WriteCSV(filepath.Join(dir, "b.csv"), levels); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Open(filepath.Join(dir, "b.csv"))
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil || len(rows) != 5 || rows[0][0] != "Concurrency" || rows[0][1] != "Inferences/Second" || rows[0][12] != "p99 latency" {
+		t.Fatalf("csv %v %v", rows, err)
+	}
+	if err := WritePlot(filepath.Join(dir, "b.png"), "test", levels); err != nil {
+		t.Fatal(err)
+	}
+	pf, _ := os.Open(filepath.Join(dir, "b.png"))
+	defer pf.Close()
+	if img, err := png.Decode(pf); err != nil || img.Bounds().Dx() < 100 {
+		t.Fatalf("plot is not a PNG: %v", err)
+	}
+}
+
+func TestOpenLoopOffersTheRate(t *testing.T) {
+	srv := fakeServer(t)
+	l := &Load{
+		Targets: []Target{{"a", srv.URL}}, Model: "m/1", Task: "object_detection", Images: [][]byte{{1}},
+		Rates: []float64{100}, Warmup: 100 * time.Millisecond, Duration: time.Second, Timeout: 5 * time.Second,
+	}
+	levels, err := l.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := levels[0].Images
+	for _, n := range levels[0].Errors {
+		total += n
+	}
+	if total < 70 || total > 130 {
+		t.Fatalf("offered 100/s for 1 s, %d answered in the window", total)
+	}
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestBenchCommandAgainstTheServer(t *testing.T) {
+	repo := simRepo(t, "sim", "backend: simulated\nmax_batch_size: 8\n")
+	url := startServer(t, "--model-repository", repo, "--load-models", "sim/1")
+	csvPath := filepath.Join(t.TempDir(), "out.csv")
+	var out, errs bytes.Buffer
+	err := runBench([]string{"--url", "par=" + url, "--model", "sim/1", "--images", "../../testdata/bench/640",
+		"--concurrency", "1,16", "--warmup", "200ms", "--duration", "1s", "--quiet", "--csv", csvPath}, &out, &errs)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errs.String())
+	}
+	if !strings.Contains(out.String(), "| par (simulated) | 16 |") {
+		t.Fatalf("table:\n%s", out.String())
+	}
+	if data, err := os.ReadFile(csvPath); err != nil || !strings.HasPrefix(string(data), "Concurrency,Inferences/Second") {
+		t.Fatalf("csv: %v %q", err, data)
+	}
+}
+
+func TestBenchRawOnTheSimulatedBackend(t *testing.T) {
+	var out, errs bytes.Buffer
+	err := runBench([]string{"--raw", "--model", "yolov8n-320/1", "--model-repository", "../../testdata/models", "--backend", "simulated",
+		"--batches", "1,4", "--warmup", "100ms", "--duration", "500ms"}, &out, &errs)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errs.String())
+	}
+	// | simulated | 4 | 1 | 1818.0 | 2.2 |
+	re := regexp.MustCompile(`\| simulated \| (\d+) \| 1 \| ([\d.]+) \|`)
+	fps := map[string]float64{}
+	for _, m := range re.FindAllStringSubmatch(out.String(), -1) {
+		fps[m[1]], _ = strconv.ParseFloat(m[2], 64)
+	}
+	// 1 ms at batch 1, 2.2 ms at batch 4: batching must pay on an accelerator.
+	if fps["1"] <= 0 || fps["4"] < 1.3*fps["1"] {
+		t.Fatalf("raw fps by batch %v:\n%s", fps, out.String())
+	}
+}
