@@ -150,8 +150,23 @@ func (l *Load) level(ctx context.Context, t Target, bodies [][]byte, lv *Level) 
 	rssDone := make(chan float64, 1)
 	go func() { rssDone <- sampleRSS(t.URL, stopRSS) }()
 
-	start := time.Now()
-	measureFrom, end := start.Add(l.Warmup), start.Add(l.Warmup+l.Duration)
+	// The window opens after the warm-up and, in a closed loop, once every
+	// client has had an answer: before that, latencies are those of a
+	// queue still filling (1000 clients on a 17 fps server need a minute).
+	var measureFrom, end atomic.Int64
+	end.Store(math.MaxInt64)
+	var completed atomic.Int64
+	go func() {
+		deadline := time.Now().Add(l.Warmup + l.Timeout)
+		time.Sleep(l.Warmup)
+		for lv.Concurrency > 0 && completed.Load() < int64(lv.Concurrency) && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		now := time.Now()
+		measureFrom.Store(now.UnixNano())
+		end.Store(now.Add(l.Duration).UnixNano())
+	}()
+	running := func() bool { return time.Now().UnixNano() < end.Load() && ctx.Err() == nil }
 	var mu sync.Mutex // guards samples and backend
 	var samples []sample
 	var backend string
@@ -168,6 +183,7 @@ func (l *Load) level(ctx context.Context, t Target, bodies [][]byte, lv *Level) 
 		t0 := time.Now()
 		err := client.DoTimeout(req, resp, l.Timeout)
 		s := sample{at: time.Now(), latency: time.Since(t0)}
+		completed.Add(1)
 		switch {
 		case err == fasthttp.ErrTimeout:
 			s.status = "timeout"
@@ -193,7 +209,7 @@ func (l *Load) level(ctx context.Context, t Target, bodies [][]byte, lv *Level) 
 		bar = progressbar.NewOptions64(int64((l.Warmup+l.Duration)/time.Second), progressbar.OptionSetWriter(l.Progress),
 			progressbar.OptionSetDescription(desc), progressbar.OptionClearOnFinish(), progressbar.OptionSetWidth(30))
 		go func() {
-			for time.Now().Before(end) {
+			for running() {
 				time.Sleep(time.Second)
 				bar.Add(1)
 			}
@@ -206,7 +222,7 @@ func (l *Load) level(ctx context.Context, t Target, bodies [][]byte, lv *Level) 
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for time.Now().Before(end) && ctx.Err() == nil {
+				for running() {
 					send()
 				}
 			}()
@@ -214,7 +230,7 @@ func (l *Load) level(ctx context.Context, t Target, bodies [][]byte, lv *Level) 
 	} else {
 		interval := time.Duration(float64(time.Second) / lv.Rate)
 		tick := time.NewTicker(interval)
-		for now := time.Now(); now.Before(end) && ctx.Err() == nil; now = <-tick.C {
+		for ; running(); <-tick.C {
 			wg.Add(1)
 			go func() { defer wg.Done(); send() }()
 		}
@@ -230,8 +246,9 @@ func (l *Load) level(ctx context.Context, t Target, bodies [][]byte, lv *Level) 
 
 	var lat []time.Duration
 	lv.Errors = map[string]int{}
+	from, until := time.Unix(0, measureFrom.Load()), time.Unix(0, end.Load())
 	for _, s := range samples {
-		if s.at.Before(measureFrom) || s.at.After(end) {
+		if s.at.Before(from) || s.at.After(until) {
 			continue
 		}
 		if s.status != "200" {

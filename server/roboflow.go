@@ -188,6 +188,10 @@ func (s *Server) inferObjectDetection(c *fiber.Ctx) error {
 			return err
 		}
 	}
+	// The JSON copy of the base64 text is as big as the image: drop it
+	// before the request waits in the queue (1000 waiting 1080p requests
+	// hold 400 MB less).
+	req.Image, refs = nil, nil
 	return s.detect(c, start, &req, images, list)
 }
 

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Reproduces the pipeline figures in docs/benchmarks.md: parallel vs serial
+# side by side in one run (both servers up, measured one after the other
+# at each level), raw backend ceilings, and RSS at 1000 clients with 1080p
+# JPEGs. Writes docs/bench/<scenario>.{md,csv,png}.
+#
+#   ./scripts/bench-pipeline.sh              # everything (~12 min on 2 cores)
+#   ./scripts/bench-pipeline.sh sim-yolov8n  # one scenario
+#   DURATION=5s ./scripts/bench-pipeline.sh  # shorter windows
+set -euo pipefail
+cd "$(dirname "$0")/.."
+make -s build ort >/dev/null
+BIN=./bin/trtserve
+OUT=docs/bench
+WARMUP=${WARMUP:-3s}
+DURATION=${DURATION:-10s}
+mkdir -p "$OUT"
+export TRTSERVE_ONNXRUNTIME_LIB=${TRTSERVE_ONNXRUNTIME_LIB:-$PWD/third_party/onnxruntime/lib/libonnxruntime.so}
+
+pids=()
+cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
+trap cleanup EXIT
+
+wait_ready() {
+  for _ in $(seq 300); do
+    curl -fs "http://127.0.0.1:$1/readiness" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "server on :$1 did not get ready" >&2; return 1
+}
+
+# serve_pair REPO MODEL: parallel on :9101, serial on :9102.
+serve_pair() {
+  local common=(--model-repository "$1" --load-models "$2" --request-timeout 600s --log-level warn)
+  $BIN serve --port 9101 --pipeline parallel "${common[@]}" & pids+=($!)
+  $BIN serve --port 9102 --pipeline serial "${common[@]}" & pids+=($!)
+  wait_ready 9101; wait_ready 9102
+}
+
+# compare NAME REPO MODEL IMAGES LEVELS
+compare() {
+  echo "== $1: $3, $4, concurrency $5" >&2
+  serve_pair "$2" "$3"
+  $BIN bench --quiet --url parallel=http://127.0.0.1:9101 --url serial=http://127.0.0.1:9102 \
+    --model "$3" --images "$4" --concurrency "$5" --warmup "$WARMUP" --duration "$DURATION" --timeout 600s \
+    --csv "$OUT/$1.csv" --plot "$OUT/$1.png" --title "$1: $3, parallel vs serial" | tee "$OUT/$1.md"
+  cleanup
+}
+
+raw() {
+  echo "== raw $1: $3" >&2
+  $BIN bench --raw --model-repository "$2" --model "$3" --warmup "$WARMUP" --duration "$DURATION" | tee "$OUT/raw-$1.md"
+}
+
+run() {
+  case "$1" in
+    sim-yolov8n) compare sim-yolov8n bench/models yolov8n-sim/1 testdata/bench/640 1,8,64,256,1000 ;;
+    sim-yolov8x) compare sim-yolov8x bench/models yolov8x-sim/1 testdata/bench/640 1,8,64,1000 ;;
+    ort-yolov8n) compare ort-yolov8n models yolov8n/1 testdata/bench/640 1,8,64,1000 ;;
+    rss-1080p)   compare rss-1080p bench/models yolov8n-sim/1 testdata/bench/1080p 1000 ;;
+    raw)         raw sim-yolov8n bench/models yolov8n-sim/1
+                 raw sim-yolov8x bench/models yolov8x-sim/1
+                 raw ort-yolov8n models yolov8n/1 ;;
+    *) echo "unknown scenario $1" >&2; exit 2 ;;
+  esac
+}
+
+if [ $# -eq 0 ]; then set -- sim-yolov8n sim-yolov8x ort-yolov8n rss-1080p raw; fi
+for s in "$@"; do run "$s"; done
