@@ -54,6 +54,7 @@ func (w *detectWork) Preprocess(in [][]float32) error {
 		return err
 	}
 	w.data = nil // the encoded bytes are no longer needed
+	defer img.Release()
 	w.geo = vision.NewGeometry(resizeMode(spec.Pre.Resize), img.SrcW, img.SrcH, spec.InputWidth, spec.InputHeight)
 	return vision.ToTensor(img, w.geo, vision.Normalize{Mean: spec.Pre.Mean, Std: spec.Pre.Std}, spec.Pre.Resize.PadValue(), in[0])
 }

@@ -80,7 +80,7 @@ func Orient(img *Image, o int) *Image {
 	if o >= 5 {
 		ow, oh = h, w
 	}
-	out := &Image{Pix: make([]byte, len(img.Pix)), W: ow, H: oh, SrcW: img.SrcW, SrcH: img.SrcH}
+	out := &Image{Pix: newPix(len(img.Pix)), W: ow, H: oh, SrcW: img.SrcW, SrcH: img.SrcH}
 	if o >= 5 {
 		out.SrcW, out.SrcH = img.SrcH, img.SrcW
 	}

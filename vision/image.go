@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"sync"
 )
 
 // Errors callers map to HTTP statuses.
@@ -23,6 +24,36 @@ type Image struct {
 	Pix        []byte
 	W, H       int
 	SrcW, SrcH int
+}
+
+// pixPool recycles pixel buffers. A 1080p frame is 6 MB: at hundreds of
+// images a second, fresh buffers make the garbage collector the busiest
+// worker on the machine. A pooled buffer is reused when it is big enough;
+// buffers of very large images are not kept.
+var pixPool sync.Pool
+
+const maxPooledPix = 32 << 20
+
+// newPix returns n bytes of pixel memory, not zeroed: every decoder fills
+// all of it.
+func newPix(n int) []byte {
+	if p, ok := pixPool.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]byte, n)
+}
+
+// Release hands the image's pixels back for reuse. The image must not be
+// used afterwards; releasing twice is harmless.
+func (img *Image) Release() {
+	if img == nil || img.Pix == nil {
+		return
+	}
+	if cap(img.Pix) <= maxPooledPix {
+		p := img.Pix[:0]
+		pixPool.Put(&p)
+	}
+	img.Pix = nil
 }
 
 // DecodeOptions control decoding.
@@ -80,7 +111,11 @@ func Decode(data []byte, opts DecodeOptions) (*Image, error) {
 		if err != nil {
 			return nil, err
 		}
-		return Orient(img, orient), nil
+		out := Orient(img, orient)
+		if out != img {
+			img.Release()
+		}
+		return out, nil
 	case "png":
 		return decodePNG(data, opts.MaxPixels)
 	}
@@ -117,7 +152,7 @@ func decodePNG(data []byte, limit int64) (*Image, error) {
 func toRGB(src image.Image) *Image {
 	b := src.Bounds()
 	w, h := b.Dx(), b.Dy()
-	out := &Image{Pix: make([]byte, w*h*3), W: w, H: h, SrcW: w, SrcH: h}
+	out := &Image{Pix: newPix(w * h * 3), W: w, H: h, SrcW: w, SrcH: h}
 	switch s := src.(type) {
 	case *image.NRGBA:
 		copyRGBX(out, s.Pix, s.Stride)

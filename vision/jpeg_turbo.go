@@ -73,7 +73,7 @@ func decodeJPEG(data []byte, limit int64, need func(w, h int) (int, int)) (*Imag
 			}
 		}
 	}
-	img := &Image{Pix: make([]byte, dw*dh*3), W: dw, H: dh, SrcW: w, SrcH: h}
+	img := &Image{Pix: newPix(dw * dh * 3), W: dw, H: dh, SrcW: w, SrcH: h}
 	var errbuf [256]C.char
 	if C.trt_jpeg_decode((*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data)),
 		(*C.uchar)(unsafe.Pointer(&img.Pix[0])), C.int(dw), C.int(dh), &errbuf[0], 256) != 0 {

@@ -1,6 +1,7 @@
 package vision
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"testing"
@@ -78,4 +79,42 @@ func TestGeometryMatchesRoboflow(t *testing.T) {
 			t.Errorf("%dx%d in %dx%d: got %+v", c.srcW, c.srcH, c.inW, c.inH, g)
 		}
 	}
+}
+
+// Pooled pixel buffers are not zeroed: a decode into a recycled buffer must
+// give the same pixels as a fresh one, whatever the buffer held before.
+func TestDecodeIntoRecycledBuffers(t *testing.T) {
+	small, err := os.ReadFile("../testdata/bench/640/bus.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Decode(small, DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := append([]byte(nil), want.Pix...)
+	for i := range 5 {
+		big, err := Decode(mustReadT(t, "../testdata/bench/1080p/zidane.jpg"), DecodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		big.Release()
+		big.Release() // harmless
+		got, err := Decode(small, DecodeOptions{AutoOrient: i%2 == 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Pix, ref) {
+			t.Fatalf("round %d: pixels differ after decoding into a recycled buffer", i)
+		}
+		got.Release()
+	}
+}
+
+func mustReadT(t *testing.T, path string) []byte {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
