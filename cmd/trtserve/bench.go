@@ -68,6 +68,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
 	var ts targets
 	fs.Var(&ts, "url", "server to load, as URL or name=URL; repeat to compare targets in one run (the first is the numerator of the ratios)")
+	fs.Var(&ts, "compare", "a further target, as name=URL (same as another --url): measured in the same run, its fps ratio printed")
 	model := fs.String("model", "yolov8n/1", "model_id to request (or, with --raw, to load)")
 	task := fs.String("task", "object_detection", "Roboflow route: /infer/<task>")
 	images := fs.String("images", "testdata/images", "folder of .jpg/.png images sent round-robin")
