@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ORT_LIB := third_party/onnxruntime/lib/libonnxruntime.so
 export TRTSERVE_ONNXRUNTIME_LIB := $(CURDIR)/$(ORT_LIB)
 
-.PHONY: all build test test-go test-e2e lint deps ort venv models goldens bench clean
+.PHONY: all build test test-go test-e2e lint deps ort venv models goldens bench bench-pipeline bench-images clean
 
 all: build
 
@@ -54,6 +54,15 @@ goldens:
 
 bench: build ort
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./vision/ ./engines/onnxruntime/ ./server/
+
+# Serving figures of docs/benchmarks.md: parallel vs serial, raw backends,
+# RSS at 1000 clients (about 20 minutes on 2 cores).
+bench-pipeline: build ort
+	./scripts/bench-pipeline.sh
+
+# Regenerate testdata/bench from testdata/images (needs Pillow from .venv).
+bench-images: venv
+	$(PY) scripts/fixtures/make_bench_images.py
 
 clean:
 	rm -rf bin
