@@ -166,7 +166,7 @@ type Engine struct {
 	fixed           bool
 	base, perItem   time.Duration
 
-	mu      sync.Mutex                    // guards written
+	mu      sync.Mutex                     // guards written
 	written map[*engines.HostBuffer][]int8 // variant in each slot of each output buffer, -1 unknown
 }
 

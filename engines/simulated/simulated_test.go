@@ -113,7 +113,7 @@ func TestOutputsRightAfterReuse(t *testing.T) {
 	var want [][]float32
 	for round := range 6 {
 		for i := range f {
-			f[i] = float32((i + round) % 7)
+			f[i] = float32((i + round%3) % 7) // rounds r and r+3 send the same images
 		}
 		if err := e.Run(context.Background(), 2, in, out); err != nil {
 			t.Fatal(err)
