@@ -130,7 +130,7 @@ func WritePlot(path, title string, levels []Level) error {
 		p.X.Scale = plot.LogScale{}
 		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 		p.Add(plotter.NewGrid())
-		p.Legend.Top = true
+		p.Legend.Top, p.Legend.Left = true, true
 	}
 	if len(levels) > 0 && levels[0].Rate > 0 {
 		fps.X.Label.Text, p99.X.Label.Text = "offered requests/s (log scale)", "offered requests/s (log scale)"

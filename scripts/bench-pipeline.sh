@@ -64,6 +64,9 @@ run() {
     raw-sim)     raw sim-yolov8n bench/models yolov8n-sim/1
                  raw sim-yolov8x bench/models yolov8x-sim/1 ;;
     raw-ort)     raw ort-yolov8n models yolov8n/1 ;;
+    raw-sim)     raw sim-yolov8n bench/models yolov8n-sim/1
+                 raw sim-yolov8x bench/models yolov8x-sim/1 ;;
+    raw-ort)     raw ort-yolov8n models yolov8n/1 ;;
     *) echo "unknown scenario $1" >&2; exit 2 ;;
   esac
 }
