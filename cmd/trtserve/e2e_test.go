@@ -84,6 +84,12 @@ func post(t *testing.T, url, ctype string, body io.Reader) (int, map[string]any)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return jsonAnswer(t, url, resp)
+}
+
+// jsonAnswer reads a response that must be a JSON object, whatever its status.
+func jsonAnswer(t *testing.T, url string, resp *http.Response) (int, map[string]any) {
+	t.Helper()
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	var out map[string]any
@@ -115,13 +121,7 @@ func postEarlyReply(t *testing.T, url, ctype string, body io.Reader) (int, map[s
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if err := json.Unmarshal(data, &out); err != nil {
-		t.Fatalf("%s: status %d, body is not a JSON object: %q", url, resp.StatusCode, data)
-	}
-	return resp.StatusCode, out
+	return jsonAnswer(t, url, resp)
 }
 
 func b64file(t testing.TB, path string) string {
