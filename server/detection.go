@@ -12,11 +12,9 @@ import (
 	"github.com/trtserve/trtserve/vision"
 )
 
-// detectReq is what every image of one object-detection request shares.
-type detectReq struct {
+// imageReq is what every image of one request shares.
+type imageReq struct {
 	model       *pipeline.Model
-	nms         vision.NMSOptions
-	filter      map[string]bool
 	inferenceID string
 	start       time.Time
 	maxPixels   int64
@@ -25,15 +23,37 @@ type detectReq struct {
 	dctScale bool
 }
 
-// detectWork is one image of an object-detection request: it decodes
-// straight into its batch slot, and its postprocess decodes its own slice
-// of the output and encodes its JSON response, all on pipeline workers.
-type detectWork struct {
-	req  *detectReq
-	data []byte
+// newImageReq builds the shared part of a request for model m.
+func (s *Server) newImageReq(m *pipeline.Model, id string, start time.Time, disableAutoOrient *bool) imageReq {
+	return imageReq{
+		model: m, inferenceID: id, start: start, maxPixels: s.opts.MaxImagePixels,
+		autoOrient: m.Spec.Pre.AutoOrient && !(disableAutoOrient != nil && *disableAutoOrient),
+		dctScale:   s.opts.JPEGDCTScaling,
+	}
+}
 
+// imageWork is one image on its way through a model: Preprocess decodes it
+// straight into its batch slot; each task's Postprocess decodes its own
+// slice of the output and encodes its JSON answer into body, all on
+// pipeline workers.
+type imageWork struct {
+	ir   *imageReq
+	data []byte
 	geo  vision.Geometry
-	body []byte // the encoded odResponse
+	body []byte
+}
+
+// detectReq adds what detection needs.
+type detectReq struct {
+	imageReq
+	nms    vision.NMSOptions
+	filter map[string]bool
+}
+
+// detectWork is one image of an object-detection request.
+type detectWork struct {
+	imageWork
+	req *detectReq
 }
 
 func resizeMode(m engines.ResizeMode) vision.ResizeMode {
@@ -43,10 +63,10 @@ func resizeMode(m engines.ResizeMode) vision.ResizeMode {
 	return vision.Stretch
 }
 
-func (w *detectWork) Preprocess(in [][]float32) error {
-	spec := w.req.model.Spec
-	opts := vision.DecodeOptions{MaxPixels: w.req.maxPixels, AutoOrient: w.req.autoOrient}
-	if w.req.dctScale {
+func (w *imageWork) Preprocess(in [][]float32) error {
+	spec := w.ir.model.Spec
+	opts := vision.DecodeOptions{MaxPixels: w.ir.maxPixels, AutoOrient: w.ir.autoOrient}
+	if w.ir.dctScale {
 		opts.TargetW, opts.TargetH, opts.TargetMode = spec.InputWidth, spec.InputHeight, resizeMode(spec.Pre.Resize)
 	}
 	img, err := vision.Decode(w.data, opts)
@@ -66,10 +86,7 @@ func (w *detectWork) Postprocess(out [][]float32) error {
 		return err
 	}
 	vision.Rescale(dets, w.geo, 0, 0)
-	r := odResponse{InferenceID: w.req.inferenceID, Image: imageDims{w.geo.SrcW, w.geo.SrcH}, Predictions: make([]odPrediction, 0, len(dets))}
-	if r.InferenceID == "" {
-		r.InferenceID = uuid.NewString()
-	}
+	r := odResponse{InferenceID: w.ir.id(), Image: imageDims{w.geo.SrcW, w.geo.SrcH}, Predictions: make([]odPrediction, 0, len(dets))}
 	for _, d := range dets {
 		name := m.Spec.ClassName(d.ClassID)
 		if len(w.req.filter) > 0 && !w.req.filter[name] {
@@ -84,6 +101,14 @@ func (w *detectWork) Postprocess(out [][]float32) error {
 	r.Time = time.Since(w.req.start).Seconds()
 	w.body, err = gojson.Marshal(r)
 	return err
+}
+
+// id is the request's inference_id, or a fresh one per image.
+func (r *imageReq) id() string {
+	if r.inferenceID != "" {
+		return r.inferenceID
+	}
+	return uuid.NewString()
 }
 
 // decodeDetections reads one image's detection output per the model's

@@ -72,13 +72,14 @@ type odResponse struct {
 	Predictions []odPrediction `json:"predictions"`
 }
 
-// parseConfidence reads Roboflow's confidence: a number (>= 1 means
-// percent), "default", or "best" (no per-model optimum is known yet, so
-// "best" is the default), floored at 0.01.
-func parseConfidence(raw gojson.RawMessage) (float64, error) {
+// readConfidence reads Roboflow's confidence: a number (>= 1 means
+// percent), or "default"/"best" (named; no per-model optimum is known, so
+// both mean the route's default). absent is used when the field is missing
+// or null.
+func readConfidence(raw gojson.RawMessage, absent, named float64) (float64, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return defaultConfidence, nil
+		return absent, nil
 	}
 	var v float64
 	if raw[0] == '"' {
@@ -88,7 +89,7 @@ func parseConfidence(raw gojson.RawMessage) (float64, error) {
 		}
 		switch s {
 		case "default", "best":
-			return defaultConfidence, nil
+			return named, nil
 		}
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
@@ -104,7 +105,13 @@ func parseConfidence(raw gojson.RawMessage) (float64, error) {
 	if v >= 1 {
 		v /= 100
 	}
-	return max(v, minConfidence), nil
+	return v, nil
+}
+
+// parseConfidence is detection's confidence, floored at 0.01.
+func parseConfidence(raw gojson.RawMessage) (float64, error) {
+	v, err := readConfidence(raw, defaultConfidence, defaultConfidence)
+	return max(v, minConfidence), err
 }
 
 func (r *odRequest) nmsOptions() (vision.NMSOptions, error) {
@@ -172,27 +179,50 @@ func (s *Server) inferContext(c *fiber.Ctx) (context.Context, func()) {
 func (s *Server) inferObjectDetection(c *fiber.Ctx) error {
 	start := time.Now()
 	var req odRequest
-	if len(c.Body()) == 0 {
-		return badRequest("request body is empty")
-	}
-	if err := gojson.Unmarshal(c.Body(), &req); err != nil {
-		return badRequest("malformed JSON: %v", err)
-	}
-	refs, list, err := parseImages(req.Image)
+	images, list, err := s.parseJSONRequest(c, &req, &req.Image)
 	if err != nil {
 		return err
+	}
+	return s.detect(c, start, &req, images, list)
+}
+
+// parseJSONRequest decodes a /infer/... body into req and loads the images
+// its image field names. The JSON copy of the base64 text is as big as the
+// image: it is dropped before the request waits in the queue (1000 waiting
+// 1080p requests hold 400 MB less).
+func (s *Server) parseJSONRequest(c *fiber.Ctx, req any, image *gojson.RawMessage) ([][]byte, bool, error) {
+	if len(c.Body()) == 0 {
+		return nil, false, badRequest("request body is empty")
+	}
+	if err := gojson.Unmarshal(c.Body(), req); err != nil {
+		return nil, false, badRequest("malformed JSON: %v", err)
+	}
+	refs, list, err := parseImages(*image)
+	if err != nil {
+		return nil, false, err
 	}
 	images := make([][]byte, len(refs))
 	for i, ref := range refs {
 		if images[i], err = s.loadImage(context.Background(), ref); err != nil {
+			return nil, false, err
+		}
+	}
+	*image = nil
+	return images, list, nil
+}
+
+// run sends the works through the model and answers with their bodies.
+func (s *Server) run(ctx context.Context, c *fiber.Ctx, m *pipeline.Model, works []pipeline.Work, ws []*imageWork, list bool) error {
+	for _, err := range m.Do(ctx, works) {
+		if err != nil {
 			return err
 		}
 	}
-	// The JSON copy of the base64 text is as big as the image: drop it
-	// before the request waits in the queue (1000 waiting 1080p requests
-	// hold 400 MB less).
-	req.Image, refs = nil, nil
-	return s.detect(c, start, &req, images, list)
+	bodies := make([][]byte, len(ws))
+	for i, w := range ws {
+		bodies[i] = w.body
+	}
+	return s.sendJSON(c, m, bodies, list)
 }
 
 // detect is shared by /infer/object_detection and the legacy route.
@@ -217,27 +247,14 @@ func (s *Server) detect(c *fiber.Ctx, start time.Time, req *odRequest, images []
 	for _, f := range req.ClassFilter {
 		filter[f] = true
 	}
-	shared := &detectReq{
-		model: m, nms: nms, filter: filter, inferenceID: req.ID, start: start, maxPixels: s.opts.MaxImagePixels,
-		autoOrient: m.Spec.Pre.AutoOrient && !(req.DisableAutoOrient != nil && *req.DisableAutoOrient),
-		dctScale:   s.opts.JPEGDCTScaling,
-	}
+	shared := &detectReq{imageReq: s.newImageReq(m, req.ID, start, req.DisableAutoOrient), nms: nms, filter: filter}
 	works := make([]pipeline.Work, len(images))
-	dws := make([]*detectWork, len(images))
+	ws := make([]*imageWork, len(images))
 	for i, data := range images {
-		dws[i] = &detectWork{req: shared, data: data}
-		works[i] = dws[i]
+		w := &detectWork{imageWork: imageWork{ir: &shared.imageReq, data: data}, req: shared}
+		works[i], ws[i] = w, &w.imageWork
 	}
-	for _, err := range m.Do(ctx, works) {
-		if err != nil {
-			return err
-		}
-	}
-	bodies := make([][]byte, len(dws))
-	for i, w := range dws {
-		bodies[i] = w.body
-	}
-	return s.sendJSON(c, m, bodies, list)
+	return s.run(ctx, c, m, works, ws, list)
 }
 
 // legacyInfer is POST /{dataset}/{version}: the image comes as a base64
@@ -307,6 +324,21 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 	}
 	if err != nil {
 		return err
+	}
+	// The route serves every task: the model decides which answer it gets.
+	ctx, cancel := s.requestContext()
+	m, err := s.model(ctx, req.ModelID)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if m.Spec.Task == engines.Classification {
+		conf, err := parseClsConfidence(req.Confidence, true)
+		if err != nil {
+			return err
+		}
+		cls := clsRequest{ModelID: req.ModelID, DisableAutoOrient: req.DisableAutoOrient}
+		return s.classify(c, start, &cls, conf, [][]byte{data}, false)
 	}
 	return s.detect(c, start, &req, [][]byte{data}, false)
 }

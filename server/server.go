@@ -120,7 +120,8 @@ func (s *Server) routes() {
 	a.Post("/model/remove", s.removeModel)
 	a.Post("/model/clear", s.clearModels)
 	a.Post("/infer/object_detection", s.inferObjectDetection)
-	for _, task := range []string{"instance_segmentation", "classification", "keypoints_detection"} {
+	a.Post("/infer/classification", s.inferClassification)
+	for _, task := range []string{"instance_segmentation", "keypoints_detection"} {
 		a.Post("/infer/"+task, s.notYet(task))
 	}
 	if s.opts.LegacyRoutes {

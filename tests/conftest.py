@@ -33,6 +33,20 @@ def roboflow_cache(tmp):
         f.write("\n".join(names) + "\n")
     with open(os.path.join(d, "model_type.json"), "w") as f:
         json.dump({"project_task_type": "object-detection", "model_type": "yolov8n"}, f)
+    # Classification folders as inference-core lays them out: classes in
+    # environment.json's CLASS_MAP, MULTICLASS for multi-label.
+    multi = json.load(open(os.path.join(TESTDATA, "goldens", "cls-multi.json")))
+    class_map = {str(v["class_id"]): k for k, v in multi["cases"][0]["response"]["predictions"].items()}
+    for model_id, golden_name in (("imagenet-cls/2", "cls-single"), ("imagenet-multi/1", "cls-multi")):
+        golden = json.load(open(os.path.join(TESTDATA, "goldens", golden_name + ".json")))
+        d = os.path.join(tmp, *model_id.split("/"))
+        os.makedirs(d)
+        os.symlink(os.path.join(ROOT, golden["model"]), os.path.join(d, "weights.onnx"))
+        env = {"PREPROCESSING": json.dumps(golden["environment_preprocessing"]), "CLASS_MAP": class_map, **golden["environment"]}
+        with open(os.path.join(d, "environment.json"), "w") as f:
+            json.dump(env, f)
+        with open(os.path.join(d, "model_type.json"), "w") as f:
+            json.dump({"project_task_type": "classification", "model_type": "yolov8n"}, f)
     return tmp
 
 

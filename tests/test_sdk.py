@@ -96,3 +96,51 @@ def test_legacy_route_through_sdk_v0(server):
     golden = json.load(open(os.path.join(TESTDATA, "goldens", "det-stretch.json")))
     want = [c for c in golden["cases"] if c["image"] == "bus.jpg" and c["params"]["confidence"] == 0.4][0]
     check(result["predictions"], want["predictions"], 0.4, 1.0)
+
+
+CLS_MARGIN = 0.0003  # scores of this random 1000-class model sit 0.001 apart at most
+CLS_TOL = 1e-4
+
+
+def cls_cases(golden_name):
+    golden = json.load(open(os.path.join(TESTDATA, "goldens", golden_name + ".json")))
+    return [c for c in golden["cases"] if c["image"].endswith(".jpg")]
+
+
+@pytest.mark.parametrize("case", cls_cases("cls-single"), ids=lambda c: f'{c["image"]}-{c["confidence"]}')
+def test_classification_matches_roboflow(server, case):
+    client = InferenceHTTPClient(api_url=server)
+    client.configure(InferenceConfiguration(confidence_threshold=case["confidence"]))
+    got = client.infer(os.path.join(TESTDATA, "images", case["image"]), model_id="imagenet-cls/2")
+    want = case["response"]
+    assert got["image"] == want["image"]
+    thr = case["confidence"]
+    for w in want["predictions"]:
+        if w["confidence"] >= thr + CLS_MARGIN:
+            assert any(g["class_id"] == w["class_id"] and abs(g["confidence"] - w["confidence"]) <= CLS_TOL
+                       for g in got["predictions"]), f"missing {w}: {got['predictions']}"
+    for g in got["predictions"]:
+        if g["confidence"] >= thr + CLS_MARGIN:
+            assert any(g["class_id"] == w["class_id"] for w in want["predictions"]), f"unexpected {g}"
+    if want["predictions"] and want["confidence"] >= thr + CLS_MARGIN:
+        assert got["top"] == want["top"] and abs(got["confidence"] - want["confidence"]) <= CLS_TOL
+    if not want["predictions"]:
+        assert got["predictions"] == [] and got["top"] == "" and got["confidence"] == 0.0
+
+
+@pytest.mark.parametrize("case", cls_cases("cls-multi")[:6], ids=lambda c: f'{c["image"]}-{c["confidence"]}')
+def test_multilabel_classification_matches_roboflow(server, case):
+    client = InferenceHTTPClient(api_url=server)
+    client.configure(InferenceConfiguration(confidence_threshold=case["confidence"]))
+    got = client.infer(os.path.join(TESTDATA, "images", case["image"]), model_id="imagenet-multi/1")
+    want = case["response"]
+    assert got["image"] == want["image"]  # width and height swapped, as inference-core does
+    assert set(got["predictions"]) == set(want["predictions"])
+    thr = case["confidence"]
+    for name, w in want["predictions"].items():
+        g = got["predictions"][name]
+        assert g["class_id"] == w["class_id"] and abs(g["confidence"] - w["confidence"]) <= CLS_TOL
+        if w["confidence"] > thr + CLS_MARGIN:
+            assert name in got["predicted_classes"]
+        if w["confidence"] < thr - CLS_MARGIN:
+            assert name not in got["predicted_classes"]
