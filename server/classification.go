@@ -146,17 +146,11 @@ func (s *Server) inferClassification(c *fiber.Ctx) error {
 
 // classify is shared by /infer/classification and the legacy route.
 func (s *Server) classify(c *fiber.Ctx, start time.Time, req *clsRequest, conf float64, images [][]byte, list bool) error {
-	if req.Visualize != nil && *req.Visualize {
-		return &apiError{Status: http.StatusNotImplemented, Type: "NotImplemented", Msg: "visualize_predictions is not implemented in this build of trtserve yet"}
-	}
 	ctx, cancel := s.inferContext(c)
 	defer cancel()
-	m, err := s.model(ctx, req.ModelID)
+	m, err := s.taskModel(ctx, req.ModelID, engines.Classification, req.Visualize)
 	if err != nil {
 		return err
-	}
-	if m.Spec.Task != engines.Classification {
-		return badRequest("model %s is a %s model; use its own /infer route", m.Spec.ID(), m.Spec.Task)
 	}
 	if shape := m.Engine.Outputs()[0].Shape; len(shape) != 2 {
 		return &apiError{Status: http.StatusInternalServerError, Type: "ModelError", Msg: fmt.Sprintf("classification model %s has output shape %v, want [batch, classes]", m.Spec.ID(), shape)}

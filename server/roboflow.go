@@ -211,6 +211,22 @@ func (s *Server) parseJSONRequest(c *fiber.Ctx, req any, image *gojson.RawMessag
 	return images, list, nil
 }
 
+// taskModel finds (or loads) the model a request names and checks it does
+// the route's task. Visualization is refused until it is built.
+func (s *Server) taskModel(ctx context.Context, id string, task engines.Task, visualize *bool) (*pipeline.Model, error) {
+	if visualize != nil && *visualize {
+		return nil, &apiError{Status: http.StatusNotImplemented, Type: "NotImplemented", Msg: "visualize_predictions is not implemented in this build of trtserve yet"}
+	}
+	m, err := s.model(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if m.Spec.Task != task {
+		return nil, badRequest("model %s is a %s model; use its own /infer route", m.Spec.ID(), m.Spec.Task)
+	}
+	return m, nil
+}
+
 // run sends the works through the model and answers with their bodies.
 func (s *Server) run(ctx context.Context, c *fiber.Ctx, m *pipeline.Model, works []pipeline.Work, ws []*imageWork, list bool) error {
 	for _, err := range m.Do(ctx, works) {
@@ -227,21 +243,15 @@ func (s *Server) run(ctx context.Context, c *fiber.Ctx, m *pipeline.Model, works
 
 // detect is shared by /infer/object_detection and the legacy route.
 func (s *Server) detect(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte, list bool) error {
-	if req.Visualize != nil && *req.Visualize {
-		return &apiError{Status: http.StatusNotImplemented, Type: "NotImplemented", Msg: "visualize_predictions is not implemented in this build of trtserve yet"}
-	}
 	nms, err := req.nmsOptions()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := s.inferContext(c)
 	defer cancel()
-	m, err := s.model(ctx, req.ModelID)
+	m, err := s.taskModel(ctx, req.ModelID, engines.ObjectDetection, req.Visualize)
 	if err != nil {
 		return err
-	}
-	if m.Spec.Task != engines.ObjectDetection {
-		return badRequest("model %s is a %s model; use its own /infer route", m.Spec.ID(), m.Spec.Task)
 	}
 	filter := map[string]bool{}
 	for _, f := range req.ClassFilter {
