@@ -212,3 +212,38 @@ func Rescale(dets []Detection, g Geometry, cropX, cropY int) {
 func roundClip(v, hi float64) float32 {
 	return float32(math.RoundToEven(math.Max(0, math.Min(v, hi))))
 }
+
+// Keypoint is one keypoint of a detection, in original-image pixels.
+type Keypoint struct {
+	X, Y, Confidence float64
+	ID               int
+}
+
+// Keypoints maps the n (x, y, confidence) triples in each detection's Extra
+// to original-image pixels as inference-core's post_process_keypoints
+// does: Stretch scales; Fit undoes the letterbox with padding from int()
+// truncated placement sizes (boxes round them: Rescale); then clip to the
+// image, round half to even, and shift by the static crop.
+func Keypoints(d Detection, n int, g Geometry, cropX, cropY int) []Keypoint {
+	ow, oh := float64(g.SrcW), float64(g.SrcH)
+	out := make([]Keypoint, 0, n)
+	for k := 0; k < n && 3*k+2 < len(d.Extra); k++ {
+		x, y := float64(d.Extra[3*k]), float64(d.Extra[3*k+1])
+		if g.Mode == Stretch {
+			x *= ow / float64(g.InW)
+			y *= oh / float64(g.InH)
+		} else {
+			scale := math.Min(float64(g.InH)/oh, float64(g.InW)/ow)
+			px := (float64(g.InW) - math.Trunc(ow*scale)) / 2
+			py := (float64(g.InH) - math.Trunc(oh*scale)) / 2
+			x, y = (x-px)/scale, (y-py)/scale
+		}
+		out = append(out, Keypoint{
+			X:          float64(roundClip(x, ow)) + float64(cropX),
+			Y:          float64(roundClip(y, oh)) + float64(cropY),
+			Confidence: float64(d.Extra[3*k+2]),
+			ID:         k,
+		})
+	}
+	return out
+}

@@ -154,3 +154,98 @@ func TestPreprocessingGoldens(t *testing.T) {
 		})
 	}
 }
+
+type kpGolden struct {
+	Resize        string   `json:"resize"`
+	Input         [2]int   `json:"input_size"`
+	KeypointNames []string `json:"keypoint_names"`
+	Cases         []struct {
+		Image  string `json:"image"`
+		Params struct {
+			Confidence float64 `json:"confidence"`
+			IoU        float64 `json:"iou_threshold"`
+			KpConf     float64 `json:"keypoint_confidence"`
+		} `json:"params"`
+		ImageSize struct{ Width, Height int } `json:"image_size"`
+		Raw       *struct {
+			File  string `json:"file"`
+			Shape []int  `json:"shape"`
+		} `json:"raw_output"`
+		Post []struct {
+			goldenPred
+			Keypoints []struct {
+				X, Y, Confidence float64
+				ClassID          int `json:"class_id"`
+			} `json:"keypoints"`
+		} `json:"postprocess_predictions"`
+	} `json:"cases"`
+}
+
+// TestKeypointGoldens: the pose model's raw outputs through DecodeBoxes
+// (keypoints ride along as extras through NMS) and Keypoints give
+// inference-core's detections and keypoints.
+func TestKeypointGoldens(t *testing.T) {
+	for _, name := range []string{"kp-stretch", "kp-fitgrey"} {
+		data, err := os.ReadFile(filepath.Join("..", "testdata", "goldens", name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g kpGolden
+		if err := json.Unmarshal(data, &g); err != nil {
+			t.Fatal(err)
+		}
+		mode := Stretch
+		if g.Resize != "Stretch to" {
+			mode = Fit
+		}
+		nk := len(g.KeypointNames)
+		checked := 0
+		for _, c := range g.Cases {
+			if c.Raw == nil {
+				continue
+			}
+			out := readFloats(t, filepath.Join("..", "testdata", "goldens", c.Raw.File))
+			ch, anchors := c.Raw.Shape[1], c.Raw.Shape[2]
+			dets, err := DecodeBoxes(out, YOLOv8, anchors, ch-4-3*nk, 3*nk, NMSOptions{
+				Confidence: c.Params.Confidence, IoUThreshold: c.Params.IoU, MaxDetections: 300,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			geo := NewGeometry(mode, c.ImageSize.Width, c.ImageSize.Height, g.Input[1], g.Input[0])
+			kps := make([][]Keypoint, len(dets))
+			for i := range dets {
+				kps[i] = Keypoints(dets[i], nk, geo, 0, 0)
+			}
+			Rescale(dets, geo, 0, 0)
+			if len(dets) != len(c.Post) {
+				t.Fatalf("%s %s %+v: %d detections, golden has %d", name, c.Image, c.Params, len(dets), len(c.Post))
+			}
+			for i, d := range dets {
+				want := c.Post[i]
+				if float64(d.X1+d.X2)/2 != want.X || float64(d.Y2-d.Y1) != want.Height || d.ClassID != want.ClassID {
+					t.Errorf("%s %s #%d: box %+v, golden %+v", name, c.Image, i, d, want.goldenPred)
+				}
+				var kept []Keypoint
+				for _, k := range kps[i] {
+					if k.Confidence >= c.Params.KpConf {
+						kept = append(kept, k)
+					}
+				}
+				if len(kept) != len(want.Keypoints) {
+					t.Fatalf("%s %s #%d: %d keypoints, golden %d", name, c.Image, i, len(kept), len(want.Keypoints))
+				}
+				for j, k := range kept {
+					w := want.Keypoints[j]
+					if k.X != w.X || k.Y != w.Y || k.ID != w.ClassID || math.Abs(k.Confidence-w.Confidence) > 1e-6 {
+						t.Errorf("%s %s #%d kp %d: %+v, golden %+v", name, c.Image, i, j, k, w)
+					}
+				}
+				checked++
+			}
+		}
+		if checked == 0 {
+			t.Fatalf("%s: no detections checked", name)
+		}
+	}
+}
