@@ -43,11 +43,14 @@ type imageWork struct {
 	body []byte
 }
 
-// detectReq adds what detection needs.
+// detectReq adds what detection needs; keypoints models answer with
+// their keypoints at or above kpConfidence.
 type detectReq struct {
 	imageReq
-	nms    vision.NMSOptions
-	filter map[string]bool
+	nms          vision.NMSOptions
+	filter       map[string]bool
+	keypoints    bool
+	kpConfidence float64
 }
 
 // detectWork is one image of an object-detection request.
@@ -85,21 +88,45 @@ func (w *detectWork) Postprocess(out [][]float32) error {
 	if err != nil {
 		return err
 	}
+	var kps [][]vision.Keypoint
+	if w.req.keypoints {
+		kps = make([][]vision.Keypoint, len(dets))
+		for i, d := range dets {
+			kps[i] = vision.Keypoints(d, len(m.Spec.KeypointNames), w.geo, 0, 0)
+		}
+	}
 	vision.Rescale(dets, w.geo, 0, 0)
-	r := odResponse{InferenceID: w.ir.id(), Image: imageDims{w.geo.SrcW, w.geo.SrcH}, Predictions: make([]odPrediction, 0, len(dets))}
-	for _, d := range dets {
+	preds := make([]odPrediction, 0, len(dets))
+	kpPreds := make([]kpPrediction, 0, len(dets))
+	for i, d := range dets {
 		name := m.Spec.ClassName(d.ClassID)
 		if len(w.req.filter) > 0 && !w.req.filter[name] {
 			continue
 		}
 		x1, y1, x2, y2 := float64(d.X1), float64(d.Y1), float64(d.X2), float64(d.Y2)
-		r.Predictions = append(r.Predictions, odPrediction{
+		p := odPrediction{
 			X: (x1 + x2) / 2, Y: (y1 + y2) / 2, Width: x2 - x1, Height: y2 - y1,
 			Confidence: float64(d.Confidence), Class: name, ClassID: d.ClassID, DetectionID: uuid.NewString(),
-		})
+		}
+		if !w.req.keypoints {
+			preds = append(preds, p)
+			continue
+		}
+		kp := kpPrediction{odPrediction: p, Keypoints: make([]kpPoint, 0, len(kps[i]))}
+		for _, k := range kps[i] {
+			if k.Confidence < w.req.kpConfidence {
+				continue
+			}
+			kp.Keypoints = append(kp.Keypoints, kpPoint{k.X, k.Y, k.Confidence, k.ID, keypointName(m.Spec, k.ID)})
+		}
+		kpPreds = append(kpPreds, kp)
 	}
-	r.Time = time.Since(w.req.start).Seconds()
-	w.body, err = gojson.Marshal(r)
+	image, elapsed := imageDims{w.geo.SrcW, w.geo.SrcH}, time.Since(w.req.start).Seconds()
+	if w.req.keypoints {
+		w.body, err = gojson.Marshal(kpResponse{InferenceID: w.ir.id(), Time: elapsed, Image: image, Predictions: kpPreds})
+	} else {
+		w.body, err = gojson.Marshal(odResponse{InferenceID: w.ir.id(), Time: elapsed, Image: image, Predictions: preds})
+	}
 	return err
 }
 

@@ -243,13 +243,19 @@ func (s *Server) run(ctx context.Context, c *fiber.Ctx, m *pipeline.Model, works
 
 // detect is shared by /infer/object_detection and the legacy route.
 func (s *Server) detect(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte, list bool) error {
+	return s.detectTask(c, start, req, images, list, engines.ObjectDetection, 0)
+}
+
+// detectTask runs detection-shaped tasks: object detection, and keypoints
+// (boxes plus keypoints at or above kpConf).
+func (s *Server) detectTask(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte, list bool, task engines.Task, kpConf float64) error {
 	nms, err := req.nmsOptions()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := s.inferContext(c)
 	defer cancel()
-	m, err := s.taskModel(ctx, req.ModelID, engines.ObjectDetection, req.Visualize)
+	m, err := s.taskModel(ctx, req.ModelID, task, req.Visualize)
 	if err != nil {
 		return err
 	}
@@ -257,7 +263,8 @@ func (s *Server) detect(c *fiber.Ctx, start time.Time, req *odRequest, images []
 	for _, f := range req.ClassFilter {
 		filter[f] = true
 	}
-	shared := &detectReq{imageReq: s.newImageReq(m, req.ID, start, req.DisableAutoOrient), nms: nms, filter: filter}
+	shared := &detectReq{imageReq: s.newImageReq(m, req.ID, start, req.DisableAutoOrient), nms: nms, filter: filter,
+		keypoints: task == engines.KeypointDetection, kpConfidence: kpConf}
 	works := make([]pipeline.Work, len(images))
 	ws := make([]*imageWork, len(images))
 	for i, data := range images {
@@ -341,6 +348,19 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 	cancel()
 	if err != nil {
 		return err
+	}
+	if m.Spec.Task == engines.KeypointDetection {
+		kpConf := 0.0
+		if v := c.Query("keypoint_confidence"); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return badRequest("keypoint_confidence must be a number")
+			}
+			if kpConf, err = keypointConfidence(&f); err != nil {
+				return err
+			}
+		}
+		return s.detectTask(c, start, &req, [][]byte{data}, false, engines.KeypointDetection, kpConf)
 	}
 	if m.Spec.Task == engines.Classification {
 		conf, err := parseClsConfidence(req.Confidence, true)

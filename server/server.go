@@ -121,7 +121,8 @@ func (s *Server) routes() {
 	a.Post("/model/clear", s.clearModels)
 	a.Post("/infer/object_detection", s.inferObjectDetection)
 	a.Post("/infer/classification", s.inferClassification)
-	for _, task := range []string{"instance_segmentation", "keypoints_detection"} {
+	a.Post("/infer/keypoints_detection", s.inferKeypoints)
+	for _, task := range []string{"instance_segmentation"} {
 		a.Post("/infer/"+task, s.notYet(task))
 	}
 	if s.opts.LegacyRoutes {

@@ -47,6 +47,19 @@ def roboflow_cache(tmp):
             json.dump(env, f)
         with open(os.path.join(d, "model_type.json"), "w") as f:
             json.dump({"project_task_type": "classification", "model_type": "yolov8n"}, f)
+    # A keypoints folder: keypoints_metadata.json names the skeleton.
+    kp = json.load(open(os.path.join(TESTDATA, "goldens", "kp-stretch.json")))
+    d = os.path.join(tmp, "coco-pose", "1")
+    os.makedirs(d)
+    os.symlink(os.path.join(ROOT, kp["model"]), os.path.join(d, "weights.onnx"))
+    with open(os.path.join(d, "environment.json"), "w") as f:
+        json.dump({"PREPROCESSING": json.dumps(kp["environment_preprocessing"])}, f)
+    with open(os.path.join(d, "class_names.txt"), "w") as f:
+        f.write("person\n")
+    with open(os.path.join(d, "keypoints_metadata.json"), "w") as f:
+        json.dump([{"object_class_id": 0, "keypoints": {str(i): n for i, n in enumerate(kp["keypoint_names"])}}], f)
+    with open(os.path.join(d, "model_type.json"), "w") as f:
+        json.dump({"project_task_type": "keypoint-detection", "model_type": "yolov8n"}, f)
     return tmp
 
 

@@ -144,3 +144,31 @@ def test_multilabel_classification_matches_roboflow(server, case):
             assert name in got["predicted_classes"]
         if w["confidence"] < thr - CLS_MARGIN:
             assert name not in got["predicted_classes"]
+
+
+@pytest.mark.parametrize("case", cls_cases("kp-stretch"),
+                         ids=lambda c: f'{c["image"]}-{c["params"]["confidence"]}-{c["params"]["keypoint_confidence"]}')
+def test_keypoints_match_roboflow(server, case):
+    client = InferenceHTTPClient(api_url=server)
+    p = case["params"]
+    client.configure(InferenceConfiguration(confidence_threshold=p["confidence"], iou_threshold=p["iou_threshold"],
+                                            keypoint_confidence_threshold=p["keypoint_confidence"]))
+    result = client.infer(os.path.join(TESTDATA, "images", case["image"]), model_id="coco-pose/1")
+    assert result["image"] == case["image_size"]
+    check(result["predictions"], case["predictions"], p["confidence"], 1.0)
+    for g in result["predictions"]:
+        twins = [w for w in case["predictions"] if same(g, w, 1.0)]
+        if not twins:
+            continue  # a detection at the threshold, allowed by check()
+        want = {k["class"]: k for k in twins[0]["keypoints"]}
+        got = {k["class"]: k for k in g["keypoints"]}
+        margin = 0.02  # keypoints near keypoint_confidence may flip with ONNX Runtime noise
+        for name, w in want.items():
+            if w["confidence"] >= p["keypoint_confidence"] + margin:
+                k = got[name]
+                assert abs(k["x"] - w["x"]) <= BOX_TOL and abs(k["y"] - w["y"]) <= BOX_TOL
+                assert abs(k["confidence"] - w["confidence"]) <= CONF_TOL and k["class_id"] == w["class_id"]
+        for name, k in got.items():
+            assert k["confidence"] >= p["keypoint_confidence"]
+            if k["confidence"] >= p["keypoint_confidence"] + margin:
+                assert name in want
