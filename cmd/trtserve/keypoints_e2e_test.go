@@ -32,7 +32,7 @@ func TestKeypointsRoute(t *testing.T) {
 		}
 	}
 	// No detection is an empty list, never null (inference-sdk iterates it).
-	status, out = post(t, url+"/infer/keypoints_detection", "application/json", body(`"confidence":0.999,`))
+	status, out = post(t, url+"/infer/keypoints_detection", "application/json", body(`"class_filter":["no-such-class"],`))
 	if p, ok := out["predictions"].([]any); status != 200 || !ok || len(p) != 0 {
 		t.Fatalf("no detections: %d %v", status, out)
 	}
