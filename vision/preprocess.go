@@ -126,8 +126,12 @@ func ToTensor(img *Image, g Geometry, norm Normalize, pad uint8, dst []float32) 
 // tap is OpenCV's source coordinate for INTER_LINEAR: the integer pixel and
 // the weight of its right/lower neighbour, clamped at the borders.
 func tap(f float64, n int) (int, float32) {
-	i := int(math.Floor(f))
-	w := float32(f - float64(i))
+	// OpenCV rounds the source coordinate to float before splitting it
+	// (fx = (float)((dx+0.5)*scale-0.5); sx = floor(fx); fx -= sx): the
+	// weight is the float's fraction, not the double's.
+	ff := float32(f)
+	i := int(math.Floor(float64(ff)))
+	w := ff - float32(i)
 	if i < 0 {
 		return 0, 0
 	}
