@@ -349,6 +349,13 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if m.Spec.Task == engines.InstanceSegmentation {
+		mode, tradeoff, err := legacySegOptions(c)
+		if err != nil {
+			return err
+		}
+		return s.segment(c, start, &req, mode, tradeoff, [][]byte{data}, false)
+	}
 	if m.Spec.Task == engines.KeypointDetection {
 		kpConf := 0.0
 		if v := c.Query("keypoint_confidence"); v != "" {

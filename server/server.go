@@ -122,9 +122,7 @@ func (s *Server) routes() {
 	a.Post("/infer/object_detection", s.inferObjectDetection)
 	a.Post("/infer/classification", s.inferClassification)
 	a.Post("/infer/keypoints_detection", s.inferKeypoints)
-	for _, task := range []string{"instance_segmentation"} {
-		a.Post("/infer/"+task, s.notYet(task))
-	}
+	a.Post("/infer/instance_segmentation", s.inferSegmentation)
 	if s.opts.LegacyRoutes {
 		a.Post("/:dataset/:version", s.legacyInfer)
 	}
@@ -159,11 +157,6 @@ func (s *Server) readiness(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ready"})
 }
 
-func (s *Server) notYet(task string) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		return &apiError{Status: fiber.StatusNotImplemented, Type: "NotImplemented", Msg: task + " is not implemented in this build of trtserve yet"}
-	}
-}
 
 // sendJSON writes responses already encoded by the postprocess workers: one
 // object, or a JSON list for a request that sent a list of images. Answers

@@ -60,6 +60,17 @@ def roboflow_cache(tmp):
         json.dump([{"object_class_id": 0, "keypoints": {str(i): n for i, n in enumerate(kp["keypoint_names"])}}], f)
     with open(os.path.join(d, "model_type.json"), "w") as f:
         json.dump({"project_task_type": "keypoint-detection", "model_type": "yolov8n"}, f)
+    # An instance segmentation folder.
+    seg = json.load(open(os.path.join(TESTDATA, "goldens", "seg-stretch.json")))
+    d = os.path.join(tmp, "coco-seg", "1")
+    os.makedirs(d)
+    os.symlink(os.path.join(ROOT, seg["model"]), os.path.join(d, "weights.onnx"))
+    with open(os.path.join(d, "environment.json"), "w") as f:
+        json.dump({"PREPROCESSING": json.dumps(seg["environment_preprocessing"])}, f)
+    with open(os.path.join(d, "class_names.txt"), "w") as f:
+        f.write("\n".join(names) + "\n")
+    with open(os.path.join(d, "model_type.json"), "w") as f:
+        json.dump({"project_task_type": "instance-segmentation", "model_type": "yolov8n"}, f)
     return tmp
 
 

@@ -172,3 +172,40 @@ def test_keypoints_match_roboflow(server, case):
             assert k["confidence"] >= p["keypoint_confidence"]
             if k["confidence"] >= p["keypoint_confidence"] + margin:
                 assert name in want
+
+
+def poly_iou(a, b, shape):
+    """IoU of two polygons rasterized on an image of the given (h, w)."""
+    import cv2
+    import numpy as np
+    ma, mb = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
+    for m, poly in ((ma, a), (mb, b)):
+        if len(poly) >= 3:
+            cv2.fillPoly(m, [np.array([[p["x"], p["y"]] for p in poly], np.int32)], 1)
+    union = int((ma | mb).sum())
+    return 1.0 if union == 0 else int((ma & mb).sum()) / union
+
+
+@pytest.mark.parametrize("case", cls_cases("seg-stretch"),
+                         ids=lambda c: f'{c["image"]}-{c["params"]["mask_decode_mode"]}')
+def test_segmentation_matches_roboflow(server, case):
+    client = InferenceHTTPClient(api_url=server)
+    p = case["params"]
+    client.configure(InferenceConfiguration(confidence_threshold=p["confidence"], iou_threshold=p["iou_threshold"],
+                                            mask_decode_mode=p["mask_decode_mode"], tradeoff_factor=p["tradeoff_factor"]))
+    result = client.infer(os.path.join(TESTDATA, "images", case["image"]), model_id="coco-seg/1")
+    assert result["image"] == case["image_size"]
+    check(result["predictions"], case["predictions"], p["confidence"], 1.0)
+    shape = (case["image_size"]["height"], case["image_size"]["width"])
+    ious = []
+    for g in result["predictions"]:
+        twins = [w for w in case["predictions"] if same(g, w, 1.0)]
+        if twins and len(twins[0]["points"]) >= 3:
+            ious.append(poly_iou(g["points"], twins[0]["points"], shape))
+    # Masks threshold a sigmoid at 0.5; this random-weight model has
+    # plateaus of logits at 0, so ONNX Runtime's float noise between the
+    # goldens' wheel and the server's library can flip pixels on them
+    # (measured: every polygon IoU >= 0.99 on these images).
+    if ious:
+        assert sorted(ious)[len(ious) // 2] >= 0.99, ious
+        assert min(ious) >= 0.95, ious

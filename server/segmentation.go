@@ -1,0 +1,188 @@
+package server
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	gojson "github.com/goccy/go-json"
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/pipeline"
+	"github.com/trtserve/trtserve/vision"
+)
+
+// segRequest is InstanceSegmentationInferenceRequest.
+type segRequest struct {
+	odRequest
+	MaskDecodeMode     *string  `json:"mask_decode_mode"`
+	TradeoffFactor     *float64 `json:"tradeoff_factor"`
+	ResponseMaskFormat *string  `json:"response_mask_format"`
+}
+
+type segPoint struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
+}
+
+// segPrediction is InstanceSegmentationPrediction (polygon format).
+type segPrediction struct {
+	odPrediction
+	Points []segPoint `json:"points"`
+}
+
+type segResponse struct {
+	InferenceID string          `json:"inference_id,omitempty"`
+	Time        float64         `json:"time"`
+	Image       imageDims       `json:"image"`
+	Predictions []segPrediction `json:"predictions"`
+}
+
+// segOptions validates the mask fields: mask_decode_mode (default
+// "accurate", Roboflow's), tradeoff_factor in [0, 1] and
+// response_mask_format.
+func segOptions(mode *string, tradeoff *float64, format *string) (vision.MaskMode, float64, error) {
+	m, t := "accurate", 0.0
+	if mode != nil {
+		m = *mode
+	}
+	mm, err := vision.ParseMaskMode(m)
+	if err != nil {
+		return 0, 0, badRequest("%v", err)
+	}
+	if tradeoff != nil {
+		t = *tradeoff
+		if math.IsNaN(t) || t < 0 || t > 1 {
+			return 0, 0, badRequest("tradeoff_factor must be between 0 and 1, got %v", t)
+		}
+	}
+	if format != nil {
+		switch *format {
+		case "polygon":
+		case "rle":
+			return 0, 0, &apiError{Status: http.StatusNotImplemented, Type: "NotImplemented", Msg: "response_mask_format rle is not implemented in this build of trtserve yet; use polygon"}
+		default:
+			return 0, 0, badRequest("response_mask_format must be polygon or rle, got %q", *format)
+		}
+	}
+	return mm, t, nil
+}
+
+// segReq adds what segmentation needs to detection's.
+type segReq struct {
+	detectReq
+	mode     vision.MaskMode
+	tradeoff float64
+}
+
+type segWork struct {
+	imageWork
+	req *segReq
+}
+
+func (w *segWork) Postprocess(out [][]float32) error {
+	m := w.req.model
+	ps := m.Engine.Outputs()[1].Shape
+	protos := vision.Protos{Data: out[1], C: int(ps[1]), H: int(ps[2]), W: int(ps[3])}
+	dets, err := decodeDetections(m, out[0], w.req.nms)
+	if err != nil {
+		return err
+	}
+	r := segResponse{InferenceID: w.ir.id(), Image: imageDims{w.geo.SrcW, w.geo.SrcH}, Predictions: make([]segPrediction, 0, len(dets))}
+	inW, inH := m.Spec.InputWidth, m.Spec.InputHeight
+	for _, d := range dets {
+		name := m.Spec.ClassName(d.ClassID)
+		if len(w.req.filter) > 0 && !w.req.filter[name] {
+			continue // its mask is never computed
+		}
+		if len(d.Extra) < protos.C {
+			return fmt.Errorf("detection has %d mask coefficients, the prototypes %d", len(d.Extra), protos.C)
+		}
+		mask := vision.DecodeMask(d.Extra[:protos.C], protos, [4]float32{d.X1, d.Y1, d.X2, d.Y2}, inW, inH, w.req.mode, w.req.tradeoff)
+		poly := vision.Polygon(vision.LongestExternalContour(mask), mask.W, mask.H, w.geo, 0, 0)
+		box := []vision.Detection{d}
+		vision.Rescale(box, w.geo, 0, 0)
+		x1, y1, x2, y2 := float64(box[0].X1), float64(box[0].Y1), float64(box[0].X2), float64(box[0].Y2)
+		p := segPrediction{
+			odPrediction: odPrediction{
+				X: (x1 + x2) / 2, Y: (y1 + y2) / 2, Width: x2 - x1, Height: y2 - y1,
+				Confidence: float64(d.Confidence), Class: name, ClassID: d.ClassID, DetectionID: uuid.NewString(),
+			},
+			Points: make([]segPoint, len(poly)),
+		}
+		for i, q := range poly {
+			p.Points[i] = segPoint{q.X, q.Y}
+		}
+		r.Predictions = append(r.Predictions, p)
+	}
+	r.Time = time.Since(w.req.start).Seconds()
+	w.body, err = gojson.Marshal(r)
+	return err
+}
+
+func (s *Server) inferSegmentation(c *fiber.Ctx) error {
+	start := time.Now()
+	var req segRequest
+	images, list, err := s.parseJSONRequest(c, &req, &req.Image)
+	if err != nil {
+		return err
+	}
+	mode, tradeoff, err := segOptions(req.MaskDecodeMode, req.TradeoffFactor, req.ResponseMaskFormat)
+	if err != nil {
+		return err
+	}
+	return s.segment(c, start, &req.odRequest, mode, tradeoff, images, list)
+}
+
+// segment is shared by /infer/instance_segmentation and the legacy route.
+func (s *Server) segment(c *fiber.Ctx, start time.Time, req *odRequest, mode vision.MaskMode, tradeoff float64, images [][]byte, list bool) error {
+	nms, err := req.nmsOptions()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.inferContext(c)
+	defer cancel()
+	m, err := s.taskModel(ctx, req.ModelID, engines.InstanceSegmentation, req.Visualize)
+	if err != nil {
+		return err
+	}
+	if outs := m.Engine.Outputs(); len(outs) != 2 || len(outs[0].Shape) != 3 || len(outs[1].Shape) != 4 {
+		return &apiError{Status: http.StatusInternalServerError, Type: "ModelError", Msg: fmt.Sprintf("segmentation model %s must output [batch, values, anchors] and [batch, masks, h, w] prototypes", m.Spec.ID())}
+	}
+	filter := map[string]bool{}
+	for _, f := range req.ClassFilter {
+		filter[f] = true
+	}
+	shared := &segReq{detectReq: detectReq{imageReq: s.newImageReq(m, req.ID, start, req.DisableAutoOrient), nms: nms, filter: filter}, mode: mode, tradeoff: tradeoff}
+	works := make([]pipeline.Work, len(images))
+	ws := make([]*imageWork, len(images))
+	for i, data := range images {
+		w := &segWork{imageWork: imageWork{ir: &shared.imageReq, data: data}, req: shared}
+		works[i], ws[i] = w, &w.imageWork
+	}
+	return s.run(ctx, c, m, works, ws, list)
+}
+
+// legacySegOptions reads the mask fields from the legacy route's query.
+func legacySegOptions(c *fiber.Ctx) (vision.MaskMode, float64, error) {
+	var mode, format *string
+	var tradeoff *float64
+	if v := c.Query("mask_decode_mode"); v != "" {
+		mode = &v
+	}
+	if v := c.Query("response_mask_format"); v != "" {
+		format = &v
+	}
+	if v := c.Query("tradeoff_factor"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, 0, badRequest("tradeoff_factor must be a number")
+		}
+		tradeoff = &f
+	}
+	return segOptions(mode, tradeoff, format)
+}
