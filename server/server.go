@@ -157,7 +157,6 @@ func (s *Server) readiness(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ready"})
 }
 
-
 // sendJSON writes responses already encoded by the postprocess workers: one
 // object, or a JSON list for a request that sent a list of images. Answers
 // from the simulated accelerator say so in a header, since their
