@@ -34,7 +34,9 @@ type Load struct {
 	Model   string // model_id, e.g. "yolov8n/1"
 	Task    string // Roboflow route: object_detection, ...
 	APIKey  string
-	Images  [][]byte // encoded images, sent round-robin
+	// Params are extra request fields, e.g. mask_decode_mode.
+	Params map[string]any
+	Images [][]byte // encoded images, sent round-robin
 	// Concurrency levels (closed loop), or Rates in requests/second (open
 	// loop) when set.
 	Concurrency []int
@@ -92,6 +94,9 @@ func (l *Load) bodies() [][]byte {
 		req := map[string]any{"model_id": l.Model, "image": map[string]any{"type": "base64", "value": base64.StdEncoding.EncodeToString(img)}}
 		if l.APIKey != "" {
 			req["api_key"] = l.APIKey
+		}
+		for k, v := range l.Params {
+			req[k] = v
 		}
 		out[i], _ = json.Marshal(req)
 	}

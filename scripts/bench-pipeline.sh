@@ -37,13 +37,15 @@ serve_pair() {
   wait_ready 9101; wait_ready 9102
 }
 
-# compare NAME REPO MODEL IMAGES LEVELS
+# compare NAME REPO MODEL IMAGES LEVELS [bench flags...]
 compare() {
-  echo "== $1: $3, $4, concurrency $5" >&2
-  serve_pair "$2" "$3"
+  local name=$1 repo=$2 model=$3 images=$4 levels=$5
+  shift 5
+  echo "== $name: $model, $images, concurrency $levels $*" >&2
+  serve_pair "$repo" "$model"
   $BIN bench --quiet --url parallel=http://127.0.0.1:9101 --url serial=http://127.0.0.1:9102 \
-    --model "$3" --images "$4" --concurrency "$5" --warmup "$WARMUP" --duration "$DURATION" --timeout 600s \
-    --csv "$OUT/$1.csv" --plot "$OUT/$1.png" --title "$1: $3, parallel vs serial" | tee "$OUT/$1.md"
+    --model "$model" --images "$images" --concurrency "$levels" --warmup "$WARMUP" --duration "$DURATION" --timeout 600s \
+    --csv "$OUT/$name.csv" --plot "$OUT/$name.png" --title "$name: $model, parallel vs serial" "$@" | tee "$OUT/$name.md"
   cleanup
 }
 
@@ -58,6 +60,11 @@ run() {
     sim-yolov8x) compare sim-yolov8x bench/models yolov8x-sim/1 testdata/bench/640 1,8,64,1000 ;;
     ort-yolov8n) compare ort-yolov8n models yolov8n/1 testdata/bench/640 1,8,64,1000 ;;
     rss-1080p)   compare rss-1080p bench/models yolov8n-sim/1 testdata/bench/1080p 1000 ;;
+    # The seed's table: detection, segmentation (fast masks), classification.
+    tasks)       compare task-det bench/models yolov8n-sim/1 testdata/bench/640 64,1000
+                 compare task-seg bench/models yolov8n-seg-sim/1 testdata/bench/640 64,1000 \
+                   --task instance_segmentation --param mask_decode_mode=fast
+                 compare task-cls bench/models yolov8n-cls-sim/1 testdata/bench/640 64,1000 --task classification ;;
     raw)         raw sim-yolov8n bench/models yolov8n-sim/1
                  raw sim-yolov8x bench/models yolov8x-sim/1
                  raw ort-yolov8n models yolov8n/1 ;;
@@ -71,5 +78,5 @@ run() {
   esac
 }
 
-if [ $# -eq 0 ]; then set -- sim-yolov8n sim-yolov8x ort-yolov8n rss-1080p raw; fi
+if [ $# -eq 0 ]; then set -- sim-yolov8n sim-yolov8x ort-yolov8n rss-1080p raw tasks; fi
 for s in "$@"; do run "$s"; done

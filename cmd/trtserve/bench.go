@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -47,6 +48,25 @@ func ints(s string) ([]int, error) {
 	return out, nil
 }
 
+// params collects --param key=value; values that parse as JSON (numbers,
+// booleans, quoted strings) are sent as such, anything else as a string.
+type params map[string]any
+
+func (p params) String() string { return "" }
+func (p params) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("--param wants key=value, got %q", v)
+	}
+	var j any
+	if err := json.Unmarshal([]byte(val), &j); err == nil {
+		p[k] = j
+	} else {
+		p[k] = val
+	}
+	return nil
+}
+
 type targets []bench.Target
 
 func (t *targets) String() string { return "" }
@@ -69,6 +89,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	var ts targets
 	fs.Var(&ts, "url", "server to load, as URL or name=URL; repeat to compare targets in one run (the first is the numerator of the ratios)")
 	fs.Var(&ts, "compare", "a further target, as name=URL (same as another --url): measured in the same run, its fps ratio printed")
+	extra := params{}
+	fs.Var(extra, "param", "extra request field as key=value (repeatable), e.g. mask_decode_mode=fast")
 	model := fs.String("model", "yolov8n/1", "model_id to request (or, with --raw, to load)")
 	task := fs.String("task", "object_detection", "Roboflow route: /infer/<task>")
 	images := fs.String("images", "testdata/images", "folder of .jpg/.png images sent round-robin")
@@ -121,7 +143,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if len(ts) == 0 {
 		ts.Set("http://127.0.0.1:9001")
 	}
-	l := &bench.Load{Targets: ts, Model: *model, Task: *task, APIKey: *apiKey, Warmup: *warmup, Duration: *duration, Timeout: *timeout}
+	l := &bench.Load{Targets: ts, Model: *model, Task: *task, APIKey: *apiKey, Params: extra, Warmup: *warmup, Duration: *duration, Timeout: *timeout}
 	if !*quiet {
 		l.Progress = stderr
 	}
