@@ -67,14 +67,18 @@ func maskValues(coeffs []float32, p Protos, box [4]float32, inW, inH int, mode M
 	mw, mh := right-left, bottom-top
 	soft := make([]float32, mw*mh)
 	plane := p.H * p.W
-	for y := 0; y < mh; y++ {
-		for x := 0; x < mw; x++ {
-			o := (y+top)*p.W + x + left
-			var acc float32
-			for c, k := range coeffs {
-				acc += k * p.Data[c*plane+o]
+	// sigmoid(coeffs · protos) over [sx0, sx1) x [sy0, sy1) of the
+	// prototypes: only what the box (and the resize taps around it) reads.
+	computeSoft := func(sx0, sy0, sx1, sy1 int) {
+		for y := max(sy0, 0); y < min(sy1, mh); y++ {
+			for x := max(sx0, 0); x < min(sx1, mw); x++ {
+				o := (y+top)*p.W + x + left
+				var acc float32
+				for c, k := range coeffs {
+					acc += k * p.Data[c*plane+o]
+				}
+				soft[y*mw+x] = float32(1 / (1 + math.Exp(-float64(acc))))
 			}
-			soft[y*mw+x] = float32(1 / (1 + math.Exp(-float64(acc))))
 		}
 	}
 	outW, outH := mw, mh
@@ -103,6 +107,7 @@ func maskValues(coeffs []float32, p Protos, box [4]float32, inW, inH int, mode M
 	x0, x1 := max(0, int(math.Ceil(float64(bx[0])))), min(outW, int(math.Ceil(float64(bx[2]))))
 	y0, y1 := max(0, int(math.Ceil(float64(bx[1])))), min(outH, int(math.Ceil(float64(bx[3]))))
 	if outW == mw && outH == mh {
+		computeSoft(x0, y0, x1, y1)
 		for y := y0; y < y1; y++ {
 			for x := x0; x < x1; x++ {
 				vals[y*outW+x] = soft[y*mw+x]
@@ -112,11 +117,20 @@ func maskValues(coeffs []float32, p Protos, box [4]float32, inW, inH int, mode M
 	}
 	// OpenCV INTER_LINEAR on float32, only where the box keeps pixels.
 	sx, sy := 1/(float64(outW)/float64(mw)), 1/(float64(outH)/float64(mh)) // OpenCV's scale: 1 / (dst / src)
+	xas, fxs := make([]int, max(0, x1-x0)), make([]float32, max(0, x1-x0))
+	for x := x0; x < x1; x++ {
+		xas[x-x0], fxs[x-x0] = tap((float64(x)+0.5)*sx-0.5, mw)
+	}
+	if x1 > x0 && y1 > y0 {
+		ya0, _ := tap((float64(y0)+0.5)*sy-0.5, mh)
+		ya1, _ := tap((float64(y1-1)+0.5)*sy-0.5, mh)
+		computeSoft(xas[0], ya0, xas[len(xas)-1]+2, ya1+2)
+	}
 	for y := y0; y < y1; y++ {
 		ya, fy := tap((float64(y)+0.5)*sy-0.5, mh)
 		yb := min(ya+1, mh-1)
 		for x := x0; x < x1; x++ {
-			xa, fx := tap((float64(x)+0.5)*sx-0.5, mw)
+			xa, fx := xas[x-x0], fxs[x-x0]
 			xb := min(xa+1, mw-1)
 			top := soft[ya*mw+xa]*(1-fx) + soft[ya*mw+xb]*fx
 			bot := soft[yb*mw+xa]*(1-fx) + soft[yb*mw+xb]*fx
@@ -140,10 +154,27 @@ var (
 // is empty. Components inside another's hole are not external, as in
 // OpenCV.
 func LongestExternalContour(m Mask) [][2]int {
-	W, H := m.W+2, m.H+2 // a zero frame, as findContours adds
-	img := make([]uint8, W*H)
+	// Work on the bounding box of the object pixels: masks are zero outside
+	// their detection's box, and tracing or flood-filling the whole model
+	// input for each detection would cost more than the mask itself.
+	bx0, by0, bx1, by1 := m.W, m.H, -1, -1
 	for y := 0; y < m.H; y++ {
-		copy(img[(y+1)*W+1:(y+1)*W+1+m.W], m.Pix[y*m.W:(y+1)*m.W])
+		row := m.Pix[y*m.W : (y+1)*m.W]
+		for x, v := range row {
+			if v != 0 {
+				bx0, bx1 = min(bx0, x), max(bx1, x)
+				by0, by1 = min(by0, y), max(by1, y)
+			}
+		}
+	}
+	if bx1 < 0 {
+		return nil
+	}
+	cw, chh := bx1-bx0+1, by1-by0+1
+	W, H := cw+2, chh+2 // a zero frame, as findContours adds
+	img := make([]uint8, W*H)
+	for y := 0; y < chh; y++ {
+		copy(img[(y+1)*W+1:(y+1)*W+1+cw], m.Pix[(y+by0)*m.W+bx0:(y+by0)*m.W+bx0+cw])
 	}
 	// The background connected to the frame (4-connected, the dual of
 	// 8-connected objects), and the objects already traced.
@@ -181,8 +212,8 @@ func LongestExternalContour(m Mask) [][2]int {
 		}
 	}
 	for i := range best {
-		best[i][0]--
-		best[i][1]--
+		best[i][0] += bx0 - 1
+		best[i][1] += by0 - 1
 	}
 	return best
 }

@@ -152,3 +152,29 @@ func TestSegmentationGoldens(t *testing.T) {
 func geoScale(g Geometry) float64 {
 	return math.Min(float64(g.InW)/float64(g.SrcW), float64(g.InH)/float64(g.SrcH))
 }
+
+// BenchmarkMasks: masks and polygons for every detection the seg model
+// makes on bus.jpg (53 at confidence 0.4), per decode mode:
+//
+//	go test -run '^$' -bench Masks ./vision/
+func BenchmarkMasks(b *testing.B) {
+	t := &testing.T{}
+	out := readFloats(t, "../testdata/goldens/seg-stretch-bus.bin")
+	protos := Protos{Data: readFloats(t, "../testdata/goldens/seg-stretch-bus-protos.bin"), C: 32, H: 80, W: 80}
+	dets, err := DecodeBoxes(out, YOLOv8, 2100, 80, 32, NMSOptions{Confidence: 0.4, IoUThreshold: 0.3, MaxDetections: 300})
+	if err != nil {
+		b.Fatal(err)
+	}
+	geo := NewGeometry(Stretch, 810, 1080, 320, 320)
+	for _, mode := range []MaskMode{MaskFast, MaskAccurate, MaskTradeoff} {
+		b.Run([]string{"accurate", "fast", "tradeoff-0.5"}[mode], func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				for _, d := range dets {
+					m := DecodeMask(d.Extra, protos, [4]float32{d.X1, d.Y1, d.X2, d.Y2}, 320, 320, mode, 0.5)
+					Polygon(LongestExternalContour(m), m.W, m.H, geo, 0, 0)
+				}
+			}
+			b.ReportMetric(float64(len(dets)), "masks/op")
+		})
+	}
+}
