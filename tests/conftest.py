@@ -19,58 +19,46 @@ def free_port():
         return s.getsockname()[1]
 
 
-def roboflow_cache(tmp):
-    """A Roboflow model-cache folder, laid out as inference-core's cache is,
-    around the same ONNX file the det-stretch goldens were made from."""
-    golden = json.load(open(os.path.join(TESTDATA, "goldens", "det-stretch.json")))
-    d = os.path.join(tmp, "coco-dets", "3")
+def golden(name):
+    return json.load(open(os.path.join(TESTDATA, "goldens", name + ".json")))
+
+
+def cache_folder(tmp, model_id, golden_name, task, env=None, class_names=None, files=None):
+    """One model folder laid out as inference-core's cache is, around the
+    ONNX file the named goldens were made from, with their preprocessing."""
+    g = golden(golden_name)
+    d = os.path.join(tmp, *model_id.split("/"))
     os.makedirs(d)
-    os.symlink(os.path.join(ROOT, golden["model"]), os.path.join(d, "weights.onnx"))
+    os.symlink(os.path.join(ROOT, g["model"]), os.path.join(d, "weights.onnx"))
     with open(os.path.join(d, "environment.json"), "w") as f:
-        json.dump({"PREPROCESSING": json.dumps(golden["environment_preprocessing"])}, f)
-    names = json.load(open(os.path.join(TESTDATA, "goldens", "class_names.json")))
-    with open(os.path.join(d, "class_names.txt"), "w") as f:
-        f.write("\n".join(names) + "\n")
+        json.dump({"PREPROCESSING": json.dumps(g["environment_preprocessing"]), **(env or {})}, f)
+    if class_names is not None:
+        with open(os.path.join(d, "class_names.txt"), "w") as f:
+            f.write("\n".join(class_names) + "\n")
     with open(os.path.join(d, "model_type.json"), "w") as f:
-        json.dump({"project_task_type": "object-detection", "model_type": "yolov8n"}, f)
-    # Classification folders as inference-core lays them out: classes in
-    # environment.json's CLASS_MAP, MULTICLASS for multi-label.
-    multi = json.load(open(os.path.join(TESTDATA, "goldens", "cls-multi.json")))
+        json.dump({"project_task_type": task, "model_type": "yolov8n"}, f)
+    for name, content in (files or {}).items():
+        with open(os.path.join(d, name), "w") as f:
+            json.dump(content, f)
+
+
+def roboflow_cache(tmp):
+    """The Roboflow model-cache folders the end-to-end tests use."""
+    names = json.load(open(os.path.join(TESTDATA, "goldens", "class_names.json")))
+    cache_folder(tmp, "coco-dets/3", "det-stretch", "object-detection", class_names=names)
+    # Classification: classes in environment.json's CLASS_MAP, MULTICLASS
+    # for multi-label.
+    multi = golden("cls-multi")
     class_map = {str(v["class_id"]): k for k, v in multi["cases"][0]["response"]["predictions"].items()}
     for model_id, golden_name in (("imagenet-cls/2", "cls-single"), ("imagenet-multi/1", "cls-multi")):
-        golden = json.load(open(os.path.join(TESTDATA, "goldens", golden_name + ".json")))
-        d = os.path.join(tmp, *model_id.split("/"))
-        os.makedirs(d)
-        os.symlink(os.path.join(ROOT, golden["model"]), os.path.join(d, "weights.onnx"))
-        env = {"PREPROCESSING": json.dumps(golden["environment_preprocessing"]), "CLASS_MAP": class_map, **golden["environment"]}
-        with open(os.path.join(d, "environment.json"), "w") as f:
-            json.dump(env, f)
-        with open(os.path.join(d, "model_type.json"), "w") as f:
-            json.dump({"project_task_type": "classification", "model_type": "yolov8n"}, f)
-    # A keypoints folder: keypoints_metadata.json names the skeleton.
-    kp = json.load(open(os.path.join(TESTDATA, "goldens", "kp-stretch.json")))
-    d = os.path.join(tmp, "coco-pose", "1")
-    os.makedirs(d)
-    os.symlink(os.path.join(ROOT, kp["model"]), os.path.join(d, "weights.onnx"))
-    with open(os.path.join(d, "environment.json"), "w") as f:
-        json.dump({"PREPROCESSING": json.dumps(kp["environment_preprocessing"])}, f)
-    with open(os.path.join(d, "class_names.txt"), "w") as f:
-        f.write("person\n")
-    with open(os.path.join(d, "keypoints_metadata.json"), "w") as f:
-        json.dump([{"object_class_id": 0, "keypoints": {str(i): n for i, n in enumerate(kp["keypoint_names"])}}], f)
-    with open(os.path.join(d, "model_type.json"), "w") as f:
-        json.dump({"project_task_type": "keypoint-detection", "model_type": "yolov8n"}, f)
-    # An instance segmentation folder.
-    seg = json.load(open(os.path.join(TESTDATA, "goldens", "seg-stretch.json")))
-    d = os.path.join(tmp, "coco-seg", "1")
-    os.makedirs(d)
-    os.symlink(os.path.join(ROOT, seg["model"]), os.path.join(d, "weights.onnx"))
-    with open(os.path.join(d, "environment.json"), "w") as f:
-        json.dump({"PREPROCESSING": json.dumps(seg["environment_preprocessing"])}, f)
-    with open(os.path.join(d, "class_names.txt"), "w") as f:
-        f.write("\n".join(names) + "\n")
-    with open(os.path.join(d, "model_type.json"), "w") as f:
-        json.dump({"project_task_type": "instance-segmentation", "model_type": "yolov8n"}, f)
+        cache_folder(tmp, model_id, golden_name, "classification",
+                     env={"CLASS_MAP": class_map, **golden(golden_name)["environment"]})
+    # Keypoints: keypoints_metadata.json names the skeleton.
+    kp_names = golden("kp-stretch")["keypoint_names"]
+    cache_folder(tmp, "coco-pose/1", "kp-stretch", "keypoint-detection", class_names=["person"],
+                 files={"keypoints_metadata.json": [{"object_class_id": 0,
+                                                     "keypoints": {str(i): n for i, n in enumerate(kp_names)}}]})
+    cache_folder(tmp, "coco-seg/1", "seg-stretch", "instance-segmentation", class_names=names)
     return tmp
 
 

@@ -2,7 +2,6 @@ package vision
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -26,13 +25,7 @@ type clsGolden struct {
 
 func readClsGolden(t *testing.T, name string) clsGolden {
 	var g clsGolden
-	data, err := os.ReadFile(filepath.Join("../testdata/goldens", name+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &g); err != nil {
-		t.Fatal(err)
-	}
+	loadGolden(t, name, &g)
 	return g
 }
 

@@ -35,6 +35,26 @@ type goldenFile struct {
 	} `json:"cases"`
 }
 
+// loadGolden decodes testdata/goldens/<name>.json into v.
+func loadGolden(t *testing.T, name string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "goldens", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// resizeOf maps Roboflow's resize format to ours.
+func resizeOf(format string) ResizeMode {
+	if format == "Stretch to" {
+		return Stretch
+	}
+	return Fit
+}
+
 func readFloats(t *testing.T, path string) []float32 {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -54,18 +74,9 @@ func readFloats(t *testing.T, path string) []float32 {
 // within 1e-6.
 func TestDetectionGoldens(t *testing.T) {
 	for _, name := range []string{"det-stretch", "det-fitgrey"} {
-		data, err := os.ReadFile(filepath.Join("..", "testdata", "goldens", name+".json"))
-		if err != nil {
-			t.Fatal(err)
-		}
 		var g goldenFile
-		if err := json.Unmarshal(data, &g); err != nil {
-			t.Fatal(err)
-		}
-		mode := Stretch
-		if g.Resize != "Stretch to" {
-			mode = Fit
-		}
+		loadGolden(t, name, &g)
+		mode := resizeOf(g.Resize)
 		checked := 0
 		for _, c := range g.Cases {
 			if c.Raw == nil {
@@ -186,18 +197,9 @@ type kpGolden struct {
 // inference-core's detections and keypoints.
 func TestKeypointGoldens(t *testing.T) {
 	for _, name := range []string{"kp-stretch", "kp-fitgrey"} {
-		data, err := os.ReadFile(filepath.Join("..", "testdata", "goldens", name+".json"))
-		if err != nil {
-			t.Fatal(err)
-		}
 		var g kpGolden
-		if err := json.Unmarshal(data, &g); err != nil {
-			t.Fatal(err)
-		}
-		mode := Stretch
-		if g.Resize != "Stretch to" {
-			mode = Fit
-		}
+		loadGolden(t, name, &g)
+		mode := resizeOf(g.Resize)
 		nk := len(g.KeypointNames)
 		checked := 0
 		for _, c := range g.Cases {

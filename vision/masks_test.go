@@ -1,9 +1,7 @@
 package vision
 
 import (
-	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -48,18 +46,9 @@ type segGolden struct {
 // agree. The lowest mask IoU is logged.
 func TestSegmentationGoldens(t *testing.T) {
 	for _, name := range []string{"seg-stretch", "seg-fitgrey"} {
-		data, err := os.ReadFile(filepath.Join("..", "testdata", "goldens", name+".json"))
-		if err != nil {
-			t.Fatal(err)
-		}
 		var g segGolden
-		if err := json.Unmarshal(data, &g); err != nil {
-			t.Fatal(err)
-		}
-		mode := Stretch
-		if g.Resize != "Stretch to" {
-			mode = Fit
-		}
+		loadGolden(t, name, &g)
+		mode := resizeOf(g.Resize)
 		polys, exact, minIoU := 0, 0, 1.0
 		for _, c := range g.Cases {
 			if c.Raw == nil {
