@@ -22,6 +22,9 @@ type clsRequest struct {
 	Confidence        gojson.RawMessage `json:"confidence"`
 	DisableAutoOrient *bool             `json:"disable_preproc_auto_orient"`
 	Visualize         *bool             `json:"visualize_predictions"`
+	VisLabels         *bool             `json:"visualization_labels"`
+	VisStroke         *int              `json:"visualization_stroke_width"`
+	imageFormat       bool
 }
 
 type clsPrediction struct {
@@ -36,8 +39,9 @@ type clsResponse struct {
 	Time        float64         `json:"time"`
 	Image       imageDims       `json:"image"`
 	Predictions []clsPrediction `json:"predictions"`
-	Top         string          `json:"top"`
-	Confidence  float64         `json:"confidence"`
+	Top           string          `json:"top"`
+	Confidence    float64         `json:"confidence"`
+	Visualization string          `json:"visualization,omitempty"`
 }
 
 type multiLabelScore struct {
@@ -52,6 +56,7 @@ type multiLabelResponse struct {
 	Image            imageDims                  `json:"image"`
 	Predictions      map[string]multiLabelScore `json:"predictions"`
 	PredictedClasses []string                   `json:"predicted_classes"`
+	Visualization    string                     `json:"visualization,omitempty"`
 }
 
 // Defaults of inference-core's classification path: the request's 0.4, and
@@ -94,6 +99,7 @@ func (w *clsWork) Postprocess(out [][]float32) error {
 		return fmt.Errorf("classification output has %d scores, the model names %d classes", len(scores), n)
 	}
 	var body any
+	var err error
 	if spec.Multiclass {
 		raw, predicted := vision.MultiLabel(scores, w.req.confidence)
 		r := multiLabelResponse{
@@ -111,6 +117,9 @@ func (w *clsWork) Postprocess(out [][]float32) error {
 		for _, i := range predicted {
 			r.PredictedClasses = append(r.PredictedClasses, spec.ClassName(i))
 		}
+		if r.Visualization, err = w.visualize(classOverlay(spec, predicted, r.PredictedClasses)); err != nil {
+			return err
+		}
 		r.Time = time.Since(w.req.start).Seconds()
 		body = r
 	} else {
@@ -122,10 +131,17 @@ func (w *clsWork) Postprocess(out [][]float32) error {
 		if len(r.Predictions) > 0 {
 			r.Top, r.Confidence = r.Predictions[0].Class, r.Predictions[0].Confidence
 		}
+		var ids []int
+		var labels []string
+		if len(res) > 0 {
+			ids, labels = []int{res[0].ClassID}, []string{fmt.Sprintf("%s %.2f", r.Top, r.Confidence)}
+		}
+		if r.Visualization, err = w.visualize(classOverlay(spec, ids, labels)); err != nil {
+			return err
+		}
 		r.Time = time.Since(w.req.start).Seconds()
 		body = r
 	}
-	var err error
 	w.body, err = gojson.Marshal(body)
 	return err
 }
@@ -148,14 +164,18 @@ func (s *Server) inferClassification(c *fiber.Ctx) error {
 func (s *Server) classify(c *fiber.Ctx, start time.Time, req *clsRequest, conf float64, images [][]byte, list bool) error {
 	ctx, cancel := s.inferContext(c)
 	defer cancel()
-	m, err := s.taskModel(ctx, req.ModelID, engines.Classification, req.Visualize)
+	m, err := s.taskModel(ctx, req.ModelID, engines.Classification)
 	if err != nil {
 		return err
 	}
 	if shape := m.Engine.Outputs()[0].Shape; len(shape) != 2 {
 		return &apiError{Status: http.StatusInternalServerError, Type: "ModelError", Msg: fmt.Sprintf("classification model %s has output shape %v, want [batch, classes]", m.Spec.ID(), shape)}
 	}
-	shared := &clsReq{imageReq: s.newImageReq(m, req.ID, start, req.DisableAutoOrient), confidence: conf}
+	vis, err := visOf(req.Visualize, req.VisLabels, req.VisStroke, req.imageFormat)
+	if err != nil {
+		return err
+	}
+	shared := &clsReq{imageReq: s.newImageReq(m, req.ID, start, req.DisableAutoOrient, vis), confidence: conf}
 	works := make([]pipeline.Work, len(images))
 	ws := make([]*imageWork, len(images))
 	for i, data := range images {

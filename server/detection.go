@@ -21,11 +21,14 @@ type imageReq struct {
 	autoOrient  bool
 	// dctScale lets the JPEG decoder downscale (see Options.JPEGDCTScaling).
 	dctScale bool
+	// vis asks for a drawing of the predictions (nil: none).
+	vis *visOptions
 }
 
 // newImageReq builds the shared part of a request for model m.
-func (s *Server) newImageReq(m *pipeline.Model, id string, start time.Time, disableAutoOrient *bool) imageReq {
+func (s *Server) newImageReq(m *pipeline.Model, id string, start time.Time, disableAutoOrient *bool, vis *visOptions) imageReq {
 	return imageReq{
+		vis: vis,
 		model: m, inferenceID: id, start: start, maxPixels: s.opts.MaxImagePixels,
 		autoOrient: m.Spec.Pre.AutoOrient && !(disableAutoOrient != nil && *disableAutoOrient),
 		dctScale:   s.opts.JPEGDCTScaling,
@@ -41,6 +44,8 @@ type imageWork struct {
 	data []byte
 	geo  vision.Geometry
 	body []byte
+	img  *vision.Image // kept for drawing when the request asks for it
+	jpeg []byte        // the drawing, for the legacy format=image
 }
 
 // detectReq adds what detection needs; keypoints models answer with
@@ -77,7 +82,11 @@ func (w *imageWork) Preprocess(in [][]float32) error {
 		return err
 	}
 	w.data = nil // the encoded bytes are no longer needed
-	defer img.Release()
+	if w.ir.vis != nil {
+		w.img = img // drawn on in Postprocess
+	} else {
+		defer img.Release()
+	}
 	w.geo = vision.NewGeometry(resizeMode(spec.Pre.Resize), img.SrcW, img.SrcH, spec.InputWidth, spec.InputHeight)
 	return vision.ToTensor(img, w.geo, vision.Normalize{Mean: spec.Pre.Mean, Std: spec.Pre.Std}, spec.Pre.Resize.PadValue(), in[0])
 }
@@ -98,6 +107,7 @@ func (w *detectWork) Postprocess(out [][]float32) error {
 	vision.Rescale(dets, w.geo, 0, 0)
 	preds := make([]odPrediction, 0, len(dets))
 	kpPreds := make([]kpPrediction, 0, len(dets))
+	var overlays []vision.Overlay
 	for i, d := range dets {
 		name := m.Spec.ClassName(d.ClassID)
 		if len(w.req.filter) > 0 && !w.req.filter[name] {
@@ -107,6 +117,17 @@ func (w *detectWork) Postprocess(out [][]float32) error {
 		p := odPrediction{
 			X: (x1 + x2) / 2, Y: (y1 + y2) / 2, Width: x2 - x1, Height: y2 - y1,
 			Confidence: float64(d.Confidence), Class: name, ClassID: d.ClassID, DetectionID: uuid.NewString(),
+		}
+		if w.ir.vis != nil {
+			o := boxOverlay(m.Spec, &p)
+			if w.req.keypoints {
+				for _, k := range kps[i] {
+					if k.Confidence >= w.req.kpConfidence {
+						o.Keypoints = append(o.Keypoints, vision.Point{X: k.X, Y: k.Y})
+					}
+				}
+			}
+			overlays = append(overlays, o)
 		}
 		if !w.req.keypoints {
 			preds = append(preds, p)
@@ -121,11 +142,15 @@ func (w *detectWork) Postprocess(out [][]float32) error {
 		}
 		kpPreds = append(kpPreds, kp)
 	}
+	vis, err := w.visualize(overlays)
+	if err != nil {
+		return err
+	}
 	image, elapsed := imageDims{w.geo.SrcW, w.geo.SrcH}, time.Since(w.req.start).Seconds()
 	if w.req.keypoints {
-		w.body, err = gojson.Marshal(kpResponse{InferenceID: w.ir.id(), Time: elapsed, Image: image, Predictions: kpPreds})
+		w.body, err = gojson.Marshal(kpResponse{InferenceID: w.ir.id(), Time: elapsed, Image: image, Predictions: kpPreds, Visualization: vis})
 	} else {
-		w.body, err = gojson.Marshal(odResponse{InferenceID: w.ir.id(), Time: elapsed, Image: image, Predictions: preds})
+		w.body, err = gojson.Marshal(odResponse{InferenceID: w.ir.id(), Time: elapsed, Image: image, Predictions: preds, Visualization: vis})
 	}
 	return err
 }

@@ -32,10 +32,11 @@ type kpPrediction struct {
 }
 
 type kpResponse struct {
-	InferenceID string         `json:"inference_id,omitempty"`
-	Time        float64        `json:"time"`
-	Image       imageDims      `json:"image"`
-	Predictions []kpPrediction `json:"predictions"`
+	InferenceID   string         `json:"inference_id,omitempty"`
+	Time          float64        `json:"time"`
+	Image         imageDims      `json:"image"`
+	Predictions   []kpPrediction `json:"predictions"`
+	Visualization string         `json:"visualization,omitempty"`
 }
 
 func keypointName(m *engines.Model, id int) string {

@@ -47,6 +47,11 @@ type odRequest struct {
 	MaxCandidates     *int              `json:"max_candidates"`
 	DisableAutoOrient *bool             `json:"disable_preproc_auto_orient"`
 	Visualize         *bool             `json:"visualize_predictions"`
+	VisLabels         *bool             `json:"visualization_labels"`
+	VisStroke         *int              `json:"visualization_stroke_width"`
+	// imageFormat is the legacy route's format=image: answer the drawing
+	// itself as image/jpeg.
+	imageFormat bool
 }
 
 type imageDims struct {
@@ -66,10 +71,11 @@ type odPrediction struct {
 }
 
 type odResponse struct {
-	InferenceID string         `json:"inference_id,omitempty"`
-	Time        float64        `json:"time"`
-	Image       imageDims      `json:"image"`
-	Predictions []odPrediction `json:"predictions"`
+	InferenceID   string         `json:"inference_id,omitempty"`
+	Time          float64        `json:"time"`
+	Image         imageDims      `json:"image"`
+	Predictions   []odPrediction `json:"predictions"`
+	Visualization string         `json:"visualization,omitempty"`
 }
 
 // readConfidence reads Roboflow's confidence: a number (>= 1 means
@@ -212,11 +218,8 @@ func (s *Server) parseJSONRequest(c *fiber.Ctx, req any, image *gojson.RawMessag
 }
 
 // taskModel finds (or loads) the model a request names and checks it does
-// the route's task. Visualization is refused until it is built.
-func (s *Server) taskModel(ctx context.Context, id string, task engines.Task, visualize *bool) (*pipeline.Model, error) {
-	if visualize != nil && *visualize {
-		return nil, &apiError{Status: http.StatusNotImplemented, Type: "NotImplemented", Msg: "visualize_predictions is not implemented in this build of trtserve yet"}
-	}
+// the route's task.
+func (s *Server) taskModel(ctx context.Context, id string, task engines.Task) (*pipeline.Model, error) {
 	m, err := s.model(ctx, id)
 	if err != nil {
 		return nil, err
@@ -233,6 +236,10 @@ func (s *Server) run(ctx context.Context, c *fiber.Ctx, m *pipeline.Model, works
 		if err != nil {
 			return err
 		}
+	}
+	if v := ws[0].ir.vis; v != nil && v.image {
+		c.Set(fiber.HeaderContentType, "image/jpeg")
+		return c.Send(ws[0].jpeg)
 	}
 	bodies := make([][]byte, len(ws))
 	for i, w := range ws {
@@ -255,7 +262,7 @@ func (s *Server) detectTask(c *fiber.Ctx, start time.Time, req *odRequest, image
 	}
 	ctx, cancel := s.inferContext(c)
 	defer cancel()
-	m, err := s.taskModel(ctx, req.ModelID, task, req.Visualize)
+	m, err := s.taskModel(ctx, req.ModelID, task)
 	if err != nil {
 		return err
 	}
@@ -263,7 +270,11 @@ func (s *Server) detectTask(c *fiber.Ctx, start time.Time, req *odRequest, image
 	for _, f := range req.ClassFilter {
 		filter[f] = true
 	}
-	shared := &detectReq{imageReq: s.newImageReq(m, req.ID, start, req.DisableAutoOrient), nms: nms, filter: filter,
+	vis, err := visOf(req.Visualize, req.VisLabels, req.VisStroke, req.imageFormat)
+	if err != nil {
+		return err
+	}
+	shared := &detectReq{imageReq: s.newImageReq(m, req.ID, start, req.DisableAutoOrient, vis), nms: nms, filter: filter,
 		keypoints: task == engines.KeypointDetection, kpConfidence: kpConf}
 	works := make([]pipeline.Work, len(images))
 	ws := make([]*imageWork, len(images))
@@ -308,8 +319,24 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 		b := v == "true" || v == "True" || v == "1"
 		req.DisableAutoOrient = &b
 	}
-	if f := c.Query("format"); f == "image" || f == "image_and_json" {
-		return &apiError{Status: http.StatusNotImplemented, Type: "NotImplemented", Msg: "format=" + f + " (visualization) is not implemented in this build of trtserve yet"}
+	switch f := c.Query("format", "json"); f {
+	case "json":
+	case "image", "image_and_json":
+		t := true
+		req.Visualize, req.imageFormat = &t, f == "image"
+		if v := c.Query("labels"); v != "" {
+			b := v == "true" || v == "True" || v == "1"
+			req.VisLabels = &b
+		}
+		if v := c.Query("stroke"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return badRequest("stroke must be an integer")
+			}
+			req.VisStroke = &n
+		}
+	default:
+		return badRequest("format must be json, image or image_and_json, got %q", f)
 	}
 	if typ := c.Query("image_type", "base64"); typ != "base64" {
 		return badRequest("image_type %q is not accepted: send base64 JPEG or PNG", typ)
@@ -374,7 +401,8 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		cls := clsRequest{ModelID: req.ModelID, DisableAutoOrient: req.DisableAutoOrient}
+		cls := clsRequest{ModelID: req.ModelID, DisableAutoOrient: req.DisableAutoOrient, Visualize: req.Visualize,
+			VisLabels: req.VisLabels, VisStroke: req.VisStroke, imageFormat: req.imageFormat}
 		return s.classify(c, start, &cls, conf, [][]byte{data}, false)
 	}
 	return s.detect(c, start, &req, [][]byte{data}, false)

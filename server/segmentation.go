@@ -36,10 +36,11 @@ type segPrediction struct {
 }
 
 type segResponse struct {
-	InferenceID string          `json:"inference_id,omitempty"`
-	Time        float64         `json:"time"`
-	Image       imageDims       `json:"image"`
-	Predictions []segPrediction `json:"predictions"`
+	InferenceID   string          `json:"inference_id,omitempty"`
+	Time          float64         `json:"time"`
+	Image         imageDims       `json:"image"`
+	Predictions   []segPrediction `json:"predictions"`
+	Visualization string          `json:"visualization,omitempty"`
 }
 
 // segOptions validates the mask fields: mask_decode_mode (default
@@ -93,6 +94,7 @@ func (w *segWork) Postprocess(out [][]float32) error {
 		return err
 	}
 	r := segResponse{InferenceID: w.ir.id(), Image: imageDims{w.geo.SrcW, w.geo.SrcH}, Predictions: make([]segPrediction, 0, len(dets))}
+	var overlays []vision.Overlay
 	inW, inH := m.Spec.InputWidth, m.Spec.InputHeight
 	for _, d := range dets {
 		name := m.Spec.ClassName(d.ClassID)
@@ -118,6 +120,14 @@ func (w *segWork) Postprocess(out [][]float32) error {
 			p.Points[i] = segPoint{q.X, q.Y}
 		}
 		r.Predictions = append(r.Predictions, p)
+		if w.ir.vis != nil {
+			o := boxOverlay(m.Spec, &p.odPrediction)
+			o.Polygon = poly
+			overlays = append(overlays, o)
+		}
+	}
+	if r.Visualization, err = w.visualize(overlays); err != nil {
+		return err
 	}
 	r.Time = time.Since(w.req.start).Seconds()
 	w.body, err = gojson.Marshal(r)
@@ -146,7 +156,7 @@ func (s *Server) segment(c *fiber.Ctx, start time.Time, req *odRequest, mode vis
 	}
 	ctx, cancel := s.inferContext(c)
 	defer cancel()
-	m, err := s.taskModel(ctx, req.ModelID, engines.InstanceSegmentation, req.Visualize)
+	m, err := s.taskModel(ctx, req.ModelID, engines.InstanceSegmentation)
 	if err != nil {
 		return err
 	}
@@ -157,7 +167,11 @@ func (s *Server) segment(c *fiber.Ctx, start time.Time, req *odRequest, mode vis
 	for _, f := range req.ClassFilter {
 		filter[f] = true
 	}
-	shared := &segReq{detectReq: detectReq{imageReq: s.newImageReq(m, req.ID, start, req.DisableAutoOrient), nms: nms, filter: filter}, mode: mode, tradeoff: tradeoff}
+	vis, err := visOf(req.Visualize, req.VisLabels, req.VisStroke, req.imageFormat)
+	if err != nil {
+		return err
+	}
+	shared := &segReq{detectReq: detectReq{imageReq: s.newImageReq(m, req.ID, start, req.DisableAutoOrient, vis), nms: nms, filter: filter}, mode: mode, tradeoff: tradeoff}
 	works := make([]pipeline.Work, len(images))
 	ws := make([]*imageWork, len(images))
 	for i, data := range images {

@@ -1,0 +1,81 @@
+package server
+
+import (
+	"encoding/base64"
+	"fmt"
+
+	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/vision"
+)
+
+// visOptions are a request's visualization settings.
+type visOptions struct {
+	stroke int
+	labels bool
+	// image answers the JPEG itself (legacy format=image), not base64 in JSON.
+	image bool
+}
+
+// visOf reads visualize_predictions, visualization_labels and
+// visualization_stroke_width (Roboflow's default stroke: 1).
+func visOf(visualize, labels *bool, stroke *int, image bool) (*visOptions, error) {
+	if visualize == nil || !*visualize {
+		return nil, nil
+	}
+	v := &visOptions{stroke: 1, image: image}
+	if labels != nil {
+		v.labels = *labels
+	}
+	if stroke != nil {
+		if *stroke < 1 || *stroke > 100 {
+			return nil, badRequest("visualization_stroke_width must be between 1 and 100, got %d", *stroke)
+		}
+		v.stroke = *stroke
+	}
+	return v, nil
+}
+
+// boxOverlay is a detection's box and label, in its class colour.
+func boxOverlay(m *engines.Model, p *odPrediction) vision.Overlay {
+	return vision.Overlay{
+		Box:   [4]float64{p.X - p.Width/2, p.Y - p.Height/2, p.X + p.Width/2, p.Y + p.Height/2},
+		Color: vision.ClassColor(m.Colors, p.Class, p.ClassID),
+		Label: fmt.Sprintf("%s %.2f", p.Class, p.Confidence),
+	}
+}
+
+// classOverlay labels a classification: one tab per class, stacked from
+// the top-left corner.
+func classOverlay(m *engines.Model, ids []int, labels []string) []vision.Overlay {
+	var out []vision.Overlay
+	for i, id := range ids {
+		out = append(out, vision.Overlay{
+			Box:   [4]float64{0, float64(16 * (i + 1)), 0, float64(16 * (i + 1))},
+			Color: vision.ClassColor(m.Colors, m.ClassName(id), id),
+			Label: labels[i],
+		})
+	}
+	return out
+}
+
+// visualize draws the overlays on the request's image when it asked for
+// a drawing, returns it as base64 JPEG (or keeps the JPEG for
+// format=image) and releases the image. Classification labels are always
+// drawn: they are the whole drawing.
+func (w *imageWork) visualize(overlays []vision.Overlay) (string, error) {
+	v := w.ir.vis
+	if v == nil || w.img == nil {
+		return "", nil
+	}
+	defer func() { w.img.Release(); w.img = nil }()
+	labels := v.labels || w.ir.model.Spec.Task == engines.Classification
+	data, err := vision.EncodeJPEG(vision.Draw(w.img, overlays, v.stroke, labels))
+	if err != nil {
+		return "", err
+	}
+	if v.image {
+		w.jpeg = data
+		return "", nil
+	}
+	return base64.StdEncoding.EncodeToString(data), nil
+}
