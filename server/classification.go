@@ -35,10 +35,10 @@ type clsPrediction struct {
 
 // clsResponse is ClassificationInferenceResponse (single label).
 type clsResponse struct {
-	InferenceID string          `json:"inference_id,omitempty"`
-	Time        float64         `json:"time"`
-	Image       imageDims       `json:"image"`
-	Predictions []clsPrediction `json:"predictions"`
+	InferenceID   string          `json:"inference_id,omitempty"`
+	Time          float64         `json:"time"`
+	Image         imageDims       `json:"image"`
+	Predictions   []clsPrediction `json:"predictions"`
 	Top           string          `json:"top"`
 	Confidence    float64         `json:"confidence"`
 	Visualization string          `json:"visualization,omitempty"`

@@ -28,7 +28,7 @@ type imageReq struct {
 // newImageReq builds the shared part of a request for model m.
 func (s *Server) newImageReq(m *pipeline.Model, id string, start time.Time, disableAutoOrient *bool, vis *visOptions) imageReq {
 	return imageReq{
-		vis: vis,
+		vis:   vis,
 		model: m, inferenceID: id, start: start, maxPixels: s.opts.MaxImagePixels,
 		autoOrient: m.Spec.Pre.AutoOrient && !(disableAutoOrient != nil && *disableAutoOrient),
 		dctScale:   s.opts.JPEGDCTScaling,
