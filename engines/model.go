@@ -120,6 +120,9 @@ type Model struct {
 	MaxBatchSize  int
 	InstanceCount int
 	Batching      DynamicBatching
+	// Warnings are things about the model trtserve serves differently from
+	// its origin; logged when it loads.
+	Warnings []string
 	// Simulated times the simulated backend (config.yaml simulated:).
 	Simulated SimulatedTiming
 	ONNX      *ONNXInfo

@@ -176,6 +176,9 @@ func (mg *Manager) load(ctx context.Context, e engines.Entry) (*Model, error) {
 		eng.Close()
 		return nil, fmt.Errorf("%s: %w", spec.ID(), err)
 	}
+	for _, w := range spec.Warnings {
+		mg.opts.Log.Warn(w, "model", spec.ID())
+	}
 	return m, nil
 }
 

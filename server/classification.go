@@ -15,16 +15,16 @@ import (
 
 // clsRequest is ClassificationInferenceRequest.
 type clsRequest struct {
-	ID                string            `json:"id"`
-	ModelID           string            `json:"model_id"`
-	APIKey            *string           `json:"api_key"`
-	Image             gojson.RawMessage `json:"image"`
-	Confidence        gojson.RawMessage `json:"confidence"`
-	DisableAutoOrient *bool             `json:"disable_preproc_auto_orient"`
-	Visualize         *bool             `json:"visualize_predictions"`
-	VisLabels         *bool             `json:"visualization_labels"`
-	VisStroke         *int              `json:"visualization_stroke_width"`
-	imageFormat       bool
+	ID         string            `json:"id"`
+	ModelID    string            `json:"model_id"`
+	APIKey     *string           `json:"api_key"`
+	Image      gojson.RawMessage `json:"image"`
+	Confidence gojson.RawMessage `json:"confidence"`
+	preFlags
+	Visualize   *bool `json:"visualize_predictions"`
+	VisLabels   *bool `json:"visualization_labels"`
+	VisStroke   *int  `json:"visualization_stroke_width"`
+	imageFormat bool
 }
 
 type clsPrediction struct {
@@ -107,7 +107,7 @@ func (w *clsWork) Postprocess(out [][]float32) error {
 			// inference-core builds this image from (height, width) as if it
 			// were (width, height): multi-label answers carry the two
 			// swapped. Kept, so its clients see what they always saw.
-			Image:            imageDims{Width: w.geo.SrcH, Height: w.geo.SrcW},
+			Image:            imageDims{Width: w.origH, Height: w.origW},
 			Predictions:      make(map[string]multiLabelScore, len(raw)),
 			PredictedClasses: make([]string, 0, len(predicted)),
 		}
@@ -124,7 +124,7 @@ func (w *clsWork) Postprocess(out [][]float32) error {
 		body = r
 	} else {
 		res := vision.Classify(scores, w.req.confidence)
-		r := clsResponse{InferenceID: w.ir.id(), Image: imageDims{w.geo.SrcW, w.geo.SrcH}, Predictions: make([]clsPrediction, 0, len(res))}
+		r := clsResponse{InferenceID: w.ir.id(), Image: w.dims(), Predictions: make([]clsPrediction, 0, len(res))}
 		for _, c := range res {
 			r.Predictions = append(r.Predictions, clsPrediction{spec.ClassName(c.ClassID), c.ClassID, c.Confidence})
 		}
@@ -175,7 +175,7 @@ func (s *Server) classify(c *fiber.Ctx, start time.Time, req *clsRequest, conf f
 	if err != nil {
 		return err
 	}
-	shared := &clsReq{imageReq: s.newImageReq(m, req.ID, start, req.DisableAutoOrient, vis), confidence: conf}
+	shared := &clsReq{imageReq: s.newImageReq(m, req.ID, start, req.preFlags, vis), confidence: conf}
 	works := make([]pipeline.Work, len(images))
 	ws := make([]*imageWork, len(images))
 	for i, data := range images {

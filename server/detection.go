@@ -23,14 +23,27 @@ type imageReq struct {
 	dctScale bool
 	// vis asks for a drawing of the predictions (nil: none).
 	vis *visOptions
+	// noCrop and noGray are disable_preproc_static_crop / _grayscale.
+	noCrop, noGray bool
 }
 
+// preFlags are the request's disable_preproc_* switches; contrast is
+// accepted and has nothing to disable (trtserve does not apply it).
+type preFlags struct {
+	DisableAutoOrient *bool `json:"disable_preproc_auto_orient"`
+	DisableStaticCrop *bool `json:"disable_preproc_static_crop"`
+	DisableGrayscale  *bool `json:"disable_preproc_grayscale"`
+	DisableContrast   *bool `json:"disable_preproc_contrast"`
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }
+
 // newImageReq builds the shared part of a request for model m.
-func (s *Server) newImageReq(m *pipeline.Model, id string, start time.Time, disableAutoOrient *bool, vis *visOptions) imageReq {
+func (s *Server) newImageReq(m *pipeline.Model, id string, start time.Time, f preFlags, vis *visOptions) imageReq {
 	return imageReq{
-		vis:   vis,
+		vis: vis, noCrop: isTrue(f.DisableStaticCrop), noGray: isTrue(f.DisableGrayscale),
 		model: m, inferenceID: id, start: start, maxPixels: s.opts.MaxImagePixels,
-		autoOrient: m.Spec.Pre.AutoOrient && !(disableAutoOrient != nil && *disableAutoOrient),
+		autoOrient: m.Spec.Pre.AutoOrient && !isTrue(f.DisableAutoOrient),
 		dctScale:   s.opts.JPEGDCTScaling,
 	}
 }
@@ -46,6 +59,9 @@ type imageWork struct {
 	body []byte
 	img  *vision.Image // kept for drawing when the request asks for it
 	jpeg []byte        // the drawing, for the legacy format=image
+	// origW/origH are the decoded image's size; cropX/cropY where the
+	// static crop (if any) starts in it: predictions shift by that much.
+	origW, origH, cropX, cropY int
 }
 
 // detectReq adds what detection needs; keypoints models answer with
@@ -73,8 +89,10 @@ func resizeMode(m engines.ResizeMode) vision.ResizeMode {
 
 func (w *imageWork) Preprocess(in [][]float32) error {
 	spec := w.ir.model.Spec
+	crop := spec.Pre.StaticCrop != nil && !w.ir.noCrop
+	gray := spec.Pre.Grayscale && !w.ir.noGray
 	opts := vision.DecodeOptions{MaxPixels: w.ir.maxPixels, AutoOrient: w.ir.autoOrient}
-	if w.ir.dctScale {
+	if w.ir.dctScale && !crop && !gray {
 		opts.TargetW, opts.TargetH, opts.TargetMode = spec.InputWidth, spec.InputHeight, resizeMode(spec.Pre.Resize)
 	}
 	img, err := vision.Decode(w.data, opts)
@@ -82,14 +100,36 @@ func (w *imageWork) Preprocess(in [][]float32) error {
 		return err
 	}
 	w.data = nil // the encoded bytes are no longer needed
+	w.origW, w.origH = img.SrcW, img.SrcH
 	if w.ir.vis != nil {
 		w.img = img // drawn on in Postprocess
 	} else {
 		defer img.Release()
 	}
-	w.geo = vision.NewGeometry(resizeMode(spec.Pre.Resize), img.SrcW, img.SrcH, spec.InputWidth, spec.InputHeight)
-	return vision.ToTensor(img, w.geo, vision.Normalize{Mean: spec.Pre.Mean, Std: spec.Pre.Std}, spec.Pre.Resize.PadValue(), in[0])
+	// Roboflow's environment.json steps, in its order: static crop, then
+	// (contrast: not applied, see README), then grayscale.
+	src := img
+	if crop || gray {
+		x0, y0, x1, y1 := 0, 0, img.W, img.H
+		if crop {
+			c := spec.Pre.StaticCrop
+			x0, y0, x1, y1 = vision.StaticCropRect(img.W, img.H, c.XMin, c.YMin, c.XMax, c.YMax)
+			w.cropX, w.cropY = x0, y0
+		}
+		if src, err = vision.Crop(img, x0, y0, x1, y1); err != nil {
+			return err
+		}
+		defer src.Release()
+		if gray {
+			vision.Gray(src)
+		}
+	}
+	w.geo = vision.NewGeometry(resizeMode(spec.Pre.Resize), src.SrcW, src.SrcH, spec.InputWidth, spec.InputHeight)
+	return vision.ToTensor(src, w.geo, vision.Normalize{Mean: spec.Pre.Mean, Std: spec.Pre.Std}, spec.Pre.Resize.PadValue(), in[0])
 }
+
+// dims are the original image's, which answers report (static crop or not).
+func (w *imageWork) dims() imageDims { return imageDims{w.origW, w.origH} }
 
 func (w *detectWork) Postprocess(out [][]float32) error {
 	m := w.req.model
@@ -101,10 +141,10 @@ func (w *detectWork) Postprocess(out [][]float32) error {
 	if w.req.keypoints {
 		kps = make([][]vision.Keypoint, len(dets))
 		for i, d := range dets {
-			kps[i] = vision.Keypoints(d, len(m.Spec.KeypointNames), w.geo, 0, 0)
+			kps[i] = vision.Keypoints(d, len(m.Spec.KeypointNames), w.geo, w.cropX, w.cropY)
 		}
 	}
-	vision.Rescale(dets, w.geo, 0, 0)
+	vision.Rescale(dets, w.geo, w.cropX, w.cropY)
 	preds := make([]odPrediction, 0, len(dets))
 	kpPreds := make([]kpPrediction, 0, len(dets))
 	var overlays []vision.Overlay
@@ -146,7 +186,7 @@ func (w *detectWork) Postprocess(out [][]float32) error {
 	if err != nil {
 		return err
 	}
-	image, elapsed := imageDims{w.geo.SrcW, w.geo.SrcH}, time.Since(w.req.start).Seconds()
+	image, elapsed := w.dims(), time.Since(w.req.start).Seconds()
 	if w.req.keypoints {
 		w.body, err = gojson.Marshal(kpResponse{InferenceID: w.ir.id(), Time: elapsed, Image: image, Predictions: kpPreds, Visualization: vis})
 	} else {

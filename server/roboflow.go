@@ -35,20 +35,20 @@ const (
 // null" (use the default) from a value. Unknown fields are ignored, as
 // pydantic does.
 type odRequest struct {
-	ID                string            `json:"id"`
-	ModelID           string            `json:"model_id"`
-	APIKey            *string           `json:"api_key"`
-	Image             gojson.RawMessage `json:"image"`
-	ClassAgnosticNMS  *bool             `json:"class_agnostic_nms"`
-	ClassFilter       []string          `json:"class_filter"`
-	Confidence        gojson.RawMessage `json:"confidence"`
-	IoUThreshold      *float64          `json:"iou_threshold"`
-	MaxDetections     *int              `json:"max_detections"`
-	MaxCandidates     *int              `json:"max_candidates"`
-	DisableAutoOrient *bool             `json:"disable_preproc_auto_orient"`
-	Visualize         *bool             `json:"visualize_predictions"`
-	VisLabels         *bool             `json:"visualization_labels"`
-	VisStroke         *int              `json:"visualization_stroke_width"`
+	ID               string            `json:"id"`
+	ModelID          string            `json:"model_id"`
+	APIKey           *string           `json:"api_key"`
+	Image            gojson.RawMessage `json:"image"`
+	ClassAgnosticNMS *bool             `json:"class_agnostic_nms"`
+	ClassFilter      []string          `json:"class_filter"`
+	Confidence       gojson.RawMessage `json:"confidence"`
+	IoUThreshold     *float64          `json:"iou_threshold"`
+	MaxDetections    *int              `json:"max_detections"`
+	MaxCandidates    *int              `json:"max_candidates"`
+	preFlags
+	Visualize *bool `json:"visualize_predictions"`
+	VisLabels *bool `json:"visualization_labels"`
+	VisStroke *int  `json:"visualization_stroke_width"`
 	// imageFormat is the legacy route's format=image: answer the drawing
 	// itself as image/jpeg.
 	imageFormat bool
@@ -274,7 +274,7 @@ func (s *Server) detectTask(c *fiber.Ctx, start time.Time, req *odRequest, image
 	if err != nil {
 		return err
 	}
-	shared := &detectReq{imageReq: s.newImageReq(m, req.ID, start, req.DisableAutoOrient, vis), nms: nms, filter: filter,
+	shared := &detectReq{imageReq: s.newImageReq(m, req.ID, start, req.preFlags, vis), nms: nms, filter: filter,
 		keypoints: task == engines.KeypointDetection, kpConfidence: kpConf}
 	works := make([]pipeline.Work, len(images))
 	ws := make([]*imageWork, len(images))
@@ -315,9 +315,14 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 		b := v == "true" || v == "True" || v == "1"
 		req.ClassAgnosticNMS = &b
 	}
-	if v := c.Query("disable_preproc_auto_orient"); v != "" {
-		b := v == "true" || v == "True" || v == "1"
-		req.DisableAutoOrient = &b
+	for name, dst := range map[string]**bool{
+		"disable_preproc_auto_orient": &req.DisableAutoOrient, "disable_preproc_static_crop": &req.DisableStaticCrop,
+		"disable_preproc_grayscale": &req.DisableGrayscale, "disable_preproc_contrast": &req.DisableContrast,
+	} {
+		if v := c.Query(name); v != "" {
+			b := v == "true" || v == "True" || v == "1"
+			*dst = &b
+		}
 	}
 	switch f := c.Query("format", "json"); f {
 	case "json":
@@ -401,7 +406,7 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		cls := clsRequest{ModelID: req.ModelID, DisableAutoOrient: req.DisableAutoOrient, Visualize: req.Visualize,
+		cls := clsRequest{ModelID: req.ModelID, preFlags: req.preFlags, Visualize: req.Visualize,
 			VisLabels: req.VisLabels, VisStroke: req.VisStroke, imageFormat: req.imageFormat}
 		return s.classify(c, start, &cls, conf, [][]byte{data}, false)
 	}

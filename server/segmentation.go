@@ -93,7 +93,7 @@ func (w *segWork) Postprocess(out [][]float32) error {
 	if err != nil {
 		return err
 	}
-	r := segResponse{InferenceID: w.ir.id(), Image: imageDims{w.geo.SrcW, w.geo.SrcH}, Predictions: make([]segPrediction, 0, len(dets))}
+	r := segResponse{InferenceID: w.ir.id(), Image: w.dims(), Predictions: make([]segPrediction, 0, len(dets))}
 	var overlays []vision.Overlay
 	inW, inH := m.Spec.InputWidth, m.Spec.InputHeight
 	for _, d := range dets {
@@ -105,9 +105,9 @@ func (w *segWork) Postprocess(out [][]float32) error {
 			return fmt.Errorf("detection has %d mask coefficients, the prototypes %d", len(d.Extra), protos.C)
 		}
 		mask := vision.DecodeMask(d.Extra[:protos.C], protos, [4]float32{d.X1, d.Y1, d.X2, d.Y2}, inW, inH, w.req.mode, w.req.tradeoff)
-		poly := vision.Polygon(vision.LongestExternalContour(mask), mask.W, mask.H, w.geo, 0, 0)
+		poly := vision.Polygon(vision.LongestExternalContour(mask), mask.W, mask.H, w.geo, w.cropX, w.cropY)
 		box := []vision.Detection{d}
-		vision.Rescale(box, w.geo, 0, 0)
+		vision.Rescale(box, w.geo, w.cropX, w.cropY)
 		x1, y1, x2, y2 := float64(box[0].X1), float64(box[0].Y1), float64(box[0].X2), float64(box[0].Y2)
 		p := segPrediction{
 			odPrediction: odPrediction{
@@ -171,7 +171,7 @@ func (s *Server) segment(c *fiber.Ctx, start time.Time, req *odRequest, mode vis
 	if err != nil {
 		return err
 	}
-	shared := &segReq{detectReq: detectReq{imageReq: s.newImageReq(m, req.ID, start, req.DisableAutoOrient, vis), nms: nms, filter: filter}, mode: mode, tradeoff: tradeoff}
+	shared := &segReq{detectReq: detectReq{imageReq: s.newImageReq(m, req.ID, start, req.preFlags, vis), nms: nms, filter: filter}, mode: mode, tradeoff: tradeoff}
 	works := make([]pipeline.Work, len(images))
 	ws := make([]*imageWork, len(images))
 	for i, data := range images {

@@ -118,3 +118,35 @@ func mustReadT(t *testing.T, path string) []byte {
 	}
 	return data
 }
+
+func TestStaticCropAndGray(t *testing.T) {
+	// Roboflow's int(pct / 100 * dim).
+	for _, c := range []struct {
+		w, h                   int
+		xmin, ymin, xmax, ymax float64
+		want                   [4]int
+	}{
+		{810, 1080, 10, 20, 90, 95, [4]int{81, 216, 729, 1026}},
+		{100, 100, 0, 0, 100, 100, [4]int{0, 0, 100, 100}},
+		{33, 17, 33.3, 50, 66.7, 99.9, [4]int{10, 8, 22, 16}},
+	} {
+		x0, y0, x1, y1 := StaticCropRect(c.w, c.h, c.xmin, c.ymin, c.xmax, c.ymax)
+		if got := [4]int{x0, y0, x1, y1}; got != c.want {
+			t.Errorf("%+v: %v", c, got)
+		}
+	}
+	img := &Image{Pix: []byte{255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30}, W: 2, H: 2, SrcW: 2, SrcH: 2}
+	crop, err := Crop(img, 1, 0, 2, 2)
+	if err != nil || crop.W != 1 || crop.H != 2 || !bytes.Equal(crop.Pix, []byte{0, 255, 0, 10, 20, 30}) {
+		t.Fatalf("crop %+v %v", crop, err)
+	}
+	if _, err := Crop(img, 1, 1, 1, 2); err == nil {
+		t.Fatal("an empty crop must fail")
+	}
+	// OpenCV 4.12 cv2.cvtColor(BGR2GRAY) of pure red, green, blue and
+	// (R,G,B) = (10, 20, 30): 76, 150, 29, 18.
+	Gray(img)
+	if want := []byte{76, 76, 76, 150, 150, 150, 29, 29, 29, 18, 18, 18}; !bytes.Equal(img.Pix, want) {
+		t.Fatalf("gray %v, want %v", img.Pix, want)
+	}
+}
