@@ -382,11 +382,11 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 		return err
 	}
 	if m.Spec.Task == engines.InstanceSegmentation {
-		mode, tradeoff, err := legacySegOptions(c)
+		mode, tradeoff, rle, err := legacySegOptions(c)
 		if err != nil {
 			return err
 		}
-		return s.segment(c, start, &req, mode, tradeoff, [][]byte{data}, false)
+		return s.segment(c, start, &req, mode, tradeoff, rle, [][]byte{data}, false)
 	}
 	if m.Spec.Task == engines.KeypointDetection {
 		kpConf := 0.0

@@ -29,10 +29,19 @@ type segPoint struct {
 	Y float64 `json:"y"`
 }
 
-// segPrediction is InstanceSegmentationPrediction (polygon format).
+// segPrediction is InstanceSegmentationPrediction: points (polygon
+// format) or rle and mask_format "rle" (InstanceSegmentationRLEPrediction).
 type segPrediction struct {
 	odPrediction
-	Points []segPoint `json:"points"`
+	Points     *[]segPoint `json:"points,omitempty"`
+	RLE        *rleMask    `json:"rle,omitempty"`
+	MaskFormat string      `json:"mask_format,omitempty"`
+}
+
+// rleMask is COCO's compressed RLE of the mask in image pixels.
+type rleMask struct {
+	Size   [2]int `json:"size"` // height, width
+	Counts string `json:"counts"`
 }
 
 type segResponse struct {
@@ -46,31 +55,32 @@ type segResponse struct {
 // segOptions validates the mask fields: mask_decode_mode (default
 // "accurate", Roboflow's), tradeoff_factor in [0, 1] and
 // response_mask_format.
-func segOptions(mode *string, tradeoff *float64, format *string) (vision.MaskMode, float64, error) {
+func segOptions(mode *string, tradeoff *float64, format *string) (vision.MaskMode, float64, bool, error) {
 	m, t := "accurate", 0.0
 	if mode != nil {
 		m = *mode
 	}
 	mm, err := vision.ParseMaskMode(m)
 	if err != nil {
-		return 0, 0, badRequest("%v", err)
+		return 0, 0, false, badRequest("%v", err)
 	}
 	if tradeoff != nil {
 		t = *tradeoff
 		if math.IsNaN(t) || t < 0 || t > 1 {
-			return 0, 0, badRequest("tradeoff_factor must be between 0 and 1, got %v", t)
+			return 0, 0, false, badRequest("tradeoff_factor must be between 0 and 1, got %v", t)
 		}
 	}
+	rle := false
 	if format != nil {
 		switch *format {
 		case "polygon":
 		case "rle":
-			return 0, 0, &apiError{Status: http.StatusNotImplemented, Type: "NotImplemented", Msg: "response_mask_format rle is not implemented in this build of trtserve yet; use polygon"}
+			rle = true
 		default:
-			return 0, 0, badRequest("response_mask_format must be polygon or rle, got %q", *format)
+			return 0, 0, false, badRequest("response_mask_format must be polygon or rle, got %q", *format)
 		}
 	}
-	return mm, t, nil
+	return mm, t, rle, nil
 }
 
 // segReq adds what segmentation needs to detection's.
@@ -78,6 +88,7 @@ type segReq struct {
 	detectReq
 	mode     vision.MaskMode
 	tradeoff float64
+	rle      bool
 }
 
 type segWork struct {
@@ -105,7 +116,10 @@ func (w *segWork) Postprocess(out [][]float32) error {
 			return fmt.Errorf("detection has %d mask coefficients, the prototypes %d", len(d.Extra), protos.C)
 		}
 		mask := vision.DecodeMask(d.Extra[:protos.C], protos, [4]float32{d.X1, d.Y1, d.X2, d.Y2}, inW, inH, w.req.mode, w.req.tradeoff)
-		poly := vision.Polygon(vision.LongestExternalContour(mask), mask.W, mask.H, w.geo, w.cropX, w.cropY)
+		var poly []vision.Point
+		if !w.req.rle || w.ir.vis != nil {
+			poly = vision.Polygon(vision.LongestExternalContour(mask), mask.W, mask.H, w.geo, w.cropX, w.cropY)
+		}
 		box := []vision.Detection{d}
 		vision.Rescale(box, w.geo, w.cropX, w.cropY)
 		x1, y1, x2, y2 := float64(box[0].X1), float64(box[0].Y1), float64(box[0].X2), float64(box[0].Y2)
@@ -114,10 +128,17 @@ func (w *segWork) Postprocess(out [][]float32) error {
 				X: (x1 + x2) / 2, Y: (y1 + y2) / 2, Width: x2 - x1, Height: y2 - y1,
 				Confidence: float64(d.Confidence), Class: name, ClassID: d.ClassID, DetectionID: uuid.NewString(),
 			},
-			Points: make([]segPoint, len(poly)),
 		}
-		for i, q := range poly {
-			p.Points[i] = segPoint{q.X, q.Y}
+		if w.req.rle {
+			full := vision.MaskToImage(mask, w.geo, w.cropX, w.cropY, w.origW, w.origH)
+			p.RLE = &rleMask{Size: [2]int{w.origH, w.origW}, Counts: vision.COCORLE(full, w.origW, w.origH)}
+			p.MaskFormat = "rle"
+		} else {
+			pts := make([]segPoint, len(poly))
+			for i, q := range poly {
+				pts[i] = segPoint{q.X, q.Y}
+			}
+			p.Points = &pts
 		}
 		r.Predictions = append(r.Predictions, p)
 		if w.ir.vis != nil {
@@ -141,15 +162,15 @@ func (s *Server) inferSegmentation(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	mode, tradeoff, err := segOptions(req.MaskDecodeMode, req.TradeoffFactor, req.ResponseMaskFormat)
+	mode, tradeoff, rle, err := segOptions(req.MaskDecodeMode, req.TradeoffFactor, req.ResponseMaskFormat)
 	if err != nil {
 		return err
 	}
-	return s.segment(c, start, &req.odRequest, mode, tradeoff, images, list)
+	return s.segment(c, start, &req.odRequest, mode, tradeoff, rle, images, list)
 }
 
 // segment is shared by /infer/instance_segmentation and the legacy route.
-func (s *Server) segment(c *fiber.Ctx, start time.Time, req *odRequest, mode vision.MaskMode, tradeoff float64, images [][]byte, list bool) error {
+func (s *Server) segment(c *fiber.Ctx, start time.Time, req *odRequest, mode vision.MaskMode, tradeoff float64, rle bool, images [][]byte, list bool) error {
 	nms, err := req.nmsOptions()
 	if err != nil {
 		return err
@@ -171,7 +192,7 @@ func (s *Server) segment(c *fiber.Ctx, start time.Time, req *odRequest, mode vis
 	if err != nil {
 		return err
 	}
-	shared := &segReq{detectReq: detectReq{imageReq: s.newImageReq(m, req.ID, start, req.preFlags, vis), nms: nms, filter: filter}, mode: mode, tradeoff: tradeoff}
+	shared := &segReq{detectReq: detectReq{imageReq: s.newImageReq(m, req.ID, start, req.preFlags, vis), nms: nms, filter: filter}, mode: mode, tradeoff: tradeoff, rle: rle}
 	works := make([]pipeline.Work, len(images))
 	ws := make([]*imageWork, len(images))
 	for i, data := range images {
@@ -182,7 +203,7 @@ func (s *Server) segment(c *fiber.Ctx, start time.Time, req *odRequest, mode vis
 }
 
 // legacySegOptions reads the mask fields from the legacy route's query.
-func legacySegOptions(c *fiber.Ctx) (vision.MaskMode, float64, error) {
+func legacySegOptions(c *fiber.Ctx) (vision.MaskMode, float64, bool, error) {
 	var mode, format *string
 	var tradeoff *float64
 	if v := c.Query("mask_decode_mode"); v != "" {
@@ -194,7 +215,7 @@ func legacySegOptions(c *fiber.Ctx) (vision.MaskMode, float64, error) {
 	if v := c.Query("tradeoff_factor"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
-			return 0, 0, badRequest("tradeoff_factor must be a number")
+			return 0, 0, false, badRequest("tradeoff_factor must be a number")
 		}
 		tradeoff = &f
 	}

@@ -46,14 +46,26 @@ func TestSegmentationRoute(t *testing.T) {
 		{`"mask_decode_mode":"fastest",`, 400},
 		{`"mask_decode_mode":"tradeoff","tradeoff_factor":1.5,`, 400},
 		{`"response_mask_format":"bitmap",`, 400},
-		{`"response_mask_format":"rle",`, 501},
 	} {
 		status, out := post(t, url+"/infer/instance_segmentation", "application/json", body(c.extra))
 		if status != c.status || out["message"] == "" {
 			t.Errorf("%s: %d %v", c.extra, status, out)
 		}
 	}
-	status, out := post(t, url+"/infer/object_detection", "application/json", body(""))
+	// RLE: COCO's compressed counts of each mask in image pixels.
+	status, out := post(t, url+"/infer/instance_segmentation", "application/json", body(`"mask_decode_mode":"fast","response_mask_format":"rle",`))
+	if status != 200 {
+		t.Fatalf("rle: %d %v", status, out)
+	}
+	for _, p := range out["predictions"].([]any) {
+		p := p.(map[string]any)
+		rle, _ := p["rle"].(map[string]any)
+		size, _ := rle["size"].([]any)
+		if p["mask_format"] != "rle" || len(size) != 2 || size[0] != 1080.0 || size[1] != 810.0 || rle["counts"] == "" || p["points"] != nil {
+			t.Fatalf("rle prediction %v", p)
+		}
+	}
+	status, out = post(t, url+"/infer/object_detection", "application/json", body(""))
 	if status != 400 {
 		t.Errorf("segmentation model on the detection route: %d %v", status, out)
 	}
