@@ -23,12 +23,12 @@ type imageReq struct {
 	dctScale bool
 	// vis asks for a drawing of the predictions (nil: none).
 	vis *visOptions
-	// noCrop and noGray are disable_preproc_static_crop / _grayscale.
-	noCrop, noGray bool
+	// noCrop, noGray and noContrast are disable_preproc_static_crop,
+	// _grayscale and _contrast.
+	noCrop, noGray, noContrast bool
 }
 
-// preFlags are the request's disable_preproc_* switches; contrast is
-// accepted and has nothing to disable (trtserve does not apply it).
+// preFlags are the request's disable_preproc_* switches.
 type preFlags struct {
 	DisableAutoOrient *bool `json:"disable_preproc_auto_orient"`
 	DisableStaticCrop *bool `json:"disable_preproc_static_crop"`
@@ -41,7 +41,7 @@ func isTrue(b *bool) bool { return b != nil && *b }
 // newImageReq builds the shared part of a request for model m.
 func (s *Server) newImageReq(m *pipeline.Model, id string, start time.Time, f preFlags, vis *visOptions) imageReq {
 	return imageReq{
-		vis: vis, noCrop: isTrue(f.DisableStaticCrop), noGray: isTrue(f.DisableGrayscale),
+		vis: vis, noCrop: isTrue(f.DisableStaticCrop), noGray: isTrue(f.DisableGrayscale), noContrast: isTrue(f.DisableContrast),
 		model: m, inferenceID: id, start: start, maxPixels: s.opts.MaxImagePixels,
 		autoOrient: m.Spec.Pre.AutoOrient && !isTrue(f.DisableAutoOrient),
 		dctScale:   s.opts.JPEGDCTScaling,
@@ -92,7 +92,7 @@ func (w *imageWork) Preprocess(in [][]float32) error {
 	crop := spec.Pre.StaticCrop != nil && !w.ir.noCrop
 	gray := spec.Pre.Grayscale && !w.ir.noGray
 	opts := vision.DecodeOptions{MaxPixels: w.ir.maxPixels, AutoOrient: w.ir.autoOrient}
-	if w.ir.dctScale && !crop && !gray {
+	if w.ir.dctScale && !crop && !gray && spec.Pre.Contrast == "" {
 		opts.TargetW, opts.TargetH, opts.TargetMode = spec.InputWidth, spec.InputHeight, resizeMode(spec.Pre.Resize)
 	}
 	img, err := vision.Decode(w.data, opts)
@@ -106,10 +106,14 @@ func (w *imageWork) Preprocess(in [][]float32) error {
 	} else {
 		defer img.Release()
 	}
-	// Roboflow's environment.json steps, in its order: static crop, then
-	// (contrast: not applied, see README), then grayscale.
+	// Roboflow's environment.json steps, in its order: static crop,
+	// contrast, grayscale.
+	contrast := spec.Pre.Contrast
+	if w.ir.noContrast || contrast == "Adaptive Equalization" {
+		contrast = "" // CLAHE is not implemented: the model warned at load
+	}
 	src := img
-	if crop || gray {
+	if crop || gray || contrast != "" {
 		x0, y0, x1, y1 := 0, 0, img.W, img.H
 		if crop {
 			c := spec.Pre.StaticCrop
@@ -120,6 +124,12 @@ func (w *imageWork) Preprocess(in [][]float32) error {
 			return err
 		}
 		defer src.Release()
+		switch contrast {
+		case "Contrast Stretching":
+			vision.ContrastStretch(src)
+		case "Histogram Equalization":
+			vision.EqualizeHist(src)
+		}
 		if gray {
 			vision.Gray(src)
 		}

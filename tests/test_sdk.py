@@ -211,17 +211,17 @@ def test_segmentation_matches_roboflow(server, case):
         assert min(ious) >= 0.95, ious
 
 
-@pytest.mark.parametrize("case", [c for _, c in cases("det-cropgray")],
-                         ids=lambda c: c["image"] + "-" + str(c["params"]["confidence"]))
-def test_static_crop_and_grayscale_match_roboflow(server, case):
-    # environment.json: static crop 10..90% x 20..95%, grayscale, letterbox.
-    # OpenCV's letterbox resize rounds to whole grey levels (vision's
-    # preprocessing goldens: up to 0.75 levels apart), so boxes get 2 px.
+@pytest.mark.parametrize("name,case", [(n, c) for n in ("cropgray", "stretchcontrast", "histeq")
+                                       for _, c in cases("det-" + n)],
+                         ids=lambda v: v if isinstance(v, str) else v["image"] + "-" + str(v["params"]["confidence"]))
+def test_environment_preprocessing_matches_roboflow(server, name, case):
+    # environment.json steps before a Stretch resize: static crop 10..90% x
+    # 20..95% + grayscale; contrast stretching; histogram equalization.
     client = InferenceHTTPClient(api_url=server)
     p = case["params"]
     client.configure(InferenceConfiguration(
         confidence_threshold=p["confidence"], iou_threshold=p["iou_threshold"],
         class_agnostic_nms=p["class_agnostic_nms"], max_detections=p["max_detections"]))
-    result = client.infer(os.path.join(TESTDATA, "images", case["image"]), model_id="coco-cropgray/1")
+    result = client.infer(os.path.join(TESTDATA, "images", case["image"]), model_id=f"coco-{name}/1")
     assert result["image"] == case["image_size"]
-    check(result["predictions"], case["predictions"], p["confidence"], 2.0)
+    check(result["predictions"], case["predictions"], p["confidence"], 1.0)
