@@ -606,7 +606,7 @@ func applyRoboflow(m *Model) error {
 	}
 	if c := pre.Contrast; c != nil && c.Enabled {
 		m.Pre.Contrast = c.Type
-		if c.Type != "Contrast Stretching" && c.Type != "Histogram Equalization" {
+		if c.Type != "Contrast Stretching" && c.Type != "Histogram Equalization" && c.Type != "Adaptive Equalization" {
 			m.Warnings = append(m.Warnings, fmt.Sprintf("environment.json asks for contrast adjustment %q, which trtserve does not apply: predictions may differ from Roboflow's", c.Type))
 		}
 	}

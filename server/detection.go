@@ -109,8 +109,8 @@ func (w *imageWork) Preprocess(in [][]float32) error {
 	// Roboflow's environment.json steps, in its order: static crop,
 	// contrast, grayscale.
 	contrast := spec.Pre.Contrast
-	if w.ir.noContrast || contrast == "Adaptive Equalization" {
-		contrast = "" // CLAHE is not implemented: the model warned at load
+	if w.ir.noContrast {
+		contrast = ""
 	}
 	src := img
 	if crop || gray || contrast != "" {
@@ -129,6 +129,8 @@ func (w *imageWork) Preprocess(in [][]float32) error {
 			vision.ContrastStretch(src)
 		case "Histogram Equalization":
 			vision.EqualizeHist(src)
+		case "Adaptive Equalization":
+			vision.AdaptiveEqualize(src)
 		}
 		if gray {
 			vision.Gray(src)

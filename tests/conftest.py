@@ -46,7 +46,7 @@ def roboflow_cache(tmp):
     """The Roboflow model-cache folders the end-to-end tests use."""
     names = json.load(open(os.path.join(TESTDATA, "goldens", "class_names.json")))
     cache_folder(tmp, "coco-dets/3", "det-stretch", "object-detection", class_names=names)
-    for name in ("cropgray", "stretchcontrast", "histeq"):  # environment.json preprocessing steps
+    for name in ("cropgray", "stretchcontrast", "histeq", "clahe"):  # environment.json preprocessing steps
         cache_folder(tmp, f"coco-{name}/1", f"det-{name}", "object-detection", class_names=names)
     # Classification: classes in environment.json's CLASS_MAP, MULTICLASS
     # for multi-label.

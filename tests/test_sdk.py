@@ -211,12 +211,13 @@ def test_segmentation_matches_roboflow(server, case):
         assert min(ious) >= 0.95, ious
 
 
-@pytest.mark.parametrize("name,case", [(n, c) for n in ("cropgray", "stretchcontrast", "histeq")
+@pytest.mark.parametrize("name,case", [(n, c) for n in ("cropgray", "stretchcontrast", "histeq", "clahe")
                                        for _, c in cases("det-" + n)],
                          ids=lambda v: v if isinstance(v, str) else v["image"] + "-" + str(v["params"]["confidence"]))
 def test_environment_preprocessing_matches_roboflow(server, name, case):
     # environment.json steps before a Stretch resize: static crop 10..90% x
-    # 20..95% + grayscale; contrast stretching; histogram equalization.
+    # 20..95% + grayscale; contrast stretching; histogram equalization;
+    # adaptive equalization (CLAHE).
     client = InferenceHTTPClient(api_url=server)
     p = case["params"]
     client.configure(InferenceConfiguration(

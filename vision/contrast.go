@@ -82,3 +82,89 @@ func EqualizeHist(img *Image) {
 		img.Pix[k] = lut[v]
 	}
 }
+
+// AdaptiveEqualize is inference-core's "Adaptive Equalization": OpenCV's
+// BGR2GRAY, CLAHE with clipLimit 0.03 on 8x8 tiles (OpenCV's clahe.cpp:
+// reflect-101 padding to whole tiles, clipped histograms with the excess
+// spread evenly then by residual steps, per-tile LUTs, bilinear
+// interpolation between tile centres in float), GRAY2BGR.
+func AdaptiveEqualize(img *Image) {
+	Gray(img)
+	const tiles, bins = 8, 256
+	w, h := img.W, img.H
+	at := func(x, y int) uint8 { return img.Pix[(y*w+x)*3] }
+	// Reflect-101 extension to whole tiles (bottom and right only).
+	ew, eh := w, h
+	if w%tiles != 0 || h%tiles != 0 {
+		ew, eh = w+tiles-w%tiles, h+tiles-h%tiles
+	}
+	reflect := func(i, n int) int {
+		if i >= n {
+			return 2*(n-1) - i
+		}
+		return i
+	}
+	tw, th := ew/tiles, eh/tiles
+	total := tw * th
+	lutScale := float32(bins-1) / float32(total)
+	clip := max(int(0.03*float64(total)/bins), 1)
+	var luts [tiles * tiles][bins]uint8
+	for ty := 0; ty < tiles; ty++ {
+		for tx := 0; tx < tiles; tx++ {
+			var hist [bins]int
+			for y := ty * th; y < (ty+1)*th; y++ {
+				for x := tx * tw; x < (tx+1)*tw; x++ {
+					hist[at(reflect(x, w), reflect(y, h))]++
+				}
+			}
+			clipped := 0
+			for i := range hist {
+				if hist[i] > clip {
+					clipped += hist[i] - clip
+					hist[i] = clip
+				}
+			}
+			batch := clipped / bins
+			residual := clipped - batch*bins
+			for i := range hist {
+				hist[i] += batch
+			}
+			if residual != 0 {
+				step := max(bins/residual, 1)
+				for i := 0; i < bins && residual > 0; i, residual = i+step, residual-1 {
+					hist[i]++
+				}
+			}
+			sum := 0
+			for i := range hist {
+				sum += hist[i]
+				luts[ty*tiles+tx][i] = uint8(min(max(math.RoundToEven(float64(float32(sum)*lutScale)), 0), 255))
+			}
+		}
+	}
+	invW, invH := 1/float32(tw), 1/float32(th)
+	out := make([]uint8, w*h)
+	for y := 0; y < h; y++ {
+		tyf := float32(y)*invH - 0.5
+		ty1 := int(math.Floor(float64(tyf)))
+		ty2 := ty1 + 1
+		ya := tyf - float32(ty1)
+		ya1 := 1 - ya
+		ty1, ty2 = max(ty1, 0), min(ty2, tiles-1)
+		for x := 0; x < w; x++ {
+			txf := float32(x)*invW - 0.5
+			tx1 := int(math.Floor(float64(txf)))
+			tx2 := tx1 + 1
+			xa := txf - float32(tx1)
+			xa1 := 1 - xa
+			tx1, tx2 = max(tx1, 0), min(tx2, tiles-1)
+			v := at(x, y)
+			r := (float32(luts[ty1*tiles+tx1][v])*xa1+float32(luts[ty1*tiles+tx2][v])*xa)*ya1 +
+				(float32(luts[ty2*tiles+tx1][v])*xa1+float32(luts[ty2*tiles+tx2][v])*xa)*ya
+			out[y*w+x] = uint8(min(max(math.RoundToEven(float64(r)), 0), 255))
+		}
+	}
+	for i, v := range out {
+		img.Pix[3*i], img.Pix[3*i+1], img.Pix[3*i+2] = v, v, v
+	}
+}

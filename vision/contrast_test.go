@@ -44,4 +44,23 @@ func TestContrastMatchesInferenceCore(t *testing.T) {
 	if got := sum(img); got != 52210509 {
 		t.Errorf("histogram equalization: byte sum %d, inference-core 52210509", got)
 	}
+	// CLAHE on two sizes: 451x300 needs reflect padding to whole tiles,
+	// 810x1080 does not.
+	img = decode()
+	AdaptiveEqualize(img)
+	if got := sum(img); got != 49540563 {
+		t.Errorf("adaptive equalization: byte sum %d, inference-core 49540563", got)
+	}
+	bus, err := os.ReadFile("../testdata/images/bus.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = Decode(bus, DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	AdaptiveEqualize(img)
+	if got := sum(img); got != 307225917 {
+		t.Errorf("adaptive equalization (bus): byte sum %d, inference-core 307225917", got)
+	}
 }
