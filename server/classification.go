@@ -21,10 +21,7 @@ type clsRequest struct {
 	Image      gojson.RawMessage `json:"image"`
 	Confidence gojson.RawMessage `json:"confidence"`
 	preFlags
-	Visualize   *bool `json:"visualize_predictions"`
-	VisLabels   *bool `json:"visualization_labels"`
-	VisStroke   *int  `json:"visualization_stroke_width"`
-	imageFormat bool
+	visFlags
 }
 
 type clsPrediction struct {
@@ -171,7 +168,7 @@ func (s *Server) classify(c *fiber.Ctx, start time.Time, req *clsRequest, conf f
 	if shape := m.Engine.Outputs()[0].Shape; len(shape) != 2 {
 		return &apiError{Status: http.StatusInternalServerError, Type: "ModelError", Msg: fmt.Sprintf("classification model %s has output shape %v, want [batch, classes]", m.Spec.ID(), shape)}
 	}
-	vis, err := visOf(req.Visualize, req.VisLabels, req.VisStroke, req.imageFormat)
+	vis, err := req.visFlags.options()
 	if err != nil {
 		return err
 	}

@@ -46,12 +46,7 @@ type odRequest struct {
 	MaxDetections    *int              `json:"max_detections"`
 	MaxCandidates    *int              `json:"max_candidates"`
 	preFlags
-	Visualize *bool `json:"visualize_predictions"`
-	VisLabels *bool `json:"visualization_labels"`
-	VisStroke *int  `json:"visualization_stroke_width"`
-	// imageFormat is the legacy route's format=image: answer the drawing
-	// itself as image/jpeg.
-	imageFormat bool
+	visFlags
 }
 
 type imageDims struct {
@@ -217,6 +212,19 @@ func (s *Server) parseJSONRequest(c *fiber.Ctx, req any, image *gojson.RawMessag
 	return images, list, nil
 }
 
+// newDetectReq is what the images of a detection-shaped request share.
+func (s *Server) newDetectReq(m *pipeline.Model, req *odRequest, start time.Time, nms vision.NMSOptions) (*detectReq, error) {
+	vis, err := req.visFlags.options()
+	if err != nil {
+		return nil, err
+	}
+	filter := map[string]bool{}
+	for _, f := range req.ClassFilter {
+		filter[f] = true
+	}
+	return &detectReq{imageReq: s.newImageReq(m, req.ID, start, req.preFlags, vis), nms: nms, filter: filter}, nil
+}
+
 // taskModel finds (or loads) the model a request names and checks it does
 // the route's task.
 func (s *Server) taskModel(ctx context.Context, id string, task engines.Task) (*pipeline.Model, error) {
@@ -266,16 +274,11 @@ func (s *Server) detectTask(c *fiber.Ctx, start time.Time, req *odRequest, image
 	if err != nil {
 		return err
 	}
-	filter := map[string]bool{}
-	for _, f := range req.ClassFilter {
-		filter[f] = true
-	}
-	vis, err := visOf(req.Visualize, req.VisLabels, req.VisStroke, req.imageFormat)
+	shared, err := s.newDetectReq(m, req, start, nms)
 	if err != nil {
 		return err
 	}
-	shared := &detectReq{imageReq: s.newImageReq(m, req.ID, start, req.preFlags, vis), nms: nms, filter: filter,
-		keypoints: task == engines.KeypointDetection, kpConfidence: kpConf}
+	shared.keypoints, shared.kpConfidence = task == engines.KeypointDetection, kpConf
 	works := make([]pipeline.Work, len(images))
 	ws := make([]*imageWork, len(images))
 	for i, data := range images {
@@ -406,8 +409,7 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		cls := clsRequest{ModelID: req.ModelID, preFlags: req.preFlags, Visualize: req.Visualize,
-			VisLabels: req.VisLabels, VisStroke: req.VisStroke, imageFormat: req.imageFormat}
+		cls := clsRequest{ModelID: req.ModelID, preFlags: req.preFlags, visFlags: req.visFlags}
 		return s.classify(c, start, &cls, conf, [][]byte{data}, false)
 	}
 	return s.detect(c, start, &req, [][]byte{data}, false)

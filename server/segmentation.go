@@ -184,15 +184,11 @@ func (s *Server) segment(c *fiber.Ctx, start time.Time, req *odRequest, mode vis
 	if outs := m.Engine.Outputs(); len(outs) != 2 || len(outs[0].Shape) != 3 || len(outs[1].Shape) != 4 {
 		return &apiError{Status: http.StatusInternalServerError, Type: "ModelError", Msg: fmt.Sprintf("segmentation model %s must output [batch, values, anchors] and [batch, masks, h, w] prototypes", m.Spec.ID())}
 	}
-	filter := map[string]bool{}
-	for _, f := range req.ClassFilter {
-		filter[f] = true
-	}
-	vis, err := visOf(req.Visualize, req.VisLabels, req.VisStroke, req.imageFormat)
+	det, err := s.newDetectReq(m, req, start, nms)
 	if err != nil {
 		return err
 	}
-	shared := &segReq{detectReq: detectReq{imageReq: s.newImageReq(m, req.ID, start, req.preFlags, vis), nms: nms, filter: filter}, mode: mode, tradeoff: tradeoff, rle: rle}
+	shared := &segReq{detectReq: *det, mode: mode, tradeoff: tradeoff, rle: rle}
 	works := make([]pipeline.Work, len(images))
 	ws := make([]*imageWork, len(images))
 	for i, data := range images {

@@ -16,21 +16,29 @@ type visOptions struct {
 	image bool
 }
 
-// visOf reads visualize_predictions, visualization_labels and
-// visualization_stroke_width (Roboflow's default stroke: 1).
-func visOf(visualize, labels *bool, stroke *int, image bool) (*visOptions, error) {
-	if visualize == nil || !*visualize {
+// visFlags are a request's visualization fields.
+type visFlags struct {
+	Visualize *bool `json:"visualize_predictions"`
+	VisLabels *bool `json:"visualization_labels"`
+	VisStroke *int  `json:"visualization_stroke_width"`
+	// imageFormat is the legacy route's format=image: answer the drawing
+	// itself as image/jpeg.
+	imageFormat bool
+}
+
+// options reads visualize_predictions, visualization_labels and
+// visualization_stroke_width (Roboflow's default stroke: 1); nil when no
+// drawing is asked for.
+func (f visFlags) options() (*visOptions, error) {
+	if !isTrue(f.Visualize) {
 		return nil, nil
 	}
-	v := &visOptions{stroke: 1, image: image}
-	if labels != nil {
-		v.labels = *labels
-	}
-	if stroke != nil {
-		if *stroke < 1 || *stroke > 100 {
-			return nil, badRequest("visualization_stroke_width must be between 1 and 100, got %d", *stroke)
+	v := &visOptions{stroke: 1, image: f.imageFormat, labels: isTrue(f.VisLabels)}
+	if f.VisStroke != nil {
+		if *f.VisStroke < 1 || *f.VisStroke > 100 {
+			return nil, badRequest("visualization_stroke_width must be between 1 and 100, got %d", *f.VisStroke)
 		}
-		v.stroke = *stroke
+		v.stroke = *f.VisStroke
 	}
 	return v, nil
 }
