@@ -86,10 +86,11 @@ func BenchmarkPreprocess640(b *testing.B) {
 	})
 }
 
-func mustRead(b *testing.B, path string) []byte {
+func mustRead(tb testing.TB, path string) []byte {
+	tb.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return data
 }

@@ -2,19 +2,16 @@ package vision
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"testing"
 )
 
 type clsGolden struct {
 	Cases []struct {
-		Image      string  `json:"image"`
-		Confidence float64 `json:"confidence"`
-		Raw        *struct {
-			File string `json:"file"`
-		} `json:"raw_output"`
-		Post struct {
+		Image      string     `json:"image"`
+		Confidence float64    `json:"confidence"`
+		Raw        *goldenRaw `json:"raw_output"`
+		Post       struct {
 			Predictions      json.RawMessage `json:"predictions"`
 			PredictedClasses []string        `json:"predicted_classes"`
 			Top              string          `json:"top"`
@@ -46,7 +43,7 @@ func TestClassificationGoldens(t *testing.T) {
 		if err := json.Unmarshal(c.Post.Predictions, &want); err != nil {
 			t.Fatal(err)
 		}
-		got := Classify(readFloats(t, filepath.Join("../testdata/goldens", c.Raw.File)), c.Confidence)
+		got := Classify(readFloats(t, c.Raw.File), c.Confidence)
 		if len(got) != len(want) {
 			t.Fatalf("%s conf %v: %d classes, inference-core %d: %v vs %v", c.Image, c.Confidence, len(got), len(want), got, want)
 		}
@@ -68,7 +65,7 @@ func TestClassificationGoldens(t *testing.T) {
 		if err := json.Unmarshal(c.Post.Predictions, &want); err != nil {
 			t.Fatal(err)
 		}
-		scores, predicted := MultiLabel(readFloats(t, filepath.Join("../testdata/goldens", c.Raw.File)), c.Confidence)
+		scores, predicted := MultiLabel(readFloats(t, c.Raw.File), c.Confidence)
 		for _, w := range want {
 			if scores[w.ClassID] != w.Confidence {
 				t.Fatalf("%s: class %d score %v, inference-core %v", c.Image, w.ClassID, scores[w.ClassID], w.Confidence)

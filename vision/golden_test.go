@@ -15,6 +15,15 @@ type goldenPred struct {
 	ClassID                         int    `json:"class_id"`
 }
 
+// goldenRaw is a case's raw_output: the ONNX output(s) inference-core
+// post-processed, as little-endian float32 files.
+type goldenRaw struct {
+	File        string `json:"file"`
+	Shape       []int  `json:"shape"`
+	Protos      string `json:"protos"`       // segmentation prototypes
+	ProtosShape []int  `json:"protos_shape"` // segmentation prototypes
+}
+
 type goldenFile struct {
 	Resize string `json:"resize"`
 	Input  [2]int `json:"input_size"`
@@ -27,11 +36,8 @@ type goldenFile struct {
 			MaxDetections int     `json:"max_detections"`
 		} `json:"params"`
 		ImageSize struct{ Width, Height int } `json:"image_size"`
-		Raw       *struct {
-			File  string `json:"file"`
-			Shape []int  `json:"shape"`
-		} `json:"raw_output"`
-		Post []goldenPred `json:"postprocess_predictions"`
+		Raw       *goldenRaw                  `json:"raw_output"`
+		Post      []goldenPred                `json:"postprocess_predictions"`
 	} `json:"cases"`
 }
 
@@ -55,12 +61,10 @@ func resizeOf(format string) ResizeMode {
 	return Fit
 }
 
-func readFloats(t *testing.T, path string) []float32 {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+// readFloats reads a little-endian float32 file of testdata/goldens.
+func readFloats(tb testing.TB, name string) []float32 {
+	tb.Helper()
+	b := mustRead(tb, filepath.Join("..", "testdata", "goldens", name))
 	out := make([]float32, len(b)/4)
 	for i := range out {
 		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
@@ -83,7 +87,7 @@ func TestDetectionGoldens(t *testing.T) {
 				continue
 			}
 			checked++
-			out := readFloats(t, filepath.Join("..", "testdata", "goldens", c.Raw.File))
+			out := readFloats(t, c.Raw.File)
 			ch, anchors := c.Raw.Shape[1], c.Raw.Shape[2]
 			dets, err := DecodeBoxes(out, YOLOv8, anchors, ch-4, 0, NMSOptions{
 				Confidence: c.Params.Confidence, IoUThreshold: c.Params.IoU,
@@ -151,7 +155,7 @@ func TestPreprocessingGoldens(t *testing.T) {
 			if err := ToTensor(img, g, Normalize{Std: [3]float32{1, 1, 1}}, pad, got); err != nil {
 				t.Fatal(err)
 			}
-			want := readFloats(t, filepath.Join("..", "testdata", "goldens", c.File))
+			want := readFloats(t, c.File)
 			var worst, sum float64
 			for i := range want {
 				d := math.Abs(float64(got[i]-want[i])) * 255
@@ -178,11 +182,8 @@ type kpGolden struct {
 			KpConf     float64 `json:"keypoint_confidence"`
 		} `json:"params"`
 		ImageSize struct{ Width, Height int } `json:"image_size"`
-		Raw       *struct {
-			File  string `json:"file"`
-			Shape []int  `json:"shape"`
-		} `json:"raw_output"`
-		Post []struct {
+		Raw       *goldenRaw                  `json:"raw_output"`
+		Post      []struct {
 			goldenPred
 			Keypoints []struct {
 				X, Y, Confidence float64
@@ -206,7 +207,7 @@ func TestKeypointGoldens(t *testing.T) {
 			if c.Raw == nil {
 				continue
 			}
-			out := readFloats(t, filepath.Join("..", "testdata", "goldens", c.Raw.File))
+			out := readFloats(t, c.Raw.File)
 			ch, anchors := c.Raw.Shape[1], c.Raw.Shape[2]
 			dets, err := DecodeBoxes(out, YOLOv8, anchors, ch-4-3*nk, 3*nk, NMSOptions{
 				Confidence: c.Params.Confidence, IoUThreshold: c.Params.IoU, MaxDetections: 300,

@@ -2,7 +2,6 @@ package vision
 
 import (
 	"math"
-	"path/filepath"
 	"testing"
 )
 
@@ -18,13 +17,8 @@ type segGolden struct {
 			Tradeoff   float64 `json:"tradeoff_factor"`
 		} `json:"params"`
 		ImageSize struct{ Width, Height int } `json:"image_size"`
-		Raw       *struct {
-			File        string `json:"file"`
-			Shape       []int  `json:"shape"`
-			Protos      string `json:"protos"`
-			ProtosShape []int  `json:"protos_shape"`
-		} `json:"raw_output"`
-		Post []struct {
+		Raw       *goldenRaw                  `json:"raw_output"`
+		Post      []struct {
 			goldenPred
 			Points []Point `json:"points"`
 		} `json:"postprocess_predictions"`
@@ -54,9 +48,9 @@ func TestSegmentationGoldens(t *testing.T) {
 			if c.Raw == nil {
 				continue
 			}
-			out := readFloats(t, filepath.Join("..", "testdata", "goldens", c.Raw.File))
+			out := readFloats(t, c.Raw.File)
 			ps := c.Raw.ProtosShape
-			protos := Protos{Data: readFloats(t, filepath.Join("..", "testdata", "goldens", c.Raw.Protos)), C: ps[1], H: ps[2], W: ps[3]}
+			protos := Protos{Data: readFloats(t, c.Raw.Protos), C: ps[1], H: ps[2], W: ps[3]}
 			ch, anchors := c.Raw.Shape[1], c.Raw.Shape[2]
 			dets, err := DecodeBoxes(out, YOLOv8, anchors, ch-4-ps[1], ps[1], NMSOptions{
 				Confidence: c.Params.Confidence, IoUThreshold: c.Params.IoU, MaxDetections: 300,
@@ -147,9 +141,8 @@ func geoScale(g Geometry) float64 {
 //
 //	go test -run '^$' -bench Masks ./vision/
 func BenchmarkMasks(b *testing.B) {
-	t := &testing.T{}
-	out := readFloats(t, "../testdata/goldens/seg-stretch-bus.bin")
-	protos := Protos{Data: readFloats(t, "../testdata/goldens/seg-stretch-bus-protos.bin"), C: 32, H: 80, W: 80}
+	out := readFloats(b, "seg-stretch-bus.bin")
+	protos := Protos{Data: readFloats(b, "seg-stretch-bus-protos.bin"), C: 32, H: 80, W: 80}
 	dets, err := DecodeBoxes(out, YOLOv8, 2100, 80, 32, NMSOptions{Confidence: 0.4, IoUThreshold: 0.3, MaxDetections: 300})
 	if err != nil {
 		b.Fatal(err)

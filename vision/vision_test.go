@@ -94,7 +94,7 @@ func TestDecodeIntoRecycledBuffers(t *testing.T) {
 	}
 	ref := append([]byte(nil), want.Pix...)
 	for i := range 5 {
-		big, err := Decode(mustReadT(t, "../testdata/bench/1080p/zidane.jpg"), DecodeOptions{})
+		big, err := Decode(mustRead(t, "../testdata/bench/1080p/zidane.jpg"), DecodeOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,14 +109,6 @@ func TestDecodeIntoRecycledBuffers(t *testing.T) {
 		}
 		got.Release()
 	}
-}
-
-func mustReadT(t *testing.T, path string) []byte {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 func TestStaticCropAndGray(t *testing.T) {
