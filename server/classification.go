@@ -173,11 +173,8 @@ func (s *Server) classify(c *fiber.Ctx, start time.Time, req *clsRequest, conf f
 		return err
 	}
 	shared := &clsReq{imageReq: s.newImageReq(m, req.ID, start, req.preFlags, vis), confidence: conf}
-	works := make([]pipeline.Work, len(images))
-	ws := make([]*imageWork, len(images))
-	for i, data := range images {
-		w := &clsWork{imageWork: imageWork{ir: &shared.imageReq, data: data}, req: shared}
-		works[i], ws[i] = w, &w.imageWork
-	}
-	return s.run(ctx, c, m, works, ws, list)
+	return s.run(ctx, c, m, &shared.imageReq, images, list, func(iw imageWork) (pipeline.Work, *imageWork) {
+		w := &clsWork{imageWork: iw, req: shared}
+		return w, &w.imageWork
+	})
 }

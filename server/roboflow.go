@@ -238,8 +238,16 @@ func (s *Server) taskModel(ctx context.Context, id string, task engines.Task) (*
 	return m, nil
 }
 
-// run sends the works through the model and answers with their bodies.
-func (s *Server) run(ctx context.Context, c *fiber.Ctx, m *pipeline.Model, works []pipeline.Work, ws []*imageWork, list bool) error {
+// run makes one task Work per image with newWork (which wraps the shared
+// imageWork part), sends them through the model and answers with their
+// bodies.
+func (s *Server) run(ctx context.Context, c *fiber.Ctx, m *pipeline.Model, ir *imageReq, images [][]byte, list bool,
+	newWork func(imageWork) (pipeline.Work, *imageWork)) error {
+	works := make([]pipeline.Work, len(images))
+	ws := make([]*imageWork, len(images))
+	for i, data := range images {
+		works[i], ws[i] = newWork(imageWork{ir: ir, data: data})
+	}
 	for _, err := range m.Do(ctx, works) {
 		if err != nil {
 			return err
@@ -279,13 +287,10 @@ func (s *Server) detectTask(c *fiber.Ctx, start time.Time, req *odRequest, image
 		return err
 	}
 	shared.keypoints, shared.kpConfidence = task == engines.KeypointDetection, kpConf
-	works := make([]pipeline.Work, len(images))
-	ws := make([]*imageWork, len(images))
-	for i, data := range images {
-		w := &detectWork{imageWork: imageWork{ir: &shared.imageReq, data: data}, req: shared}
-		works[i], ws[i] = w, &w.imageWork
-	}
-	return s.run(ctx, c, m, works, ws, list)
+	return s.run(ctx, c, m, &shared.imageReq, images, list, func(iw imageWork) (pipeline.Work, *imageWork) {
+		w := &detectWork{imageWork: iw, req: shared}
+		return w, &w.imageWork
+	})
 }
 
 // legacyInfer is POST /{dataset}/{version}: the image comes as a base64

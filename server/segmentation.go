@@ -189,13 +189,10 @@ func (s *Server) segment(c *fiber.Ctx, start time.Time, req *odRequest, mode vis
 		return err
 	}
 	shared := &segReq{detectReq: *det, mode: mode, tradeoff: tradeoff, rle: rle}
-	works := make([]pipeline.Work, len(images))
-	ws := make([]*imageWork, len(images))
-	for i, data := range images {
-		w := &segWork{imageWork: imageWork{ir: &shared.imageReq, data: data}, req: shared}
-		works[i], ws[i] = w, &w.imageWork
-	}
-	return s.run(ctx, c, m, works, ws, list)
+	return s.run(ctx, c, m, &shared.imageReq, images, list, func(iw imageWork) (pipeline.Work, *imageWork) {
+		w := &segWork{imageWork: iw, req: shared}
+		return w, &w.imageWork
+	})
 }
 
 // legacySegOptions reads the mask fields from the legacy route's query.
