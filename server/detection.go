@@ -120,10 +120,14 @@ func (w *imageWork) Preprocess(in [][]float32) error {
 			x0, y0, x1, y1 = vision.StaticCropRect(img.W, img.H, c.XMin, c.YMin, c.XMax, c.YMax)
 			w.cropX, w.cropY = x0, y0
 		}
-		if src, err = vision.Crop(img, x0, y0, x1, y1); err != nil {
-			return err
+		if crop || w.ir.vis != nil {
+			// A copy: the steps below change pixels in place, and a
+			// drawing is made on the original.
+			if src, err = vision.Crop(img, x0, y0, x1, y1); err != nil {
+				return err
+			}
+			defer src.Release()
 		}
-		defer src.Release()
 		switch contrast {
 		case "Contrast Stretching":
 			vision.ContrastStretch(src)
