@@ -143,21 +143,18 @@ func AdaptiveEqualize(img *Image) {
 		}
 	}
 	invW, invH := 1/float32(tw), 1/float32(th)
+	// Column taps are the same on every row: computed once, as OpenCV does.
+	tx1s, tx2s, xas := make([]int, w), make([]int, w), make([]float32, w)
+	for x := range w {
+		tx1s[x], tx2s[x], xas[x] = claheTap(x, invW, tiles)
+	}
 	out := make([]uint8, w*h)
 	for y := 0; y < h; y++ {
-		tyf := float32(y)*invH - 0.5
-		ty1 := int(math.Floor(float64(tyf)))
-		ty2 := ty1 + 1
-		ya := tyf - float32(ty1)
+		ty1, ty2, ya := claheTap(y, invH, tiles)
 		ya1 := 1 - ya
-		ty1, ty2 = max(ty1, 0), min(ty2, tiles-1)
 		for x := 0; x < w; x++ {
-			txf := float32(x)*invW - 0.5
-			tx1 := int(math.Floor(float64(txf)))
-			tx2 := tx1 + 1
-			xa := txf - float32(tx1)
+			tx1, tx2, xa := tx1s[x], tx2s[x], xas[x]
 			xa1 := 1 - xa
-			tx1, tx2 = max(tx1, 0), min(tx2, tiles-1)
 			v := at(x, y)
 			r := (float32(luts[ty1*tiles+tx1][v])*xa1+float32(luts[ty1*tiles+tx2][v])*xa)*ya1 +
 				(float32(luts[ty2*tiles+tx1][v])*xa1+float32(luts[ty2*tiles+tx2][v])*xa)*ya
@@ -167,4 +164,13 @@ func AdaptiveEqualize(img *Image) {
 	for i, v := range out {
 		img.Pix[3*i], img.Pix[3*i+1], img.Pix[3*i+2] = v, v, v
 	}
+}
+
+// claheTap is OpenCV's CLAHE interpolation between tile centres for pixel
+// pos: the two tiles (clamped) and the weight of the second, in float.
+func claheTap(pos int, inv float32, tiles int) (t1, t2 int, a float32) {
+	f := float32(pos)*inv - 0.5
+	t1 = int(math.Floor(float64(f)))
+	a = f - float32(t1)
+	return max(t1, 0), min(t1+1, tiles-1), a
 }
