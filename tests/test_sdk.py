@@ -50,12 +50,13 @@ def check(got, want, thr, scale):
 
 
 def cases(golden_name):
+    """The JPEG cases of a golden file (the SDK sends files it can read as JPEG)."""
     golden = json.load(open(os.path.join(TESTDATA, "goldens", golden_name + ".json")))
-    return [(golden_name, c) for c in golden["cases"] if c["image"].endswith(".jpg")]
+    return [c for c in golden["cases"] if c["image"].endswith(".jpg")]
 
 
 @pytest.mark.parametrize("model_id,golden_name,case",
-                         [("coco-dets/3", n, c) for n, c in cases("det-stretch")],
+                         [("coco-dets/3", "det-stretch", c) for c in cases("det-stretch")],
                          ids=lambda v: v if isinstance(v, str) else v["image"] + "-" + str(v["params"]["confidence"]))
 def test_object_detection_matches_roboflow(server, model_id, golden_name, case):
     client = InferenceHTTPClient(api_url=server)
@@ -102,12 +103,7 @@ CLS_MARGIN = 0.0003  # scores of this random 1000-class model sit 0.001 apart at
 CLS_TOL = 1e-4
 
 
-def cls_cases(golden_name):
-    golden = json.load(open(os.path.join(TESTDATA, "goldens", golden_name + ".json")))
-    return [c for c in golden["cases"] if c["image"].endswith(".jpg")]
-
-
-@pytest.mark.parametrize("case", cls_cases("cls-single"), ids=lambda c: f'{c["image"]}-{c["confidence"]}')
+@pytest.mark.parametrize("case", cases("cls-single"), ids=lambda c: f'{c["image"]}-{c["confidence"]}')
 def test_classification_matches_roboflow(server, case):
     client = InferenceHTTPClient(api_url=server)
     client.configure(InferenceConfiguration(confidence_threshold=case["confidence"]))
@@ -128,7 +124,7 @@ def test_classification_matches_roboflow(server, case):
         assert got["predictions"] == [] and got["top"] == "" and got["confidence"] == 0.0
 
 
-@pytest.mark.parametrize("case", cls_cases("cls-multi")[:6], ids=lambda c: f'{c["image"]}-{c["confidence"]}')
+@pytest.mark.parametrize("case", cases("cls-multi")[:6], ids=lambda c: f'{c["image"]}-{c["confidence"]}')
 def test_multilabel_classification_matches_roboflow(server, case):
     client = InferenceHTTPClient(api_url=server)
     client.configure(InferenceConfiguration(confidence_threshold=case["confidence"]))
@@ -146,7 +142,7 @@ def test_multilabel_classification_matches_roboflow(server, case):
             assert name not in got["predicted_classes"]
 
 
-@pytest.mark.parametrize("case", cls_cases("kp-stretch"),
+@pytest.mark.parametrize("case", cases("kp-stretch"),
                          ids=lambda c: f'{c["image"]}-{c["params"]["confidence"]}-{c["params"]["keypoint_confidence"]}')
 def test_keypoints_match_roboflow(server, case):
     client = InferenceHTTPClient(api_url=server)
@@ -186,7 +182,7 @@ def poly_iou(a, b, shape):
     return 1.0 if union == 0 else int((ma & mb).sum()) / union
 
 
-@pytest.mark.parametrize("case", cls_cases("seg-stretch"),
+@pytest.mark.parametrize("case", cases("seg-stretch"),
                          ids=lambda c: f'{c["image"]}-{c["params"]["mask_decode_mode"]}')
 def test_segmentation_matches_roboflow(server, case):
     client = InferenceHTTPClient(api_url=server)
@@ -212,7 +208,7 @@ def test_segmentation_matches_roboflow(server, case):
 
 
 @pytest.mark.parametrize("name,case", [(n, c) for n in ("cropgray", "stretchcontrast", "histeq", "clahe")
-                                       for _, c in cases("det-" + n)],
+                                       for c in cases("det-" + n)],
                          ids=lambda v: v if isinstance(v, str) else v["image"] + "-" + str(v["params"]["confidence"]))
 def test_environment_preprocessing_matches_roboflow(server, name, case):
     # environment.json steps before a Stretch resize: static crop 10..90% x
