@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -327,14 +326,4 @@ func sampleRSS(url string, stop <-chan struct{}) float64 {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-}
-
-// sortedKeys lists error statuses in a stable order.
-func sortedKeys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

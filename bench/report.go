@@ -4,7 +4,9 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +33,7 @@ func (lv Level) errors() string {
 		return "-"
 	}
 	var parts []string
-	for _, k := range sortedKeys(lv.Errors) {
+	for _, k := range slices.Sorted(maps.Keys(lv.Errors)) {
 		parts = append(parts, fmt.Sprintf("%s×%d", k, lv.Errors[k]))
 	}
 	return strings.Join(parts, " ")
