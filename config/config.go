@@ -40,6 +40,10 @@ type Config struct {
 	PostWorkers     int           `env:"TRTSERVE_POST_WORKERS" envDefault:"0"`
 	MaxActiveModels int           `env:"MAX_ACTIVE_MODELS" envDefault:"0"`
 	Backend         string        `env:"TRTSERVE_BACKEND"`
+	ModelControl    string        `env:"TRTSERVE_MODEL_CONTROL_MODE" envDefault:"explicit"`
+	PollInterval    time.Duration `env:"TRTSERVE_REPOSITORY_POLL_INTERVAL" envDefault:"15s"`
+	APIKey          string        `env:"TRTSERVE_API_KEY"`
+	AccessLog       bool          `env:"TRTSERVE_ACCESS_LOG" envDefault:"false"`
 	LogLevel        string        `env:"TRTSERVE_LOG_LEVEL" envDefault:"info"`
 	LogFormat       string        `env:"TRTSERVE_LOG_FORMAT" envDefault:"text"`
 }
@@ -74,6 +78,10 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.IntVar(&c.PostWorkers, "post-workers", c.PostWorkers, "postprocess workers, 0 = one per CPU (TRTSERVE_POST_WORKERS)")
 	fs.IntVar(&c.MaxActiveModels, "max-active-models", c.MaxActiveModels, "models loaded at once, least recently used unloaded beyond; 0 = no cap (MAX_ACTIVE_MODELS)")
 	fs.StringVar(&c.Backend, "backend", c.Backend, `run every model on this backend ("onnxruntime" or "simulated"), whatever config.yaml says (TRTSERVE_BACKEND)`)
+	fs.StringVar(&c.ModelControl, "model-control-mode", c.ModelControl, "explicit: load/unload by API (and Roboflow routes load on first use); none: load at start only; poll: load the whole repository and follow its changes (TRTSERVE_MODEL_CONTROL_MODE)")
+	fs.DurationVar(&c.PollInterval, "repository-poll-interval", c.PollInterval, "how often poll mode rescans the repository (TRTSERVE_REPOSITORY_POLL_INTERVAL)")
+	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "require this key on every route but health checks (TRTSERVE_API_KEY; prefer the variable: flags show in ps)")
+	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request (TRTSERVE_ACCESS_LOG)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (TRTSERVE_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (TRTSERVE_LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -106,6 +114,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max-queue-delay, decode-workers, post-workers and max-active-models must not be negative")
 	case c.Backend != "" && c.Backend != "onnxruntime" && c.Backend != "simulated":
 		return fmt.Errorf("backend must be onnxruntime or simulated, got %q", c.Backend)
+	case c.ModelControl != "explicit" && c.ModelControl != "none" && c.ModelControl != "poll":
+		return fmt.Errorf("model-control-mode must be explicit, none or poll, got %q", c.ModelControl)
+	case c.PollInterval <= 0:
+		return fmt.Errorf("repository-poll-interval must be positive")
 	}
 	if _, err := c.Logger(io.Discard); err != nil {
 		return err

@@ -43,6 +43,27 @@ type Entry struct {
 // ID is "name/version".
 func (e Entry) ID() string { return e.Name + "/" + e.Version }
 
+// ConfigPath is the model's config.yaml, shared by its versions.
+func (e Entry) ConfigPath() string { return filepath.Join(filepath.Dir(e.Dir), "config.yaml") }
+
+// Fingerprint changes when a file of the version folder or the model's
+// config.yaml is added, removed, resized or touched: the repository poller
+// reloads a model when it does.
+func (e Entry) Fingerprint() string {
+	var b strings.Builder
+	stamp := func(p string) {
+		if st, err := os.Stat(p); err == nil { // follows symlinks: a relinked file counts
+			fmt.Fprintf(&b, "%s:%d:%d;", p, st.Size(), st.ModTime().UnixNano())
+		}
+	}
+	stamp(e.ConfigPath())
+	files, _ := os.ReadDir(e.Dir)
+	for _, f := range files {
+		stamp(filepath.Join(e.Dir, f.Name()))
+	}
+	return b.String()
+}
+
 // Scan lists every model version in the repository, sorted by ID. Folders
 // that hold no weights are ignored; unreadable roots are errors.
 func (r *Repository) Scan() ([]Entry, error) {
@@ -103,7 +124,7 @@ func (r *Repository) Find(id string) (Entry, error) {
 			continue
 		}
 		if version == "" {
-			if best == nil || versionLess(best.Version, e.Version) {
+			if best == nil || VersionLess(best.Version, e.Version) {
 				best = &entries[i]
 			}
 		} else if e.Version == version {
@@ -116,7 +137,9 @@ func (r *Repository) Find(id string) (Entry, error) {
 	return Entry{}, fmt.Errorf("%w: %s", ErrUnknownModel, id)
 }
 
-func versionLess(a, b string) bool {
+// VersionLess orders versions numerically when both are numbers (Triton's
+// versions are), else as strings.
+func VersionLess(a, b string) bool {
 	x, errA := strconv.Atoi(a)
 	y, errB := strconv.Atoi(b)
 	if errA == nil && errB == nil {
@@ -174,7 +197,12 @@ func ParseFileConfig(data []byte) (*FileConfig, error) {
 }
 
 // Resolve reads a model's files and config into a Model.
-func (r *Repository) Resolve(e Entry) (*Model, error) {
+func (r *Repository) Resolve(e Entry) (*Model, error) { return r.ResolveWith(e, nil) }
+
+// ResolveWith is Resolve with override, when not nil, read in place of the
+// model's config.yaml: the same keys, as YAML or JSON (KServe's load
+// request carries the config as a JSON string).
+func (r *Repository) ResolveWith(e Entry, override []byte) (*Model, error) {
 	info, err := ReadONNXInfoFile(e.File)
 	if err != nil {
 		return nil, err
@@ -199,8 +227,12 @@ func (r *Repository) Resolve(e Entry) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.ID(), err)
 	}
-	cfgPath := filepath.Join(filepath.Dir(e.Dir), "config.yaml")
-	if data, err := os.ReadFile(cfgPath); err == nil {
+	cfgPath := e.ConfigPath()
+	data, err := os.ReadFile(cfgPath)
+	if override != nil {
+		data, err = override, nil
+	}
+	if err == nil {
 		fc, err := ParseFileConfig(data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", e.ID(), err)

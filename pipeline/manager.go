@@ -27,7 +27,11 @@ type ManagerOptions struct {
 	// MaxLoaded caps the loaded models; loading one more unloads the least
 	// recently used (Roboflow's MAX_ACTIVE_MODELS). 0 means no cap.
 	MaxLoaded int
-	Log       *slog.Logger
+	// RetireGrace is how long a model replaced by Reload keeps accepting
+	// requests: those that looked it up just before the swap are served
+	// by it instead of failing. Default 5 s.
+	RetireGrace time.Duration
+	Log         *slog.Logger
 }
 
 // Manager loads, serves and unloads models found in a repository.
@@ -38,9 +42,17 @@ type Manager struct {
 	opts     ManagerOptions
 	pools    *pools
 
-	mu      sync.Mutex // guards loaded and loading
+	mu      sync.Mutex // guards loaded, loading, reasons and prints
 	loaded  map[string]*Model
 	loading map[string]*loadCall
+	// reasons says why a repository version is not loaded: its last load
+	// error, or how it was unloaded.
+	reasons map[string]string
+	// prints are the engines.Entry fingerprints of the files each version
+	// was last loaded (or failed to load) from, for Sync.
+	prints map[string]string
+	// retiring are replaced models waiting out RetireGrace.
+	retiring map[*Model]*time.Timer
 }
 
 type loadCall struct {
@@ -63,10 +75,14 @@ func NewManager(repo *engines.Repository, backends *engines.Registry, alloc engi
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	if opts.RetireGrace <= 0 {
+		opts.RetireGrace = 5 * time.Second
+	}
 	return &Manager{
 		Repo: repo, Backends: backends, Alloc: alloc, opts: opts,
 		pools:  &pools{decode: newPool(opts.DecodeWorkers), post: newPool(opts.PostWorkers)},
 		loaded: map[string]*Model{}, loading: map[string]*loadCall{},
+		reasons: map[string]string{}, prints: map[string]string{}, retiring: map[*Model]*time.Timer{},
 	}
 }
 
@@ -74,7 +90,7 @@ func NewManager(repo *engines.Repository, backends *engines.Registry, alloc engi
 func (mg *Manager) Mode() Mode { return mg.opts.withModel(nil).Mode }
 
 func (o ManagerOptions) withModel(spec *engines.Model) Options {
-	opts := Options{Mode: o.Mode, MaxQueueSize: o.MaxQueueSize, MaxQueueDelay: o.MaxQueueDelay, RingDepth: o.RingDepth}
+	opts := Options{Mode: o.Mode, MaxQueueSize: o.MaxQueueSize, MaxQueueDelay: o.MaxQueueDelay, RingDepth: o.RingDepth, Warmup: true}
 	if spec != nil {
 		b := spec.Batching
 		if b.MaxQueueSize > 0 {
@@ -100,44 +116,97 @@ func (mg *Manager) Get(id string) (*Model, bool) {
 // loaded. Concurrent loads of one model share a single load; loads of
 // different models run in parallel and never block serving.
 func (mg *Manager) Load(ctx context.Context, id string) (*Model, error) {
+	return mg.loadEntry(ctx, id, nil, false)
+}
+
+// Reload loads a model afresh from its files (or with override in place of
+// its config.yaml, see engines.Repository.ResolveWith) even when it is
+// loaded. The running version serves until the new one is ready, then the
+// new one takes every new request and the old one finishes the requests it
+// admitted before it is closed: nothing is dropped. When the new version
+// fails to load, the old one keeps serving.
+func (mg *Manager) Reload(ctx context.Context, id string, override []byte) (*Model, error) {
+	return mg.loadEntry(ctx, id, override, true)
+}
+
+func (mg *Manager) loadEntry(ctx context.Context, id string, override []byte, fresh bool) (*Model, error) {
 	entry, err := mg.Repo.Find(id)
 	if err != nil {
 		return nil, err
 	}
 	id = entry.ID()
-	mg.mu.Lock()
-	if m, ok := mg.loaded[id]; ok {
+	var c *loadCall
+	for c == nil {
+		mg.mu.Lock()
+		if m, ok := mg.loaded[id]; ok && !fresh {
+			mg.mu.Unlock()
+			return m, nil
+		}
+		other, busy := mg.loading[id]
+		if !busy {
+			c = &loadCall{done: make(chan struct{})}
+			mg.loading[id] = c
+		}
 		mg.mu.Unlock()
-		return m, nil
-	}
-	if c, ok := mg.loading[id]; ok {
-		mg.mu.Unlock()
-		select {
-		case <-c.done:
-			return c.model, c.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		if busy {
+			select {
+			case <-other.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if !fresh {
+				return other.model, other.err
+			}
+			// A reload must read the files after it was asked for: go again.
 		}
 	}
-	c := &loadCall{done: make(chan struct{})}
-	mg.loading[id] = c
-	mg.mu.Unlock()
 
-	c.model, c.err = mg.load(ctx, entry)
-	var evict *Model
+	print := entry.Fingerprint() // before reading, so a change during the load is seen by the next poll
+	c.model, c.err = mg.open(ctx, entry, override)
+	var old, evict *Model
 	mg.mu.Lock()
 	delete(mg.loading, id)
+	mg.prints[id] = print
 	if c.err == nil {
+		old = mg.loaded[id]
 		mg.loaded[id] = c.model
+		delete(mg.reasons, id)
 		evict = mg.leastRecentlyUsed(id)
+	} else if _, serving := mg.loaded[id]; !serving {
+		mg.reasons[id] = c.err.Error()
 	}
 	mg.mu.Unlock()
 	close(c.done)
+	if old != nil {
+		mg.opts.Log.Info("model reloaded: the new version serves, the old one finishes its requests", "model", id)
+		mg.retire(old)
+	}
 	if evict != nil {
 		mg.opts.Log.Info("unloading least recently used model", "model", evict.Spec.ID(), "max_loaded", mg.opts.MaxLoaded)
+		mg.setReason(evict.Spec.ID(), "unloaded: least recently used")
 		go evict.Close() // waits for its requests; the new model serves meanwhile
 	}
 	return c.model, c.err
+}
+
+// retire closes a replaced model after RetireGrace. Until then it still
+// admits requests, so one that found it an instant before the swap is
+// served rather than refused; Close then waits for all it admitted.
+func (mg *Manager) retire(m *Model) {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	mg.retiring[m] = time.AfterFunc(mg.opts.RetireGrace, func() {
+		mg.mu.Lock()
+		delete(mg.retiring, m)
+		mg.mu.Unlock()
+		m.Close()
+	})
+}
+
+func (mg *Manager) setReason(id, why string) {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	mg.reasons[id] = why
 }
 
 // leastRecentlyUsed removes and returns the model to evict when over the
@@ -158,8 +227,8 @@ func (mg *Manager) leastRecentlyUsed(keep string) *Model {
 	return lru
 }
 
-func (mg *Manager) load(ctx context.Context, e engines.Entry) (*Model, error) {
-	spec, err := mg.Repo.Resolve(e)
+func (mg *Manager) open(ctx context.Context, e engines.Entry, override []byte) (*Model, error) {
+	spec, err := mg.Repo.ResolveWith(e, override)
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +256,9 @@ func (mg *Manager) Unload(id string) error {
 	mg.mu.Lock()
 	m, ok := mg.loaded[id]
 	delete(mg.loaded, id)
+	if ok {
+		mg.reasons[id] = "unloaded"
+	}
 	mg.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotLoaded, id)
@@ -199,6 +271,9 @@ func (mg *Manager) UnloadAll() error {
 	mg.mu.Lock()
 	models := mg.loaded
 	mg.loaded = map[string]*Model{}
+	for id := range models {
+		mg.reasons[id] = "unloaded"
+	}
 	mg.mu.Unlock()
 	var errs []error
 	for _, m := range models {
@@ -209,6 +284,17 @@ func (mg *Manager) UnloadAll() error {
 
 // Close unloads every model and stops the worker pools.
 func (mg *Manager) Close() error {
+	mg.mu.Lock()
+	var retired []*Model
+	for m, t := range mg.retiring {
+		t.Stop()
+		retired = append(retired, m)
+	}
+	clear(mg.retiring)
+	mg.mu.Unlock()
+	for _, m := range retired {
+		m.Close()
+	}
 	err := mg.UnloadAll()
 	mg.pools.decode.close()
 	mg.pools.post.close()
@@ -225,4 +311,149 @@ func (mg *Manager) Loaded() []*Model {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Spec.ID() < out[j].Spec.ID() })
 	return out
+}
+
+// Latest is the loaded version of name with the highest version number
+// (KServe requests that name no version get it).
+func (mg *Manager) Latest(name string) (*Model, bool) {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	var best *Model
+	for _, m := range mg.loaded {
+		if m.Spec.Name == name && (best == nil || engines.VersionLess(best.Spec.Version, m.Spec.Version)) {
+			best = m
+		}
+	}
+	return best, best != nil
+}
+
+// UnloadName unloads every loaded version of name.
+func (mg *Manager) UnloadName(name string) error {
+	var ids []string
+	for _, m := range mg.Loaded() {
+		if m.Spec.Name == name {
+			ids = append(ids, m.Spec.ID())
+		}
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("%w: %s", ErrNotLoaded, name)
+	}
+	var errs []error
+	for _, id := range ids {
+		if err := mg.Unload(id); err != nil && !errors.Is(err, ErrNotLoaded) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// State is a model version's state, named as Triton's repository index
+// names them.
+type State string
+
+// The states a version can be in.
+const (
+	StateReady       State = "READY"
+	StateLoading     State = "LOADING"
+	StateUnavailable State = "UNAVAILABLE"
+)
+
+// Status is one model version's state and, when it is not ready, why.
+type Status struct {
+	Name, Version string
+	State         State
+	Reason        string
+}
+
+// Index lists every version in the repository, and every loaded version
+// whose files have gone since, with its state.
+func (mg *Manager) Index() ([]Status, error) {
+	entries, err := mg.Repo.Scan()
+	if err != nil {
+		return nil, err
+	}
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	ids := map[string]bool{}
+	for _, e := range entries {
+		ids[e.ID()] = true
+	}
+	for id := range mg.loaded {
+		ids[id] = true
+	}
+	for id := range mg.loading {
+		ids[id] = true
+	}
+	out := make([]Status, 0, len(ids))
+	for id := range ids {
+		out = append(out, mg.statusLocked(id))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return engines.VersionLess(out[i].Version, out[j].Version)
+	})
+	return out, nil
+}
+
+// Status is the state of version id ("name/version").
+func (mg *Manager) Status(id string) Status {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	return mg.statusLocked(id)
+}
+
+func (mg *Manager) statusLocked(id string) Status {
+	name, version := engines.SplitID(id)
+	st := Status{Name: name, Version: version, State: StateUnavailable}
+	switch _, loading := mg.loading[id]; {
+	case mg.loaded[id] != nil:
+		st.State = StateReady // a reload in progress serves the old version meanwhile
+	case loading:
+		st.State = StateLoading
+	case mg.reasons[id] != "":
+		st.Reason = mg.reasons[id]
+	default:
+		st.Reason = "not loaded"
+	}
+	return st
+}
+
+// Sync brings the loaded models in line with the repository, as Triton's
+// poll mode does: it loads versions that appeared, reloads loaded ones
+// whose files changed (see Reload: no request is dropped), retries failed
+// ones whose files changed, and unloads versions whose files are gone.
+func (mg *Manager) Sync(ctx context.Context) error {
+	entries, err := mg.Repo.Scan()
+	if err != nil {
+		return err
+	}
+	present := map[string]bool{}
+	for _, e := range entries {
+		id := e.ID()
+		present[id] = true
+		mg.mu.Lock()
+		_, loaded := mg.loaded[id]
+		print, tried := mg.prints[id]
+		mg.mu.Unlock()
+		if tried && print == e.Fingerprint() {
+			continue
+		}
+		if _, err := mg.loadEntry(ctx, id, nil, loaded); err != nil {
+			mg.opts.Log.Error("model failed to load", "model", id, "err", err)
+		} else {
+			mg.opts.Log.Info("model loaded", "model", id, "reload", loaded)
+		}
+	}
+	for _, m := range mg.Loaded() {
+		if id := m.Spec.ID(); !present[id] {
+			mg.opts.Log.Info("model files removed: unloading", "model", id)
+			mg.Unload(id)
+			mg.mu.Lock()
+			delete(mg.prints, id)
+			mg.mu.Unlock()
+		}
+	}
+	return nil
 }

@@ -51,6 +51,10 @@ type Options struct {
 	// RingDepth is the number of batch buffer sets per instance (≥2): one
 	// filling while another runs and a third being postprocessed.
 	RingDepth int
+	// Warmup runs every instance once on zeros before the model serves, so
+	// a model is ready only once it has run (Triton's model_warmup). The
+	// Manager always sets it.
+	Warmup bool
 }
 
 // DefaultMaxQueueSize admits 1000 concurrent single-image clients per
@@ -163,6 +167,26 @@ func newModel(spec *engines.Model, eng engines.Engine, alloc engines.Allocator, 
 			m.sets = append(m.sets, set)
 		}
 	}
+	// Warm up every instance before the model is reported loaded (Triton's
+	// model_warmup): first runs allocate and tune, and a model that loads
+	// but cannot run fails its load here instead of its first request.
+	for i, run := range m.runs {
+		if !opts.Warmup {
+			break
+		}
+		set := m.sets[i*depth]
+		for _, b := range set.in {
+			clear(b.Bytes())
+		}
+		set.dirty = 0
+		size := 1
+		if eng.FixedBatch() {
+			size = m.maxBatch
+		}
+		if err := guard("warm-up", func() error { return run.Run(context.Background(), size, set.in, set.out) }); err != nil {
+			return fail(fmt.Errorf("warm-up: %w", err))
+		}
+	}
 	m.lastUsed.Store(time.Now().UnixNano())
 	if opts.Mode == Serial {
 		m.lent = make(chan serialInstance, n)
@@ -244,6 +268,9 @@ func (s *bufSet) pad(n int) {
 
 // MaxBatch is the largest batch the model runs.
 func (m *Model) MaxBatch() int { return m.maxBatch }
+
+// Options are the scheduling settings the model runs with.
+func (m *Model) Options() Options { return m.opts }
 
 // Mode reports how the model schedules requests.
 func (m *Model) Mode() Mode { return m.opts.Mode }
@@ -449,10 +476,14 @@ func (m *Model) execute(run engines.Instance, b *batch) {
 	} else {
 		set.dirty = max(set.dirty, n)
 	}
+	var input time.Duration
+	for _, k := range live {
+		input += b.items[k].decode
+	}
 	t0 := time.Now()
 	err := guard("infer", func() error { return run.Run(context.Background(), size, set.in, set.out) })
 	d := time.Since(t0)
-	m.Stats.execution(size, d)
+	m.Stats.execution(size, input, d)
 	if err != nil {
 		for _, k := range live {
 			b.items[k].fail(err)
@@ -461,6 +492,7 @@ func (m *Model) execute(run engines.Instance, b *batch) {
 		return
 	}
 	var remaining atomic.Int32
+	var postNs atomic.Int64
 	remaining.Store(int32(len(live)))
 	for _, k := range live {
 		it := b.items[k]
@@ -470,9 +502,11 @@ func (m *Model) execute(run engines.Instance, b *batch) {
 				t0 := time.Now()
 				err := guard("postprocess", func() error { return it.work.Postprocess(slots(set.out, set.outItem, k)) })
 				it.post = time.Since(t0)
+				postNs.Add(int64(it.post))
 				it.finish(stDone, err)
 			}
 			if remaining.Add(-1) == 0 {
+				m.Stats.batchOutput(size, time.Duration(postNs.Load()))
 				m.free <- set
 			}
 		})
@@ -540,9 +574,10 @@ func (m *Model) one(it *item) error {
 	}
 	t2 := time.Now()
 	it.infer = t2.Sub(t1)
-	m.Stats.execution(batch, it.infer)
+	m.Stats.execution(batch, it.decode, it.infer)
 	err := guard("postprocess", func() error { return it.work.Postprocess(slots(set.out, set.outItem, 0)) })
 	it.post = time.Since(t2)
+	m.Stats.batchOutput(batch, it.post)
 	return err
 }
 

@@ -32,16 +32,22 @@ type Stats struct {
 	// together each add the batch's compute time. A request of several
 	// images adds the mean over its images.
 	RequestNs, QueueNs, ComputeInputNs, ComputeInferNs, ComputeOutputNs atomic.Uint64
+	// FailNs is the summed duration of failed requests.
+	FailNs atomic.Uint64
 
 	// Batches[b] counts executions at batch size b (index 0 unused);
-	// BatchInferNs[b] their summed engine time.
-	Batches       []atomic.Uint64
-	BatchInferNs  []atomic.Uint64
-	LastInference atomic.Int64 // unix milliseconds
+	// BatchInferNs[b] their summed engine time, BatchInputNs[b] and
+	// BatchOutputNs[b] the summed preprocess and postprocess time of their
+	// images.
+	Batches                                   []atomic.Uint64
+	BatchInputNs, BatchInferNs, BatchOutputNs []atomic.Uint64
+	LastInference                             atomic.Int64 // unix milliseconds
 }
 
 func newStats(maxBatch int) *Stats {
-	return &Stats{Batches: make([]atomic.Uint64, maxBatch+1), BatchInferNs: make([]atomic.Uint64, maxBatch+1)}
+	n := maxBatch + 1
+	return &Stats{Batches: make([]atomic.Uint64, n), BatchInputNs: make([]atomic.Uint64, n),
+		BatchInferNs: make([]atomic.Uint64, n), BatchOutputNs: make([]atomic.Uint64, n)}
 }
 
 // Failures maps reason to count.
@@ -52,13 +58,22 @@ func (s *Stats) Failures() map[string]uint64 {
 	}
 }
 
-func (s *Stats) execution(batch int, d time.Duration) {
+func (s *Stats) execution(batch int, input, infer time.Duration) {
 	s.ExecutionCount.Add(1)
 	if batch > 0 && batch < len(s.Batches) {
 		s.Batches[batch].Add(1)
-		s.BatchInferNs[batch].Add(uint64(d))
+		s.BatchInputNs[batch].Add(uint64(input))
+		s.BatchInferNs[batch].Add(uint64(infer))
 	}
 	s.LastInference.Store(time.Now().UnixMilli())
+}
+
+// batchOutput adds an execution's postprocess time once its last image is
+// done.
+func (s *Stats) batchOutput(batch int, d time.Duration) {
+	if batch > 0 && batch < len(s.BatchOutputNs) {
+		s.BatchOutputNs[batch].Add(uint64(d))
+	}
 }
 
 // request records one Do call's outcome.
@@ -71,6 +86,7 @@ func (s *Stats) request(items []*item, errs []error, start time.Time) {
 		}
 	}
 	if failed != nil {
+		s.FailNs.Add(uint64(time.Since(start)))
 		switch reason(failed) {
 		case ReasonRejected:
 			s.Rejected.Add(1)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -46,6 +47,9 @@ func classify(err error) (int, string, string) {
 		if fe.Code == http.StatusRequestEntityTooLarge {
 			return fe.Code, "PayloadTooLarge", "request body too large"
 		}
+		if fe.Code == http.StatusUnauthorized {
+			t = "Unauthorized"
+		}
 		return fe.Code, t, fe.Message
 	case errors.Is(err, vision.ErrTooManyPixels):
 		return http.StatusRequestEntityTooLarge, "ImageTooLarge", err.Error()
@@ -71,14 +75,17 @@ func classify(err error) (int, string, string) {
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	status, typ, msg := classify(err)
 	if status >= 500 {
-		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "status", status, "err", err)
+		s.log.Error("request failed", "request_id", c.Locals(localRequestID), "method", c.Method(), "path", c.Path(), "status", status, "err", err)
 	} else {
-		s.log.Debug("request rejected", "method", c.Method(), "path", c.Path(), "status", status, "err", err)
+		s.log.Debug("request rejected", "request_id", c.Locals(localRequestID), "method", c.Method(), "path", c.Path(), "status", status, "err", err)
 	}
 	if status == http.StatusTooManyRequests {
 		// A queue drains in well under a second at any sane load; clients
 		// (and load balancers) back off for that long.
 		c.Set(fiber.HeaderRetryAfter, "1")
+	}
+	if strings.HasPrefix(c.Path(), "/v2") {
+		return c.Status(status).JSON(fiber.Map{"error": msg}) // KServe's error body
 	}
 	return c.Status(status).JSON(errorBody{Message: msg, ErrorType: typ})
 }

@@ -456,6 +456,9 @@ func parseModelRequest(c *fiber.Ctx) (string, error) {
 }
 
 func (s *Server) addModel(c *fiber.Ctx) error {
+	if err := s.controlAllowed(); err != nil {
+		return err
+	}
 	id, err := parseModelRequest(c)
 	if err != nil {
 		return err
@@ -469,6 +472,9 @@ func (s *Server) addModel(c *fiber.Ctx) error {
 }
 
 func (s *Server) removeModel(c *fiber.Ctx) error {
+	if err := s.controlAllowed(); err != nil {
+		return err
+	}
 	id, err := parseModelRequest(c)
 	if err != nil {
 		return err
@@ -483,6 +489,9 @@ func (s *Server) removeModel(c *fiber.Ctx) error {
 }
 
 func (s *Server) clearModels(c *fiber.Ctx) error {
+	if err := s.controlAllowed(); err != nil {
+		return err
+	}
 	if err := s.models.UnloadAll(); err != nil {
 		return err
 	}

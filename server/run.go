@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/trtserve/trtserve/config"
 	"github.com/trtserve/trtserve/engines"
@@ -68,7 +69,9 @@ func Run(cfg *config.Config) error {
 	var ready atomic.Bool
 	srv := New(models, Options{
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxImagePixels: cfg.MaxImagePixels, RequestTimeout: cfg.RequestTimeout,
-		AllowURLInput: cfg.AllowURLInput, JPEGDCTScaling: cfg.JPEGDCTScaling, LegacyRoutes: true, AutoLoad: true,
+		AllowURLInput: cfg.AllowURLInput, JPEGDCTScaling: cfg.JPEGDCTScaling, LegacyRoutes: true,
+		AutoLoad: cfg.ModelControl == ControlExplicit, ModelControl: cfg.ModelControl,
+		APIKey: cfg.APIKey, AccessLog: cfg.AccessLog,
 	}, log, ready.Load)
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
@@ -81,10 +84,22 @@ func Run(cfg *config.Config) error {
 
 	// Load at start, in the background, so /healthz answers at once and
 	// /readiness turns 200 when the models are in.
+	pollCtx, stopPolling := context.WithCancel(context.Background())
+	defer stopPolling()
 	go func() {
-		loadInitial(context.Background(), log, repo, models, cfg.LoadModels)
+		if cfg.ModelControl == ControlPoll {
+			// Triton's poll mode: the whole repository, then its changes.
+			if err := models.Sync(pollCtx); err != nil {
+				log.Error("scan model repository", "err", err)
+			}
+		} else {
+			loadInitial(context.Background(), log, repo, models, cfg.LoadModels)
+		}
 		ready.Store(true)
-		log.Info("ready", "models", len(models.Loaded()))
+		log.Info("ready", "models", len(models.Loaded()), "model_control_mode", cfg.ModelControl)
+		if cfg.ModelControl == ControlPoll {
+			poll(pollCtx, log, models, cfg.PollInterval)
+		}
 	}()
 
 	sigs := make(chan os.Signal, 1)
@@ -98,6 +113,22 @@ func Run(cfg *config.Config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	return srv.Shutdown(ctx)
+}
+
+// poll rescans the repository every interval until ctx ends.
+func poll(ctx context.Context, log *slog.Logger, models *pipeline.Manager, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := models.Sync(ctx); err != nil {
+				log.Error("scan model repository", "err", err)
+			}
+		}
+	}
 }
 
 func loadInitial(ctx context.Context, log *slog.Logger, repo *engines.Repository, models *pipeline.Manager, which string) {

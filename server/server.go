@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -12,7 +14,6 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/google/uuid"
 
-	"github.com/trtserve/trtserve/engines/simulated"
 	"github.com/trtserve/trtserve/metrics"
 	"github.com/trtserve/trtserve/pipeline"
 )
@@ -46,7 +47,24 @@ type Options struct {
 	// AutoLoad loads a repository model on first use (Roboflow's
 	// behaviour) instead of answering 404 until /model/add.
 	AutoLoad bool
+	// ModelControl is Triton's model control mode: ControlExplicit lets
+	// the APIs (/v2/repository/..., /model/add|remove|clear) load and
+	// unload models; ControlNone and ControlPoll refuse them.
+	ModelControl string
+	// APIKey, when set, is required on every route but the health checks:
+	// as "Authorization: Bearer <key>", "X-API-Key: <key>", ?api_key=<key>,
+	// or Roboflow's "api_key" field of a JSON body.
+	APIKey string
+	// AccessLog logs one line per request.
+	AccessLog bool
 }
+
+// Model control modes (Triton's --model-control-mode).
+const (
+	ControlNone     = "none"
+	ControlPoll     = "poll"
+	ControlExplicit = "explicit"
+)
 
 // DefaultOptions are the limits used when a field is zero.
 var DefaultOptions = Options{
@@ -69,6 +87,10 @@ type Server struct {
 	ready  func() bool
 	// watcher cancels requests whose clients hung up.
 	watcher *watcher
+	// draining is set once shutdown begins: readiness turns 503 so load
+	// balancers stop sending while in-flight requests finish.
+	draining atomic.Bool
+	apiKey   [32]byte // SHA-256 of Options.APIKey
 }
 
 // New builds the Fiber app. ready reports whether startup (initial model
@@ -94,6 +116,9 @@ func New(models *pipeline.Manager, opts Options, log *slog.Logger, ready func() 
 		ready = func() bool { return true }
 	}
 	s := &Server{models: models, opts: opts, log: log, uuid: uuid.NewString(), ready: ready, watcher: newWatcher(200 * time.Millisecond)}
+	if opts.APIKey != "" {
+		s.apiKey = sha256.Sum256([]byte(opts.APIKey))
+	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "trtserve",
 		BodyLimit:             opts.MaxBodyBytes,
@@ -111,6 +136,7 @@ func New(models *pipeline.Manager, opts Options, log *slog.Logger, ready func() 
 
 func (s *Server) routes() {
 	a := s.app
+	a.Use(s.observe, s.compressResponse, s.decompress, s.authorize)
 	a.Get("/info", s.info)
 	a.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "healthy"}) })
 	a.Get("/readiness", s.readiness)
@@ -123,6 +149,7 @@ func (s *Server) routes() {
 	a.Post("/infer/classification", s.inferClassification)
 	a.Post("/infer/keypoints_detection", s.inferKeypoints)
 	a.Post("/infer/instance_segmentation", s.inferSegmentation)
+	s.kserveRoutes()
 	if s.opts.LegacyRoutes {
 		a.Post("/:dataset/:version", s.legacyInfer)
 	}
@@ -139,6 +166,7 @@ func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 
 // Shutdown stops accepting and waits for in-flight requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
 	err := s.app.ShutdownWithContext(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.log.Warn("shutdown deadline passed with requests in flight")
@@ -150,8 +178,11 @@ func (s *Server) info(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"name": "trtserve (Roboflow Inference compatible)", "version": Version, "uuid": s.uuid})
 }
 
+// isReady: startup loads done and not shutting down.
+func (s *Server) isReady() bool { return s.ready() && !s.draining.Load() }
+
 func (s *Server) readiness(c *fiber.Ctx) error {
-	if !s.ready() {
+	if !s.isReady() {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready"})
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
@@ -162,9 +193,7 @@ func (s *Server) readiness(c *fiber.Ctx) error {
 // from the simulated accelerator say so in a header, since their
 // predictions are synthetic.
 func (s *Server) sendJSON(c *fiber.Ctx, m *pipeline.Model, bodies [][]byte, list bool) error {
-	if m.Spec.Backend == simulated.Name {
-		c.Set(HeaderBackend, simulated.Name)
-	}
+	simulatedHeader(c, m)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	if !list {
 		return c.Send(bodies[0])

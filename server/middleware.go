@@ -1,0 +1,226 @@
+package server
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	gojson "github.com/goccy/go-json"
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zlib"
+	"github.com/klauspost/compress/zstd"
+)
+
+const localRequestID = "request_id"
+
+// observe gives every request an ID (the client's X-Request-ID when it
+// sent a sane one), renders errors here so the access log sees the final
+// status, and writes the access log line.
+func (s *Server) observe(c *fiber.Ctx) error {
+	id := c.Get(fiber.HeaderXRequestID)
+	if !saneRequestID(id) {
+		id = uuid.NewString()
+	}
+	c.Set(fiber.HeaderXRequestID, id)
+	c.Locals(localRequestID, id)
+	start := time.Now()
+	if err := c.Next(); err != nil {
+		if err := s.errorHandler(c, err); err != nil {
+			c.Status(http.StatusInternalServerError)
+		}
+	}
+	if s.opts.AccessLog {
+		s.log.Info("access", "request_id", id, "method", c.Method(), "path", c.Path(),
+			"status", c.Response().StatusCode(), "duration_us", time.Since(start).Microseconds(),
+			"bytes_in", len(c.Request().Body()), "bytes_out", len(c.Response().Body()), "remote", c.IP())
+	}
+	return nil
+}
+
+// saneRequestID accepts client IDs that are short and printable, so a log
+// line cannot be forged or bloated through them.
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// openRoutes need no API key: orchestrators probe them.
+var openRoutes = map[string]bool{"/healthz": true, "/readiness": true, "/v2/health/live": true, "/v2/health/ready": true}
+
+// authorize enforces Options.APIKey. The comparison is of SHA-256 digests
+// in constant time, so neither the key's bytes nor its length leak
+// through timing.
+func (s *Server) authorize(c *fiber.Ctx) error {
+	if s.opts.APIKey == "" || openRoutes[c.Path()] {
+		return c.Next()
+	}
+	key := c.Get("X-API-Key")
+	if auth := c.Get(fiber.HeaderAuthorization); key == "" && len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+		key = auth[7:]
+	}
+	if key == "" {
+		key = c.Query("api_key")
+	}
+	if key == "" && strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEApplicationJSON) {
+		var body struct {
+			APIKey string `json:"api_key"`
+		}
+		if gojson.Unmarshal(c.Body(), &body) == nil { // a malformed body gets its own 400 once authorized
+			key = body.APIKey
+		}
+	}
+	sum := sha256.Sum256([]byte(key))
+	if key == "" || subtle.ConstantTimeCompare(sum[:], s.apiKey[:]) != 1 {
+		return fiber.NewError(http.StatusUnauthorized, "missing or invalid API key")
+	}
+	return c.Next()
+}
+
+var zstdDecoders = sync.Pool{New: func() any {
+	// Single-threaded: a stream decode then starts no goroutines. The
+	// window cap bounds what one frame header can make us allocate; zstd's
+	// levels use at most 8 MiB windows unless --long is asked for.
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(32<<20))
+	if err != nil {
+		panic(err) // only for invalid options
+	}
+	return d
+}}
+
+// decompress replaces a gzip, deflate or zstd request body with its
+// decoded bytes, refusing with 413 a body that inflates beyond
+// MaxBodyBytes (a decompression bomb stops there: at most that much is
+// ever held). It must run before anything reads c.Body(): Fiber's Body()
+// would otherwise inflate the body itself, without any limit.
+func (s *Server) decompress(c *fiber.Ctx) error {
+	enc := strings.ToLower(strings.TrimSpace(c.Get(fiber.HeaderContentEncoding)))
+	if enc == "" || enc == "identity" {
+		return c.Next()
+	}
+	raw := bytes.NewReader(c.Request().Body())
+	var r io.Reader
+	var err error
+	switch enc {
+	case "gzip", "x-gzip":
+		r, err = gzip.NewReader(raw)
+	case "deflate":
+		r, err = zlib.NewReader(raw)
+	case "zstd":
+		d := zstdDecoders.Get().(*zstd.Decoder)
+		defer func() {
+			d.Reset(nil)
+			zstdDecoders.Put(d)
+		}()
+		r, err = d, d.Reset(raw)
+	default:
+		return &apiError{Status: http.StatusUnsupportedMediaType, Type: "UnsupportedEncoding",
+			Msg: "Content-Encoding " + strconv.Quote(enc) + " is not supported: send gzip, deflate, zstd or an uncompressed body"}
+	}
+	if err != nil {
+		return badRequest("request body is not valid %s: %v", enc, err)
+	}
+	limit := int64(s.opts.MaxBodyBytes)
+	var out bytes.Buffer
+	out.Grow(int(min(int64(raw.Len())*4, limit)))
+	n, err := out.ReadFrom(io.LimitReader(r, limit+1))
+	if n > limit {
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Type: "PayloadTooLarge",
+			Msg: "request body inflates beyond the " + strconv.FormatInt(limit, 10) + "-byte limit"}
+	}
+	if err != nil {
+		return badRequest("request body is not valid %s: %v", enc, err)
+	}
+	c.Request().SetBodyRaw(out.Bytes())
+	c.Request().Header.Del(fiber.HeaderContentEncoding)
+	return c.Next()
+}
+
+// minCompressBytes: smaller responses go out as they are (a detection
+// answer is a few hundred bytes; compressing it costs more than it saves).
+const minCompressBytes = 4 << 10
+
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return w
+}}
+
+var zstdEncoders = sync.Pool{New: func() any {
+	e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		panic(err)
+	}
+	return e
+}}
+
+// compressResponse encodes a response with the first of zstd, gzip (at
+// their fastest levels) the client accepts, when it is large enough to
+// gain and is not an image.
+func (s *Server) compressResponse(c *fiber.Ctx) error {
+	if err := c.Next(); err != nil {
+		return err
+	}
+	res := &c.Context().Response
+	body := res.Body()
+	ctype := string(res.Header.ContentType())
+	if len(body) < minCompressBytes || len(res.Header.Peek(fiber.HeaderContentEncoding)) > 0 || strings.HasPrefix(ctype, "image/") {
+		return nil
+	}
+	enc := acceptedEncoding(c.Get(fiber.HeaderAcceptEncoding))
+	if enc == "" {
+		return nil
+	}
+	var out bytes.Buffer
+	out.Grow(len(body) / 2)
+	switch enc {
+	case "zstd":
+		e := zstdEncoders.Get().(*zstd.Encoder)
+		out.Write(e.EncodeAll(body, out.AvailableBuffer()))
+		zstdEncoders.Put(e)
+	case "gzip":
+		w := gzipWriters.Get().(*gzip.Writer)
+		w.Reset(&out)
+		w.Write(body)
+		w.Close()
+		gzipWriters.Put(w)
+	}
+	res.SetBodyRaw(out.Bytes())
+	res.Header.Set(fiber.HeaderContentEncoding, enc)
+	res.Header.Add(fiber.HeaderVary, fiber.HeaderAcceptEncoding)
+	return nil
+}
+
+// acceptedEncoding picks zstd or gzip from an Accept-Encoding header,
+// honouring q=0 refusals; "" when neither is acceptable.
+func acceptedEncoding(header string) string {
+	ok := map[string]bool{}
+	for _, part := range strings.Split(header, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		name = strings.ToLower(strings.TrimSpace(name))
+		q := 1.0
+		if v, found := strings.CutPrefix(strings.TrimSpace(params), "q="); found {
+			q, _ = strconv.ParseFloat(v, 64)
+		}
+		ok[name] = q > 0
+	}
+	for _, enc := range []string{"zstd", "gzip"} {
+		if ok[enc] {
+			return enc
+		}
+	}
+	return ""
+}
