@@ -179,11 +179,11 @@ func (s *Server) kserveConfig(c *fiber.Ctx) error {
 	param := func(v string) fiber.Map { return fiber.Map{"string_value": v} }
 	return c.JSON(fiber.Map{
 		"name": spec.Name, "platform": kservePlatform(spec.Backend), "backend": spec.Backend,
-		"version_policy": fiber.Map{"latest": fiber.Map{"num_versions": 1}},
-		"max_batch_size": m.MaxBatch(),
-		"input":          configTensors(m.Engine.Inputs(), "FORMAT_NCHW"),
-		"output":         configTensors(m.Engine.Outputs(), ""),
-		"instance_group": []fiber.Map{{"name": spec.Name, "kind": kind, "count": spec.InstanceCount}},
+		"version_policy":   fiber.Map{"latest": fiber.Map{"num_versions": 1}},
+		"max_batch_size":   m.MaxBatch(),
+		"input":            configTensors(m.Engine.Inputs(), "FORMAT_NCHW"),
+		"output":           configTensors(m.Engine.Outputs(), ""),
+		"instance_group":   []fiber.Map{{"name": spec.Name, "kind": kind, "count": spec.InstanceCount}},
 		"dynamic_batching": batching,
 		"parameters": fiber.Map{
 			"task": param(string(spec.Task)), "class_names": param(string(classes)),
