@@ -3,13 +3,21 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/trtserve/trtserve/engines"
 )
 
-type fakeBackend struct{ failFor string }
+// fakeBackend fails to load failFor, and loads brokenFor with an engine
+// whose first run fails.
+type fakeBackend struct{ failFor, brokenFor string }
 
 func (fakeBackend) Name() string { return "onnxruntime" }
 func (fakeBackend) Close() error { return nil }
@@ -17,14 +25,20 @@ func (b fakeBackend) Load(_ context.Context, m *engines.Model) (engines.Engine, 
 	if m.ID() == b.failFor {
 		return nil, engines.ErrBadModel
 	}
-	return newFake(), nil
+	e := newFake()
+	e.fail.Store(m.ID() == b.brokenFor)
+	return e, nil
 }
 
 func testManager(t *testing.T, maxLoaded int, failFor string) *Manager {
+	return testManagerWith(t, fakeBackend{failFor: failFor}, ManagerOptions{MaxLoaded: maxLoaded}, "../testdata/models")
+}
+
+func testManagerWith(t *testing.T, b fakeBackend, opts ManagerOptions, root string) *Manager {
 	reg := engines.NewRegistry()
-	reg.Register(fakeBackend{failFor})
-	repo := &engines.Repository{Roots: []string{"../testdata/models"}, Defaults: engines.Defaults{MaxBatchSize: 4, InstanceCount: 1}}
-	mg := NewManager(repo, reg, nil, ManagerOptions{MaxLoaded: maxLoaded})
+	reg.Register(b)
+	repo := &engines.Repository{Roots: []string{root}, Defaults: engines.Defaults{MaxBatchSize: 4, InstanceCount: 1}}
+	mg := NewManager(repo, reg, nil, opts)
 	t.Cleanup(func() { mg.Close() })
 	return mg
 }
@@ -70,5 +84,179 @@ func TestFailedLoadFailsOnlyItsModel(t *testing.T) {
 	}
 	if _, ok := mg.Get("yolov8n-seg-320/1"); ok {
 		t.Fatal("a model that failed to load is registered")
+	}
+}
+
+func TestModelThatCannotRunFailsItsLoadAtWarmUp(t *testing.T) {
+	mg := testManagerWith(t, fakeBackend{brokenFor: "yolov8n-320/1"}, ManagerOptions{}, "../testdata/models")
+	if _, err := mg.Load(context.Background(), "yolov8n-320/1"); err == nil || !strings.Contains(err.Error(), "warm-up") {
+		t.Fatalf("load of a model that cannot run: %v", err)
+	}
+	st := mg.Status("yolov8n-320/1")
+	if st.State != StateUnavailable || !strings.Contains(st.Reason, "device lost") {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestIndexReportsStates(t *testing.T) {
+	mg := testManager(t, 0, "yolov8n-seg-320/1")
+	ctx := context.Background()
+	mg.Load(ctx, "yolov8n-320/1")
+	mg.Load(ctx, "yolov8n-seg-320/1")
+	mg.Load(ctx, "yolov8n-pose-320/1")
+	if err := mg.UnloadName("yolov8n-pose-320"); err != nil {
+		t.Fatal(err)
+	}
+	if err := mg.UnloadName("yolov8n-pose-320"); !errors.Is(err, ErrNotLoaded) {
+		t.Fatalf("second unload: %v", err)
+	}
+	idx, err := mg.Index()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, st := range idx {
+		got[st.Name+"/"+st.Version] = string(st.State) + " " + st.Reason
+	}
+	want := map[string]string{
+		"yolov8n-320/1":      "READY ",
+		"yolov8n-cls-320/1":  "UNAVAILABLE not loaded",
+		"yolov8n-pose-320/1": "UNAVAILABLE unloaded",
+		"yolov8n-seg-320/1":  "UNAVAILABLE invalid model",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("index %v\nwant  %v", got, want)
+	}
+	if m, ok := mg.Latest("yolov8n-320"); !ok || m.Spec.Version != "1" {
+		t.Fatalf("latest: %v %v", m, ok)
+	}
+}
+
+// Reloading a model under traffic drops nothing: every request is served,
+// by the old version or the new one.
+func TestReloadUnderTrafficLosesNoRequest(t *testing.T) {
+	mg := testManager(t, 0, "")
+	ctx := context.Background()
+	if _, err := mg.Load(ctx, "yolov8n-320/1"); err != nil {
+		t.Fatal(err)
+	}
+	var served atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for c := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				m, ok := mg.Get("yolov8n-320/1")
+				if !ok {
+					errs <- errors.New("model missing during reload")
+					return
+				}
+				w := &work{x: float32(c*1000 + i%1000)}
+				if err := m.Do(ctx, []Work{w})[0]; err != nil {
+					errs <- err
+					return
+				}
+				if w.got.Load() != uint32(2*w.x) {
+					errs <- fmt.Errorf("got %d for %v", w.got.Load(), w.x)
+					return
+				}
+				served.Add(1)
+			}
+		}()
+	}
+	for range 5 {
+		time.Sleep(20 * time.Millisecond)
+		if _, err := mg.Reload(ctx, "yolov8n-320/1", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if served.Load() == 0 {
+		t.Fatal("nothing served")
+	}
+}
+
+func TestReplacedModelIsClosedAfterTheGrace(t *testing.T) {
+	mg := testManagerWith(t, fakeBackend{}, ManagerOptions{RetireGrace: 10 * time.Millisecond}, "../testdata/models")
+	ctx := context.Background()
+	old, err := mg.Load(ctx, "yolov8n-320/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mg.Reload(ctx, "yolov8n-320/1", []byte("max_batch_size: 2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Do(ctx, []Work{&work{x: 1}})[0]; err != nil {
+		t.Fatalf("within the grace the old version still serves: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !errors.Is(old.Do(ctx, []Work{&work{x: 1}})[0], ErrClosed) {
+		if time.Now().After(deadline) {
+			t.Fatal("the replaced model was never closed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if m, _ := mg.Get("yolov8n-320/1"); m.Spec.MaxBatchSize != 2 {
+		t.Fatalf("the override was not applied: max batch %d", m.Spec.MaxBatchSize)
+	}
+}
+
+// Sync (poll mode) follows the repository: new versions load, changed ones
+// reload, removed ones unload.
+func TestSyncFollowsTheRepository(t *testing.T) {
+	root := t.TempDir()
+	onnx, _ := filepath.Abs("../testdata/models/yolov8n-320/1/model.onnx")
+	addVersion := func(name, version string) {
+		dir := filepath.Join(root, name, version)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(onnx, filepath.Join(dir, "model.onnx")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addVersion("a", "1")
+	mg := testManagerWith(t, fakeBackend{}, ManagerOptions{}, root)
+	ctx := context.Background()
+	if err := mg.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first, ok := mg.Get("a/1")
+	if !ok {
+		t.Fatal("a/1 not loaded by the first sync")
+	}
+	mg.Sync(ctx)
+	if again, _ := mg.Get("a/1"); again != first {
+		t.Fatal("an unchanged model was reloaded")
+	}
+	addVersion("a", "2")
+	if err := os.WriteFile(filepath.Join(root, "a", "config.yaml"), []byte("max_batch_size: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mg.Sync(ctx)
+	reloaded, ok := mg.Get("a/1")
+	if !ok || reloaded == first || reloaded.Spec.MaxBatchSize != 2 {
+		t.Fatal("a/1 not reloaded after its config changed")
+	}
+	if latest, _ := mg.Latest("a"); latest.Spec.Version != "2" {
+		t.Fatalf("latest is %s", latest.Spec.Version)
+	}
+	os.RemoveAll(filepath.Join(root, "a", "1"))
+	mg.Sync(ctx)
+	if _, ok := mg.Get("a/1"); ok {
+		t.Fatal("a/1 still loaded after its files were removed")
 	}
 }
