@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ORT_LIB := third_party/onnxruntime/lib/libonnxruntime.so
 export TRTSERVE_ONNXRUNTIME_LIB := $(CURDIR)/$(ORT_LIB)
 
-.PHONY: all build test test-go test-e2e lint deps ort venv models goldens bench bench-pipeline bench-images clean
+.PHONY: all build test test-go test-e2e lint deps ort venv models goldens bench bench-pipeline bench-kserve bench-images clean
 
 all: build
 
@@ -59,6 +59,10 @@ bench: build ort
 # RSS at 1000 clients (about 20 minutes on 2 cores).
 bench-pipeline: build ort
 	./scripts/bench-pipeline.sh
+
+# KServe figures of docs/benchmarks.md with Triton's perf_analyzer (~6 min).
+bench-kserve: build ort
+	./scripts/bench-kserve.sh
 
 # Regenerate testdata/bench from testdata/images (needs Pillow from .venv).
 bench-images: venv

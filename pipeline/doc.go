@@ -1,5 +1,8 @@
 // Package pipeline owns per-model scheduling: which models are loaded (the
-// Manager, with single-flight loads and least-recently-used unloading),
+// Manager, with single-flight loads, warm-up before a model is ready,
+// Triton's READY/LOADING/UNAVAILABLE states with reasons, reloads that swap
+// versions without dropping requests, repository polling, and
+// least-recently-used unloading),
 // their engine instances and the batch buffers those instances run on, and
 // how one image's Work travels through preprocess, inference and
 // postprocess.

@@ -1,7 +1,10 @@
 // Package server owns trtserve's HTTP surface: the Fiber app, Roboflow
-// Inference's routes with their request and response types, JSON errors
-// with the right statuses, request limits, and the glue that turns a request
-// into pipeline Work (decode an image, run the model, shape the answer).
+// Inference's routes and the KServe v2 / Triton routes with their request
+// and response types, JSON errors with the right statuses (Roboflow's body
+// on its routes, {"error": ...} under /v2), request limits, compression,
+// API keys, request IDs and access logs, and the glue that turns a request
+// into pipeline Work (decode an image, or copy a raw tensor, run the model,
+// shape the answer).
 //
 // It must not schedule inference itself (pipeline/ does) or run native code.
 // Fiber reuses request memory after a handler returns: everything that

@@ -221,7 +221,9 @@ func checkShape(shape []int64, want engines.TensorInfo, model string) error {
 
 // parseNumbers reads a KServe "data" array, flat or nested row-major, of
 // exactly n numbers. It scans the bytes itself: a generic JSON decode of
-// a 1.2-million-element tensor into []any costs ten times as much.
+// a 1.2-million-element tensor into []any costs ten times as much. Like
+// Triton (rapidjson with kParseNanAndInfFlag) it accepts NaN, Infinity and
+// -Infinity, which perf_analyzer's random JSON tensors contain.
 func parseNumbers(data []byte, n int) ([]float32, error) {
 	out := make([]float32, 0, n)
 	depth := 0
@@ -239,7 +241,7 @@ func parseNumbers(data []byte, n int) ([]float32, error) {
 			i++
 		default:
 			j := i
-			for j < len(data) && (data[j] == '-' || data[j] == '+' || data[j] == '.' || data[j] == 'e' || data[j] == 'E' || (data[j] >= '0' && data[j] <= '9')) {
+			for j < len(data) && numberByte(data[j]) {
 				j++
 			}
 			if j == i {
@@ -263,6 +265,12 @@ func parseNumbers(data []byte, n int) ([]float32, error) {
 		return nil, fmt.Errorf("data has %d elements, its shape gives %d", len(out), n)
 	}
 	return out, nil
+}
+
+// numberByte: the bytes a number token may hold (strconv.ParseFloat then
+// decides, so "true" or "nul" are refused there).
+func numberByte(c byte) bool {
+	return c == '-' || c == '+' || c == '.' || (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z')
 }
 
 // tensorWork is one batch item of a KServe request: it copies its slice of
@@ -380,8 +388,10 @@ func sendInferResponse(c *fiber.Ctx, m *pipeline.Model, tr *tensorReq) error {
 }
 
 // appendFloats writes FP32 bytes as a JSON array with the fewest digits
-// that read back as the same float32. JSON has no NaN or infinity: they
-// are written as null, which numpy reads back as NaN.
+// that read back as the same float32. NaN and infinities are written as
+// NaN, Infinity and -Infinity, as Triton's rapidjson writer does and
+// Python's json module reads (strict JSON parsers refuse them: ask for
+// binary outputs).
 func appendFloats(buf, data []byte) []byte {
 	vals := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(data))), len(data)/4)
 	buf = append(buf, '[')
@@ -389,8 +399,15 @@ func appendFloats(buf, data []byte) []byte {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			buf = append(buf, "null"...)
+		switch f := float64(v); {
+		case math.IsNaN(f):
+			buf = append(buf, "NaN"...)
+			continue
+		case math.IsInf(f, 1):
+			buf = append(buf, "Infinity"...)
+			continue
+		case math.IsInf(f, -1):
+			buf = append(buf, "-Infinity"...)
 			continue
 		}
 		buf = strconv.AppendFloat(buf, float64(v), 'g', -1, 32)

@@ -91,7 +91,9 @@ func TestParseNumbers(t *testing.T) {
 		{`[1,2]]`, 2, nil, "unbalanced"},
 		{`7`, 1, nil, "JSON array"},
 		{`[1e99]`, 1, nil, "not a number"},
-		{`[true]`, 1, nil, "expected a number"},
+		{`[true]`, 1, nil, "not a number"},
+		{`[null]`, 1, nil, "not a number"},
+		{`[NaN, Infinity, -Infinity]`, 3, []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}, ""},
 	} {
 		got, err := parseNumbers([]byte(tc.data), tc.n)
 		if tc.err != "" {
@@ -383,5 +385,17 @@ func TestRequestIDs(t *testing.T) {
 	_, h, _ = do(t, s, "GET", "/no/such/route/here", nil)
 	if h.Get("X-Request-ID") == "" {
 		t.Error("error answers carry no request id")
+	}
+}
+
+func TestAppendFloatsRoundTrips(t *testing.T) {
+	vals := []float32{0, 1.5, -2.25e-7, 3.4028235e38, 0.1, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	got := string(appendFloats(nil, bytesOf(vals)))
+	if want := "[0,1.5,-2.25e-07,3.4028235e+38,0.1,NaN,Infinity,-Infinity]"; got != want {
+		t.Fatalf("%s, want %s", got, want)
+	}
+	back, err := parseNumbers([]byte(got), len(vals))
+	if err != nil || fmt.Sprint(back) != fmt.Sprint(vals) {
+		t.Fatalf("read back %v %v", back, err)
 	}
 }

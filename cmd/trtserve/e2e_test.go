@@ -15,13 +15,67 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// startServer builds and starts the real binary on a loopback port.
+// startServer builds and starts the real binary on a loopback port; on
+// cleanup it must exit 0 on SIGTERM.
 func startServer(t testing.TB, args ...string) string {
+	t.Helper()
+	srv := startProcess(t, args...)
+	t.Cleanup(func() {
+		srv.cmd.Process.Signal(syscall.SIGTERM)
+		if err := srv.wait(30 * time.Second); err != nil {
+			t.Errorf("server exit: %v\n%s", err, srv.logs.String())
+		}
+	})
+	return srv.url
+}
+
+// process is a running bin/trtserve.
+type process struct {
+	url    string
+	cmd    *exec.Cmd
+	exited chan error
+	logs   *syncBuffer
+}
+
+// wait waits for the process to exit, killing it after d.
+func (p *process) wait(d time.Duration) error {
+	select {
+	case err := <-p.exited:
+		p.exited <- err // later waits see it too
+		return err
+	case <-time.After(d):
+		p.cmd.Process.Kill()
+		return fmt.Errorf("still running after %v: killed", d)
+	}
+}
+
+// syncBuffer is a bytes.Buffer the process writes while tests read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startProcess starts the binary and waits until /readiness answers 200.
+// The caller stops it.
+func startProcess(t testing.TB, args ...string) *process {
 	t.Helper()
 	lib := os.Getenv("TRTSERVE_ONNXRUNTIME_LIB")
 	if lib == "" {
@@ -43,39 +97,26 @@ func startServer(t testing.TB, args ...string) string {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, append([]string{"serve", "--host", "127.0.0.1", "--port", fmt.Sprint(port),
+	p := &process{url: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan error, 1), logs: &syncBuffer{}}
+	p.cmd = exec.Command(bin, append([]string{"serve", "--host", "127.0.0.1", "--port", fmt.Sprint(port),
 		"--model-repository", "../../testdata/models", "--onnxruntime-lib", lib}, args...)...) // a later --model-repository wins
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("server exit: %v\n%s", err, logs.String())
-			}
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Errorf("server did not stop on SIGTERM")
-		}
-	})
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	go func() { p.exited <- p.cmd.Wait() }()
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		resp, err := http.Get(url + "/readiness")
+		resp, err := http.Get(p.url + "/readiness")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return url
+				return p
 			}
 		}
 	}
-	t.Fatalf("server not ready:\n%s", logs.String())
-	return ""
+	p.cmd.Process.Kill()
+	t.Fatalf("server not ready:\n%s", p.logs.String())
+	return nil
 }
 
 func post(t *testing.T, url, ctype string, body io.Reader) (int, map[string]any) {
