@@ -51,7 +51,7 @@ type modelCollector struct {
 	models                                         Models
 	success, failure, count, execCount, pending    *prometheus.Desc
 	requestUs, queueUs, inputUs, inferUs, outputUs *prometheus.Desc
-	batchSize, queueLen                            *prometheus.Desc
+	batchSize, queueLen, latency                   *prometheus.Desc
 }
 
 func newModelCollector(models Models) *modelCollector {
@@ -69,11 +69,12 @@ func newModelCollector(models Models) *modelCollector {
 		outputUs:  desc("nv_inference_compute_output_duration_us", "Cumulative inference compute output duration in microseconds (postprocess and response encoding)"),
 		batchSize: desc("trtserve_batch_size", "Batch size of model executions"),
 		queueLen:  desc("trtserve_queue_length", "Images waiting in the model's admission queue"),
+		latency:   desc("trtserve_request_duration_seconds", "Latency of successful inference requests in the server, from admission to the last image's answer"),
 	}
 }
 
 func (c *modelCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.success, c.failure, c.count, c.execCount, c.pending, c.requestUs, c.queueUs, c.inputUs, c.inferUs, c.outputUs, c.batchSize, c.queueLen} {
+	for _, d := range []*prometheus.Desc{c.success, c.failure, c.count, c.execCount, c.pending, c.requestUs, c.queueUs, c.inputUs, c.inferUs, c.outputUs, c.batchSize, c.queueLen, c.latency} {
 		ch <- d
 	}
 }
@@ -108,5 +109,15 @@ func (c *modelCollector) Collect(ch chan<- prometheus.Metric) {
 			buckets[float64(b)] = total
 		}
 		ch <- prometheus.MustNewConstHistogram(c.batchSize, total, float64(sum), buckets, lv...)
+		lat := map[float64]uint64{}
+		var seen uint64
+		for i, le := range pipeline.LatencyBuckets {
+			seen += s.Latency[i].Load()
+			lat[le.Seconds()] = seen
+		}
+		seen += s.Latency[len(pipeline.LatencyBuckets)].Load()
+		// The sum is RequestNs, read apart from the buckets: a scrape during
+		// a request may see one without the other, as Prometheus allows.
+		ch <- prometheus.MustNewConstHistogram(c.latency, seen, float64(s.RequestNs.Load())/1e9, lat, lv...)
 	}
 }

@@ -56,7 +56,21 @@ nv_inference_request_success{model="yolov8n-320",version="1"} 1
 	if got < 1 || got > 3 {
 		t.Fatalf("exec count %v for 3 images at max batch 4", got)
 	}
-	for _, name := range []string{"trtserve_batch_size", "nv_inference_queue_duration_us", "go_goroutines", "process_resident_memory_bytes"} {
+	fams, err := reg.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "trtserve_request_duration_seconds" {
+			continue
+		}
+		h := f.GetMetric()[0].GetHistogram()
+		last := h.GetBucket()[len(h.GetBucket())-1]
+		if h.GetSampleCount() != 1 || last.GetCumulativeCount() != 1 || last.GetUpperBound() != 10 || h.GetSampleSum() <= 0 {
+			t.Errorf("latency histogram %v: want the one successful request", h)
+		}
+	}
+	for _, name := range []string{"trtserve_batch_size", "trtserve_request_duration_seconds", "nv_inference_queue_duration_us", "go_goroutines", "process_resident_memory_bytes"} {
 		if n, err := testutil.GatherAndCount(reg.Gatherer(), name); err != nil || n == 0 {
 			t.Errorf("%s missing (%v)", name, err)
 		}

@@ -42,6 +42,19 @@ type Stats struct {
 	Batches                                   []atomic.Uint64
 	BatchInputNs, BatchInferNs, BatchOutputNs []atomic.Uint64
 	LastInference                             atomic.Int64 // unix milliseconds
+
+	// Latency[i] counts successful requests that took at most
+	// LatencyBuckets[i] (the last counter: longer), for the latency
+	// histogram.
+	Latency [len(LatencyBuckets) + 1]atomic.Uint64
+}
+
+// LatencyBuckets are the request latency histogram's upper bounds, from a
+// batch-1 GPU answer (1 ms) to a CPU batch under load (10 s).
+var LatencyBuckets = [...]time.Duration{
+	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond,
+	50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second,
 }
 
 func newStats(maxBatch int) *Stats {
@@ -101,7 +114,13 @@ func (s *Stats) request(items []*item, errs []error, start time.Time) {
 	}
 	s.RequestSuccess.Add(1)
 	s.InferenceCount.Add(uint64(len(items)))
-	s.RequestNs.Add(uint64(time.Since(start)))
+	took := time.Since(start)
+	s.RequestNs.Add(uint64(took))
+	b := 0
+	for b < len(LatencyBuckets) && took > LatencyBuckets[b] {
+		b++
+	}
+	s.Latency[b].Add(1)
 	var q, d, i, p time.Duration
 	for _, it := range items {
 		q, d, i, p = q+it.queued, d+it.decode, i+it.infer, p+it.post

@@ -27,12 +27,12 @@ func (s *Server) kserveRoutes() {
 	a.Get("/v2", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"name": "trtserve", "version": Version, "extensions": kserveExtensions})
 	})
-	a.Get("/v2/health/live", func(c *fiber.Ctx) error { return c.SendStatus(http.StatusOK) })
+	a.Get("/v2/health/live", func(c *fiber.Ctx) error { return empty(c, http.StatusOK) })
 	a.Get("/v2/health/ready", func(c *fiber.Ctx) error {
 		if !s.isReady() {
-			return c.SendStatus(http.StatusServiceUnavailable)
+			return empty(c, http.StatusServiceUnavailable)
 		}
-		return c.SendStatus(http.StatusOK)
+		return empty(c, http.StatusOK)
 	})
 	a.Get("/v2/models/stats", s.kserveStats) // before /v2/models/:model, which would take "stats" for a name
 	for _, base := range []string{"/v2/models/:model", "/v2/models/:model/versions/:version"} {
@@ -133,7 +133,7 @@ func (s *Server) kserveModelReady(c *fiber.Ctx) error {
 	if _, err := s.kserveModel(c); err != nil {
 		return err
 	}
-	return c.SendStatus(http.StatusOK)
+	return empty(c, http.StatusOK)
 }
 
 // configTensor is a ModelInput / ModelOutput of Triton's model config:
@@ -379,7 +379,7 @@ func (s *Server) repositoryLoad(c *fiber.Ctx) error {
 		return err
 	}
 	s.log.Info("model loaded", "model", e.ID(), "by", "v2/repository")
-	return c.SendStatus(http.StatusOK)
+	return empty(c, http.StatusOK)
 }
 
 func (s *Server) repositoryUnload(c *fiber.Ctx) error {
@@ -398,7 +398,14 @@ func (s *Server) repositoryUnload(c *fiber.Ctx) error {
 		return err
 	}
 	s.log.Info("model unloaded", "model", name, "by", "v2/repository")
-	return c.SendStatus(http.StatusOK)
+	return empty(c, http.StatusOK)
+}
+
+// empty answers with a status and no body, as Triton's health, ready and
+// repository routes do (Fiber's SendStatus would write the status text).
+func empty(c *fiber.Ctx, status int) error {
+	c.Status(status)
+	return nil
 }
 
 // simulatedHeader marks answers of the simulated accelerator.

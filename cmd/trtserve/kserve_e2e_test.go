@@ -186,3 +186,51 @@ func TestPollModeFollowsTheRepository(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Reloading a model through the repository API under traffic drops no
+// request: each is answered by the old version or the new one.
+func TestReloadUnderTrafficDropsNothing(t *testing.T) {
+	root := simRepo(t, "r", "backend: simulated\nsimulated:\n  base_us: 20000\n")
+	url := startServer(t, "--model-repository", root)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	served := 0
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if status, body := kserveZeros(t, url, "r", 1, ""); status != 200 {
+					t.Errorf("during reload: %d %s", status, body)
+					return
+				}
+				mu.Lock()
+				served++
+				mu.Unlock()
+			}
+		}()
+	}
+	for range 5 {
+		time.Sleep(100 * time.Millisecond)
+		resp, err := http.Post(url+"/v2/repository/models/r/load", "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(body) != 0 {
+			t.Fatalf("reload: %d %q", resp.StatusCode, body)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if served == 0 {
+		t.Fatal("nothing served")
+	}
+}
