@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ORT_LIB := third_party/onnxruntime/lib/libonnxruntime.so
 export TRTSERVE_ONNXRUNTIME_LIB := $(CURDIR)/$(ORT_LIB)
 
-.PHONY: all build test test-go test-e2e lint deps ort venv models goldens bench bench-pipeline bench-kserve bench-images clean
+.PHONY: all build test test-go test-e2e lint deps ort venv models goldens bench bench-pipeline bench-kserve bench-images fuzz fuzz-short clean
 
 all: build
 
@@ -28,7 +28,15 @@ $(VENV)/.done: tests/requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 	touch $@
 
-test: lint build ort venv test-go test-e2e
+test: lint build ort venv test-go test-e2e fuzz-short
+
+# Every fuzz target for FUZZTIME each (seeds also run in test-go).
+FUZZTIME ?= 1m
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+fuzz-short:
+	FUZZTIME=4s ./scripts/fuzz.sh
 
 test-go:
 	$(GO) test -race -count=1 ./...

@@ -135,6 +135,10 @@ func parseInfer(m *pipeline.Model, body []byte, headerLen string) (*tensorReq, e
 			return nil, err
 		}
 		n := int(in.Shape[0])
+		if limit := m.Options().MaxQueueSize; n > limit {
+			// Checked before anything is sized from n.
+			return nil, badRequest("a batch of %d exceeds model '%s''s queue of %d", n, m.Spec.Name, limit)
+		}
 		if tr.batch >= 0 && n != tr.batch {
 			return nil, badRequest("inputs have different batch sizes (%d and %d)", tr.batch, n)
 		}
@@ -165,9 +169,6 @@ func parseInfer(m *pipeline.Model, body []byte, headerLen string) (*tensorReq, e
 	}
 	if len(blobs) > 0 {
 		return nil, badRequest("%d bytes of binary data after the last binary input", len(blobs))
-	}
-	if tr.batch > m.Options().MaxQueueSize {
-		return nil, badRequest("a batch of %d exceeds model '%s''s queue of %d", tr.batch, m.Spec.Name, m.Options().MaxQueueSize)
 	}
 
 	allBinary, err := paramBool(req.Parameters, "binary_data_output", raw)
@@ -225,6 +226,11 @@ func checkShape(shape []int64, want engines.TensorInfo, model string) error {
 // Triton (rapidjson with kParseNanAndInfFlag) it accepts NaN, Infinity and
 // -Infinity, which perf_analyzer's random JSON tensors contain.
 func parseNumbers(data []byte, n int) ([]float32, error) {
+	// A number and its separator take two bytes at least: a shape that
+	// promises more than the text can hold fails before n is allocated.
+	if n > len(data)/2+1 {
+		return nil, fmt.Errorf("data has fewer elements than the %d its shape gives", n)
+	}
 	out := make([]float32, 0, n)
 	depth := 0
 	for i := 0; i < len(data); {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,7 +34,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderXRequestID, id)
 	c.Locals(localRequestID, id)
 	start := time.Now()
-	if err := c.Next(); err != nil {
+	if err := s.recovered(c); err != nil {
 		if err := s.errorHandler(c, err); err != nil {
 			c.Status(http.StatusInternalServerError)
 		}
@@ -43,6 +45,18 @@ func (s *Server) observe(c *fiber.Ctx) error {
 			"bytes_in", len(c.Request().Body()), "bytes_out", len(c.Response().Body()), "remote", c.IP())
 	}
 	return nil
+}
+
+// recovered runs the rest of the chain, turning a panic in a handler into
+// a 500 for this request alone, logged with its stack (pipeline stages
+// recover their own panics the same way).
+func (s *Server) recovered(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in handler: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return c.Next()
 }
 
 // saneRequestID accepts client IDs that are short and printable, so a log

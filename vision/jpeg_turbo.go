@@ -24,7 +24,9 @@ static int trt_jpeg_header(const unsigned char* buf, unsigned long size, int* w,
 static int trt_jpeg_decode(const unsigned char* buf, unsigned long size, unsigned char* dst, int w, int h, char* err, int errlen) {
 	tjhandle t = tjInitDecompress();
 	if (!t) { snprintf(err, errlen, "%s", tjGetErrorStr2(NULL)); return -1; }
-	int rc = tjDecompress2(t, buf, size, dst, w, w * 3, h, TJPF_RGB, 0);
+	// LIMITSCANS refuses progressive files of more than 500 scans: a few
+	// kilobytes of them can otherwise keep a core busy for minutes.
+	int rc = tjDecompress2(t, buf, size, dst, w, w * 3, h, TJPF_RGB, TJFLAG_LIMITSCANS);
 	// Warnings such as extraneous bytes leave a good image; a truncated
 	// file ("Premature end of JPEG file") leaves grey rows, so it fails.
 	if (rc != 0 && tjGetErrorCode(t) == TJERR_WARNING && !strstr(tjGetErrorStr2(t), "Premature end")) rc = 0;
