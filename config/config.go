@@ -31,6 +31,9 @@ type Config struct {
 	MaxImagePixels  int64         `env:"TRTSERVE_MAX_IMAGE_PIXELS" envDefault:"64000000"`
 	RequestTimeout  time.Duration `env:"TRTSERVE_REQUEST_TIMEOUT" envDefault:"60s"`
 	ShutdownTimeout time.Duration `env:"TRTSERVE_SHUTDOWN_TIMEOUT" envDefault:"30s"`
+	ReadTimeout     time.Duration `env:"TRTSERVE_READ_TIMEOUT" envDefault:"30s"`
+	WriteTimeout    time.Duration `env:"TRTSERVE_WRITE_TIMEOUT" envDefault:"60s"`
+	MaxConnections  int           `env:"TRTSERVE_MAX_CONNECTIONS" envDefault:"8192"`
 	AllowURLInput   bool          `env:"TRTSERVE_ALLOW_URL_INPUT" envDefault:"false"`
 	JPEGDCTScaling  bool          `env:"TRTSERVE_JPEG_DCT_SCALING" envDefault:"false"`
 	Pipeline        string        `env:"TRTSERVE_PIPELINE" envDefault:"parallel"`
@@ -68,6 +71,9 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest request body; larger ones get 413 (TRTSERVE_MAX_BODY_BYTES)")
 	fs.Int64Var(&c.MaxImagePixels, "max-image-pixels", c.MaxImagePixels, "largest image (width*height) decoded; larger ones get 413 (TRTSERVE_MAX_IMAGE_PIXELS)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time one request may take; 504 after (TRTSERVE_REQUEST_TIMEOUT)")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time a client gets to send a whole request, body included; slower ones are cut off (TRTSERVE_READ_TIMEOUT)")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time a client gets to read an answer (TRTSERVE_WRITE_TIMEOUT)")
+	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "open connections at most; more get 503 (TRTSERVE_MAX_CONNECTIONS)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time in-flight requests get to finish on SIGTERM (TRTSERVE_SHUTDOWN_TIMEOUT)")
 	fs.BoolVar(&c.AllowURLInput, "allow-url-input", c.AllowURLInput, "let requests name images by URL (TRTSERVE_ALLOW_URL_INPUT)")
 	fs.BoolVar(&c.JPEGDCTScaling, "jpeg-dct-scaling", c.JPEGDCTScaling, "decode large JPEGs at 1/2..1/8 scale: faster, but predictions differ slightly from Roboflow's (TRTSERVE_JPEG_DCT_SCALING)")
@@ -116,6 +122,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("backend must be onnxruntime or simulated, got %q", c.Backend)
 	case c.ModelControl != "explicit" && c.ModelControl != "none" && c.ModelControl != "poll":
 		return fmt.Errorf("model-control-mode must be explicit, none or poll, got %q", c.ModelControl)
+	case c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.MaxConnections < 1:
+		return fmt.Errorf("read-timeout, write-timeout and max-connections must be positive")
 	case c.PollInterval <= 0:
 		return fmt.Errorf("repository-poll-interval must be positive")
 	}

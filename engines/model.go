@@ -130,10 +130,14 @@ type Model struct {
 
 // SimulatedTiming is the wall time of one batch on the simulated
 // accelerator: BaseMicros + PerItemMicros × batch. Zero fields take the
-// backend's defaults.
+// backend's defaults. FailEvery and PanicEvery inject faults for the
+// hardening tests: every Nth run (counting the warm-up) returns an error,
+// or panics, as a broken engine or driver would.
 type SimulatedTiming struct {
 	BaseMicros    float64 `yaml:"base_us"`
 	PerItemMicros float64 `yaml:"per_item_us"`
+	FailEvery     int     `yaml:"fail_every"`
+	PanicEvery    int     `yaml:"panic_every"`
 }
 
 // DynamicBatching holds Triton's dynamic_batching settings.

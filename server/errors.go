@@ -68,6 +68,11 @@ func classify(err error) (int, string, string) {
 	case errors.Is(err, context.Canceled):
 		return 499, "Cancelled", "request cancelled"
 	}
+	if se := (*pipeline.StageError)(nil); errors.As(err, &se) && se.Stage == "infer" {
+		// The engine failed this request's batch; the next batch is
+		// unaffected, so a retry may well succeed. Details are logged.
+		return http.StatusInternalServerError, "EngineError", "the model's engine failed on this request's batch"
+	}
 	return http.StatusInternalServerError, "InternalError", "internal error"
 }
 

@@ -69,6 +69,7 @@ func Run(cfg *config.Config) error {
 	var ready atomic.Bool
 	srv := New(models, Options{
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxImagePixels: cfg.MaxImagePixels, RequestTimeout: cfg.RequestTimeout,
+		ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, MaxConnections: cfg.MaxConnections,
 		AllowURLInput: cfg.AllowURLInput, JPEGDCTScaling: cfg.JPEGDCTScaling, LegacyRoutes: true,
 		AutoLoad: cfg.ModelControl == ControlExplicit, ModelControl: cfg.ModelControl,
 		APIKey: cfg.APIKey, AccessLog: cfg.AccessLog,

@@ -30,6 +30,12 @@ type Options struct {
 	MaxImagePixels int64
 	// RequestTimeout bounds one request's time in the server (504 after).
 	RequestTimeout time.Duration
+	// ReadTimeout bounds reading one request, headers and body: a client
+	// trickling bytes (slowloris) is cut off after it. WriteTimeout bounds
+	// writing the answer to a client that does not read.
+	ReadTimeout, WriteTimeout time.Duration
+	// MaxConnections caps open connections; beyond, new ones get 503.
+	MaxConnections int
 	// AllowURLInput lets requests name images by http(s) URL.
 	AllowURLInput bool
 	// MaxURLBytes and URLTimeout cap a URL download.
@@ -71,6 +77,9 @@ var DefaultOptions = Options{
 	MaxBodyBytes:   64 << 20,
 	MaxImagePixels: 64_000_000,
 	RequestTimeout: 60 * time.Second,
+	ReadTimeout:    30 * time.Second,
+	WriteTimeout:   60 * time.Second,
+	MaxConnections: 8192,
 	MaxURLBytes:    32 << 20,
 	URLTimeout:     10 * time.Second,
 	LegacyRoutes:   true,
@@ -106,6 +115,15 @@ func New(models *pipeline.Manager, opts Options, log *slog.Logger, ready func() 
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = def.RequestTimeout
 	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = def.ReadTimeout
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = def.WriteTimeout
+	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = def.MaxConnections
+	}
 	if opts.MaxURLBytes <= 0 {
 		opts.MaxURLBytes = def.MaxURLBytes
 	}
@@ -126,8 +144,9 @@ func New(models *pipeline.Manager, opts Options, log *slog.Logger, ready func() 
 		JSONEncoder:           gojson.Marshal,
 		JSONDecoder:           gojson.Unmarshal,
 		DisableStartupMessage: true,
-		ReadTimeout:           opts.RequestTimeout,
-		WriteTimeout:          opts.RequestTimeout,
+		ReadTimeout:           opts.ReadTimeout,
+		WriteTimeout:          opts.WriteTimeout,
+		Concurrency:           opts.MaxConnections,
 		IdleTimeout:           2 * time.Minute,
 	})
 	s.routes()

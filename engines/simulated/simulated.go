@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -165,6 +166,7 @@ type Engine struct {
 	maxBatch        int
 	fixed           bool
 	base, perItem   time.Duration
+	runs            atomic.Int64 // for the injected faults
 
 	mu      sync.Mutex                     // guards written
 	written map[*engines.HostBuffer][]int8 // variant in each slot of each output buffer, -1 unknown
@@ -201,6 +203,11 @@ func (e *Engine) Run(ctx context.Context, batch int, in, out []*engines.HostBuff
 	deadline := time.Now().Add(e.Latency(batch))
 	if batch < 1 || batch > e.maxBatch {
 		return fmt.Errorf("%w: batch %d outside 1..%d", engines.ErrBadShape, batch, e.maxBatch)
+	}
+	if n, f := e.runs.Add(1), e.model.Simulated; f.FailEvery > 0 && n%int64(f.FailEvery) == 0 {
+		return fmt.Errorf("simulated fault: run %d failed (fail_every: %d)", n, f.FailEvery)
+	} else if f.PanicEvery > 0 && n%int64(f.PanicEvery) == 0 {
+		panic(fmt.Sprintf("simulated fault: run %d panicked (panic_every: %d)", n, f.PanicEvery))
 	}
 	itemBytes := e.inputs[0].ElemsPerItem() * 4
 	if in[0].Len() < batch*itemBytes {

@@ -1,0 +1,378 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A failing batch fails exactly its requests, with 500, and the next one
+// succeeds; a panicking engine is recovered, logged with its stack, and
+// fails only its request.
+func TestEngineFaultsFailOnlyTheirBatch(t *testing.T) {
+	for _, tc := range []struct {
+		name, fault string
+		want        []int
+		log         string
+	}{
+		// The warm-up is run 1: requests are runs 2, 3, ...
+		{"error", "fail_every: 3", []int{200, 500, 200, 200, 500, 200}, "simulated fault: run 3 failed"},
+		{"panic", "panic_every: 4", []int{200, 200, 500, 200, 200, 200}, "simulated fault: run 4 panicked"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := simRepo(t, "f", "backend: simulated\nsimulated:\n  base_us: 500\n  "+tc.fault+"\n")
+			srv := startProcess(t, "--model-repository", root)
+			defer func() {
+				srv.cmd.Process.Signal(os.Interrupt)
+				if err := srv.wait(20 * time.Second); err != nil {
+					t.Errorf("exit: %v", err)
+				}
+			}()
+			var got []int
+			for range tc.want {
+				status, body := kserveZeros(t, srv.url, "f", 1, "")
+				if status == 500 && !strings.Contains(body, "engine failed") {
+					t.Errorf("500 body %s", body)
+				}
+				got = append(got, status)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("statuses %v, want %v", got, tc.want)
+			}
+			failed := metric(t, srv.url, `nv_inference_request_failure{model="f",reason="BACKEND",version="1"}`)
+			if failed != 2-float64(strings.Count(tc.name, "panic")) {
+				t.Errorf("BACKEND failures %v", failed)
+			}
+			time.Sleep(100 * time.Millisecond)
+			logs := srv.logs.String()
+			if !strings.Contains(logs, tc.log) {
+				t.Errorf("log lacks %q:\n%s", tc.log, logs)
+			}
+			if tc.name == "panic" && !strings.Contains(logs, "simulated.(*Engine).Run") {
+				t.Errorf("the panic was logged without its stack:\n%s", logs)
+			}
+		})
+	}
+}
+
+// A model whose file is corrupt fails to load with its reason; the others
+// serve.
+func TestCorruptModelFailsAloneWithItsReason(t *testing.T) {
+	root := simRepo(t, "good", "backend: simulated\n")
+	os.MkdirAll(filepath.Join(root, "bad", "1"), 0o755)
+	os.WriteFile(filepath.Join(root, "bad", "1", "model.onnx"), []byte("this is not protobuf \xff\xff\xff\xff\xff"), 0o644)
+	url := startServer(t, "--model-repository", root)
+	resp, err := http.Post(url+"/v2/repository/index", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var index []map[string]string
+	json.NewDecoder(resp.Body).Decode(&index)
+	resp.Body.Close()
+	states := map[string]string{}
+	for _, m := range index {
+		states[m["name"]] = m["state"] + ": " + m["reason"]
+	}
+	if states["good"] != "READY: " || !strings.HasPrefix(states["bad"], "UNAVAILABLE: ") || !strings.Contains(states["bad"], "bad/1") {
+		t.Fatalf("index %v", states)
+	}
+	if status, body := kserveZeros(t, url, "good", 1, ""); status != 200 {
+		t.Fatalf("good model: %d %s", status, body)
+	}
+	if status, body := kserveZeros(t, url, "bad", 1, ""); status != 503 || !strings.Contains(body, "UNAVAILABLE") {
+		t.Fatalf("bad model: %d %s", status, body)
+	}
+}
+
+// Unloading a model under traffic loses no accepted request: each is
+// answered 200, or refused cleanly once the model is gone.
+func TestUnloadUnderTrafficLosesNoAcceptedRequest(t *testing.T) {
+	root := simRepo(t, "u", "backend: simulated\nsimulated:\n  base_us: 20000\n")
+	url := startServer(t, "--model-repository", root)
+	var ok, refused atomic.Int64
+	var wg sync.WaitGroup
+	stop := time.Now().Add(1500 * time.Millisecond)
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				switch status, body := kserveZeros(t, url, "u", 1, ""); status {
+				case 200:
+					ok.Add(1)
+				case 503, 404:
+					refused.Add(1)
+				default:
+					t.Errorf("%d %s", status, body)
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	resp, err := http.Post(url+"/v2/repository/models/u/unload", "application/json", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("unload: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	wg.Wait()
+	if ok.Load() == 0 || refused.Load() == 0 {
+		t.Fatalf("%d served, %d refused: want both", ok.Load(), refused.Load())
+	}
+}
+
+// colorJPEG is a small JPEG of one colour: eight of them hash to
+// different synthetic outputs on the simulated accelerator.
+func colorJPEG(t testing.TB, i int) string {
+	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	for p := 0; p < len(img.Pix); p += 4 {
+		img.Pix[p], img.Pix[p+1], img.Pix[p+2], img.Pix[p+3] = uint8(i*31), uint8(255-i*29), uint8(i*97), 255
+	}
+	img.Set(i, i, color.White)
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
+type shot struct {
+	status  int
+	latency time.Duration
+	retry   string
+	answer  string // predictions, for 200s
+	err     error
+}
+
+func detectOnce(client *http.Client, url, model, img string) shot {
+	body := `{"model_id":"` + model + `","image":{"type":"base64","value":"` + img + `"},"confidence":0.05}`
+	t0 := time.Now()
+	resp, err := client.Post(url+"/infer/object_detection", "application/json", strings.NewReader(body))
+	if err != nil {
+		return shot{err: err, latency: time.Since(t0)}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	s := shot{status: resp.StatusCode, latency: time.Since(t0), retry: resp.Header.Get("Retry-After"), err: err}
+	if resp.StatusCode == 200 {
+		// The predictions without their detection_id (a fresh UUID each).
+		var ans struct{ Predictions []map[string]any }
+		if err := json.Unmarshal(raw, &ans); err != nil {
+			s.err = err
+		}
+		for _, p := range ans.Predictions {
+			delete(p, "detection_id")
+		}
+		b, _ := json.Marshal(ans.Predictions)
+		s.answer = string(b)
+	}
+	return s
+}
+
+func pct(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[min(len(ds)-1, int(p*float64(len(ds))))]
+}
+
+// peakRSS is the process's VmHWM in bytes.
+func peakRSS(t *testing.T, pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// Offered ten times what the server can do, it answers everything: the
+// requests it accepts complete correctly within the queue's bound, the
+// others get 429 with Retry-After at once, and memory stays bounded.
+// TRTSERVE_OVERLOAD=30s makes the long run reported in docs/reliability.md.
+func TestOverloadTenTimesCapacity(t *testing.T) {
+	duration := 3 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("TRTSERVE_OVERLOAD")); err == nil {
+		duration = d
+	}
+	const queue = 32
+	root := simRepo(t, "o", fmt.Sprintf("backend: simulated\nmax_batch_size: 4\nsimulated:\n  base_us: 8000\n  per_item_us: 3000\ndynamic_batching:\n  max_queue_size: %d\n", queue))
+	srv := startProcess(t, "--model-repository", root)
+	defer func() {
+		srv.cmd.Process.Signal(os.Interrupt)
+		if err := srv.wait(30 * time.Second); err != nil {
+			t.Errorf("exit: %v", err)
+		}
+	}()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4096, MaxConnsPerHost: 0}}
+	images := make([]string, 8)
+	want := make([]string, 8)
+	for i := range images {
+		images[i] = colorJPEG(t, i)
+		s := detectOnce(client, srv.url, "o/1", images[i])
+		if s.status != 200 || s.err != nil {
+			t.Fatalf("image %d alone: %d %v", i, s.status, s.err)
+		}
+		want[i] = s.answer
+	}
+	// Capacity: closed loop, enough clients to keep batches full.
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for c := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := c; time.Since(t0) < 2*time.Second; i++ {
+				if s := detectOnce(client, srv.url, "o/1", images[i%8]); s.status == 200 {
+					done.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	capacity := float64(done.Load()) / time.Since(t0).Seconds()
+	offered := 10 * capacity
+
+	// Open loop at ten times that.
+	var mu sync.Mutex
+	var accepted, rejected []time.Duration
+	var wrong, other int
+	interval := time.Duration(float64(time.Second) / offered)
+	start := time.Now()
+	n := 0
+	for next := start; time.Since(start) < duration; next = next.Add(interval) {
+		time.Sleep(time.Until(next))
+		i := n % 8
+		n++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := detectOnce(client, srv.url, "o/1", images[i])
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case s.err != nil:
+				other++
+				t.Errorf("transport error: %v", s.err)
+			case s.status == 200 && s.answer == want[i]:
+				accepted = append(accepted, s.latency)
+			case s.status == 200:
+				wrong++
+			case s.status == 429 && s.retry != "":
+				rejected = append(rejected, s.latency)
+			default:
+				other++
+				t.Errorf("status %d (Retry-After %q)", s.status, s.retry)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	rss := peakRSS(t, srv.cmd.Process.Pid)
+	// The queue holds `queue` images and an instance takes 4 per 20 ms: an
+	// accepted image waits at most about queue/4 batches. Generous slack
+	// for a shared machine and the race detector.
+	bound := time.Duration(queue/4+2)*20*time.Millisecond + 2*time.Second
+	p99a, p99r := pct(accepted, 0.99), pct(rejected, 0.99)
+	report := fmt.Sprintf("capacity %.0f/s; offered %.0f/s for %v (%d requests): accepted %d (p50 %v, p99 %v), rejected 429 %d (p50 %v, p99 %v), wrong %d, other %d; peak RSS %d MiB",
+		capacity, float64(n)/elapsed.Seconds(), duration, n, len(accepted), pct(accepted, 0.5).Round(time.Millisecond), p99a.Round(time.Millisecond),
+		len(rejected), pct(rejected, 0.5).Round(time.Millisecond), p99r.Round(time.Millisecond), wrong, other, rss>>20)
+	t.Log(report)
+	if path := os.Getenv("TRTSERVE_OVERLOAD_REPORT"); path != "" {
+		os.WriteFile(path, []byte(report+"\n"), 0o644)
+	}
+	if wrong > 0 || other > 0 || len(accepted) == 0 || len(rejected) == 0 {
+		t.Fatalf("want only correct 200s and 429s, both: %s", report)
+	}
+	if p99a > bound {
+		t.Errorf("accepted p99 %v beyond the queue's bound %v", p99a, bound)
+	}
+	if p99r > time.Second {
+		t.Errorf("429s p99 %v: rejections must be quick", p99r)
+	}
+	if rss > 1<<30 {
+		t.Errorf("peak RSS %d MiB", rss>>20)
+	}
+	if s := detectOnce(client, srv.url, "o/1", images[0]); s.status != 200 || s.answer != want[0] {
+		t.Fatalf("after the overload: %d", s.status)
+	}
+}
+
+// Clients that send slowly or never read cannot exhaust the server: the
+// others are served meanwhile, and the slow senders are cut off after
+// the read timeout.
+func TestSlowClientsDoNotBlockOthers(t *testing.T) {
+	root := simRepo(t, "s", "backend: simulated\n")
+	url := startServer(t, "--model-repository", root, "--read-timeout", "2s", "--write-timeout", "2s")
+	addr := strings.TrimPrefix(url, "http://")
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	// 200 slow uploads: headers promise a body that never comes.
+	for range 200 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST /infer/object_detection HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"model_id\":")
+		conns = append(conns, c)
+	}
+	// 50 clients that ask for big answers and never read them.
+	hdr := `{"inputs":[{"name":"images","shape":[1,3,320,320],"datatype":"FP32","parameters":{"binary_data_size":1228800}}],"parameters":{"binary_data_output":true}}`
+	for range 50 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for range 20 {
+				fmt.Fprintf(c, "POST /v2/models/s/infer HTTP/1.1\r\nHost: x\r\nInference-Header-Content-Length: %d\r\nContent-Length: %d\r\n\r\n%s", len(hdr), len(hdr)+1228800, hdr)
+				if _, err := c.Write(make([]byte, 1228800)); err != nil {
+					return
+				}
+			}
+		}()
+		conns = append(conns, c)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for range 5 {
+		t0 := time.Now()
+		if status, body := kserveZeros(t, url, "s", 1, ""); status != 200 || time.Since(t0) > time.Second {
+			t.Fatalf("a normal client beside slow ones: %d in %v %s", status, time.Since(t0), body)
+		}
+	}
+	// The slow senders are cut off after the read timeout.
+	conns[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(conns[0]); err != nil {
+		t.Fatalf("slow sender still connected after the read timeout: %v", err)
+	}
+}
