@@ -27,6 +27,9 @@ type item struct {
 	ctx   context.Context
 	reply chan error
 	enq   time.Time
+	// claimed is closed when the batcher takes the item from the queue;
+	// only items of requests fed in gradually have one.
+	claimed chan struct{}
 
 	// Stage timings, written by the worker that runs the stage and read by
 	// the requester after the reply (the channel orders them).

@@ -97,12 +97,13 @@ type Model struct {
 	waiting atomic.Int64
 
 	// parallel mode
-	queue chan *item   // admission, bounded by MaxQueueSize
-	free  chan *bufSet // sets nobody is filling, running or postprocessing
-	full  chan *batch  // complete batches waiting for an instance
-	ready chan *batch  // unbuffered: a send succeeds only when an instance is idle
-	stop  chan struct{}
-	wg    sync.WaitGroup // the former and instance goroutines
+	queue    chan *item   // admitted images in arrival order, room for MaxQueueSize
+	reserved atomic.Int64 // images admitted and not yet given a slot: the admission bound
+	free     chan *bufSet // sets nobody is filling, running or postprocessing
+	full     chan *batch  // complete batches waiting for an instance
+	ready    chan *batch  // unbuffered: a send succeeds only when an instance is idle
+	stop     chan struct{}
+	wg       sync.WaitGroup // the former and instance goroutines
 
 	// inflight counts Do calls so Close waits for them.
 	inflight sync.WaitGroup
@@ -280,7 +281,7 @@ func (m *Model) QueueLen() int {
 	if m.opts.Mode == Serial {
 		return int(m.waiting.Load())
 	}
-	return len(m.queue)
+	return int(m.reserved.Load())
 }
 
 // Do runs each work and returns one error per work (nil on success); a
@@ -318,29 +319,45 @@ func (m *Model) Do(ctx context.Context, works []Work) []error {
 }
 
 func (m *Model) doParallel(items []*item, errs []error) {
-	for i, it := range items {
-		select {
-		case m.queue <- it:
-			continue
-		default:
-		}
-		for _, admitted := range items[:i] {
-			admitted.cancel()
-		}
+	n := int64(len(items))
+	if m.reserved.Add(n) > int64(m.opts.MaxQueueSize) {
+		m.reserved.Add(-n)
 		for j := range errs {
 			errs[j] = ErrBusy
 		}
 		return
 	}
+	// The queue has room for every reserved image, so these sends never
+	// block. A request of more than a batch of images keeps only one batch
+	// of them queued at a time: each next image enters when an earlier one
+	// gets its slot. Other requests' images interleave with them instead
+	// of waiting behind the whole request, so one huge request delays a
+	// small one by about one batch, its fair share.
+	w := min(len(items), m.maxBatch)
+	if len(items) > w {
+		for _, it := range items {
+			it.claimed = make(chan struct{})
+		}
+	}
+	for _, it := range items[:w] {
+		m.queue <- it
+	}
+	fed := w
+feed:
+	for ; fed < len(items); fed++ {
+		select {
+		case <-items[fed-w].claimed:
+			m.queue <- items[fed]
+		case <-items[0].ctx.Done(): // one context for the whole request
+			break feed
+		}
+	}
+	m.reserved.Add(-int64(len(items) - fed)) // never queued: wait() drops them
 	for i, it := range items {
 		errs[i] = it.wait()
 	}
 }
 
-// form is the batcher: it takes a free buffer set, claims a slot in it for
-// each admitted item (handing the decode to the pool at once), and ships
-// the batch when it is full or, once MaxQueueDelay allows, when an
-// instance is idle.
 func (m *Model) form() {
 	defer m.wg.Done()
 	for {
@@ -410,6 +427,10 @@ func (m *Model) fill(b *batch) bool {
 
 // claim gives the item the next slot of b and queues its decode.
 func (m *Model) claim(b *batch, it *item) {
+	m.reserved.Add(-1)
+	if it.claimed != nil {
+		close(it.claimed)
+	}
 	if it.ctx.Err() != nil {
 		it.start(stQueued, stCancelled) // gone before it got a slot
 		return

@@ -407,3 +407,75 @@ func TestSerialHonoursDeadlineWhileWaitingForAnInstance(t *testing.T) {
 	}
 	m.lent <- inst
 }
+
+// timedDo runs works and reports when Do returned.
+func timedDo(m *Model, works []Work, done chan<- time.Duration, start time.Time) {
+	for _, err := range m.Do(context.Background(), works) {
+		if err != nil {
+			panic(err)
+		}
+	}
+	done <- time.Since(start)
+}
+
+// One huge request delays a small one on the same model by about one
+// batch, not by the whole request; and a model whose queue is flooded
+// does not slow another model down.
+func TestFairShare(t *testing.T) {
+	t.Run("huge request, same model", func(t *testing.T) {
+		eng := newFake()
+		eng.max, eng.delay = 2, 10*time.Millisecond
+		m := newTestModel(t, eng, 1, Options{})
+		huge := make([]Work, 40) // 20 batches: 200 ms
+		for i := range huge {
+			huge[i] = &work{x: float32(i)}
+		}
+		start := time.Now()
+		hugeDone, smallDone := make(chan time.Duration, 1), make(chan time.Duration, 1)
+		go timedDo(m, huge, hugeDone, start)
+		time.Sleep(25 * time.Millisecond) // the huge request is running
+		go timedDo(m, []Work{&work{x: 1000}}, smallDone, start)
+		small, all := <-smallDone, <-hugeDone
+		if small > all/2 {
+			t.Fatalf("the small request took %v, the huge one %v: it waited behind it", small, all)
+		}
+	})
+	t.Run("flooded model, other model", func(t *testing.T) {
+		p := testPools(t)
+		open := func(eng *fakeEngine) *Model {
+			m, err := newModel(&engines.Model{Name: "m", Version: "1", InstanceCount: 1}, eng, engines.MmapAllocator{}, Options{MaxQueueSize: 64}, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { m.Close() })
+			return m
+		}
+		slow, fast := newFake(), newFake()
+		slow.max, slow.delay = 2, 20*time.Millisecond
+		a, b := open(slow), open(fast)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var wg sync.WaitGroup
+		for c := range 16 { // keeps a's queue full
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					a.Do(ctx, []Work{&work{x: float32(c)}, &work{x: 1}, &work{x: 2}, &work{x: 3}})
+				}
+			}()
+		}
+		time.Sleep(50 * time.Millisecond)
+		for i := range 20 {
+			t0 := time.Now()
+			if err := doOne(context.Background(), b, fast, float32(i)); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(t0); d > 100*time.Millisecond {
+				t.Fatalf("model b took %v while a was flooded", d)
+			}
+		}
+		cancel()
+		wg.Wait()
+	})
+}

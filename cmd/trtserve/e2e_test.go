@@ -77,6 +77,13 @@ func (s *syncBuffer) String() string {
 // The caller stops it.
 func startProcess(t testing.TB, args ...string) *process {
 	t.Helper()
+	return startBuilt(t, nil, args...)
+}
+
+// startBuilt is startProcess with extra go build flags (the soak builds
+// the server with -race when the tests run with it).
+func startBuilt(t testing.TB, buildFlags []string, args ...string) *process {
+	t.Helper()
 	lib := os.Getenv("TRTSERVE_ONNXRUNTIME_LIB")
 	if lib == "" {
 		lib = "../../third_party/onnxruntime/lib/libonnxruntime.so"
@@ -88,7 +95,7 @@ func startProcess(t testing.TB, args ...string) *process {
 		t.Skipf("ONNX Runtime not installed (%v): run ./scripts/install-onnxruntime.sh", err)
 	}
 	bin := filepath.Join(t.TempDir(), "trtserve")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", append(append([]string{"build"}, buildFlags...), "-o", bin, ".")...).CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
