@@ -5,8 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ORT_LIB := third_party/onnxruntime/lib/libonnxruntime.so
 export TRTSERVE_ONNXRUNTIME_LIB := $(CURDIR)/$(ORT_LIB)
+# go.mod's toolchain line (a Go patch release with the standard library's
+# security fixes) is fetched through the module proxy when the installed
+# Go is older.
+export GOTOOLCHAIN := auto
 
-.PHONY: all build test test-go test-e2e lint deps ort venv models goldens bench bench-pipeline bench-kserve bench-images fuzz fuzz-short clean
+.PHONY: all build test test-go test-e2e lint deps ort venv models goldens bench bench-pipeline bench-kserve bench-images fuzz fuzz-short vulncheck soak overload clean
 
 all: build
 
@@ -28,7 +32,22 @@ $(VENV)/.done: tests/requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 	touch $@
 
-test: lint build ort venv test-go test-e2e fuzz-short
+test: lint build ort venv test-go test-e2e fuzz-short vulncheck
+
+# Known vulnerabilities in the code's call graph (scripts/vulncheck.sh).
+vulncheck:
+	./scripts/vulncheck.sh
+
+# Mixed traffic for SOAK (race-built server), then goroutine/RSS growth
+# checks; SOAK_REPORT names a file for the one-line report.
+SOAK ?= 5m
+soak:
+	TRTSERVE_SOAK=$(SOAK) TRTSERVE_SOAK_REPORT=$(SOAK_REPORT) $(GO) test -race -count=1 -timeout 0 -run '^TestSoak$$' -v ./cmd/trtserve/
+
+# 10x overload for OVERLOAD (the CI run is 3 s).
+OVERLOAD ?= 30s
+overload:
+	TRTSERVE_OVERLOAD=$(OVERLOAD) TRTSERVE_OVERLOAD_REPORT=$(OVERLOAD_REPORT) $(GO) test -count=1 -timeout 0 -run '^TestOverloadTenTimesCapacity$$' -v ./cmd/trtserve/
 
 # Every fuzz target for FUZZTIME each (seeds also run in test-go).
 FUZZTIME ?= 1m

@@ -35,6 +35,7 @@ type Config struct {
 	WriteTimeout    time.Duration `env:"TRTSERVE_WRITE_TIMEOUT" envDefault:"60s"`
 	MaxConnections  int           `env:"TRTSERVE_MAX_CONNECTIONS" envDefault:"8192"`
 	AllowURLInput   bool          `env:"TRTSERVE_ALLOW_URL_INPUT" envDefault:"false"`
+	URLAllowlist    string        `env:"TRTSERVE_URL_ALLOWLIST"`
 	JPEGDCTScaling  bool          `env:"TRTSERVE_JPEG_DCT_SCALING" envDefault:"false"`
 	Pipeline        string        `env:"TRTSERVE_PIPELINE" envDefault:"parallel"`
 	MaxQueueSize    int           `env:"TRTSERVE_MAX_QUEUE_SIZE" envDefault:"2048"`
@@ -75,7 +76,8 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time a client gets to read an answer (TRTSERVE_WRITE_TIMEOUT)")
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "open connections at most; more get 503 (TRTSERVE_MAX_CONNECTIONS)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time in-flight requests get to finish on SIGTERM (TRTSERVE_SHUTDOWN_TIMEOUT)")
-	fs.BoolVar(&c.AllowURLInput, "allow-url-input", c.AllowURLInput, "let requests name images by URL (TRTSERVE_ALLOW_URL_INPUT)")
+	fs.BoolVar(&c.AllowURLInput, "allow-url-input", c.AllowURLInput, "let requests name images by URL, on the hosts of --url-allowlist only (TRTSERVE_ALLOW_URL_INPUT)")
+	fs.StringVar(&c.URLAllowlist, "url-allowlist", c.URLAllowlist, `hosts image URLs may name, comma-separated: "host", "host:port", ".example.com" for its subdomains (TRTSERVE_URL_ALLOWLIST)`)
 	fs.BoolVar(&c.JPEGDCTScaling, "jpeg-dct-scaling", c.JPEGDCTScaling, "decode large JPEGs at 1/2..1/8 scale: faster, but predictions differ slightly from Roboflow's (TRTSERVE_JPEG_DCT_SCALING)")
 	fs.StringVar(&c.Pipeline, "pipeline", c.Pipeline, "parallel (decode pool, dynamic batcher, postprocess pool) or serial (the baseline) (TRTSERVE_PIPELINE)")
 	fs.IntVar(&c.MaxQueueSize, "max-queue-size", c.MaxQueueSize, "images a model admits before answering 429; config.yaml dynamic_batching.max_queue_size overrides (TRTSERVE_MAX_QUEUE_SIZE)")
@@ -122,6 +124,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("backend must be onnxruntime or simulated, got %q", c.Backend)
 	case c.ModelControl != "explicit" && c.ModelControl != "none" && c.ModelControl != "poll":
 		return fmt.Errorf("model-control-mode must be explicit, none or poll, got %q", c.ModelControl)
+	case c.AllowURLInput && strings.TrimSpace(c.URLAllowlist) == "":
+		return fmt.Errorf("allow-url-input needs url-allowlist: the hosts images may be fetched from")
 	case c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.MaxConnections < 1:
 		return fmt.Errorf("read-timeout, write-timeout and max-connections must be positive")
 	case c.PollInterval <= 0:

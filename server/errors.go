@@ -23,9 +23,28 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.Msg }
 
+// badRequest is a 400. String arguments, which may come from the client,
+// are clipped: an error names what was wrong, it never echoes a body back.
 func badRequest(format string, args ...any) error {
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = clip(s)
+		}
+	}
 	return &apiError{http.StatusBadRequest, "InvalidRequest", fmt.Sprintf(format, args...)}
 }
+
+// clip shortens a client-supplied string quoted in an error message.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return strings.ToValidUTF8(s[:max], "") + "…"
+}
+
+// maxMessage caps every error message (parser errors may quote input).
+const maxMessage = 512
 
 // errorBody is Roboflow Inference's error shape ({"message": ...}) plus
 // the error_type its newer releases add.
@@ -56,7 +75,7 @@ func classify(err error) (int, string, string) {
 	case errors.Is(err, vision.ErrUnsupportedFormat), errors.Is(err, vision.ErrCorruptImage):
 		return http.StatusUnprocessableEntity, "InvalidImage", "could not decode image: " + err.Error()
 	case errors.Is(err, engines.ErrUnknownModel):
-		return http.StatusNotFound, "ModelNotFound", err.Error()
+		return http.StatusNotFound, "ModelNotFound", clip(err.Error()) // holds the client's model id
 	case errors.Is(err, engines.ErrBadModel), errors.Is(err, engines.ErrBackendMissing), errors.Is(err, engines.ErrUnknownBackend):
 		return http.StatusServiceUnavailable, "ModelLoadError", err.Error()
 	case errors.Is(err, pipeline.ErrBusy):
@@ -79,6 +98,9 @@ func classify(err error) (int, string, string) {
 // errorHandler is Fiber's last stop: every error leaves as JSON.
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	status, typ, msg := classify(err)
+	if len(msg) > maxMessage {
+		msg = strings.ToValidUTF8(msg[:maxMessage], "") + "…"
+	}
 	if status >= 500 {
 		s.log.Error("request failed", "request_id", c.Locals(localRequestID), "method", c.Method(), "path", c.Path(), "status", status, "err", err)
 	} else {

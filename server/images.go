@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
+	"strings"
 
 	gojson "github.com/goccy/go-json"
 )
@@ -91,6 +93,30 @@ func (s *Server) loadImage(ctx context.Context, ref imageRef) ([]byte, error) {
 	return nil, badRequest("image type %q is not one of base64, url", ref.Type)
 }
 
+// allowedHost matches a URL against the allowlist: an entry with a port
+// matches host:port exactly, one without matches the host on any port, and
+// one starting with "." matches subdomains of the rest.
+func allowedHost(list []string, u *url.URL) bool {
+	host := strings.ToLower(u.Hostname())
+	for _, e := range list {
+		e = strings.ToLower(strings.TrimSpace(e))
+		switch {
+		case e == "":
+		case strings.HasPrefix(e, "."):
+			if strings.HasSuffix(host, e) {
+				return true
+			}
+		case strings.Contains(e, ":") && !strings.HasPrefix(e, "["):
+			if strings.ToLower(u.Host) == e {
+				return true
+			}
+		case host == strings.Trim(e, "[]"):
+			return true
+		}
+	}
+	return false
+}
+
 // fetchURL downloads an image when URL input is enabled: http(s) only, no
 // redirects to another host, bounded in size and time.
 func (s *Server) fetchURL(ctx context.Context, raw string) ([]byte, error) {
@@ -100,6 +126,9 @@ func (s *Server) fetchURL(ctx context.Context, raw string) ([]byte, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, badRequest("image url must be an absolute http(s) URL")
+	}
+	if !allowedHost(s.opts.URLAllowlist, u) {
+		return nil, &apiError{Status: http.StatusForbidden, Type: "URLNotAllowed", Msg: "image url host " + strconv.Quote(u.Host) + " is not in this server's URL allowlist"}
 	}
 	client := &http.Client{
 		Timeout: s.opts.URLTimeout,

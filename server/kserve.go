@@ -67,7 +67,7 @@ func (s *Server) kserveModel(c *fiber.Ctx) (*pipeline.Model, error) {
 	}
 	e, err := s.models.Repo.Find(id)
 	if err != nil {
-		return nil, &apiError{Status: http.StatusNotFound, Type: "ModelNotFound", Msg: "unknown model: '" + id + "' is not in the model repository"}
+		return nil, &apiError{Status: http.StatusNotFound, Type: "ModelNotFound", Msg: "unknown model: '" + clip(id) + "' is not in the model repository"}
 	}
 	st := s.models.Status(e.ID())
 	msg := "model '" + e.ID() + "' is not ready: " + string(st.State)
@@ -363,14 +363,14 @@ func (s *Server) repositoryLoad(c *fiber.Ctx) error {
 			}
 			override = []byte(cfg)
 		case strings.HasPrefix(k, "file:"):
-			return &apiError{Status: http.StatusNotImplemented, Type: "Unsupported", Msg: "load parameter " + k + ": uploading model files is not supported; put them in the model repository"}
+			return &apiError{Status: http.StatusNotImplemented, Type: "Unsupported", Msg: "load parameter " + clip(k) + ": uploading model files is not supported; put them in the model repository"}
 		}
 	}
 	ctx, cancel := s.requestContext()
 	defer cancel()
 	e, err := s.models.Repo.Find(name)
 	if err != nil {
-		return &apiError{Status: http.StatusNotFound, Type: "ModelNotFound", Msg: "failed to load '" + name + "': not in the model repository"}
+		return &apiError{Status: http.StatusNotFound, Type: "ModelNotFound", Msg: "failed to load '" + clip(name) + "': not in the model repository"}
 	}
 	if _, err := s.models.Reload(ctx, e.ID(), override); err != nil {
 		if errors.Is(err, engines.ErrBadModel) || errors.Is(err, engines.ErrBackendMissing) || errors.Is(err, engines.ErrUnknownBackend) || errors.Is(err, engines.ErrBadShape) {
@@ -390,7 +390,7 @@ func (s *Server) repositoryUnload(c *fiber.Ctx) error {
 	err := s.models.UnloadName(name)
 	if errors.Is(err, pipeline.ErrNotLoaded) {
 		if _, ferr := s.models.Repo.Find(name); ferr != nil {
-			return &apiError{Status: http.StatusNotFound, Type: "ModelNotFound", Msg: "failed to unload '" + name + "': unknown model"}
+			return &apiError{Status: http.StatusNotFound, Type: "ModelNotFound", Msg: "failed to unload '" + clip(name) + "': unknown model"}
 		}
 		err = nil // unloading a model that is not loaded succeeds, as in Triton
 	}

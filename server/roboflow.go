@@ -155,7 +155,7 @@ func (s *Server) model(ctx context.Context, id string) (*pipeline.Model, error) 
 		return m, nil
 	}
 	if !s.opts.AutoLoad {
-		return nil, &apiError{Status: http.StatusNotFound, Type: "ModelNotFound", Msg: "model " + id + " is not loaded (POST /model/add)"}
+		return nil, &apiError{Status: http.StatusNotFound, Type: "ModelNotFound", Msg: "model " + clip(id) + " is not loaded (POST /model/add)"}
 	}
 	return s.models.Load(ctx, id)
 }

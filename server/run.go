@@ -70,7 +70,7 @@ func Run(cfg *config.Config) error {
 	srv := New(models, Options{
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxImagePixels: cfg.MaxImagePixels, RequestTimeout: cfg.RequestTimeout,
 		ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, MaxConnections: cfg.MaxConnections,
-		AllowURLInput: cfg.AllowURLInput, JPEGDCTScaling: cfg.JPEGDCTScaling, LegacyRoutes: true,
+		AllowURLInput: cfg.AllowURLInput, URLAllowlist: strings.Split(cfg.URLAllowlist, ","), JPEGDCTScaling: cfg.JPEGDCTScaling, LegacyRoutes: true,
 		AutoLoad: cfg.ModelControl == ControlExplicit, ModelControl: cfg.ModelControl,
 		APIKey: cfg.APIKey, AccessLog: cfg.AccessLog,
 	}, log, ready.Load)

@@ -36,8 +36,11 @@ type Options struct {
 	ReadTimeout, WriteTimeout time.Duration
 	// MaxConnections caps open connections; beyond, new ones get 503.
 	MaxConnections int
-	// AllowURLInput lets requests name images by http(s) URL.
+	// AllowURLInput lets requests name images by http(s) URL, on the
+	// hosts of URLAllowlist only: "host" or "host:port" exactly, or
+	// ".example.com" for example.com's subdomains.
 	AllowURLInput bool
+	URLAllowlist  []string
 	// MaxURLBytes and URLTimeout cap a URL download.
 	MaxURLBytes int64
 	URLTimeout  time.Duration
