@@ -50,6 +50,10 @@ func (p *process) wait(d time.Duration) error {
 		p.exited <- err // later waits see it too
 		return err
 	case <-time.After(d):
+		// SIGQUIT makes the Go runtime print every goroutine's stack into
+		// the logs the caller reports.
+		p.cmd.Process.Signal(syscall.SIGQUIT)
+		time.Sleep(2 * time.Second)
 		p.cmd.Process.Kill()
 		return fmt.Errorf("still running after %v: killed", d)
 	}
