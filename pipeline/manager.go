@@ -161,12 +161,12 @@ func (mg *Manager) loadEntry(ctx context.Context, id string, override []byte, fr
 		}
 	}
 
-	print := entry.Fingerprint() // before reading, so a change during the load is seen by the next poll
+	stamp := entry.Fingerprint() // before reading, so a change during the load is seen by the next poll
 	c.model, c.err = mg.open(ctx, entry, override)
 	var old, evict *Model
 	mg.mu.Lock()
 	delete(mg.loading, id)
-	mg.prints[id] = print
+	mg.prints[id] = stamp
 	if c.err == nil {
 		old = mg.loaded[id]
 		mg.loaded[id] = c.model
@@ -435,9 +435,9 @@ func (mg *Manager) Sync(ctx context.Context) error {
 		present[id] = true
 		mg.mu.Lock()
 		_, loaded := mg.loaded[id]
-		print, tried := mg.prints[id]
+		stamp, tried := mg.prints[id]
 		mg.mu.Unlock()
-		if tried && print == e.Fingerprint() {
+		if tried && stamp == e.Fingerprint() {
 			continue
 		}
 		if _, err := mg.loadEntry(ctx, id, nil, loaded); err != nil {

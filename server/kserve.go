@@ -94,7 +94,7 @@ type tensorMetadata struct {
 	Shape    []int64 `json:"shape"`
 }
 
-// batchedShape is an engine tensor's shape as KServe metadata shows it: a
+// tensorsMetadata is engine tensors as KServe metadata shows them: a
 // batching model's first dimension is -1.
 func tensorsMetadata(ts []engines.TensorInfo) []tensorMetadata {
 	out := make([]tensorMetadata, len(ts))
