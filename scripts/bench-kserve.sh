@@ -23,6 +23,7 @@ mkdir -p "$OUT"
 export TRTSERVE_ONNXRUNTIME_LIB=${TRTSERVE_ONNXRUNTIME_LIB:-$PWD/third_party/onnxruntime/lib/libonnxruntime.so}
 export LD_LIBRARY_PATH=$PWD/third_party/perf_analyzer/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
+. scripts/lib.sh
 pid=""
 stop() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; pid=""; }
 trap stop EXIT
@@ -30,11 +31,7 @@ trap stop EXIT
 serve() { # port, flags...
   local port=$1; shift
   $BIN serve --port "$port" --log-level warn --request-timeout 600s "$@" & pid=$!
-  for _ in $(seq 300); do
-    curl -fs "http://127.0.0.1:$port/v2/health/ready" >/dev/null 2>&1 && return 0
-    sleep 0.2
-  done
-  echo "server on :$port did not get ready" >&2; exit 1
+  wait_ready "$port" /v2/health/ready
 }
 
 # measure SCENARIO CONFIG MODEL LEVELS [perf_analyzer flags...]: the server is up on :9103.

@@ -21,13 +21,7 @@ pids=()
 cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
 trap cleanup EXIT
 
-wait_ready() {
-  for _ in $(seq 300); do
-    curl -fs "http://127.0.0.1:$1/readiness" >/dev/null 2>&1 && return 0
-    sleep 0.2
-  done
-  echo "server on :$1 did not get ready" >&2; return 1
-}
+. scripts/lib.sh
 
 # serve_pair REPO MODEL: parallel on :9101, serial on :9102.
 serve_pair() {

@@ -105,34 +105,25 @@ type Server struct {
 	apiKey   [32]byte // SHA-256 of Options.APIKey
 }
 
+// orDefault replaces a zero or negative limit with its default.
+func orDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
 // New builds the Fiber app. ready reports whether startup (initial model
 // loads) has finished; /readiness answers 503 until it does.
 func New(models *pipeline.Manager, opts Options, log *slog.Logger, ready func() bool) *Server {
 	def := DefaultOptions
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = def.MaxBodyBytes
-	}
-	if opts.MaxImagePixels <= 0 {
-		opts.MaxImagePixels = def.MaxImagePixels
-	}
-	if opts.RequestTimeout <= 0 {
-		opts.RequestTimeout = def.RequestTimeout
-	}
-	if opts.ReadTimeout <= 0 {
-		opts.ReadTimeout = def.ReadTimeout
-	}
-	if opts.WriteTimeout <= 0 {
-		opts.WriteTimeout = def.WriteTimeout
-	}
-	if opts.MaxConnections <= 0 {
-		opts.MaxConnections = def.MaxConnections
-	}
-	if opts.MaxURLBytes <= 0 {
-		opts.MaxURLBytes = def.MaxURLBytes
-	}
-	if opts.URLTimeout <= 0 {
-		opts.URLTimeout = def.URLTimeout
-	}
+	orDefault(&opts.MaxBodyBytes, def.MaxBodyBytes)
+	orDefault(&opts.MaxImagePixels, def.MaxImagePixels)
+	orDefault(&opts.RequestTimeout, def.RequestTimeout)
+	orDefault(&opts.ReadTimeout, def.ReadTimeout)
+	orDefault(&opts.WriteTimeout, def.WriteTimeout)
+	orDefault(&opts.MaxConnections, def.MaxConnections)
+	orDefault(&opts.MaxURLBytes, def.MaxURLBytes)
+	orDefault(&opts.URLTimeout, def.URLTimeout)
 	if ready == nil {
 		ready = func() bool { return true }
 	}

@@ -19,13 +19,20 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// kserveZeros sends a binary KServe request of n zero images of 3×320×320,
-// compressed with encoding ("" for none).
+// kserveRequest is a binary KServe request of n zero images of 3×320×320
+// asking for binary outputs: its JSON header, then the body (header and
+// tensor bytes).
+func kserveRequest(n int) (hdr string, body []byte) {
+	size := n * 3 * 320 * 320 * 4
+	hdr = fmt.Sprintf(`{"inputs":[{"name":"images","shape":[%d,3,320,320],"datatype":"FP32","parameters":{"binary_data_size":%d}}],"parameters":{"binary_data_output":true}}`, n, size)
+	return hdr, append([]byte(hdr), make([]byte, size)...)
+}
+
+// kserveZeros sends kserveRequest(n), compressed with encoding ("" for
+// none).
 func kserveZeros(t *testing.T, url, model string, n int, encoding string) (int, string) {
 	t.Helper()
-	size := n * 3 * 320 * 320 * 4
-	hdr := fmt.Sprintf(`{"inputs":[{"name":"images","shape":[%d,3,320,320],"datatype":"FP32","parameters":{"binary_data_size":%d}}],"parameters":{"binary_data_output":true}}`, n, size)
-	body := append([]byte(hdr), make([]byte, size)...)
+	hdr, body := kserveRequest(n)
 	switch encoding {
 	case "zstd":
 		enc, _ := zstd.NewWriter(nil)

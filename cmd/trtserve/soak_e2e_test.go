@@ -28,12 +28,8 @@ type soakCase struct {
 
 func soakCases(t *testing.T) []soakCase {
 	img := b64file(t, "../../testdata/images/zidane.jpg")
-	rf := func(model string) []byte {
-		return []byte(`{"model_id":"` + model + `","image":{"type":"base64","value":"` + img + `"}}`)
-	}
-	size := 3 * 320 * 320 * 4
-	hdr := fmt.Sprintf(`{"inputs":[{"name":"images","shape":[1,3,320,320],"datatype":"FP32","parameters":{"binary_data_size":%d}}],"parameters":{"binary_data_output":true}}`, size)
-	tensor := append([]byte(hdr), make([]byte, size)...)
+	rf := func(model string) []byte { return []byte(odJSON(model, img)) }
+	hdr, tensor := kserveRequest(1)
 	gz := func(data []byte, copies int) []byte {
 		var b bytes.Buffer
 		w := gzip.NewWriter(&b)
