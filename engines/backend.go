@@ -117,3 +117,24 @@ func (r *Registry) Close() error {
 	r.backends = map[string]Backend{}
 	return errors.Join(errs...)
 }
+
+// Submitter is an Instance that overlaps batches, as a GPU instance with
+// a stream per stage does: batch b+1's input copy runs while batch b
+// computes. Submit queues a batch and returns once it is queued; done runs
+// exactly once, on another goroutine, when out holds the results (or the
+// batch failed). in and out stay the caller's but must not be touched
+// until done. When Submit returns an error, done never runs. At most Depth
+// batches are in flight; Submit blocks while Depth are. Close waits for the
+// batches in flight.
+type Submitter interface {
+	Instance
+	Submit(batch int, in, out []*HostBuffer, done func(error)) error
+	Depth() int
+}
+
+// BufferProvider is an Engine whose instances want their host buffers from
+// a particular allocator (pinned memory for DMA); the pipeline allocates
+// that engine's batch buffers through it.
+type BufferProvider interface {
+	Allocator() Allocator
+}

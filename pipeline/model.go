@@ -146,6 +146,9 @@ func newModel(spec *engines.Model, eng engines.Engine, alloc engines.Allocator, 
 		m.target = slices.Max(ps)
 	}
 	n := max(spec.InstanceCount, 1)
+	if bp, ok := eng.(engines.BufferProvider); ok {
+		alloc = bp.Allocator()
+	}
 	depth := opts.RingDepth
 	if opts.Mode == Serial {
 		depth = 1
@@ -160,7 +163,13 @@ func newModel(spec *engines.Model, eng engines.Engine, alloc engines.Allocator, 
 			return fail(err)
 		}
 		m.runs = append(m.runs, run)
-		for range depth {
+		sets := depth
+		if sub, ok := run.(engines.Submitter); ok && opts.Mode != Serial {
+			// Depth batches in flight on the device, plus one filling and
+			// one in postprocess.
+			sets = max(depth, sub.Depth()+2)
+		}
+		for range sets {
 			set, err := newBufSet(eng, alloc, m.maxBatch)
 			if err != nil {
 				return fail(err)
@@ -171,11 +180,11 @@ func newModel(spec *engines.Model, eng engines.Engine, alloc engines.Allocator, 
 	// Warm up every instance before the model is reported loaded (Triton's
 	// model_warmup): first runs allocate and tune, and a model that loads
 	// but cannot run fails its load here instead of its first request.
-	for i, run := range m.runs {
+	for _, run := range m.runs {
 		if !opts.Warmup {
 			break
 		}
-		set := m.sets[i*depth]
+		set := m.sets[0]
 		for _, b := range set.in {
 			clear(b.Bytes())
 		}
@@ -192,7 +201,7 @@ func newModel(spec *engines.Model, eng engines.Engine, alloc engines.Allocator, 
 	if opts.Mode == Serial {
 		m.lent = make(chan serialInstance, n)
 		for i, run := range m.runs {
-			m.lent <- serialInstance{run, m.sets[i]}
+			m.lent <- serialInstance{run, m.sets[i*depth]}
 		}
 		return m, nil
 	}
@@ -502,8 +511,30 @@ func (m *Model) execute(run engines.Instance, b *batch) {
 		input += b.items[k].decode
 	}
 	t0 := time.Now()
+	if sub, ok := run.(engines.Submitter); ok {
+		// The instance overlaps this batch with the ones before it; the
+		// rest happens when the device is done. infer time then includes
+		// waiting behind the batch ahead on the device.
+		err := guard("infer", func() error {
+			return sub.Submit(size, set.in, set.out, func(err error) {
+				if err != nil {
+					err = &StageError{"infer", err}
+				}
+				m.complete(b, size, live, input, time.Since(t0), err)
+			})
+		})
+		if err != nil {
+			m.complete(b, size, live, input, time.Since(t0), err)
+		}
+		return
+	}
 	err := guard("infer", func() error { return run.Run(context.Background(), size, set.in, set.out) })
-	d := time.Since(t0)
+	m.complete(b, size, live, input, time.Since(t0), err)
+}
+
+// complete hands a batch that ran (or failed) to postprocessing.
+func (m *Model) complete(b *batch, size int, live []int, input, d time.Duration, err error) {
+	set := b.set
 	m.Stats.execution(size, input, d)
 	if err != nil {
 		for _, k := range live {
@@ -621,12 +652,14 @@ func (m *Model) Close() error {
 	return m.Engine.Close()
 }
 
+// freeAll closes the instances first: closing one waits for the batches it
+// still has on the device, which may be writing into the sets.
 func (m *Model) freeAll() {
-	for _, s := range m.sets {
-		s.close()
-	}
 	for _, r := range m.runs {
 		r.Close()
+	}
+	for _, s := range m.sets {
+		s.close()
 	}
 	m.sets, m.runs = nil, nil
 }

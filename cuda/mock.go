@@ -1,0 +1,460 @@
+package cuda
+
+/*
+#include <stdlib.h>
+*/
+import "C"
+
+import (
+	"fmt"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// Mock is a Runtime that does the work on the host, for tests and for
+// running the GPU code paths without a GPU: "device" memory is C memory
+// too, so a native library handed a DevicePtr (the fake TensorRT shim) can
+// read and write it. Every asynchronous call completes before it returns,
+// so stream order holds trivially and events are always complete; what the
+// mock checks is everything else — that every copy stays inside one live
+// allocation, that handles are live, and that everything allocated is freed.
+type Mock struct {
+	// Devices is what DeviceCount reports; 0 makes the mock a machine
+	// whose GPU is missing.
+	Devices int
+	// HostLimit and DeviceLimit, when positive, make allocations beyond
+	// that many bytes in use fail, as a full GPU or locked-memory limit does.
+	HostLimit, DeviceLimit int64
+
+	mu      sync.Mutex // guards everything below
+	host    map[uintptr]mockAlloc
+	dev     map[uintptr]mockAlloc
+	streams map[Stream]bool
+	events  map[Event]time.Time
+	next    uintptr
+	closed  bool
+	stats   MockStats
+}
+
+type mockAlloc struct {
+	p    unsafe.Pointer
+	size int
+}
+
+// MockStats counts what the mock has seen.
+type MockStats struct {
+	HostBytes, DeviceBytes     int64 // in use now
+	HostAllocs, DeviceAllocs   int   // live allocations
+	StreamsLive, EventsLive    int
+	CopiesHtoD, CopiesDtoH     int
+	BytesHtoD, BytesDtoH       int64
+	StreamWaits, EventsRecords int
+}
+
+// NewMock is a mock machine with one device.
+func NewMock() *Mock { return &Mock{Devices: 1} }
+
+var _ Runtime = (*Mock)(nil)
+
+func (m *Mock) init() error {
+	if m.closed {
+		return ErrClosed
+	}
+	if m.host == nil {
+		m.host, m.dev = map[uintptr]mockAlloc{}, map[uintptr]mockAlloc{}
+		m.streams, m.events = map[Stream]bool{}, map[Event]time.Time{}
+	}
+	return nil
+}
+
+// Stats is a snapshot of the mock's accounting.
+func (m *Mock) Stats() MockStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stats
+}
+
+func (m *Mock) Name() string { return "mock (host memory, synchronous)" }
+
+func (m *Mock) DeviceCount() (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return 0, err
+	}
+	if m.Devices == 0 {
+		return 0, fmt.Errorf("%w: mock machine without a GPU", ErrNoDevice)
+	}
+	return m.Devices, nil
+}
+
+func (m *Mock) DeviceInfo(device int) (DeviceInfo, error) {
+	n, err := m.DeviceCount()
+	if err != nil {
+		return DeviceInfo{}, err
+	}
+	if device < 0 || device >= n {
+		return DeviceInfo{}, fmt.Errorf("%w: invalid device ordinal %d", ErrCUDA, device)
+	}
+	return DeviceInfo{Index: device, Name: "Mock GPU", Major: 9, Minor: 0, TotalMemory: 80 << 30, CopyEngines: 2}, nil
+}
+
+func (m *Mock) SetDevice(device int) error {
+	_, err := m.DeviceInfo(device)
+	return err
+}
+
+func (m *Mock) MemGetInfo() (free, total int64, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return 0, 0, err
+	}
+	total = 80 << 30
+	return total - m.stats.DeviceBytes, total, nil
+}
+
+func (m *Mock) Version() (runtime, driver int, err error) { return 13000, 13000, nil }
+
+func (m *Mock) alloc(table map[uintptr]mockAlloc, size int, inUse *int64, limit int64, count *int) (unsafe.Pointer, error) {
+	if size <= 0 {
+		return nil, fmt.Errorf("%w: invalid argument: size %d", ErrCUDA, size)
+	}
+	if limit > 0 && *inUse+int64(size) > limit {
+		return nil, fmt.Errorf("%w: out of memory (mock limit %d bytes, %d in use, %d asked)", ErrCUDA, limit, *inUse, size)
+	}
+	p := C.calloc(1, C.size_t(size))
+	if p == nil {
+		return nil, fmt.Errorf("%w: out of memory", ErrCUDA)
+	}
+	table[uintptr(p)] = mockAlloc{p, size}
+	*inUse += int64(size)
+	*count++
+	return p, nil
+}
+
+func (m *Mock) free(table map[uintptr]mockAlloc, p uintptr, inUse *int64, count *int) error {
+	a, ok := table[p]
+	if !ok {
+		return fmt.Errorf("%w: invalid argument: %#x is not the start of a live allocation", ErrCUDA, p)
+	}
+	delete(table, p)
+	*inUse -= int64(a.size)
+	*count--
+	C.free(a.p)
+	return nil
+}
+
+func (m *Mock) HostAlloc(size int, flags HostAllocFlags) (unsafe.Pointer, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return nil, err
+	}
+	return m.alloc(m.host, size, &m.stats.HostBytes, m.HostLimit, &m.stats.HostAllocs)
+}
+
+func (m *Mock) FreeHost(p unsafe.Pointer) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return err
+	}
+	return m.free(m.host, uintptr(p), &m.stats.HostBytes, &m.stats.HostAllocs)
+}
+
+func (m *Mock) Malloc(size int) (DevicePtr, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return 0, err
+	}
+	p, err := m.alloc(m.dev, size, &m.stats.DeviceBytes, m.DeviceLimit, &m.stats.DeviceAllocs)
+	return DevicePtr(p), err
+}
+
+func (m *Mock) Free(p DevicePtr) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return err
+	}
+	return m.free(m.dev, uintptr(p), &m.stats.DeviceBytes, &m.stats.DeviceAllocs)
+}
+
+// span finds the live allocation holding [addr, addr+n) and returns it as a
+// Go view (for the copy only).
+func span(table map[uintptr]mockAlloc, addr uintptr, n int, what string) ([]byte, error) {
+	for base, a := range table {
+		if addr >= base && addr+uintptr(n) <= base+uintptr(a.size) {
+			return unsafe.Slice((*byte)(unsafe.Add(a.p, addr-base)), n), nil
+		}
+	}
+	return nil, fmt.Errorf("%w: invalid argument: %s range %#x+%d is not inside one live allocation", ErrCUDA, what, addr, n)
+}
+
+func (m *Mock) stream(s Stream) error {
+	if s != 0 && !m.streams[s] {
+		return fmt.Errorf("%w: invalid resource handle: stream %#x", ErrCUDA, uintptr(s))
+	}
+	return nil
+}
+
+func (m *Mock) copy(dstT, srcT map[uintptr]mockAlloc, dst, src uintptr, n int, s Stream) error {
+	if err := m.init(); err != nil {
+		return err
+	}
+	if err := m.stream(s); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	d, err := span(dstT, dst, n, "destination")
+	if err != nil {
+		return err
+	}
+	sv, err := span(srcT, src, n, "source")
+	if err != nil {
+		return err
+	}
+	copy(d, sv)
+	return nil
+}
+
+func (m *Mock) MemcpyHtoDAsync(dst DevicePtr, src unsafe.Pointer, n int, s Stream) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Async copies must come from pinned memory: a Go or malloc pointer
+	// here is the bug the mock exists to catch.
+	if err := m.copy(m.dev, m.host, uintptr(dst), uintptr(src), n, s); err != nil {
+		return err
+	}
+	m.stats.CopiesHtoD++
+	m.stats.BytesHtoD += int64(n)
+	return nil
+}
+
+func (m *Mock) MemcpyDtoHAsync(dst unsafe.Pointer, src DevicePtr, n int, s Stream) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.copy(m.host, m.dev, uintptr(dst), uintptr(src), n, s); err != nil {
+		return err
+	}
+	m.stats.CopiesDtoH++
+	m.stats.BytesDtoH += int64(n)
+	return nil
+}
+
+func (m *Mock) MemcpyDtoDAsync(dst, src DevicePtr, n int, s Stream) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.copy(m.dev, m.dev, uintptr(dst), uintptr(src), n, s)
+}
+
+func (m *Mock) MemsetAsync(dst DevicePtr, value byte, n int, s Stream) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return err
+	}
+	if err := m.stream(s); err != nil {
+		return err
+	}
+	d, err := span(m.dev, uintptr(dst), n, "destination")
+	if err != nil {
+		return err
+	}
+	for i := range d {
+		d[i] = value
+	}
+	return nil
+}
+
+func (m *Mock) MemcpyHtoD(dst DevicePtr, src []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return err
+	}
+	d, err := span(m.dev, uintptr(dst), len(src), "destination")
+	if err != nil {
+		return err
+	}
+	copy(d, src)
+	return nil
+}
+
+func (m *Mock) MemcpyDtoH(dst []byte, src DevicePtr) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return err
+	}
+	sv, err := span(m.dev, uintptr(src), len(dst), "source")
+	if err != nil {
+		return err
+	}
+	copy(dst, sv)
+	return nil
+}
+
+func (m *Mock) StreamCreate(priority int) (Stream, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return 0, err
+	}
+	if priority < -5 || priority > 0 {
+		return 0, fmt.Errorf("%w: invalid argument: priority %d outside [-5, 0]", ErrCUDA, priority)
+	}
+	m.next++
+	s := Stream(m.next)
+	m.streams[s] = true
+	m.stats.StreamsLive++
+	return s, nil
+}
+
+func (m *Mock) StreamPriorityRange() (least, greatest int, err error) { return 0, -5, nil }
+
+func (m *Mock) StreamDestroy(s Stream) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return err
+	}
+	if !m.streams[s] {
+		return fmt.Errorf("%w: invalid resource handle: stream %#x", ErrCUDA, uintptr(s))
+	}
+	delete(m.streams, s)
+	m.stats.StreamsLive--
+	return nil
+}
+
+func (m *Mock) StreamSynchronize(s Stream) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return err
+	}
+	return m.stream(s)
+}
+
+func (m *Mock) StreamWaitEvent(s Stream, e Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return err
+	}
+	if err := m.stream(s); err != nil {
+		return err
+	}
+	if _, ok := m.events[e]; !ok {
+		return fmt.Errorf("%w: invalid resource handle: event %#x", ErrCUDA, uintptr(e))
+	}
+	m.stats.StreamWaits++
+	return nil
+}
+
+func (m *Mock) EventCreate(flags EventFlags) (Event, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return 0, err
+	}
+	m.next++
+	e := Event(m.next)
+	m.events[e] = time.Time{}
+	m.stats.EventsLive++
+	return e, nil
+}
+
+func (m *Mock) event(e Event) error {
+	if _, ok := m.events[e]; !ok {
+		return fmt.Errorf("%w: invalid resource handle: event %#x", ErrCUDA, uintptr(e))
+	}
+	return nil
+}
+
+func (m *Mock) EventRecord(e Event, s Stream) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return err
+	}
+	if err := m.stream(s); err != nil {
+		return err
+	}
+	if err := m.event(e); err != nil {
+		return err
+	}
+	m.events[e] = time.Now()
+	m.stats.EventsRecords++
+	return nil
+}
+
+func (m *Mock) EventSynchronize(e Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return err
+	}
+	return m.event(e)
+}
+
+func (m *Mock) EventQuery(e Event) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return false, err
+	}
+	return true, m.event(e)
+}
+
+func (m *Mock) EventElapsed(start, end Event) (time.Duration, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return 0, err
+	}
+	t0, ok0 := m.events[start]
+	t1, ok1 := m.events[end]
+	if !ok0 || !ok1 || t0.IsZero() || t1.IsZero() {
+		return 0, fmt.Errorf("%w: invalid resource handle: event not recorded", ErrCUDA)
+	}
+	return t1.Sub(t0), nil
+}
+
+func (m *Mock) EventDestroy(e Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return err
+	}
+	if err := m.event(e); err != nil {
+		return err
+	}
+	delete(m.events, e)
+	m.stats.EventsLive--
+	return nil
+}
+
+// Close frees whatever is still allocated and fails every later call; tests
+// check Stats before closing to catch leaks.
+func (m *Mock) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	for _, a := range m.host {
+		C.free(a.p)
+	}
+	for _, a := range m.dev {
+		C.free(a.p)
+	}
+	m.host, m.dev = nil, nil
+	m.closed = true
+	return nil
+}

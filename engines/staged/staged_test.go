@@ -1,0 +1,191 @@
+package staged
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"sync"
+	"testing"
+
+	"github.com/trtserve/trtserve/cuda"
+	"github.com/trtserve/trtserve/engines"
+)
+
+// doubler is a Compute for the mock: out = 2*in + slot-independent offset,
+// done with synchronous copies through the runtime (the mock's device
+// memory is host memory, but the test still goes through the seam).
+type doubler struct {
+	rt      cuda.Runtime
+	item    int // float32s per item
+	failAt  int
+	calls   int
+	closed  *int
+	batches []int
+}
+
+func (d *doubler) Enqueue(s cuda.Stream, batch int, in, out []cuda.DevicePtr, consumed cuda.Event) error {
+	d.calls++
+	d.batches = append(d.batches, batch)
+	if d.failAt > 0 && d.calls%d.failAt == 0 {
+		return errors.New("injected compute failure")
+	}
+	buf := make([]byte, batch*d.item*4)
+	if err := d.rt.MemcpyDtoH(buf, in[0]); err != nil {
+		return err
+	}
+	if err := d.rt.EventRecord(consumed, s); err != nil {
+		return err
+	}
+	for i := 0; i < len(buf); i += 4 {
+		v := math.Float32frombits(binary.LittleEndian.Uint32(buf[i:]))
+		binary.LittleEndian.PutUint32(buf[i:], math.Float32bits(2*v+1))
+	}
+	return d.rt.MemcpyHtoD(out[0], buf)
+}
+
+func (d *doubler) Close() error { *d.closed++; return nil }
+
+func newInstance(t *testing.T, m *cuda.Mock, depth, failAt int) (*Instance, *doubler, *int) {
+	t.Helper()
+	closed := new(int)
+	d := &doubler{rt: m, item: 6, failAt: failAt, closed: closed}
+	in, err := New(Options{Runtime: m, Depth: depth, MaxBatch: 8, InBytes: []int{24}, OutBytes: []int{24},
+		NewCompute: func() (Compute, error) { return d, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in, d, closed
+}
+
+func TestStagedBatches(t *testing.T) {
+	for _, depth := range []int{1, 2, 3} {
+		m := cuda.NewMock()
+		pool := cuda.NewPool(m, cuda.PoolOptions{})
+		alloc := PinnedAllocator{pool}
+		inst, d, closed := newInstance(t, m, depth, 0)
+		type set struct{ in, out *engines.HostBuffer }
+		var sets []set
+		for range 4 {
+			a, err := alloc.Alloc(8 * 24)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := alloc.Alloc(8 * 24)
+			sets = append(sets, set{a, b})
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		bad := 0
+		for round := range 5 {
+			for batch := 1; batch <= 8; batch += 3 {
+				s := sets[(round*3+batch)%len(sets)]
+				wg.Wait() // a set is reused only when its batch is done
+				f := s.in.Float32s()
+				for i := range batch * 6 {
+					f[i] = float32(round*100 + i)
+				}
+				wg.Add(1)
+				err := inst.Submit(batch, []*engines.HostBuffer{s.in}, []*engines.HostBuffer{s.out}, func(err error) {
+					defer wg.Done()
+					o := s.out.Float32s()
+					mu.Lock()
+					defer mu.Unlock()
+					for i := range batch * 6 {
+						if err != nil || o[i] != 2*float32(round*100+i)+1 {
+							bad++
+						}
+					}
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		wg.Wait()
+		if bad != 0 {
+			t.Fatalf("depth %d: %d wrong outputs", depth, bad)
+		}
+		if len(d.batches) != 15 {
+			t.Fatalf("%d batches ran", len(d.batches))
+		}
+		if err := inst.Close(); err != nil {
+			t.Fatal(err)
+		}
+		inst.Close()
+		if *closed != 1 {
+			t.Fatalf("compute closed %d times", *closed)
+		}
+		for _, s := range sets {
+			s.in.Close()
+			s.out.Close()
+		}
+		pool.Close()
+		if st := m.Stats(); st.HostAllocs+st.DeviceAllocs+st.StreamsLive+st.EventsLive != 0 {
+			t.Fatalf("depth %d leaked: %+v", depth, st)
+		}
+		if st := m.Stats(); st.StreamWaits == 0 {
+			t.Fatal("stages were not linked by events")
+		}
+	}
+}
+
+func TestStagedErrors(t *testing.T) {
+	m := cuda.NewMock()
+	defer m.Close()
+	pool := cuda.NewPool(m, cuda.PoolOptions{})
+	defer pool.Close()
+	inst, _, _ := newInstance(t, m, 2, 2)
+	a, _ := PinnedAllocator{pool}.Alloc(8 * 24)
+	b, _ := PinnedAllocator{pool}.Alloc(8 * 24)
+	defer a.Close()
+	defer b.Close()
+	io := func() ([]*engines.HostBuffer, []*engines.HostBuffer) {
+		return []*engines.HostBuffer{a}, []*engines.HostBuffer{b}
+	}
+	x, y := io()
+	if err := inst.Run(t.Context(), 1, x, y); err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.Run(t.Context(), 1, x, y); err == nil || err.Error() != "injected compute failure" {
+		t.Fatalf("compute failure: %v", err)
+	}
+	if err := inst.Run(t.Context(), 2, x, y); err != nil {
+		t.Fatalf("instance did not recover: %v", err)
+	}
+	for _, n := range []int{0, 9} {
+		if err := inst.Run(t.Context(), n, x, y); !errors.Is(err, engines.ErrBadShape) {
+			t.Fatalf("batch %d: %v", n, err)
+		}
+	}
+	if err := inst.Run(t.Context(), 1, nil, y); !errors.Is(err, engines.ErrBadShape) {
+		t.Fatalf("missing input: %v", err)
+	}
+	// Go memory cannot be DMA'd: the mock refuses it as the driver would
+	// fail (or silently stage) a pageable async copy.
+	goBuf := engines.NewHostBuffer(make([]byte, 8*24), nil)
+	if err := inst.Run(t.Context(), 1, []*engines.HostBuffer{goBuf}, y); err == nil {
+		t.Fatal("a Go-heap buffer was copied asynchronously")
+	}
+	inst.Close()
+	if err := inst.Run(t.Context(), 1, x, y); !errors.Is(err, cuda.ErrClosed) {
+		t.Fatalf("after close: %v", err)
+	}
+}
+
+func TestStagedSetupFailure(t *testing.T) {
+	m := &cuda.Mock{Devices: 1, DeviceLimit: 100}
+	defer m.Close()
+	_, err := New(Options{Runtime: m, Depth: 2, MaxBatch: 8, InBytes: []int{24}, OutBytes: []int{24},
+		NewCompute: func() (Compute, error) { t.Fatal("compute made despite failed setup"); return nil, nil }})
+	if err == nil {
+		t.Fatal("device allocation beyond the limit succeeded")
+	}
+	if st := m.Stats(); st.DeviceAllocs+st.StreamsLive+st.EventsLive != 0 {
+		t.Fatalf("failed setup leaked: %+v", st)
+	}
+	noGPU := &cuda.Mock{}
+	defer noGPU.Close()
+	if _, err := New(Options{Runtime: noGPU, MaxBatch: 1, NewCompute: func() (Compute, error) { return nil, nil }}); !errors.Is(err, cuda.ErrNoDevice) {
+		t.Fatalf("no device: %v", err)
+	}
+}
