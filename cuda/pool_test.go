@@ -114,7 +114,7 @@ func TestPoolHostAllocFailure(t *testing.T) {
 func TestPoolNoLeak(t *testing.T) {
 	m := NewMock()
 	defer m.Close()
-	p := NewPool(m, PoolOptions{Budget: 64 << 20})
+	p := NewPool(m, PoolOptions{Budget: 128 << 20}) // 4 goroutines × an 18 MiB class at most
 	var wg sync.WaitGroup
 	sizes := []int{1, 4096, 70_000, 1 << 20, 3 << 20, 17 << 20}
 	for g := range 4 {

@@ -1,0 +1,885 @@
+package cuda
+
+/*
+#cgo LDFLAGS: -ldl
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// No CUDA header is included: the package must build where no toolkit is
+// installed. These are the runtime's types as the ABI sees them —
+// cudaError_t is a C enum (int), streams and events are opaque pointers.
+// Device addresses, streams and events cross from Go as uintptr_t so no
+// Go code ever converts an integer into an unsafe.Pointer.
+typedef int cuerr;
+typedef void *cuhandle;
+
+typedef struct {
+	cuerr (*GetDeviceCount)(int *);
+	cuerr (*GetDeviceProperties)(void *, int);
+	cuerr (*DeviceGetAttribute)(int *, int, int);
+	cuerr (*SetDevice)(int);
+	cuerr (*GetDevice)(int *);
+	cuerr (*MemGetInfo)(size_t *, size_t *);
+	cuerr (*RuntimeGetVersion)(int *);
+	cuerr (*DriverGetVersion)(int *);
+	const char *(*GetErrorName)(cuerr);
+	const char *(*GetErrorString)(cuerr);
+	cuerr (*HostAlloc)(void **, size_t, unsigned int);
+	cuerr (*FreeHost)(void *);
+	cuerr (*Malloc)(void **, size_t);
+	cuerr (*Free)(void *);
+	cuerr (*StreamCreateWithPriority)(cuhandle *, unsigned int, int);
+	cuerr (*DeviceGetStreamPriorityRange)(int *, int *);
+	cuerr (*StreamDestroy)(cuhandle);
+	cuerr (*StreamSynchronize)(cuhandle);
+	cuerr (*StreamWaitEvent)(cuhandle, cuhandle, unsigned int);
+	cuerr (*EventCreateWithFlags)(cuhandle *, unsigned int);
+	cuerr (*EventRecord)(cuhandle, cuhandle);
+	cuerr (*EventSynchronize)(cuhandle);
+	cuerr (*EventQuery)(cuhandle);
+	cuerr (*EventElapsedTime)(float *, cuhandle, cuhandle);
+	cuerr (*EventDestroy)(cuhandle);
+	cuerr (*MemcpyAsync)(void *, const void *, size_t, int, cuhandle);
+	cuerr (*MemsetAsync)(void *, int, size_t, cuhandle);
+	cuerr (*Memcpy)(void *, const void *, size_t, int);
+} cudart_fns;
+
+// cudart_open dlopens path and resolves every symbol in one C call, so
+// dlerror (per thread) describes the dlopen that just failed. On failure it
+// returns NULL and copies the reason into err; on success *out is a
+// calloc'ed table the caller frees after dlclose.
+static void *cudart_open(const char *path, cudart_fns **out, char *err, size_t errlen) {
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) {
+		const char *e = dlerror();
+		snprintf(err, errlen, "%s", e ? e : "dlopen failed");
+		return NULL;
+	}
+	cudart_fns *f = calloc(1, sizeof *f);
+	if (f == NULL) {
+		dlclose(h);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	const char *missing = NULL;
+#define SYM(field, name) \
+	if (missing == NULL && (*(void **)&f->field = dlsym(h, name)) == NULL) missing = name;
+// SYM2 prefers a versioned entry point and accepts the older one: NVIDIA
+// adds "_v2" symbols when a signature or struct changes and may drop the
+// unversioned one in a later major release.
+#define SYM2(field, v2, v1) \
+	if (missing == NULL && (*(void **)&f->field = dlsym(h, v2)) == NULL && \
+	    (*(void **)&f->field = dlsym(h, v1)) == NULL) missing = v1;
+	SYM(GetDeviceCount, "cudaGetDeviceCount")
+	SYM2(GetDeviceProperties, "cudaGetDeviceProperties_v2", "cudaGetDeviceProperties")
+	SYM(DeviceGetAttribute, "cudaDeviceGetAttribute")
+	SYM(SetDevice, "cudaSetDevice")
+	SYM(GetDevice, "cudaGetDevice")
+	SYM(MemGetInfo, "cudaMemGetInfo")
+	SYM(RuntimeGetVersion, "cudaRuntimeGetVersion")
+	SYM(DriverGetVersion, "cudaDriverGetVersion")
+	SYM(GetErrorName, "cudaGetErrorName")
+	SYM(GetErrorString, "cudaGetErrorString")
+	SYM(HostAlloc, "cudaHostAlloc")
+	SYM(FreeHost, "cudaFreeHost")
+	SYM(Malloc, "cudaMalloc")
+	SYM(Free, "cudaFree")
+	SYM(StreamCreateWithPriority, "cudaStreamCreateWithPriority")
+	SYM(DeviceGetStreamPriorityRange, "cudaDeviceGetStreamPriorityRange")
+	SYM(StreamDestroy, "cudaStreamDestroy")
+	SYM(StreamSynchronize, "cudaStreamSynchronize")
+	SYM(StreamWaitEvent, "cudaStreamWaitEvent")
+	SYM(EventCreateWithFlags, "cudaEventCreateWithFlags")
+	SYM(EventRecord, "cudaEventRecord")
+	SYM(EventSynchronize, "cudaEventSynchronize")
+	SYM(EventQuery, "cudaEventQuery")
+	SYM2(EventElapsedTime, "cudaEventElapsedTime_v2", "cudaEventElapsedTime")
+	SYM(EventDestroy, "cudaEventDestroy")
+	SYM(MemcpyAsync, "cudaMemcpyAsync")
+	SYM(MemsetAsync, "cudaMemsetAsync")
+	SYM(Memcpy, "cudaMemcpy")
+#undef SYM
+#undef SYM2
+	if (missing != NULL) {
+		snprintf(err, errlen, "%s: undefined symbol %s", path, missing);
+		free(f);
+		dlclose(h);
+		return NULL;
+	}
+	*out = f;
+	return h;
+}
+
+// cudart_loaded_path is the file the dynamic linker actually mapped.
+static const char *cudart_loaded_path(void *h) {
+	struct link_map *lm = NULL;
+	if (dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || lm == NULL) return NULL;
+	return lm->l_name;
+}
+
+static void cudart_close(void *h, cudart_fns *f) {
+	free(f);
+	dlclose(h);
+}
+
+static const char *cudart_error_name(cudart_fns *f, cuerr e) { return f->GetErrorName(e); }
+static const char *cudart_error_string(cudart_fns *f, cuerr e) { return f->GetErrorString(e); }
+
+static cuerr cudart_get_device_count(cudart_fns *f, int *n) { return f->GetDeviceCount(n); }
+static cuerr cudart_set_device(cudart_fns *f, int d) { return f->SetDevice(d); }
+static cuerr cudart_mem_get_info(cudart_fns *f, size_t *free_, size_t *total) { return f->MemGetInfo(free_, total); }
+static cuerr cudart_runtime_version(cudart_fns *f, int *v) { return f->RuntimeGetVersion(v); }
+static cuerr cudart_driver_version(cudart_fns *f, int *v) { return f->DriverGetVersion(v); }
+
+typedef struct {
+	char name[256];
+	int major, minor, engines, integrated;
+	size_t total;
+	const char *failed; // the runtime call that failed, a string literal
+} cudart_devinfo;
+
+// cudaDeviceProp's layout has changed with most CUDA releases (fields
+// added, removed, reordered), and we compile without its header, so we
+// cannot know its size. One thing has held in every version: `char
+// name[256]` is the first field. So the properties are written into a
+// zeroed buffer far larger than any version's struct (about 1 KiB in CUDA
+// 12) and only the name is read; everything else comes from
+// cudaDeviceGetAttribute, whose enum values are stable ABI.
+#define CUDART_PROPS_BUF (16 * 1024)
+
+// cudart_device_info runs on one OS thread from start to end (a single cgo
+// call), so switching the current device for cudaMemGetInfo and switching
+// back is invisible to the caller's thread-current device.
+static cuerr cudart_device_info(cudart_fns *f, int dev, cudart_devinfo *out) {
+	cuerr e;
+	char *props = calloc(1, CUDART_PROPS_BUF);
+	if (props == NULL) { out->failed = "calloc"; return 2; } // cudaErrorMemoryAllocation
+	e = f->GetDeviceProperties(props, dev);
+	if (e == 0) memcpy(out->name, props, sizeof out->name - 1);
+	free(props);
+	if (e != 0) { out->failed = "cudaGetDeviceProperties"; return e; }
+	out->name[sizeof out->name - 1] = 0;
+
+	// cudaDevAttr* values, from driver_types.h (identical in CUDA 11 to 13).
+	struct { int attr; int *dst; } attrs[] = {
+		{75, &out->major},      // cudaDevAttrComputeCapabilityMajor
+		{76, &out->minor},      // cudaDevAttrComputeCapabilityMinor
+		{40, &out->engines},    // cudaDevAttrAsyncEngineCount
+		{18, &out->integrated}, // cudaDevAttrIntegrated
+	};
+	for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++) {
+		e = f->DeviceGetAttribute(attrs[i].dst, attrs[i].attr, dev);
+		if (e != 0) { out->failed = "cudaDeviceGetAttribute"; return e; }
+	}
+
+	int prev = 0;
+	if ((e = f->GetDevice(&prev)) != 0) { out->failed = "cudaGetDevice"; return e; }
+	if ((e = f->SetDevice(dev)) != 0) { out->failed = "cudaSetDevice"; return e; }
+	size_t free_ = 0;
+	e = f->MemGetInfo(&free_, &out->total);
+	cuerr e2 = f->SetDevice(prev);
+	if (e != 0) { out->failed = "cudaMemGetInfo"; return e; }
+	if (e2 != 0) { out->failed = "cudaSetDevice"; return e2; }
+	return 0;
+}
+
+// The pointer comes back as the result so Go never passes C the address
+// of a Go pointer variable.
+static void *cudart_host_alloc(cudart_fns *f, size_t n, unsigned int flags, cuerr *e) {
+	void *p = NULL;
+	*e = f->HostAlloc(&p, n, flags);
+	return p;
+}
+static cuerr cudart_free_host(cudart_fns *f, void *p) { return f->FreeHost(p); }
+static cuerr cudart_malloc(cudart_fns *f, uintptr_t *p, size_t n) {
+	void *d = NULL;
+	cuerr e = f->Malloc(&d, n);
+	*p = (uintptr_t)d;
+	return e;
+}
+static cuerr cudart_free(cudart_fns *f, uintptr_t p) { return f->Free((void *)p); }
+
+// 0x01 is cudaStreamNonBlocking: our streams must not serialize with the
+// legacy default stream, which other libraries in the process may use.
+static cuerr cudart_stream_create(cudart_fns *f, uintptr_t *s, int prio) {
+	cuhandle h = NULL;
+	cuerr e = f->StreamCreateWithPriority(&h, 0x01, prio);
+	*s = (uintptr_t)h;
+	return e;
+}
+static cuerr cudart_stream_priority_range(cudart_fns *f, int *least, int *greatest) { return f->DeviceGetStreamPriorityRange(least, greatest); }
+static cuerr cudart_stream_destroy(cudart_fns *f, uintptr_t s) { return f->StreamDestroy((cuhandle)s); }
+static cuerr cudart_stream_synchronize(cudart_fns *f, uintptr_t s) { return f->StreamSynchronize((cuhandle)s); }
+static cuerr cudart_stream_wait_event(cudart_fns *f, uintptr_t s, uintptr_t e) { return f->StreamWaitEvent((cuhandle)s, (cuhandle)e, 0); }
+
+static cuerr cudart_event_create(cudart_fns *f, uintptr_t *ev, unsigned int flags) {
+	cuhandle h = NULL;
+	cuerr e = f->EventCreateWithFlags(&h, flags);
+	*ev = (uintptr_t)h;
+	return e;
+}
+static cuerr cudart_event_record(cudart_fns *f, uintptr_t ev, uintptr_t s) { return f->EventRecord((cuhandle)ev, (cuhandle)s); }
+static cuerr cudart_event_synchronize(cudart_fns *f, uintptr_t ev) { return f->EventSynchronize((cuhandle)ev); }
+static cuerr cudart_event_query(cudart_fns *f, uintptr_t ev) { return f->EventQuery((cuhandle)ev); }
+static cuerr cudart_event_elapsed(cudart_fns *f, float *ms, uintptr_t a, uintptr_t b) { return f->EventElapsedTime(ms, (cuhandle)a, (cuhandle)b); }
+static cuerr cudart_event_destroy(cudart_fns *f, uintptr_t ev) { return f->EventDestroy((cuhandle)ev); }
+
+// cudaMemcpyKind: 1 HostToDevice, 2 DeviceToHost, 3 DeviceToDevice.
+static cuerr cudart_htod_async(cudart_fns *f, uintptr_t dst, const void *src, size_t n, uintptr_t s) { return f->MemcpyAsync((void *)dst, src, n, 1, (cuhandle)s); }
+static cuerr cudart_dtoh_async(cudart_fns *f, void *dst, uintptr_t src, size_t n, uintptr_t s) { return f->MemcpyAsync(dst, (const void *)src, n, 2, (cuhandle)s); }
+static cuerr cudart_dtod_async(cudart_fns *f, uintptr_t dst, uintptr_t src, size_t n, uintptr_t s) { return f->MemcpyAsync((void *)dst, (const void *)src, n, 3, (cuhandle)s); }
+static cuerr cudart_memset_async(cudart_fns *f, uintptr_t dst, int v, size_t n, uintptr_t s) { return f->MemsetAsync((void *)dst, v, n, (cuhandle)s); }
+static cuerr cudart_htod(cudart_fns *f, uintptr_t dst, const void *src, size_t n) { return f->Memcpy((void *)dst, src, n, 1); }
+static cuerr cudart_dtoh(cudart_fns *f, void *dst, uintptr_t src, size_t n) { return f->Memcpy(dst, (const void *)src, n, 2); }
+*/
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// cudartCandidates are the names Open("") tries after TRTSERVE_CUDART_LIB:
+// the unversioned development link first (whatever toolkit the host
+// installed), then the runtimes of the CUDA majors we support, newest first.
+var cudartCandidates = []string{"libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0"}
+
+// noDeviceCodes are the cudaError_t values that mean "this process has no
+// GPU it can use", as opposed to a failed call on a working GPU (values
+// from driver_types.h, unchanged from CUDA 11 to 13):
+//
+//	  3 cudaErrorInitializationError — driver and runtime could not be
+//	    initialized (no /dev/nvidia*, driver not loaded)
+//	 34 cudaErrorStubLibrary — libcuda.so is the toolkit's link stub, not a driver
+//	 35 cudaErrorInsufficientDriver — no driver, or older than this runtime
+//	    (what libcudart reports on a machine without libcuda.so.1)
+//	 46 cudaErrorDevicesUnavailable — every device busy or in a prohibited /
+//	    exclusive compute mode held by another process
+//	100 cudaErrorNoDevice — no CUDA-capable device
+//	802 cudaErrorSystemNotReady — e.g. the fabric manager is not running
+//	803 cudaErrorSystemDriverMismatch — kernel module and libcuda differ
+//	804 cudaErrorCompatNotSupportedOnDevice — forward-compat driver on a GPU
+//	    it does not support
+//
+// Anything else (out of memory, invalid value, launch failures, 999
+// cudaErrorUnknown) is reported as ErrCUDA: those are bugs or transient
+// states, and falling back to the CPU would hide them.
+var noDeviceCodes = map[int]bool{3: true, 34: true, 35: true, 46: true, 100: true, 802: true, 803: true, 804: true}
+
+// cudaErrorNotReady is cudaEventQuery's "not yet", not a failure.
+const cudaErrorNotReady = 600
+
+// APIError is a failed runtime call. It unwraps to ErrNoDevice or ErrCUDA,
+// so callers test errors.Is(err, cuda.ErrNoDevice) and logs get CUDA's own
+// name and text.
+type APIError struct {
+	Op   string // the runtime function, e.g. "cudaGetDeviceCount"
+	Code int    // the cudaError_t value
+	Name string // cudaGetErrorName, e.g. "cudaErrorNoDevice"
+	Text string // cudaGetErrorString, e.g. "no CUDA-capable device is detected"
+	kind error
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%v: %s: %s (%d): %s", e.kind, e.Op, e.Name, e.Code, e.Text)
+}
+
+func (e *APIError) Unwrap() error { return e.kind }
+
+// cudartLib is one dlopen handle shared by every Runtime opened on it.
+type cudartLib struct {
+	handle  unsafe.Pointer // dlopen's handle, C memory
+	fns     *C.cudart_fns  // C memory, freed at dlclose
+	path    string         // what was passed to dlopen
+	file    string         // the file the dynamic linker mapped
+	version int            // runtime version, 12040 for 12.4; 0 if unknown
+	name    string         // "libcudart 12.4"
+	refs    int            // guarded by libsMu
+}
+
+var (
+	libsMu sync.Mutex // guards libs and every cudartLib.refs
+	// libs is keyed by dlopen's handle, so two paths naming the same file
+	// (a symlink and its target, "" and an explicit path) share one entry.
+	libs = map[uintptr]*cudartLib{}
+)
+
+// cudart is one reference to a cudartLib: the Runtime Open returns.
+type cudart struct {
+	// mu guards lib, which Close sets to nil. Calls hold it for reading
+	// for their whole duration, so Close waits for calls in flight and the
+	// library is never unloaded under one.
+	mu  sync.RWMutex
+	lib *cudartLib
+}
+
+var _ Runtime = (*cudart)(nil)
+
+// Open loads libcudart and returns the real Runtime. path "" searches:
+// $TRTSERVE_CUDART_LIB if set (and only it), else libcudart.so,
+// libcudart.so.13, .so.12, .so.11.0 through the dynamic linker's usual
+// search. A missing library or symbol is an error wrapping ErrNoLibrary.
+//
+// Open succeeds as soon as the library loads, even without a GPU or a
+// driver: DeviceCount then says why, wrapping ErrNoDevice. Use Init for
+// "give me a usable GPU or an error".
+//
+// Runtimes opened on the same library share one dlopen handle, refcounted:
+// each Close drops one reference and the last unloads the library. Closing
+// a Runtime twice, or calling it after Close, returns ErrClosed.
+func Open(path string) (Runtime, error) {
+	var tries []string
+	switch {
+	case path != "":
+		tries = []string{path}
+	case os.Getenv("TRTSERVE_CUDART_LIB") != "":
+		tries = []string{os.Getenv("TRTSERVE_CUDART_LIB")}
+	default:
+		tries = cudartCandidates
+	}
+	var reasons []string
+	for _, p := range tries {
+		lib, err := openLib(p)
+		if err == nil {
+			return &cudart{lib: lib}, nil
+		}
+		reasons = append(reasons, err.Error())
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNoLibrary, strings.Join(reasons, "; "))
+}
+
+func openLib(path string) (*cudartLib, error) {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var errbuf [512]C.char
+	var fns *C.cudart_fns
+
+	libsMu.Lock()
+	defer libsMu.Unlock()
+	h := C.cudart_open(cpath, &fns, &errbuf[0], C.size_t(len(errbuf)))
+	if h == nil {
+		return nil, fmt.Errorf("%s", C.GoString(&errbuf[0]))
+	}
+	if lib := libs[uintptr(h)]; lib != nil {
+		// dlopen counted this open too; our own count is the one that
+		// decides when to unload, so give dlopen's back now.
+		C.cudart_close(h, fns)
+		lib.refs++
+		return lib, nil
+	}
+	lib := &cudartLib{handle: h, fns: fns, path: path, refs: 1}
+	if p := C.cudart_loaded_path(h); p != nil {
+		lib.file = C.GoString(p)
+	}
+	var v C.int
+	if C.cudart_runtime_version(fns, &v) == 0 && v > 0 {
+		lib.version = int(v)
+	} else {
+		// CUDA 11's cudaRuntimeGetVersion fails without a driver
+		// (cudaErrorInsufficientDriver); the file name still says which
+		// runtime this is.
+		lib.version = versionFromFile(lib.file)
+	}
+	lib.name = "libcudart"
+	if lib.version > 0 {
+		lib.name = fmt.Sprintf("libcudart %d.%d", lib.version/1000, lib.version%1000/10)
+	}
+	libs[uintptr(h)] = lib
+	return lib, nil
+}
+
+// acquire pins the library for one call; release must follow.
+func (r *cudart) acquire() (*cudartLib, error) {
+	r.mu.RLock()
+	if r.lib == nil {
+		r.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	return r.lib, nil
+}
+
+func (r *cudart) release() { r.mu.RUnlock() }
+
+// check turns a cudaError_t into nil or an *APIError.
+func (l *cudartLib) check(op string, code C.cuerr) error {
+	if code == 0 {
+		return nil
+	}
+	return l.apiError(op, int(code))
+}
+
+func (l *cudartLib) apiError(op string, code int) *APIError {
+	e := &APIError{Op: op, Code: code, kind: ErrCUDA}
+	if noDeviceCodes[code] {
+		e.kind = ErrNoDevice
+	}
+	if s := C.cudart_error_name(l.fns, C.cuerr(code)); s != nil {
+		e.Name = C.GoString(s)
+	}
+	if s := C.cudart_error_string(l.fns, C.cuerr(code)); s != nil {
+		e.Text = C.GoString(s)
+	}
+	return e
+}
+
+// Name is "libcudart <major>.<minor>"; it stays readable after Close.
+func (r *cudart) Name() string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.lib == nil {
+		return "libcudart (closed)"
+	}
+	return r.lib.name
+}
+
+// Close drops this Runtime's reference; the last one unloads the library.
+// Objects created through it (streams, memory) must be freed first.
+func (r *cudart) Close() error {
+	r.mu.Lock()
+	lib := r.lib
+	r.lib = nil
+	r.mu.Unlock()
+	if lib == nil {
+		return ErrClosed
+	}
+	libsMu.Lock()
+	defer libsMu.Unlock()
+	lib.refs--
+	if lib.refs == 0 {
+		delete(libs, uintptr(lib.handle))
+		C.cudart_close(lib.handle, lib.fns)
+		lib.fns, lib.handle = nil, nil
+	}
+	return nil
+}
+
+// DeviceCount reports the visible GPUs. Without a usable one it returns an
+// error wrapping ErrNoDevice that carries CUDA's reason.
+func (r *cudart) DeviceCount() (int, error) {
+	l, err := r.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer r.release()
+	var n C.int
+	if err := l.check("cudaGetDeviceCount", C.cudart_get_device_count(l.fns, &n)); err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// DeviceInfo describes one device. Finding its total memory creates the
+// device's primary context (cudaMemGetInfo needs one); the calling thread's
+// current device is left as it was.
+func (r *cudart) DeviceInfo(device int) (DeviceInfo, error) {
+	l, err := r.acquire()
+	if err != nil {
+		return DeviceInfo{}, err
+	}
+	defer r.release()
+	var info C.cudart_devinfo
+	code := C.cudart_device_info(l.fns, C.int(device), &info)
+	if code != 0 {
+		return DeviceInfo{}, l.check(C.GoString(info.failed), code)
+	}
+	return DeviceInfo{
+		Index:       device,
+		Name:        C.GoString(&info.name[0]),
+		Major:       int(info.major),
+		Minor:       int(info.minor),
+		TotalMemory: int64(info.total),
+		CopyEngines: int(info.engines),
+		Integrated:  info.integrated != 0,
+	}, nil
+}
+
+// SetDevice sets the current device of the calling OS thread only: a
+// goroutine that drives a device calls runtime.LockOSThread first, or the
+// next call may run on another thread with another current device.
+func (r *cudart) SetDevice(device int) error {
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check("cudaSetDevice", C.cudart_set_device(l.fns, C.int(device)))
+}
+
+// MemGetInfo is for the calling thread's current device (see SetDevice).
+func (r *cudart) MemGetInfo() (free, total int64, err error) {
+	l, err := r.acquire()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer r.release()
+	var f, t C.size_t
+	if err := l.check("cudaMemGetInfo", C.cudart_mem_get_info(l.fns, &f, &t)); err != nil {
+		return 0, 0, err
+	}
+	return int64(f), int64(t), nil
+}
+
+// Version: driver is 0 when no driver is installed (CUDA's convention).
+// Without a driver CUDA 11 cannot report its own version; the one read
+// from the library's file name stands in.
+func (r *cudart) Version() (runtime, driver int, err error) {
+	l, err := r.acquire()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer r.release()
+	var rv, dv C.int
+	if code := C.cudart_runtime_version(l.fns, &rv); code != 0 {
+		if l.version == 0 {
+			return 0, 0, l.check("cudaRuntimeGetVersion", code)
+		}
+		rv = C.int(l.version) // known from the file name; see openLib
+	}
+	if err := l.check("cudaDriverGetVersion", C.cudart_driver_version(l.fns, &dv)); err != nil {
+		return 0, 0, err
+	}
+	return int(rv), int(dv), nil
+}
+
+// versionFromFile reads the runtime version from the real file behind a
+// soname link: libcudart.so.11.0 -> libcudart.so.11.8.89 gives 11080.
+func versionFromFile(file string) int {
+	if file == "" {
+		return 0
+	}
+	if real, err := filepath.EvalSymlinks(file); err == nil {
+		file = real
+	}
+	_, rest, ok := strings.Cut(filepath.Base(file), ".so.")
+	if !ok {
+		return 0
+	}
+	parts := strings.Split(rest, ".")
+	major, err := strconv.Atoi(parts[0])
+	if err != nil || major <= 0 {
+		return 0
+	}
+	minor := 0
+	if len(parts) > 1 {
+		if minor, err = strconv.Atoi(parts[1]); err != nil {
+			return 0
+		}
+	}
+	return major*1000 + minor*10
+}
+
+func badSize(op string, n int) error {
+	return fmt.Errorf("%w: %s: negative size %d", ErrCUDA, op, n)
+}
+
+func (r *cudart) HostAlloc(size int, flags HostAllocFlags) (unsafe.Pointer, error) {
+	if size < 0 {
+		return nil, badSize("cudaHostAlloc", size)
+	}
+	l, err := r.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer r.release()
+	var code C.cuerr
+	p := C.cudart_host_alloc(l.fns, C.size_t(size), C.uint(flags), &code)
+	if err := l.check("cudaHostAlloc", code); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (r *cudart) FreeHost(p unsafe.Pointer) error {
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check("cudaFreeHost", C.cudart_free_host(l.fns, p))
+}
+
+func (r *cudart) Malloc(size int) (DevicePtr, error) {
+	if size < 0 {
+		return 0, badSize("cudaMalloc", size)
+	}
+	l, err := r.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer r.release()
+	var p C.uintptr_t
+	if err := l.check("cudaMalloc", C.cudart_malloc(l.fns, &p, C.size_t(size))); err != nil {
+		return 0, err
+	}
+	return DevicePtr(p), nil
+}
+
+func (r *cudart) Free(p DevicePtr) error {
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check("cudaFree", C.cudart_free(l.fns, C.uintptr_t(p)))
+}
+
+func (r *cudart) StreamCreate(priority int) (Stream, error) {
+	l, err := r.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer r.release()
+	var s C.uintptr_t
+	if err := l.check("cudaStreamCreateWithPriority", C.cudart_stream_create(l.fns, &s, C.int(priority))); err != nil {
+		return 0, err
+	}
+	return Stream(s), nil
+}
+
+func (r *cudart) StreamPriorityRange() (least, greatest int, err error) {
+	l, err := r.acquire()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer r.release()
+	var lo, hi C.int
+	if err := l.check("cudaDeviceGetStreamPriorityRange", C.cudart_stream_priority_range(l.fns, &lo, &hi)); err != nil {
+		return 0, 0, err
+	}
+	return int(lo), int(hi), nil
+}
+
+func (r *cudart) StreamDestroy(s Stream) error {
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check("cudaStreamDestroy", C.cudart_stream_destroy(l.fns, C.uintptr_t(s)))
+}
+
+// StreamSynchronize blocks the calling OS thread (the Go scheduler starts
+// another for other goroutines).
+func (r *cudart) StreamSynchronize(s Stream) error {
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check("cudaStreamSynchronize", C.cudart_stream_synchronize(l.fns, C.uintptr_t(s)))
+}
+
+func (r *cudart) StreamWaitEvent(s Stream, e Event) error {
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check("cudaStreamWaitEvent", C.cudart_stream_wait_event(l.fns, C.uintptr_t(s), C.uintptr_t(e)))
+}
+
+func (r *cudart) EventCreate(flags EventFlags) (Event, error) {
+	l, err := r.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer r.release()
+	var e C.uintptr_t
+	if err := l.check("cudaEventCreateWithFlags", C.cudart_event_create(l.fns, &e, C.uint(flags))); err != nil {
+		return 0, err
+	}
+	return Event(e), nil
+}
+
+func (r *cudart) EventRecord(e Event, s Stream) error {
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check("cudaEventRecord", C.cudart_event_record(l.fns, C.uintptr_t(e), C.uintptr_t(s)))
+}
+
+// EventSynchronize sleeps the thread for events made with
+// EventBlockingSync and spins it otherwise.
+func (r *cudart) EventSynchronize(e Event) error {
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check("cudaEventSynchronize", C.cudart_event_synchronize(l.fns, C.uintptr_t(e)))
+}
+
+func (r *cudart) EventQuery(e Event) (bool, error) {
+	l, err := r.acquire()
+	if err != nil {
+		return false, err
+	}
+	defer r.release()
+	code := C.cudart_event_query(l.fns, C.uintptr_t(e))
+	if code == cudaErrorNotReady {
+		return false, nil
+	}
+	if err := l.check("cudaEventQuery", code); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// EventElapsed has CUDA's resolution, about half a microsecond; both
+// events must have been created without EventDisableTiming.
+func (r *cudart) EventElapsed(start, end Event) (time.Duration, error) {
+	l, err := r.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer r.release()
+	var ms C.float
+	if err := l.check("cudaEventElapsedTime", C.cudart_event_elapsed(l.fns, &ms, C.uintptr_t(start), C.uintptr_t(end))); err != nil {
+		return 0, err
+	}
+	return time.Duration(float64(ms) * float64(time.Millisecond)), nil
+}
+
+func (r *cudart) EventDestroy(e Event) error {
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check("cudaEventDestroy", C.cudart_event_destroy(l.fns, C.uintptr_t(e)))
+}
+
+// MemcpyHtoDAsync: src must stay valid until the stream reaches the copy,
+// which is why it is C memory (pinned for a truly asynchronous copy;
+// pageable C memory makes CUDA stage it synchronously).
+func (r *cudart) MemcpyHtoDAsync(dst DevicePtr, src unsafe.Pointer, n int, s Stream) error {
+	if n <= 0 {
+		if n < 0 {
+			return badSize("cudaMemcpyAsync", n)
+		}
+		return nil
+	}
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check("cudaMemcpyAsync", C.cudart_htod_async(l.fns, C.uintptr_t(dst), src, C.size_t(n), C.uintptr_t(s)))
+}
+
+func (r *cudart) MemcpyDtoHAsync(dst unsafe.Pointer, src DevicePtr, n int, s Stream) error {
+	if n <= 0 {
+		if n < 0 {
+			return badSize("cudaMemcpyAsync", n)
+		}
+		return nil
+	}
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check("cudaMemcpyAsync", C.cudart_dtoh_async(l.fns, dst, C.uintptr_t(src), C.size_t(n), C.uintptr_t(s)))
+}
+
+func (r *cudart) MemcpyDtoDAsync(dst, src DevicePtr, n int, s Stream) error {
+	if n <= 0 {
+		if n < 0 {
+			return badSize("cudaMemcpyAsync", n)
+		}
+		return nil
+	}
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check("cudaMemcpyAsync", C.cudart_dtod_async(l.fns, C.uintptr_t(dst), C.uintptr_t(src), C.size_t(n), C.uintptr_t(s)))
+}
+
+func (r *cudart) MemsetAsync(dst DevicePtr, value byte, n int, s Stream) error {
+	if n <= 0 {
+		if n < 0 {
+			return badSize("cudaMemsetAsync", n)
+		}
+		return nil
+	}
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check("cudaMemsetAsync", C.cudart_memset_async(l.fns, C.uintptr_t(dst), C.int(value), C.size_t(n), C.uintptr_t(s)))
+}
+
+// MemcpyHtoD passes Go memory to C for the call's duration only, which
+// cgo's pointer rules allow because a []byte holds no Go pointers. It is
+// safe because cudaMemcpy from pageable memory returns only once the source
+// has been consumed (copied to the device or into the driver's staging
+// buffer); CUDA keeps no reference to src afterwards.
+func (r *cudart) MemcpyHtoD(dst DevicePtr, src []byte) error {
+	if len(src) == 0 {
+		return nil
+	}
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check("cudaMemcpy", C.cudart_htod(l.fns, C.uintptr_t(dst), unsafe.Pointer(&src[0]), C.size_t(len(src))))
+}
+
+// MemcpyDtoH writes into Go memory during the call only: cudaMemcpy to
+// pageable memory returns after the data has landed.
+func (r *cudart) MemcpyDtoH(dst []byte, src DevicePtr) error {
+	if len(dst) == 0 {
+		return nil
+	}
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check("cudaMemcpy", C.cudart_dtoh(l.fns, unsafe.Pointer(&dst[0]), C.uintptr_t(src), C.size_t(len(dst))))
+}
+
+// Init opens libcudart (see Open for path) and describes every visible
+// device: the server's "is there a GPU" question. With no usable device it
+// returns an error wrapping ErrNoDevice (or ErrNoLibrary without the
+// library) and a nil Runtime; on success the caller owns the Runtime and
+// closes it.
+func Init(path string) (Runtime, []DeviceInfo, error) {
+	rt, err := Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := rt.DeviceCount()
+	if err == nil && n <= 0 {
+		err = fmt.Errorf("%w: %s reports %d devices", ErrNoDevice, rt.Name(), n)
+	}
+	if err != nil {
+		rt.Close()
+		return nil, nil, err
+	}
+	infos := make([]DeviceInfo, n)
+	for i := range infos {
+		if infos[i], err = rt.DeviceInfo(i); err != nil {
+			rt.Close()
+			return nil, nil, fmt.Errorf("device %d: %w", i, err)
+		}
+	}
+	return rt, infos, nil
+}

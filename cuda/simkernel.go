@@ -1,0 +1,194 @@
+package cuda
+
+/*
+#cgo LDFLAGS: -ldl
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+// The two entry points of csrc/simkernel/simkernel.h, declared here so the
+// package builds without that header or any CUDA header.
+typedef int (*simkernel_launch_fn)(void *, const void *, size_t, void *, size_t, long long, int);
+typedef const char *(*simkernel_error_string_fn)(int);
+
+typedef struct {
+	simkernel_launch_fn launch;
+	simkernel_error_string_fn error_string;
+} simkernel_fns;
+
+// As cudart_open: dlopen, dlerror and dlsym in one C call (dlerror is per
+// thread).
+static void *simkernel_open(const char *path, simkernel_fns *f, char *err, size_t errlen) {
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) {
+		const char *e = dlerror();
+		snprintf(err, errlen, "%s", e ? e : "dlopen failed");
+		return NULL;
+	}
+	const char *missing = NULL;
+	if ((*(void **)&f->launch = dlsym(h, "simkernel_launch")) == NULL) missing = "simkernel_launch";
+	else if ((*(void **)&f->error_string = dlsym(h, "simkernel_error_string")) == NULL) missing = "simkernel_error_string";
+	if (missing != NULL) {
+		snprintf(err, errlen, "%s: undefined symbol %s", path, missing);
+		dlclose(h);
+		return NULL;
+	}
+	return h;
+}
+
+static int simkernel_call_launch(simkernel_fns *f, uintptr_t stream, uintptr_t in, size_t in_bytes,
+                                 uintptr_t out, size_t out_bytes, long long busy_ns, int batch) {
+	return f->launch((void *)stream, (const void *)in, in_bytes, (void *)out, out_bytes, busy_ns, batch);
+}
+
+static const char *simkernel_call_error_string(simkernel_fns *f, int code) { return f->error_string(code); }
+static void simkernel_close(void *h) { dlclose(h); }
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// SimKernelLib is the simulated engine's library file name (built from
+// csrc/simkernel by `make simkernel`).
+const SimKernelLib = "libtrtserve_simkernel.so"
+
+// SimKernel is a simulated inference engine that runs real kernels on a
+// real GPU: each Launch reads its whole input from device memory, keeps the
+// stream busy for as long as the caller says and writes the outputs (see
+// csrc/simkernel/simkernel.h for what it computes). The pipeline
+// benchmarks use it on GPU hosts without TensorRT, labelled simulated.
+//
+// The library carries its own (static) CUDA runtime; streams and device
+// memory from Open's Runtime are valid in it because both runtimes share
+// the driver's primary context of the device.
+type SimKernel struct {
+	// mu guards handle (nil once closed); Launch holds it for reading so
+	// Close never unloads the library under a call.
+	mu     sync.RWMutex
+	handle unsafe.Pointer
+	fns    C.simkernel_fns
+	path   string
+}
+
+// LoadSimKernel opens the simulated-engine library. A path without a slash
+// goes through the dynamic linker's search, as in Open. path "" tries
+// $TRTSERVE_SIMKERNEL_LIB if set (and only it), else SimKernelLib next to
+// the executable, then in build/ of the working directory and of each
+// parent up to the module root (so `go test ./cuda/` finds the repo's
+// build/). Failure wraps ErrNoLibrary and lists what was tried.
+func LoadSimKernel(path string) (*SimKernel, error) {
+	var tries []string
+	switch {
+	case path != "":
+		tries = []string{path}
+	case os.Getenv("TRTSERVE_SIMKERNEL_LIB") != "":
+		tries = []string{os.Getenv("TRTSERVE_SIMKERNEL_LIB")}
+	default:
+		tries = simKernelCandidates()
+	}
+	var reasons []string
+	for _, p := range tries {
+		k, err := loadSimKernel(p)
+		if err == nil {
+			return k, nil
+		}
+		reasons = append(reasons, err.Error())
+	}
+	return nil, fmt.Errorf("%w: simulated GPU kernel (%s; build it with `make simkernel`, which needs nvcc): %s",
+		ErrNoLibrary, SimKernelLib, strings.Join(reasons, "; "))
+}
+
+func simKernelCandidates() []string {
+	var c []string
+	if exe, err := os.Executable(); err == nil {
+		c = append(c, filepath.Join(filepath.Dir(exe), SimKernelLib))
+	}
+	if dir, err := os.Getwd(); err == nil {
+		for {
+			c = append(c, filepath.Join(dir, "build", SimKernelLib))
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+				break
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	return c
+}
+
+func loadSimKernel(path string) (*SimKernel, error) {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var errbuf [512]C.char
+	k := &SimKernel{path: path}
+	// k.fns is Go memory that C fills during this call only.
+	h := C.simkernel_open(cpath, &k.fns, &errbuf[0], C.size_t(len(errbuf)))
+	if h == nil {
+		return nil, errors.New(C.GoString(&errbuf[0]))
+	}
+	k.handle = h
+	return k, nil
+}
+
+// Path is the library file that was loaded.
+func (k *SimKernel) Path() string { return k.path }
+
+// Launch enqueues one simulated inference on s and returns without waiting:
+// read inBytes at in, stay busy until busy has passed since the kernel
+// started (or as long as the read takes), then fill outBytes at out as
+// batch equal parts, part p's bytes all (sum of input bytes + p) mod 256.
+// in and out are device memory that must stay allocated until the stream
+// has passed this launch.
+func (k *SimKernel) Launch(s Stream, in DevicePtr, inBytes int, out DevicePtr, outBytes int, busy time.Duration, batch int) error {
+	if inBytes < 0 || outBytes < 0 {
+		return fmt.Errorf("%w: simkernel_launch: negative size (in %d, out %d)", ErrCUDA, inBytes, outBytes)
+	}
+	if batch < 1 {
+		batch = 1
+	}
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.handle == nil {
+		return ErrClosed
+	}
+	code := C.simkernel_call_launch(&k.fns, C.uintptr_t(s), C.uintptr_t(in), C.size_t(inBytes),
+		C.uintptr_t(out), C.size_t(outBytes), C.longlong(busy.Nanoseconds()), C.int(batch))
+	if code == 0 {
+		return nil
+	}
+	e := &APIError{Op: "simkernel_launch", Code: int(code), Name: "cudaError", kind: ErrCUDA}
+	if noDeviceCodes[int(code)] {
+		e.kind = ErrNoDevice
+	}
+	if t := C.simkernel_call_error_string(&k.fns, code); t != nil {
+		e.Text = C.GoString(t)
+	}
+	return e
+}
+
+// Close unloads the library; later Launch and Close calls return
+// ErrClosed. Synchronize the streams it launched on first: unloading
+// unregisters the library's kernels from CUDA.
+func (k *SimKernel) Close() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.handle == nil {
+		return ErrClosed
+	}
+	C.simkernel_close(k.handle)
+	k.handle = nil
+	return nil
+}
