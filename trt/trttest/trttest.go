@@ -1,0 +1,104 @@
+// Package trttest builds csrc/fake's CPU fake of the TensorRT shim for
+// tests, so any package's tests can run the real trt binding and the
+// TensorRT backend without TensorRT. It needs a C compiler, which cgo
+// needs anyway.
+package trttest
+
+import (
+	"unsafe"
+
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"golang.org/x/sys/unix"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var (
+	once sync.Once
+	path string
+	err  error
+)
+
+// Root is the repository root (the directory holding go.mod).
+func Root() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// FakeLib compiles the fake shim (once per process, cached by source hash
+// under build/fake/) and returns its path. A build failure fails the test:
+// the fake is part of this repository, so it must compile.
+func FakeLib(t testing.TB) string {
+	t.Helper()
+	once.Do(func() { path, err = build() })
+	if err != nil {
+		t.Fatalf("building the fake TensorRT shim: %v", err)
+	}
+	return path
+}
+
+func build() (string, error) {
+	root, err := Root()
+	if err != nil {
+		return "", err
+	}
+	src := filepath.Join(root, "csrc", "fake", "trtshim_fake.c")
+	hdr := filepath.Join(root, "csrc", "include", "trtshim.h")
+	h := sha256.New()
+	for _, f := range []string{src, hdr} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		h.Write(b)
+	}
+	dir := filepath.Join(root, "build", "fake")
+	out := filepath.Join(dir, "libtrtshim_fake-"+hex.EncodeToString(h.Sum(nil))[:12]+".so")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid())
+	cmd := exec.Command(cc, "-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared",
+		"-I"+filepath.Join(root, "csrc", "include"), src, "-o", tmp, "-lpthread")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%s: %w\n%s", cmd, err, b)
+	}
+	return out, os.Rename(tmp, out) // atomic: test binaries build it concurrently
+}
+
+// Floats is n float32s of memory outside the Go heap (anonymous mmap),
+// unmapped when the test ends: the shim keeps tensor addresses between
+// calls, which Go memory must never be used for.
+func Floats(t testing.TB, n int) []float32 {
+	t.Helper()
+	mem, err := unix.Mmap(-1, 0, max(n*4, 1), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Munmap(mem) })
+	return unsafe.Slice((*float32)(unsafe.Pointer(&mem[0])), n)
+}
