@@ -5,6 +5,7 @@ go 1.26.8
 toolchain go1.26.11
 
 require (
+	github.com/NVIDIA/go-nvml v0.13.4-1
 	github.com/caarlos0/env/v10 v10.0.0
 	github.com/goccy/go-json v0.10.5
 	github.com/gofiber/fiber/v2 v2.52.15
