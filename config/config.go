@@ -44,12 +44,22 @@ type Config struct {
 	PostWorkers     int           `env:"TRTSERVE_POST_WORKERS" envDefault:"0"`
 	MaxActiveModels int           `env:"MAX_ACTIVE_MODELS" envDefault:"0"`
 	Backend         string        `env:"TRTSERVE_BACKEND"`
-	ModelControl    string        `env:"TRTSERVE_MODEL_CONTROL_MODE" envDefault:"explicit"`
-	PollInterval    time.Duration `env:"TRTSERVE_REPOSITORY_POLL_INTERVAL" envDefault:"15s"`
-	APIKey          string        `env:"TRTSERVE_API_KEY"`
-	AccessLog       bool          `env:"TRTSERVE_ACCESS_LOG" envDefault:"false"`
-	LogLevel        string        `env:"TRTSERVE_LOG_LEVEL" envDefault:"info"`
-	LogFormat       string        `env:"TRTSERVE_LOG_FORMAT" envDefault:"text"`
+	TensorRT        string        `env:"TRTSERVE_TENSORRT" envDefault:"auto"`
+	TRTShimLib      string        `env:"TRTSERVE_TRTSHIM_LIB"`
+	CUDALib         string        `env:"TRTSERVE_CUDART_LIB"`
+	GPU             int           `env:"TRTSERVE_GPU" envDefault:"0"`
+	EngineCacheDir  string        `env:"TRTSERVE_ENGINE_CACHE_DIR"`
+	PinnedPoolBytes int64         `env:"TRTSERVE_PINNED_MEMORY_POOL_BYTES" envDefault:"0"`
+	// CUDAMock runs the GPU path on cuda.Mock (host memory standing in for
+	// device memory): for end-to-end tests of the TensorRT backend over the
+	// fake shim. Environment only, and loudly logged.
+	CUDAMock     bool          `env:"TRTSERVE_CUDA_MOCK" envDefault:"false"`
+	ModelControl string        `env:"TRTSERVE_MODEL_CONTROL_MODE" envDefault:"explicit"`
+	PollInterval time.Duration `env:"TRTSERVE_REPOSITORY_POLL_INTERVAL" envDefault:"15s"`
+	APIKey       string        `env:"TRTSERVE_API_KEY"`
+	AccessLog    bool          `env:"TRTSERVE_ACCESS_LOG" envDefault:"false"`
+	LogLevel     string        `env:"TRTSERVE_LOG_LEVEL" envDefault:"info"`
+	LogFormat    string        `env:"TRTSERVE_LOG_FORMAT" envDefault:"text"`
 }
 
 // Load parses the environment, then args (flags override environment).
@@ -85,7 +95,13 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.IntVar(&c.DecodeWorkers, "decode-workers", c.DecodeWorkers, "image decode/preprocess workers, 0 = one per CPU (TRTSERVE_DECODE_WORKERS)")
 	fs.IntVar(&c.PostWorkers, "post-workers", c.PostWorkers, "postprocess workers, 0 = one per CPU (TRTSERVE_POST_WORKERS)")
 	fs.IntVar(&c.MaxActiveModels, "max-active-models", c.MaxActiveModels, "models loaded at once, least recently used unloaded beyond; 0 = no cap (MAX_ACTIVE_MODELS)")
-	fs.StringVar(&c.Backend, "backend", c.Backend, `run every model on this backend ("onnxruntime" or "simulated"), whatever config.yaml says (TRTSERVE_BACKEND)`)
+	fs.StringVar(&c.Backend, "backend", c.Backend, `run every model on this backend ("onnxruntime", "tensorrt" or "simulated"), whatever config.yaml says (TRTSERVE_BACKEND)`)
+	fs.StringVar(&c.TensorRT, "tensorrt", c.TensorRT, "auto: run ONNX models as TensorRT engines when the shim, libcudart and a GPU are here (else ONNX Runtime); off: never (TRTSERVE_TENSORRT)")
+	fs.StringVar(&c.TRTShimLib, "trtshim-lib", c.TRTShimLib, "path to libtrtshim.so (TRTSERVE_TRTSHIM_LIB; default: next to the binary, then build/csrc, then the loader's path)")
+	fs.StringVar(&c.CUDALib, "cudart-lib", c.CUDALib, "path to libcudart.so (TRTSERVE_CUDART_LIB; default: the loader's path)")
+	fs.IntVar(&c.GPU, "gpu", c.GPU, "CUDA device index to run on (TRTSERVE_GPU)")
+	fs.StringVar(&c.EngineCacheDir, "engine-cache-dir", c.EngineCacheDir, "where built TensorRT engines and timing caches are kept (TRTSERVE_ENGINE_CACHE_DIR; default: $XDG_CACHE_HOME/trtserve/engines)")
+	fs.Int64Var(&c.PinnedPoolBytes, "pinned-memory-pool-bytes", c.PinnedPoolBytes, "cap on pinned host memory for batch buffers; 0 = what the loaded models need (TRTSERVE_PINNED_MEMORY_POOL_BYTES)")
 	fs.StringVar(&c.ModelControl, "model-control-mode", c.ModelControl, "explicit: load/unload by API (and Roboflow routes load on first use); none: load at start only; poll: load the whole repository and follow its changes (TRTSERVE_MODEL_CONTROL_MODE)")
 	fs.DurationVar(&c.PollInterval, "repository-poll-interval", c.PollInterval, "how often poll mode rescans the repository (TRTSERVE_REPOSITORY_POLL_INTERVAL)")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "require this key on every route but health checks (TRTSERVE_API_KEY; prefer the variable: flags show in ps)")
@@ -120,8 +136,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max-queue-size must be at least 1")
 	case c.MaxQueueDelay < 0 || c.DecodeWorkers < 0 || c.PostWorkers < 0 || c.MaxActiveModels < 0:
 		return fmt.Errorf("max-queue-delay, decode-workers, post-workers and max-active-models must not be negative")
-	case c.Backend != "" && c.Backend != "onnxruntime" && c.Backend != "simulated":
-		return fmt.Errorf("backend must be onnxruntime or simulated, got %q", c.Backend)
+	case c.Backend != "" && c.Backend != "onnxruntime" && c.Backend != "simulated" && c.Backend != "tensorrt":
+		return fmt.Errorf("backend must be onnxruntime, tensorrt or simulated, got %q", c.Backend)
+	case c.TensorRT != "auto" && c.TensorRT != "off":
+		return fmt.Errorf("tensorrt must be auto or off, got %q", c.TensorRT)
+	case c.GPU < 0 || c.PinnedPoolBytes < 0:
+		return fmt.Errorf("gpu and pinned-memory-pool-bytes must not be negative")
 	case c.ModelControl != "explicit" && c.ModelControl != "none" && c.ModelControl != "poll":
 		return fmt.Errorf("model-control-mode must be explicit, none or poll, got %q", c.ModelControl)
 	case c.AllowURLInput && strings.TrimSpace(c.URLAllowlist) == "":

@@ -37,7 +37,8 @@ func TestInvalid(t *testing.T) {
 		{"--pipeline", "fast"},
 		{"--max-queue-size", "0"},
 		{"--max-queue-delay", "-1ms"},
-		{"--backend", "tensorrt"},
+		{"--backend", "tensorflow"},
+		{"--tensorrt", "on"},
 		{"stray"},
 	} {
 		if _, err := Load(args, io.Discard); err == nil {

@@ -56,14 +56,39 @@ type Instance interface {
 // available on this machine; a model naming a missing one fails to load
 // with ErrBackendMissing and the reason recorded at registration.
 type Registry struct {
-	mu       sync.Mutex // guards backends and missing
-	backends map[string]Backend
-	missing  map[string]error
+	mu        sync.Mutex // guards backends, missing and fallbacks
+	backends  map[string]Backend
+	missing   map[string]error
+	fallbacks map[string]string
 }
 
 // NewRegistry makes an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{backends: map[string]Backend{}, missing: map[string]error{}}
+	return &Registry{backends: map[string]Backend{}, missing: map[string]error{}, fallbacks: map[string]string{}}
+}
+
+// SetFallback makes models that ask for the missing backend from run on
+// to instead (tensorrt → onnxruntime on a machine without a GPU).
+func (r *Registry) SetFallback(from, to string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fallbacks[from] = to
+}
+
+// Fallback is the backend that stands in for a missing one: its name and
+// why the asked-for one is missing. ok is false when name is available or
+// has no fallback.
+func (r *Registry) Fallback(name string) (to string, why error, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, here := r.backends[name]; here {
+		return "", nil, false
+	}
+	to, ok = r.fallbacks[name]
+	if _, avail := r.backends[to]; !ok || !avail {
+		return "", nil, false
+	}
+	return to, r.missing[name], true
 }
 
 // Register adds an available backend.

@@ -125,7 +125,10 @@ type Model struct {
 	Warnings []string
 	// Simulated times the simulated backend (config.yaml simulated:).
 	Simulated SimulatedTiming
-	ONNX      *ONNXInfo
+	// ONNX is the ONNX file's description; nil for an engine-only folder.
+	ONNX *ONNXInfo
+	// Precision is the TensorRT build precision ("" = fp32).
+	Precision string
 }
 
 // SimulatedTiming is the wall time of one batch on the simulated

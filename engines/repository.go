@@ -96,6 +96,8 @@ func (r *Repository) Scan() ([]Entry, error) {
 					e.File, e.Source = filepath.Join(dir, "model.onnx"), "repository"
 				case fileExists(filepath.Join(dir, "weights.onnx")):
 					e.File, e.Source = filepath.Join(dir, "weights.onnx"), "roboflow"
+				case EngineFile(dir) != "":
+					e.File, e.Source = EngineFile(dir), "engine"
 				default:
 					continue
 				}
@@ -173,6 +175,9 @@ type FileConfig struct {
 	InstanceCount   int              `yaml:"instance_count"`
 	DynamicBatching *DynamicBatching `yaml:"dynamic_batching"`
 	Simulated       *SimulatedTiming `yaml:"simulated"`
+	// Precision is what the TensorRT backend builds the engine with:
+	// fp32 (default), fp16, bf16, int8 or strongly-typed.
+	Precision string `yaml:"precision"`
 }
 
 // ParseFileConfig decodes config.yaml strictly: unknown keys are errors, so
@@ -203,6 +208,9 @@ func (r *Repository) Resolve(e Entry) (*Model, error) { return r.ResolveWith(e, 
 // model's config.yaml: the same keys, as YAML or JSON (KServe's load
 // request carries the config as a JSON string).
 func (r *Repository) ResolveWith(e Entry, override []byte) (*Model, error) {
+	if e.Source == "engine" {
+		return r.resolveEngine(e, override)
+	}
 	info, err := ReadONNXInfoFile(e.File)
 	if err != nil {
 		return nil, err
@@ -273,6 +281,14 @@ func (r *Repository) ResolveWith(e Entry, override []byte) (*Model, error) {
 func applyFileConfig(m *Model, c *FileConfig) error {
 	if c.Backend != "" {
 		m.Backend = c.Backend
+	}
+	if c.Precision != "" {
+		switch c.Precision {
+		case "fp32", "fp16", "bf16", "int8", "strongly-typed":
+			m.Precision = c.Precision
+		default:
+			return fmt.Errorf("%w: config.yaml: precision must be fp32, fp16, bf16, int8 or strongly-typed, got %q", ErrBadModel, c.Precision)
+		}
 	}
 	if c.Task != "" {
 		t, err := ParseTask(c.Task)
@@ -693,4 +709,53 @@ func parseKeypointsMetadata(data []byte) ([]string, error) {
 		out[i] = v
 	}
 	return out, nil
+}
+
+// EngineFile is the prebuilt TensorRT engine in a version folder
+// (model.engine, or model.plan as Triton names it), or "".
+func EngineFile(dir string) string {
+	for _, n := range []string{"model.engine", "model.plan"} {
+		if p := filepath.Join(dir, n); fileExists(p) {
+			return p
+		}
+	}
+	return ""
+}
+
+// resolveEngine resolves a version folder holding only a TensorRT engine:
+// nothing in the file says what the model is, so config.yaml must give the
+// task and input size, and only the tensorrt backend can run it.
+func (r *Repository) resolveEngine(e Entry, override []byte) (*Model, error) {
+	m := &Model{
+		Name: e.Name, Version: e.Version, Dir: e.Dir, File: e.File, Source: e.Source,
+		Backend: "tensorrt", NMS: "roboflow", OutputLayout: "yolov8",
+		InstanceCount: r.Defaults.InstanceCount, MaxBatchSize: r.Defaults.MaxBatchSize,
+	}
+	cfgPath := e.ConfigPath()
+	data, err := os.ReadFile(cfgPath)
+	if override != nil {
+		data, err = override, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %s holds only a TensorRT engine, so %s must say its task and input size", ErrBadModel, e.ID(), filepath.Base(e.File), cfgPath)
+	}
+	fc, err := ParseFileConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.ID(), err)
+	}
+	if err := applyFileConfig(m, fc); err != nil {
+		return nil, fmt.Errorf("%s: %w", e.ID(), err)
+	}
+	if m.Backend != "tensorrt" {
+		return nil, fmt.Errorf("%w: %s: %s is a TensorRT engine; backend %q cannot run it", ErrBadModel, e.ID(), filepath.Base(e.File), m.Backend)
+	}
+	if m.Task == "" || m.InputWidth <= 0 || m.InputHeight <= 0 {
+		return nil, fmt.Errorf("%w: %s: set task, input_width and input_height in %s (an engine file carries no metadata)", ErrBadModel, e.ID(), cfgPath)
+	}
+	if m.Pre.Std == ([3]float32{}) {
+		m.Pre.Std = [3]float32{1, 1, 1}
+	}
+	m.MaxBatchSize = max(m.MaxBatchSize, 1)
+	m.InstanceCount = max(m.InstanceCount, 1)
+	return m, nil
 }

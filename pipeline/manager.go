@@ -232,6 +232,13 @@ func (mg *Manager) open(ctx context.Context, e engines.Entry, override []byte) (
 	if err != nil {
 		return nil, err
 	}
+	// An engine file runs only where it was built for; an ONNX model asking
+	// for a backend this machine lacks (tensorrt without a GPU) runs on its
+	// fallback, loudly.
+	if to, why, ok := mg.Backends.Fallback(spec.Backend); ok && spec.Source != "engine" {
+		mg.opts.Log.Warn("backend not available here: falling back", "model", spec.ID(), "backend", spec.Backend, "instead", to, "why", why)
+		spec.Backend = to
+	}
 	backend, err := mg.Backends.Get(spec.Backend)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", spec.ID(), err)

@@ -16,10 +16,14 @@ import (
 	"time"
 
 	"github.com/trtserve/trtserve/config"
+	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/onnxruntime"
 	"github.com/trtserve/trtserve/engines/simulated"
+	"github.com/trtserve/trtserve/engines/tensorrt"
+	"github.com/trtserve/trtserve/metrics"
 	"github.com/trtserve/trtserve/pipeline"
+	"github.com/trtserve/trtserve/trt"
 	"github.com/trtserve/trtserve/vision"
 )
 
@@ -35,7 +39,7 @@ func Run(cfg *config.Config) error {
 		return err
 	}
 	defer backends.Close()
-	repo := NewRepository(cfg)
+	repo := NewRepository(cfg, backends)
 	mode, err := pipeline.ParseMode(cfg.Pipeline)
 	if err != nil {
 		return err
@@ -58,7 +62,7 @@ func Run(cfg *config.Config) error {
 	if postWorkers == 0 {
 		postWorkers = cpus
 	}
-	models := pipeline.NewManager(repo, backends, nil, pipeline.ManagerOptions{
+	models := pipeline.NewManager(repo, backends.Registry, nil, pipeline.ManagerOptions{
 		Mode: mode, MaxQueueSize: cfg.MaxQueueSize, MaxQueueDelay: cfg.MaxQueueDelay,
 		DecodeWorkers: decodeWorkers, PostWorkers: postWorkers, MaxLoaded: cfg.MaxActiveModels, Log: log,
 	})
@@ -66,8 +70,17 @@ func Run(cfg *config.Config) error {
 	log.Info("pipeline", "mode", mode, "max_queue_size", cfg.MaxQueueSize, "max_queue_delay", cfg.MaxQueueDelay,
 		"decode_workers", decodeWorkers, "post_workers", postWorkers, "gomaxprocs", runtime.GOMAXPROCS(0))
 
+	reg := metrics.New(models)
+	gpuMetrics := reg.RegisterGPU(log)
+	defer gpuMetrics.Close()
+	if backends.PinnedPool != nil {
+		if err := reg.RegisterPinnedPool(backends.PinnedPool.Usage); err != nil {
+			return err
+		}
+	}
 	var ready atomic.Bool
 	srv := New(models, Options{
+		Metrics:      reg,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxImagePixels: cfg.MaxImagePixels, RequestTimeout: cfg.RequestTimeout,
 		ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, MaxConnections: cfg.MaxConnections,
 		AllowURLInput: cfg.AllowURLInput, URLAllowlist: strings.Split(cfg.URLAllowlist, ","), JPEGDCTScaling: cfg.JPEGDCTScaling, LegacyRoutes: true,
@@ -162,34 +175,120 @@ func loadInitial(ctx context.Context, log *slog.Logger, repo *engines.Repository
 	}
 }
 
-// NewBackends starts the backends this machine has: ONNX Runtime (its
-// absence is fatal unless every model runs simulated) and the simulated
-// accelerator. TensorRT is recorded as missing with the reason.
-func NewBackends(cfg *config.Config, log *slog.Logger) (*engines.Registry, error) {
-	backends := engines.NewRegistry()
+// Backends are the backends this machine started, and what follows from
+// which did.
+type Backends struct {
+	*engines.Registry
+	// Default runs models whose config.yaml names no backend: tensorrt
+	// when the GPU path started, else onnxruntime.
+	Default string
+	// PinnedPool is the GPU backend's pinned host memory (nil without it),
+	// reported as nv_pinned_memory_pool_*.
+	PinnedPool *cuda.Pool
+	closers    []func() error
+}
+
+// Close closes the backends, then the GPU runtime.
+func (b *Backends) Close() error {
+	errs := []error{b.Registry.Close()}
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		errs = append(errs, b.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// NewBackends starts the backends this machine has: TensorRT when the
+// shim, libcudart and a GPU are all here (otherwise it is recorded as
+// missing with the reason, and models asking for it fall back to ONNX
+// Runtime), ONNX Runtime (its absence is fatal unless another backend can
+// run the models) and the simulated accelerator.
+func NewBackends(cfg *config.Config, log *slog.Logger) (*Backends, error) {
+	b := &Backends{Registry: engines.NewRegistry(), Default: onnxruntime.Name}
+	b.SetFallback(tensorrt.Name, onnxruntime.Name)
+	trtErr := startTensorRT(cfg, log, b)
+	if trtErr != nil {
+		b.MarkMissing(tensorrt.Name, trtErr)
+		if cfg.TensorRT == "off" {
+			log.Info("TensorRT backend off", "why", trtErr)
+		} else {
+			log.Info("TensorRT backend not available: models run on ONNX Runtime (CPU)", "why", trtErr)
+		}
+	}
 	ort, err := onnxruntime.New(onnxruntime.Options{LibraryPath: cfg.ORTLibrary, IntraOpThreads: cfg.IntraOpThreads})
 	switch {
 	case err == nil:
-		backends.Register(ort)
+		b.Register(ort)
 		log.Info("backend ready", "backend", onnxruntime.Name, "onnxruntime", onnxruntime.Version(), "jpeg", vision.JPEGDecoder)
-	case cfg.Backend == simulated.Name:
-		// Nothing will run on it: say so and go on.
-		backends.MarkMissing(onnxruntime.Name, err)
+	case cfg.Backend == simulated.Name || trtErr == nil:
+		// Nothing needs to run on it: say so and go on.
+		b.MarkMissing(onnxruntime.Name, err)
 		log.Warn("onnxruntime backend unavailable", "err", err)
 	default:
+		b.Close()
 		return nil, fmt.Errorf("onnxruntime backend: %w", err)
 	}
-	backends.MarkMissing("tensorrt", errors.New("the TensorRT backend is not built yet in this version of trtserve"))
-	backends.Register(simulated.New())
+	b.Register(simulated.New())
 	if cfg.Backend == simulated.Name {
 		log.Warn("every model runs on the SIMULATED accelerator: outputs are synthetic, timings are a model of a GPU", "base", simulated.DefaultBase, "per_image", simulated.DefaultPerItem)
 	}
-	return backends, nil
+	return b, nil
+}
+
+// startTensorRT starts the GPU backend, or says why it cannot.
+func startTensorRT(cfg *config.Config, log *slog.Logger, b *Backends) error {
+	if cfg.TensorRT == "off" {
+		return errors.New("disabled by --tensorrt=off")
+	}
+	lib, err := trt.Open(cfg.TRTShimLib)
+	if err != nil {
+		return err
+	}
+	var rt cuda.Runtime
+	if cfg.CUDAMock {
+		log.Warn("CUDA MOCK (TRTSERVE_CUDA_MOCK): no GPU is used; \"device\" memory is host memory and copies are synchronous — for tests only")
+		rt = cuda.NewMock()
+	} else if rt, err = cuda.Open(cfg.CUDALib); err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		rt.Close()
+		return err
+	}
+	n, err := rt.DeviceCount()
+	if err != nil {
+		return fail(err)
+	}
+	if cfg.GPU >= n {
+		return fail(fmt.Errorf("%w: --gpu %d, but this machine has %d", cuda.ErrNoDevice, cfg.GPU, n))
+	}
+	pool := cuda.NewPool(rt, cuda.PoolOptions{Budget: cfg.PinnedPoolBytes, Log: log})
+	level := slog.LevelWarn
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		level = slog.LevelInfo // TensorRT's info is chatty: only at --log-level=debug
+	}
+	if err := lib.SetLogger(log, level); err != nil {
+		return fail(err)
+	}
+	backend, err := tensorrt.New(tensorrt.Options{Lib: lib, Runtime: rt, Device: cfg.GPU, Pool: pool, CacheDir: cfg.EngineCacheDir, Log: log})
+	if err != nil {
+		pool.Close()
+		return fail(err)
+	}
+	b.Register(backend)
+	b.Default, b.PinnedPool = tensorrt.Name, pool
+	b.closers = append(b.closers, rt.Close, pool.Close)
+	info, dev := lib.Info(), backend.Device()
+	log.Info("backend ready", "backend", tensorrt.Name, "tensorrt", info.Version(), "shim", info.Path, "gpu", dev.Name,
+		"compute_capability", dev.ComputeCapability(), "cuda", rt.Name(), "pinned_pool_budget", cfg.PinnedPoolBytes)
+	if info.Fake {
+		log.Warn("the TensorRT shim is the FAKE (csrc/fake): outputs are synthetic CPU math, not your model — for tests only", "shim", info.Path)
+	}
+	return nil
 }
 
 // NewRepository is the model repository the config describes.
-func NewRepository(cfg *config.Config) *engines.Repository {
+func NewRepository(cfg *config.Config, b *Backends) *engines.Repository {
 	return &engines.Repository{Roots: cfg.Roots(), Defaults: engines.Defaults{
-		Backend: onnxruntime.Name, MaxBatchSize: cfg.MaxBatchSize, InstanceCount: cfg.InstanceCount, ForceBackend: cfg.Backend,
+		Backend: b.Default, MaxBatchSize: cfg.MaxBatchSize, InstanceCount: cfg.InstanceCount, ForceBackend: cfg.Backend,
 	}}
 }

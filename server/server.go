@@ -46,6 +46,9 @@ type Options struct {
 	URLTimeout  time.Duration
 	// LegacyRoutes enables POST /{dataset}/{version}.
 	LegacyRoutes bool
+	// Metrics is the /metrics registry (with GPU and pinned pool
+	// collectors added by Run); nil makes one for the models alone.
+	Metrics *metrics.Registry
 	// JPEGDCTScaling lets libjpeg-turbo decode large JPEGs at 1/2, 1/4 or
 	// 1/8 scale (still at least the model input size). It is several times
 	// faster, but the DCT-domain downscale is a low-pass filter where
@@ -153,7 +156,11 @@ func (s *Server) routes() {
 	a.Get("/info", s.info)
 	a.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "healthy"}) })
 	a.Get("/readiness", s.readiness)
-	a.Get("/metrics", adaptor.HTTPHandler(metrics.New(s.models).Handler()))
+	reg := s.opts.Metrics
+	if reg == nil {
+		reg = metrics.New(s.models)
+	}
+	a.Get("/metrics", adaptor.HTTPHandler(reg.Handler()))
 	a.Get("/model/registry", s.registry)
 	a.Post("/model/add", s.addModel)
 	a.Post("/model/remove", s.removeModel)

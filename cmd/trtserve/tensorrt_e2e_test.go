@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/trtserve/trtserve/trt/trttest"
+)
+
+// The TensorRT backend end to end over the fake shim and the CUDA mock:
+// the real binary builds the ONNX model into its engine cache through the
+// shim's C API, loads it, and serves KServe and Roboflow requests through
+// the pipeline, pinned pool, staged streams and execution contexts — the
+// same code a GPU host runs, with CPU math standing in for TensorRT and
+// host memory for the device.
+func TestTensorRTBackendOverFakeShim(t *testing.T) {
+	repo := t.TempDir()
+	dir := filepath.Join(repo, "cls", "1")
+	os.MkdirAll(dir, 0o755)
+	onnx, err := os.ReadFile("../../testdata/models/yolov8n-cls-320/1/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "model.onnx"), onnx, 0o644)
+	cache := t.TempDir()
+	t.Setenv("TRTSERVE_TRTSHIM_LIB", trttest.FakeLib(t))
+	t.Setenv("TRTSERVE_CUDA_MOCK", "1")
+	t.Setenv("TRTSERVE_ENGINE_CACHE_DIR", cache)
+	srv := startProcess(t, "--model-repository", repo, "--max-batch-size", "4")
+	defer func() {
+		srv.cmd.Process.Signal(os.Interrupt)
+		if err := srv.wait(30e9); err != nil {
+			t.Errorf("exit: %v\n%s", err, srv.logs.String())
+		}
+	}()
+	logs := srv.logs.String()
+	for _, want := range []string{"msg=\"backend ready\" backend=tensorrt tensorrt=fake", "FAKE", "CUDA MOCK", "building TensorRT engine", "backend=tensorrt pipeline=parallel"} {
+		if !strings.Contains(logs, want) {
+			t.Fatalf("log lacks %q:\n%s", want, logs)
+		}
+	}
+	if plans, _ := filepath.Glob(filepath.Join(cache, "cls-1-*.plan")); len(plans) != 1 {
+		t.Fatalf("engine cache: %v", plans)
+	}
+
+	var meta struct {
+		Platform string `json:"platform"`
+		Outputs  []struct {
+			Name  string  `json:"name"`
+			Shape []int64 `json:"shape"`
+		} `json:"outputs"`
+	}
+	getJSON(t, srv.url+"/v2/models/cls", &meta)
+	if len(meta.Outputs) != 1 {
+		t.Fatalf("metadata %+v", meta)
+	}
+	per := int(meta.Outputs[0].Shape[1])
+
+	// Batches 1..4 at once from many clients: the batcher mixes them into
+	// device batches of every size up to max.
+	var wg sync.WaitGroup
+	for c := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := 1 + c%4
+			seed := float32(c)
+			got, err := inferFake(srv.url, n, seed)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if len(got) != n*per {
+				t.Errorf("client %d: %d outputs, want %d", c, len(got), n*per)
+				return
+			}
+			for b := range n {
+				for _, j := range []int{0, per - 1} {
+					want := seed + float32(b) + 0.5 + float32(j)*0.001
+					if v := got[b*per+j]; math.Abs(float64(v-want)) > 1e-3 {
+						t.Errorf("client %d item %d out[%d] = %v, want %v", c, b, j, v, want)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	// Roboflow's classification route runs on it too (its answer is the
+	// fake's arithmetic, so only the shape of the answer is checked).
+	code, body := post(t, srv.url+"/infer/classification", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"model_id":"cls/1","image":{"type":"base64","value":"%s"}}`, b64file(t, "../../testdata/images/bus.jpg"))))
+	if code != 200 || body["predictions"] == nil {
+		t.Fatalf("classification: %d %v", code, body)
+	}
+	// A wrong shape is a 400, and serving goes on.
+	req, _ := http.NewRequest("POST", srv.url+"/v2/models/cls/infer", strings.NewReader(`{"inputs":[{"name":"images","shape":[1,3,32,32],"datatype":"FP32","data":[0]}]}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Fatalf("bad shape: %d", resp.StatusCode)
+	}
+	if _, err := inferFake(srv.url, 4, 7); err != nil {
+		t.Fatal(err)
+	}
+	mresp, err := http.Get(srv.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	total := metricValue(string(metrics), "nv_pinned_memory_pool_total_bytes")
+	used := metricValue(string(metrics), "nv_pinned_memory_pool_used_bytes")
+	if total <= 0 || used <= 0 || used > total {
+		t.Fatalf("pinned pool metrics: total %v used %v", total, used)
+	}
+}
+
+// inferFake sends n items, item b filled with seed+b and seed+b+1
+// alternately (mean seed+b+0.5), as a binary KServe request.
+func inferFake(url string, n int, seed float32) ([]float32, error) {
+	const item = 3 * 320 * 320
+	data := make([]byte, n*item*4)
+	for b := range n {
+		for i := range item {
+			binary.LittleEndian.PutUint32(data[(b*item+i)*4:], math.Float32bits(seed+float32(b)+float32(i%2)))
+		}
+	}
+	hdr := fmt.Sprintf(`{"inputs":[{"name":"images","shape":[%d,3,320,320],"datatype":"FP32","parameters":{"binary_data_size":%d}}],"parameters":{"binary_data_output":true}}`, n, len(data))
+	req, _ := http.NewRequest("POST", url+"/v2/models/cls/infer", bytes.NewReader(append([]byte(hdr), data...)))
+	req.Header.Set("Inference-Header-Content-Length", strconv.Itoa(len(hdr)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("infer %d: %d %s", n, resp.StatusCode, body[:min(len(body), 300)])
+	}
+	hlen, _ := strconv.Atoi(resp.Header.Get("Inference-Header-Content-Length"))
+	raw := body[hlen:]
+	out := make([]float32, len(raw)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[i*4:]))
+	}
+	return out, nil
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// metricValue is an unlabelled sample's value in Prometheus text, or -1.
+func metricValue(text, name string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err == nil {
+				return v
+			}
+		}
+	}
+	return -1
+}

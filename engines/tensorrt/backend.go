@@ -1,0 +1,307 @@
+package tensorrt
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/trtserve/trtserve/cuda"
+	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/trt"
+)
+
+// Name is the backend's name in config.yaml and the registry.
+const Name = "tensorrt"
+
+// Options configure the backend.
+type Options struct {
+	Lib     *trt.Library
+	Runtime cuda.Runtime
+	Device  int
+	Pool    *cuda.Pool
+	// CacheDir holds built engines and timing caches.
+	CacheDir string
+	// Depth is the device buffer sets per instance (default 2).
+	Depth int
+	// WorkspaceBytes caps the builder's scratch memory (0: TensorRT's
+	// default).
+	WorkspaceBytes int64
+	Log            *slog.Logger
+}
+
+// Backend builds and loads TensorRT engines on one GPU.
+type Backend struct {
+	opts    Options
+	dev     cuda.DeviceInfo
+	buildMu sync.Mutex // one build at a time per GPU: builds take all of it
+}
+
+// New makes the backend for opts.Device.
+func New(opts Options) (*Backend, error) {
+	if opts.Lib == nil || opts.Runtime == nil || opts.Pool == nil {
+		return nil, errors.New("tensorrt backend: library, runtime and pool are required")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.Depth < 1 {
+		opts.Depth = 2
+	}
+	dev, err := opts.Runtime.DeviceInfo(opts.Device)
+	if err != nil {
+		return nil, err
+	}
+	if opts.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		opts.CacheDir = filepath.Join(dir, "trtserve", "engines")
+	}
+	return &Backend{opts: opts, dev: dev}, nil
+}
+
+// Name is "tensorrt".
+func (b *Backend) Name() string { return Name }
+
+// Device is the GPU the backend runs on.
+func (b *Backend) Device() cuda.DeviceInfo { return b.dev }
+
+// Close does nothing: engines close themselves, the library stays loaded.
+func (b *Backend) Close() error { return nil }
+
+// onDevice runs f on a goroutine locked to its OS thread with the
+// backend's device current, as every TensorRT call that touches the GPU
+// needs.
+func (b *Backend) onDevice(f func() error) error {
+	res := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := b.opts.Runtime.SetDevice(b.opts.Device); err != nil {
+			res <- err
+			return
+		}
+		res <- f()
+	}()
+	return <-res
+}
+
+// Load deserializes the model's engine, building it first if needed.
+func (b *Backend) Load(ctx context.Context, spec *engines.Model) (engines.Engine, error) {
+	plan, err := b.plan(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.ID(), err)
+	}
+	e := &Engine{b: b, spec: spec}
+	if err := b.onDevice(func() error { return e.load(plan) }); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("%s: %w", spec.ID(), err)
+	}
+	return e, nil
+}
+
+// Profile is the optimization profile trtserve builds a model with: batch
+// 1..max_batch_size (optimized for the largest, which dynamic batching
+// fills under load) and the model's configured input size.
+func Profile(spec *engines.Model) ([]trt.ProfileDim, error) {
+	if spec.ONNX == nil || len(spec.ONNX.Inputs) == 0 {
+		return nil, fmt.Errorf("%w: no ONNX inputs to build from", engines.ErrBadModel)
+	}
+	var out []trt.ProfileDim
+	for _, in := range spec.ONNX.Inputs {
+		dynamic := false
+		for _, d := range in.Shape {
+			dynamic = dynamic || d < 0
+		}
+		if !dynamic {
+			continue
+		}
+		if len(in.Shape) != 4 {
+			return nil, fmt.Errorf("%w: input %s has dynamic dimensions %v that trtserve cannot choose (only NCHW images)", engines.ErrBadModel, in.Name, in.Shape)
+		}
+		fixed := []int64{-1, in.Shape[1], int64(spec.InputHeight), int64(spec.InputWidth)}
+		if fixed[1] < 0 {
+			fixed[1] = 3
+		}
+		at := func(n int) []int64 { d := append([]int64(nil), fixed...); d[0] = int64(n); return d }
+		if in.Shape[0] > 0 {
+			at = func(int) []int64 { d := append([]int64(nil), fixed...); d[0] = in.Shape[0]; return d }
+		}
+		max := max(spec.MaxBatchSize, 1)
+		out = append(out, trt.ProfileDim{Name: in.Name, Min: at(1), Opt: at(max), Max: at(max)})
+	}
+	return out, nil
+}
+
+// CacheKey names a built engine: everything that makes a plan invalid.
+func CacheKey(onnx []byte, computeCapability, trtVersion, precision string, profile []trt.ProfileDim) string {
+	h := sha256.New()
+	sum := sha256.Sum256(onnx)
+	h.Write(sum[:])
+	fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00", computeCapability, trtVersion, precision)
+	for _, p := range profile {
+		fmt.Fprintf(h, "%s:%v:%v:%v;", p.Name, p.Min, p.Opt, p.Max)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// plan is the model's serialized engine: its own model.engine/model.plan,
+// or a cached build of its ONNX, or a new build.
+func (b *Backend) plan(ctx context.Context, spec *engines.Model) ([]byte, error) {
+	if f := engines.EngineFile(spec.Dir); f != "" {
+		b.opts.Log.Info("loading TensorRT engine file", "model", spec.ID(), "file", f)
+		return os.ReadFile(f)
+	}
+	onnx, err := os.ReadFile(spec.File)
+	if err != nil {
+		return nil, err
+	}
+	precision := spec.Precision
+	if precision == "" {
+		precision = "fp32"
+	}
+	prec, err := trt.ParsePrecision(precision)
+	if err != nil {
+		return nil, err
+	}
+	profile, err := Profile(spec)
+	if err != nil {
+		return nil, err
+	}
+	info := b.opts.Lib.Info()
+	key := CacheKey(onnx, b.dev.ComputeCapability(), info.Version(), precision, profile)
+	if err := os.MkdirAll(b.opts.CacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("engine cache: %w", err)
+	}
+	base := filepath.Join(b.opts.CacheDir, fmt.Sprintf("%s-%s-%s", safe(spec.Name), safe(spec.Version), key))
+	path := base + ".plan"
+	unlock, err := lockFile(ctx, base+".lock")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if plan, err := os.ReadFile(path); err == nil {
+		b.opts.Log.Info("engine cache hit", "model", spec.ID(), "engine", path)
+		return plan, nil
+	}
+	b.opts.Log.Info("building TensorRT engine: the model is not ready until it is done", "model", spec.ID(), "onnx", spec.File,
+		"precision", precision, "gpu", b.dev.Name, "compute_capability", b.dev.ComputeCapability(), "tensorrt", info.Version(), "engine", path)
+	plan, err := b.Build(ctx, onnx, filepath.Dir(spec.File), trt.BuildOptions{
+		Precision: prec, OptimizationLevel: -1, Profile: profile, WorkspaceBytes: b.opts.WorkspaceBytes,
+	}, spec.ID())
+	if err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(path, plan); err != nil {
+		return nil, fmt.Errorf("engine cache: %w", err)
+	}
+	meta, _ := json.MarshalIndent(map[string]any{
+		"model": spec.ID(), "onnx": spec.File, "onnx_sha256": fmt.Sprintf("%x", sha256.Sum256(onnx)), "gpu": b.dev.Name,
+		"compute_capability": b.dev.ComputeCapability(), "tensorrt": info.Version(), "precision": precision,
+		"profile": profile, "built": time.Now().UTC().Format(time.RFC3339),
+	}, "", "  ")
+	writeAtomic(base+".json", meta)
+	return plan, nil
+}
+
+// Build compiles onnx on this backend's GPU, one build at a time, with the
+// per-GPU timing cache, logging progress; ctx cancels it between steps.
+func (b *Backend) Build(ctx context.Context, onnx []byte, dir string, opts trt.BuildOptions, label string) ([]byte, error) {
+	b.buildMu.Lock()
+	defer b.buildMu.Unlock()
+	info := b.opts.Lib.Info()
+	tcPath := filepath.Join(b.opts.CacheDir, fmt.Sprintf("timing-%s-%s-%s.cache", safe(b.dev.Name), b.dev.ComputeCapability(), safe(info.Version())))
+	if opts.TimingCache == nil {
+		opts.TimingCache, _ = os.ReadFile(tcPath)
+	}
+	if opts.Progress == nil {
+		opts.Progress = &logProgress{ctx: ctx, log: b.opts.Log.With("model", label)}
+	}
+	var plan, tc []byte
+	t0 := time.Now()
+	err := b.onDevice(func() error {
+		var err error
+		plan, tc, err = b.opts.Lib.Build(onnx, dir, opts)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(tc) > 0 {
+		if err := writeAtomic(tcPath, tc); err != nil {
+			b.opts.Log.Warn("timing cache not saved", "err", err)
+		}
+	}
+	b.opts.Log.Info("TensorRT engine built", "model", label, "bytes", len(plan), "took", time.Since(t0).Round(time.Millisecond))
+	return plan, nil
+}
+
+// logProgress logs build phases; it cancels the build when ctx ends.
+type logProgress struct {
+	ctx context.Context
+	log *slog.Logger
+}
+
+func (p *logProgress) Start(phase, parent string, steps int) {
+	p.log.Info("build phase", "phase", phase, "parent", parent, "steps", steps)
+}
+func (p *logProgress) Step(phase string, step int) bool {
+	p.log.Debug("build step", "phase", phase, "step", step)
+	return p.ctx.Err() == nil
+}
+func (p *logProgress) Finish(phase string) { p.log.Debug("build phase done", "phase", phase) }
+
+// lockFile takes an exclusive flock, polling so ctx can end the wait.
+func lockFile(ctx context.Context, path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("engine cache lock: %w", err)
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("engine cache lock: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("waiting for another build of the same engine: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// safe makes a name usable in a file name.
+func safe(s string) string {
+	out := []byte(s)
+	for i, c := range out {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			out[i] = '_'
+		}
+	}
+	return string(out)
+}

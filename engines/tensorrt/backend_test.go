@@ -1,0 +1,321 @@
+package tensorrt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/trtserve/trtserve/cuda"
+	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/engines/staged"
+	"github.com/trtserve/trtserve/trt"
+	"github.com/trtserve/trtserve/trt/trttest"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+type fixture struct {
+	backend *Backend
+	mock    *cuda.Mock
+	pool    *cuda.Pool
+	repo    *engines.Repository
+	logs    *syncBuf
+	root    string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	lib, err := trt.Open(trttest.FakeLib(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{mock: cuda.NewMock(), logs: &syncBuf{}, root: t.TempDir()}
+	f.pool = cuda.NewPool(f.mock, cuda.PoolOptions{})
+	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f.backend, err = New(Options{Lib: lib, Runtime: f.mock, Pool: f.pool, CacheDir: filepath.Join(f.root, "cache"), Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.repo = &engines.Repository{Roots: []string{filepath.Join(f.root, "models")}, Defaults: engines.Defaults{Backend: Name, MaxBatchSize: 4}}
+	t.Cleanup(func() {
+		f.pool.Close()
+		if st := f.mock.Stats(); st.HostAllocs+st.DeviceAllocs+st.StreamsLive+st.EventsLive != 0 {
+			t.Errorf("leaked: %+v", st)
+		}
+		f.mock.Close()
+	})
+	return f
+}
+
+// addONNX puts testdata's 320 classification export into the repository.
+func (f *fixture) addONNX(t *testing.T, name, config string) engines.Entry {
+	t.Helper()
+	root, _ := trttest.Root()
+	dir := filepath.Join(f.root, "models", name, "1")
+	os.MkdirAll(dir, 0o755)
+	onnx, err := os.ReadFile(filepath.Join(root, "testdata/models/yolov8n-cls-320/1/model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "model.onnx"), onnx, 0o644)
+	if config != "" {
+		os.WriteFile(filepath.Join(dir, "..", "config.yaml"), []byte(config), 0o644)
+	}
+	return f.entry(t, name)
+}
+
+func (f *fixture) entry(t *testing.T, name string) engines.Entry {
+	t.Helper()
+	entries, err := f.repo.Scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name == name {
+			return e
+		}
+	}
+	t.Fatalf("%s not in the repository", name)
+	return engines.Entry{}
+}
+
+func (f *fixture) load(t *testing.T, e engines.Entry) (*Engine, error) {
+	t.Helper()
+	spec, err := f.repo.Resolve(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := f.backend.Load(context.Background(), spec)
+	if err != nil {
+		return nil, err
+	}
+	return eng.(*Engine), nil
+}
+
+// run feeds one batch through an instance and checks the fake's math:
+// output element j of item b = mean(input item b) + j/1000.
+func run(t *testing.T, f *fixture, eng *Engine, inst engines.Instance, batch int, seed float32) {
+	t.Helper()
+	alloc := eng.Allocator()
+	in, err := alloc.Alloc(batch * eng.Inputs()[0].ElemsPerItem() * 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	per := eng.Outputs()[0].ElemsPerItem()
+	out, _ := alloc.Alloc(batch * per * 4)
+	defer out.Close()
+	x := in.Float32s()
+	n := eng.Inputs()[0].ElemsPerItem()
+	for b := range batch {
+		for i := range n {
+			x[b*n+i] = seed + float32(b) + float32(i%2) // item mean = seed + b + 0.5
+		}
+	}
+	if err := inst.Run(context.Background(), batch, []*engines.HostBuffer{in}, []*engines.HostBuffer{out}); err != nil {
+		t.Fatal(err)
+	}
+	y := out.Float32s()
+	for b := range batch {
+		for _, j := range []int{0, per - 1} {
+			want := seed + float32(b) + 0.5 + float32(j)*0.001
+			if got := y[b*per+j]; math.Abs(float64(got-want)) > 1e-3 {
+				t.Fatalf("batch %d item %d out[%d] = %v, want %v", batch, b, j, got, want)
+			}
+		}
+	}
+}
+
+func TestBuildCacheAndRun(t *testing.T) {
+	f := newFixture(t)
+	e := f.addONNX(t, "cls", "")
+	eng, err := f.load(t, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := eng.Inputs()[0].Shape; got[0] != -1 || got[2] != 320 || eng.MaxBatch() != 4 || eng.FixedBatch() {
+		t.Fatalf("inputs %v max %d", eng.Inputs(), eng.MaxBatch())
+	}
+	if len(eng.Outputs()) != 1 || eng.Outputs()[0].Shape[0] != -1 {
+		t.Fatalf("outputs %v", eng.Outputs())
+	}
+	var insts []engines.Instance
+	for range 2 {
+		inst, err := eng.NewInstance()
+		if err != nil {
+			t.Fatal(err)
+		}
+		insts = append(insts, inst)
+	}
+	var wg sync.WaitGroup
+	for k, inst := range insts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := range 3 {
+				for batch := 1; batch <= 4; batch++ {
+					run(t, f, eng, inst, batch, float32(k*100+round))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := insts[0].Run(context.Background(), 5, nil, nil); !errors.Is(err, engines.ErrBadShape) {
+		t.Fatalf("batch over max: %v", err)
+	}
+	for _, inst := range insts {
+		inst.Close()
+		inst.Close()
+	}
+	eng.Close()
+	eng.Close()
+	if got := strings.Count(f.logs.String(), "building TensorRT engine"); got != 1 {
+		t.Fatalf("%d builds", got)
+	}
+	plans, _ := filepath.Glob(filepath.Join(f.root, "cache", "cls-1-*.plan"))
+	metas, _ := filepath.Glob(filepath.Join(f.root, "cache", "cls-1-*.json"))
+	caches, _ := filepath.Glob(filepath.Join(f.root, "cache", "timing-*.cache"))
+	if len(plans) != 1 || len(metas) != 1 || len(caches) != 1 {
+		t.Fatalf("cache holds %v %v %v", plans, metas, caches)
+	}
+
+	// Loaded again: from the cache. A new precision: a new build.
+	eng2, err := f.load(t, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng2.Close()
+	if !strings.Contains(f.logs.String(), "engine cache hit") || strings.Count(f.logs.String(), "building TensorRT engine") != 1 {
+		t.Fatal("second load rebuilt")
+	}
+	os.WriteFile(filepath.Join(f.root, "models", "cls", "config.yaml"), []byte("precision: fp16\n"), 0o644)
+	eng3, err := f.load(t, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng3.Close()
+	if strings.Count(f.logs.String(), "building TensorRT engine") != 2 {
+		t.Fatal("a new precision did not rebuild")
+	}
+	if !strings.Contains(f.logs.String(), "build phase") {
+		t.Fatal("no build progress in the log")
+	}
+}
+
+// Two loads of one model at once build once: the cache file lock.
+func TestConcurrentLoadsBuildOnce(t *testing.T) {
+	f := newFixture(t)
+	e := f.addONNX(t, "cls", "")
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			eng, err := f.load(t, e)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			eng.Close()
+		}()
+	}
+	wg.Wait()
+	if got := strings.Count(f.logs.String(), "building TensorRT engine"); got != 1 {
+		t.Fatalf("%d builds", got)
+	}
+}
+
+func TestEngineFile(t *testing.T) {
+	f := newFixture(t)
+	dir := filepath.Join(f.root, "models", "det", "1")
+	os.MkdirAll(dir, 0o755)
+	write := func(plan, config string) {
+		os.WriteFile(filepath.Join(dir, "model.engine"), []byte(plan), 0o644)
+		os.WriteFile(filepath.Join(dir, "..", "config.yaml"), []byte(config), 0o644)
+	}
+	write("trtshim-fake-plan 1\ninput images FLOAT -1x3x64x64 min=1x3x64x64 opt=2x3x64x64 max=2x3x64x64\noutput out FLOAT -1x6x10\n",
+		"task: object-detection\ninput_width: 64\ninput_height: 64\nclass_names: [a, b]\nmax_batch_size: 8\n")
+	eng, err := f.load(t, f.entry(t, "det"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eng.MaxBatch() != 2 { // the engine's profile caps max_batch_size
+		t.Fatalf("max batch %d", eng.MaxBatch())
+	}
+	inst, err := eng.NewInstance()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, f, eng, inst, 2, 3)
+	inst.Close()
+	eng.Close()
+
+	for _, tc := range []struct{ name, plan, config, want string }{
+		{"input size mismatch", "trtshim-fake-plan 1\ninput images FLOAT 1x3x32x32\noutput out FLOAT 1x6\n",
+			"task: object-detection\ninput_width: 64\ninput_height: 64\n", "input size"},
+		{"int32 input", "trtshim-fake-plan 1\ninput images INT32 1x3x64x64\noutput out FLOAT 1x6\n",
+			"task: object-detection\ninput_width: 64\ninput_height: 64\n", "FP32"},
+		{"corrupt", "not an engine", "task: object-detection\ninput_width: 64\ninput_height: 64\n", "deserialization"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			write(tc.plan, tc.config)
+			_, err := f.load(t, f.entry(t, "det"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// Without config.yaml an engine-only folder cannot be resolved.
+	os.Remove(filepath.Join(dir, "..", "config.yaml"))
+	if _, err := f.repo.Resolve(f.entry(t, "det")); !errors.Is(err, engines.ErrBadModel) {
+		t.Fatalf("engine without config: %v", err)
+	}
+}
+
+func TestPinnedBudget(t *testing.T) {
+	f := newFixture(t)
+	e := f.addONNX(t, "cls", "")
+	eng, err := f.load(t, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	small := cuda.NewPool(f.mock, cuda.PoolOptions{Budget: 1 << 20, Log: slog.New(slog.DiscardHandler)})
+	defer small.Close()
+	_, err = staged.PinnedAllocator{Pool: small}.Alloc(4 * 3 * 320 * 320 * 4)
+	if !errors.Is(err, cuda.ErrPoolExhausted) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestCacheKey(t *testing.T) {
+	p := []trt.ProfileDim{{Name: "x", Min: []int64{1}, Opt: []int64{4}, Max: []int64{4}}}
+	base := CacheKey([]byte("onnx"), "sm_90", "10.16.0-rt101600", "fp16", p)
+	for name, k := range map[string]string{
+		"onnx":      CacheKey([]byte("onnx2"), "sm_90", "10.16.0-rt101600", "fp16", p),
+		"gpu":       CacheKey([]byte("onnx"), "sm_89", "10.16.0-rt101600", "fp16", p),
+		"tensorrt":  CacheKey([]byte("onnx"), "sm_90", "10.16.1-rt101601", "fp16", p),
+		"precision": CacheKey([]byte("onnx"), "sm_90", "10.16.0-rt101600", "fp32", p),
+		"profile":   CacheKey([]byte("onnx"), "sm_90", "10.16.0-rt101600", "fp16", []trt.ProfileDim{{Name: "x", Min: []int64{1}, Opt: []int64{8}, Max: []int64{8}}}),
+	} {
+		if k == base {
+			t.Errorf("changing the %s keeps the key", name)
+		}
+	}
+	if CacheKey([]byte("onnx"), "sm_90", "10.16.0-rt101600", "fp16", p) != base {
+		t.Error("key is not deterministic")
+	}
+}

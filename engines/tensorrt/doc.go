@@ -1,0 +1,22 @@
+// Package tensorrt is the GPU backend: it glues trt (the TensorRT shim)
+// and cuda (memory, streams, events) into engines.Engine.
+//
+// A model version runs from model.engine / model.plan when its folder has
+// one; otherwise its ONNX file is built into the engine cache on first
+// load. The cache key is the ONNX bytes' SHA-256, the GPU's compute
+// capability, the TensorRT version (the shim's headers and the loaded
+// library), the precision and the optimization profile, so an engine is
+// rebuilt exactly when one of them changes. A file lock per key makes two
+// loaders — in this process or another — build once; builds run one at a
+// time per GPU on their own thread, so other models keep serving, and the
+// model stays LOADING (not ready) until its engine is built, deserialized
+// and warmed up. Progress goes to the log.
+//
+// Instances are engines/staged instances: pinned host buffers from the
+// backend's cuda.Pool, H2D, enqueueV3 and D2H on a stream per stage with
+// events between them, and a ring of device buffer sets.
+//
+// With trt's fake shim and cuda.Mock the whole path runs on a CPU machine
+// (device memory is host memory there); that is how it is tested. It has
+// not run against real TensorRT on a GPU: see the README's table.
+package tensorrt
