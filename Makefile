@@ -9,8 +9,11 @@ export TRTSERVE_ONNXRUNTIME_LIB := $(CURDIR)/$(ORT_LIB)
 # security fixes) is fetched through the module proxy when the installed
 # Go is older.
 export GOTOOLCHAIN := auto
+# go-nvml's generated cgo bindings call NVML functions its own header marks
+# deprecated; the warnings say nothing about our code.
+export CGO_CFLAGS := -O2 -g -Wno-deprecated-declarations
 
-.PHONY: all build test test-go test-e2e lint deps ort venv models goldens bench bench-pipeline bench-kserve bench-images fuzz fuzz-short vulncheck soak overload clean
+.PHONY: all build test test-go test-e2e lint deps ort venv models goldens bench bench-pipeline bench-kserve bench-images fuzz fuzz-short vulncheck soak overload clean shim simkernel simkernel-check gpu-test gpu-bench gpu-report
 
 all: build
 
@@ -32,7 +35,40 @@ $(VENV)/.done: tests/requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 	touch $@
 
-test: lint build ort venv test-go test-e2e fuzz-short vulncheck
+test: lint build ort venv shim test-go test-e2e fuzz-short vulncheck
+
+# The C++ shim: builds libtrtshim.so where TensorRT is installed, compile-
+# checks it where only TensorRT's headers are (TENSORRT_ROOT=a:b checks
+# several), says "skipped" where there are none; always runs the C++ tests
+# (helpers, the fake's contract, the exported symbols).
+shim:
+	TENSORRT_ROOT="$(TENSORRT_ROOT)" ./scripts/shim.sh
+
+# The simulated GPU engine's CUDA kernel (needs nvcc; not part of the CPU
+# build). simkernel-check compiles it with NVIDIA's nvcc wheel from PyPI,
+# on any machine.
+NVCC ?= nvcc
+SIMKERNEL_GENCODE ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=sm_80 \
+  -gencode arch=compute_86,code=sm_86 -gencode arch=compute_89,code=sm_89 \
+  -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+simkernel: build/libtrtserve_simkernel.so
+build/libtrtserve_simkernel.so: csrc/simkernel/simkernel.cu csrc/simkernel/simkernel.h
+	@mkdir -p build
+	$(NVCC) -O2 -std=c++17 -shared -Xcompiler -fPIC,-Wall -cudart static $(SIMKERNEL_GENCODE) -o $@ $<
+simkernel-check:
+	python3 -m venv build/nvcc-venv
+	build/nvcc-venv/bin/pip install -q --disable-pip-version-check nvidia-cuda-nvcc==13.5.37 nvidia-cuda-runtime==13.5.37
+	$(MAKE) -B simkernel NVCC="$$(ls -d $(CURDIR)/build/nvcc-venv/lib/python3*/site-packages/nvidia/cu13)/bin/nvcc"
+
+# On a machine with an NVIDIA GPU: the cuda package's real-device tests,
+# the simulated engine's overlap test, and the copy benchmarks; elsewhere
+# they skip with the reason.
+gpu-test: simkernel
+	$(GO) test -count=1 -v -run 'GPU|SimKernel|Cudart' ./cuda/ ./engines/simgpu/
+gpu-bench:
+	$(GO) test -run '^$$' -bench 'Copy|Overlap' -benchtime 2s ./cuda/ ./engines/simgpu/
+gpu-report:
+	TRTSERVE_GPU_REPORT=$(CURDIR)/docs/gpu-bandwidth.md $(GO) test -count=1 -v -run GPUReportBandwidth ./cuda/
 
 # Known vulnerabilities in the code's call graph (scripts/vulncheck.sh).
 vulncheck:
@@ -57,8 +93,10 @@ fuzz:
 fuzz-short:
 	FUZZTIME=4s ./scripts/fuzz.sh
 
+# In CI the cuda tests must find the real libcudart install-deps.sh put
+# there, not skip.
 test-go:
-	$(GO) test -race -count=1 ./...
+	TRTSERVE_REQUIRE_CUDART=$${CI:+1} $(GO) test -race -count=1 ./...
 
 test-e2e: build ort venv
 	TRTSERVE_BIN=$(CURDIR)/bin/trtserve $(PY) -m pytest -q tests

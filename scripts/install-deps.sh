@@ -1,16 +1,39 @@
 #!/usr/bin/env bash
-# System packages the build needs: libjpeg-turbo's headers and library for
-# vision's cgo JPEG decoder. Debian/Ubuntu only; elsewhere install
-# libturbojpeg yourself or build with CGO_ENABLED=0 (pure-Go JPEG, slower).
+# System packages the build and tests need, Debian/Ubuntu only:
+#   - libjpeg-turbo's headers and library for vision's cgo JPEG decoder;
+#   - cmake, ninja and GoogleTest for the C++ shim's tests (make shim);
+#   - Debian's real CUDA runtime, libcudart11.0 (contrib/non-free, 170 kB),
+#     so cuda/'s tests open a real libcudart and resolve its symbols on a
+#     machine without a GPU (TRTSERVE_REQUIRE_CUDART=1 makes its absence a
+#     failure in CI). It is only needed for tests: trtserve opens whatever
+#     libcudart the host has, at run time.
+# Elsewhere install libturbojpeg yourself or build with CGO_ENABLED=0
+# (pure-Go JPEG, slower).
 set -euo pipefail
-if [ -f /usr/include/turbojpeg.h ] || [ "${CGO_ENABLED:-1}" = 0 ]; then
-  exit 0
-fi
+need=()
+[ -f /usr/include/turbojpeg.h ] || need+=(libturbojpeg0-dev)
+command -v cmake >/dev/null || need+=(cmake)
+command -v ninja >/dev/null || need+=(ninja-build)
+[ -f /usr/include/gtest/gtest.h ] || need+=(libgtest-dev)
+cudart=no
+ls /usr/lib/x86_64-linux-gnu/libcudart.so* /usr/local/cuda/lib64/libcudart.so* >/dev/null 2>&1 && cudart=yes
+[ ${#need[@]} -eq 0 ] && [ "$cudart" = yes ] && exit 0
 if ! command -v apt-get >/dev/null; then
-  echo "install-deps: need libturbojpeg headers (turbojpeg.h); install them or build with CGO_ENABLED=0" >&2
+  [ "$cudart" = no ] && need+=("a libcudart (tests only)")
+  echo "install-deps: need ${need[*]}; install them yourself" >&2
   exit 1
 fi
 sudo=""
 [ "$(id -u)" = 0 ] || sudo=sudo
+if [ "$cudart" = no ] && [ -r /etc/os-release ] && grep -q '^ID=debian' /etc/os-release; then
+  # libcudart11.0 lives in contrib/non-free; add those components in a
+  # file of our own rather than editing the system's sources.
+  src=/etc/apt/sources.list.d/trtserve-nonfree.sources
+  if [ ! -f "$src" ]; then
+    codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$codename" | $sudo tee "$src" >/dev/null
+  fi
+  need+=(libcudart11.0)
+fi
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libturbojpeg0-dev >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
