@@ -1,0 +1,62 @@
+// Package simgpu is the simulated GPU engine: real CUDA copies on a
+// stream per stage and a real kernel (csrc/simkernel) that reads the
+// whole input batch and keeps the compute stream busy for Base +
+// PerItem×batch, so the staged instance's copy/compute overlap is measured
+// on a GPU host without TensorRT. Its outputs are bytes derived from the
+// input sum, not predictions: it drives benchmarks (go test -bench, make
+// gpu-bench), not the HTTP server, and everything it reports says
+// "simulated engine".
+package simgpu
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/trtserve/trtserve/cuda"
+	"github.com/trtserve/trtserve/engines/staged"
+)
+
+// Launcher runs the simulated network on a stream; *cuda.SimKernel is the
+// real one.
+type Launcher interface {
+	Launch(s cuda.Stream, in cuda.DevicePtr, inBytes int, out cuda.DevicePtr, outBytes int, busy time.Duration, batch int) error
+}
+
+// Options describe one simulated instance.
+type Options struct {
+	Runtime  cuda.Runtime
+	Kernel   Launcher
+	Device   int
+	Depth    int // device buffer sets: 1 serializes copies and compute, 2 overlaps them
+	MaxBatch int
+	// InBytes and OutBytes are one item's input and output sizes.
+	InBytes, OutBytes int
+	// The kernel keeps the stream busy for Base + PerItem×batch.
+	Base, PerItem time.Duration
+}
+
+// New starts a staged instance whose compute is the simulated kernel.
+func New(o Options) (*staged.Instance, error) {
+	if o.Kernel == nil {
+		return nil, fmt.Errorf("simulated engine: no kernel (make simkernel)")
+	}
+	return staged.New(staged.Options{
+		Runtime: o.Runtime, Device: o.Device, Depth: o.Depth, MaxBatch: o.MaxBatch,
+		InBytes: []int{o.InBytes}, OutBytes: []int{o.OutBytes},
+		NewCompute: func() (staged.Compute, error) { return &compute{o}, nil },
+	})
+}
+
+type compute struct{ o Options }
+
+func (c *compute) Enqueue(s cuda.Stream, batch int, in, out []cuda.DevicePtr, consumed cuda.Event) error {
+	busy := c.o.Base + time.Duration(batch)*c.o.PerItem
+	if err := c.o.Kernel.Launch(s, in[0], batch*c.o.InBytes, out[0], batch*c.o.OutBytes, busy, batch); err != nil {
+		return err
+	}
+	// The kernel reads its input until it ends: only then may the copy-in
+	// stream overwrite it.
+	return c.o.Runtime.EventRecord(consumed, s)
+}
+
+func (c *compute) Close() error { return nil }
