@@ -1,5 +1,5 @@
 // Command trtserve serves computer-vision models over Roboflow Inference's
-// HTTP API (and, later, KServe v2), on ONNX Runtime or TensorRT.
+// HTTP API and KServe v2, on ONNX Runtime or TensorRT.
 package main
 
 import (
@@ -16,9 +16,9 @@ const usage = `usage: trtserve <command> [flags]
 
 commands:
   serve     serve models over HTTP (Roboflow Inference API)
-  build     compile an ONNX model into a TensorRT engine   (not built yet)
+  build     compile an ONNX model into a TensorRT engine
   bench     load-test servers, or measure a backend alone (--raw)
-  inspect   describe an ONNX model or engine file          (not built yet)
+  inspect   describe an ONNX model or a TensorRT engine file
   version   print the version
 
 Run 'trtserve serve -h' for the server's flags.
@@ -50,7 +50,17 @@ func main() {
 			fail(err)
 		}
 	case "build", "inspect":
-		fail(fmt.Errorf("%s is not built yet in this version of trtserve", cmd))
+		run := runBuild
+		if cmd == "inspect" {
+			run = runInspect
+		}
+		err := run(os.Args[2:], os.Stdout, os.Stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		if err != nil {
+			fail(err)
+		}
 	case "version", "--version":
 		fmt.Println("trtserve", server.Version)
 	case "help", "-h", "--help":

@@ -116,11 +116,25 @@ func (b *Backend) Load(ctx context.Context, spec *engines.Model) (engines.Engine
 // 1..max_batch_size (optimized for the largest, which dynamic batching
 // fills under load) and the model's configured input size.
 func Profile(spec *engines.Model) ([]trt.ProfileDim, error) {
-	if spec.ONNX == nil || len(spec.ONNX.Inputs) == 0 {
+	if spec.ONNX == nil {
 		return nil, fmt.Errorf("%w: no ONNX inputs to build from", engines.ErrBadModel)
 	}
+	b := max(spec.MaxBatchSize, 1)
+	return BuildProfile(spec.ONNX.Inputs, 1, b, b, spec.InputHeight, spec.InputWidth)
+}
+
+// BuildProfile is the profile of the ONNX inputs with a dynamic dimension:
+// the batch dimension from minB/optB/maxB, spatial dimensions of NCHW
+// images fixed to h×w (a fixed dimension keeps its value).
+func BuildProfile(inputs []engines.TensorInfo, minB, optB, maxB, h, w int) ([]trt.ProfileDim, error) {
+	if len(inputs) == 0 {
+		return nil, fmt.Errorf("%w: the model has no inputs", engines.ErrBadModel)
+	}
+	if minB < 1 || minB > optB || optB > maxB {
+		return nil, fmt.Errorf("%w: batch range min %d, opt %d, max %d: want 1 <= min <= opt <= max", trt.ErrInvalidArgument, minB, optB, maxB)
+	}
 	var out []trt.ProfileDim
-	for _, in := range spec.ONNX.Inputs {
+	for _, in := range inputs {
 		dynamic := false
 		for _, d := range in.Shape {
 			dynamic = dynamic || d < 0
@@ -129,18 +143,27 @@ func Profile(spec *engines.Model) ([]trt.ProfileDim, error) {
 			continue
 		}
 		if len(in.Shape) != 4 {
-			return nil, fmt.Errorf("%w: input %s has dynamic dimensions %v that trtserve cannot choose (only NCHW images)", engines.ErrBadModel, in.Name, in.Shape)
+			return nil, fmt.Errorf("%w: input %s has dynamic dimensions %v that trtserve cannot choose (only NCHW images): give a profile", engines.ErrBadModel, in.Name, in.Shape)
 		}
-		fixed := []int64{-1, in.Shape[1], int64(spec.InputHeight), int64(spec.InputWidth)}
-		if fixed[1] < 0 {
-			fixed[1] = 3
+		at := func(n int) []int64 {
+			d := append([]int64(nil), in.Shape...)
+			if d[0] < 0 {
+				d[0] = int64(n)
+			}
+			if d[1] < 0 {
+				d[1] = 3
+			}
+			for i, v := range map[int]int{2: h, 3: w} {
+				if d[i] < 0 {
+					d[i] = int64(v)
+				}
+			}
+			return d
 		}
-		at := func(n int) []int64 { d := append([]int64(nil), fixed...); d[0] = int64(n); return d }
-		if in.Shape[0] > 0 {
-			at = func(int) []int64 { d := append([]int64(nil), fixed...); d[0] = in.Shape[0]; return d }
+		if (in.Shape[2] < 0 || in.Shape[3] < 0) && (h <= 0 || w <= 0) {
+			return nil, fmt.Errorf("%w: input %s has a dynamic image size: say which (input size)", engines.ErrBadModel, in.Name)
 		}
-		max := max(spec.MaxBatchSize, 1)
-		out = append(out, trt.ProfileDim{Name: in.Name, Min: at(1), Opt: at(max), Max: at(max)})
+		out = append(out, trt.ProfileDim{Name: in.Name, Min: at(minB), Opt: at(optB), Max: at(maxB)})
 	}
 	return out, nil
 }

@@ -1,0 +1,404 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trtserve/trtserve/cuda"
+	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/engines/tensorrt"
+	"github.com/trtserve/trtserve/trt"
+)
+
+const buildUsage = `usage: trtserve build model.onnx -o model.engine [flags]
+
+Compiles an ONNX model into a TensorRT engine for this machine's GPU and
+TensorRT version. Dynamic inputs get one optimization profile: the batch
+range from --min-batch/--opt-batch/--max-batch and the image size from
+--input-size (default: the model's imgsz metadata); --profile gives any
+input's range explicitly.
+
+Precision: fp32 (default), fp16, bf16, int8 (a Q/DQ ONNX, e.g. from NVIDIA
+ModelOpt: no calibration is done here) or strongly-typed (types exactly as
+in the ONNX). TensorRT 11 builds strongly typed networks only: there, fp16,
+bf16 and int8 are refused with what to bring instead.
+
+flags:
+`
+
+// runBuild is `trtserve build`.
+func runBuild(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("trtserve build", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, buildUsage); fs.PrintDefaults() }
+	out := fs.String("o", "", "engine file to write (required)")
+	precision := fs.String("precision", "fp32", "fp32, fp16, bf16, int8 or strongly-typed")
+	minB := fs.Int("min-batch", 1, "smallest batch of the profile")
+	optB := fs.Int("opt-batch", 0, "batch the kernels are tuned for (default: --max-batch)")
+	maxB := fs.Int("max-batch", 8, "largest batch of the profile")
+	size := fs.String("input-size", "", "image size for dynamic spatial dims: 640 or 640x480 (WxH)")
+	var profiles []string
+	fs.Func("profile", "an input's range as name:MINxDIMS:OPTxDIMS:MAXxDIMS, e.g. images:1x3x640x640:8x3x640x640:8x3x640x640 (repeatable; replaces the derived profile)", func(v string) error {
+		profiles = append(profiles, v)
+		return nil
+	})
+	workspace := fs.String("workspace", "", "builder scratch memory cap, e.g. 4GiB or 512MiB (default: TensorRT's)")
+	level := fs.Int("opt-level", -1, "builder optimization level 0..5 (-1: TensorRT's default, 3)")
+	timingCache := fs.String("timing-cache", "", "timing cache file: read if it exists, written after the build")
+	hw := fs.String("hardware-compat", "none", "none, ampere+ (one engine for every GPU from Ampere on) or same-cc (any GPU of this compute capability)")
+	versionCompat := fs.Bool("version-compat", false, "an engine later TensorRT versions can run (slower; Volta+)")
+	shim := fs.String("trtshim-lib", os.Getenv("TRTSERVE_TRTSHIM_LIB"), "path to libtrtshim.so")
+	cudart := fs.String("cudart-lib", os.Getenv("TRTSERVE_CUDART_LIB"), "path to libcudart.so")
+	gpu := fs.Int("gpu", 0, "CUDA device to build for")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	// Flags may follow the model path, as users type them.
+	var model string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		model, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if model == "" && fs.NArg() > 0 {
+		model = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if model == "" || *out == "" {
+		fs.Usage()
+		return errors.New("build needs a model.onnx and -o")
+	}
+	prec, err := trt.ParsePrecision(*precision)
+	if err != nil {
+		return err
+	}
+	opts := trt.BuildOptions{Precision: prec, OptimizationLevel: *level, VersionCompat: *versionCompat}
+	switch *hw {
+	case "none":
+	case "ampere+":
+		opts.HardwareCompat = trt.HWCompatAmperePlus
+	case "same-cc":
+		opts.HardwareCompat = trt.HWCompatSameComputeCapability
+	default:
+		return fmt.Errorf("hardware-compat must be none, ampere+ or same-cc, got %q", *hw)
+	}
+	if *workspace != "" {
+		if opts.WorkspaceBytes, err = parseBytes(*workspace); err != nil {
+			return err
+		}
+	}
+	onnx, err := os.ReadFile(model)
+	if err != nil {
+		return err
+	}
+	info, err := engines.ParseONNXInfo(onnx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", model, err)
+	}
+	if len(profiles) > 0 {
+		for _, p := range profiles {
+			d, err := parseProfile(p)
+			if err != nil {
+				return err
+			}
+			opts.Profile = append(opts.Profile, d)
+		}
+	} else {
+		w, h, err := inputSize(*size, info)
+		if err != nil {
+			return err
+		}
+		if *optB == 0 {
+			*optB = *maxB
+		}
+		if opts.Profile, err = tensorrt.BuildProfile(info.Inputs, *minB, *optB, *maxB, h, w); err != nil {
+			return err
+		}
+	}
+	if *timingCache != "" {
+		opts.TimingCache, _ = os.ReadFile(*timingCache) // absent: start one
+	}
+
+	lib, err := trt.Open(*shim)
+	if err != nil {
+		return fmt.Errorf("%w\nbuild needs TensorRT: run it in the trtserve TensorRT container (./build.sh) or point --trtshim-lib at a libtrtshim.so built with `make shim` on a TensorRT install", err)
+	}
+	li := lib.Info()
+	gpuName := "(fake shim: no GPU used)"
+	var rt cuda.Runtime
+	if !li.Fake {
+		r, devs, err := cuda.Init(*cudart)
+		if err != nil {
+			return fmt.Errorf("TensorRT builds for the GPU it runs on: %w", err)
+		}
+		defer r.Close()
+		if *gpu >= len(devs) {
+			return fmt.Errorf("--gpu %d, but this machine has %d GPUs", *gpu, len(devs))
+		}
+		rt, gpuName = r, fmt.Sprintf("%s (%s)", devs[*gpu].Name, devs[*gpu].ComputeCapability())
+	}
+	fmt.Fprintf(stderr, "building %s → %s\n  TensorRT %s (%s)\n  GPU %s\n  precision %s\n", model, *out, li.Version(), li.Path, gpuName, prec)
+	for _, p := range opts.Profile {
+		fmt.Fprintf(stderr, "  profile %s: min %v opt %v max %v\n", p.Name, p.Min, p.Opt, p.Max)
+	}
+	bar := newProgressBar(stderr, *quiet)
+	opts.Progress = bar
+	// Ctrl-C cancels at the next step instead of killing a half-written build.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt)
+	defer signal.Stop(sig)
+	go func() {
+		if _, ok := <-sig; ok {
+			bar.cancel()
+		}
+	}()
+	var plan, tc []byte
+	t0 := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // TensorRT uses the thread's current device
+		if rt != nil {
+			if err := rt.SetDevice(*gpu); err != nil {
+				done <- err
+				return
+			}
+		}
+		var err error
+		plan, tc, err = lib.Build(onnx, filepath.Dir(model), opts)
+		done <- err
+	}()
+	err = <-done
+	bar.end()
+	if err != nil {
+		return err
+	}
+	took := time.Since(t0)
+	if err := os.WriteFile(*out, plan, 0o644); err != nil {
+		return err
+	}
+	if *timingCache != "" && len(tc) > 0 {
+		if err := os.WriteFile(*timingCache, tc, 0o644); err != nil {
+			return fmt.Errorf("timing cache: %w", err)
+		}
+	}
+	fmt.Fprintf(stdout, "built %s in %v: %s, precision %s\n", *out, took.Round(time.Millisecond), humanBytes(int64(len(plan))), prec)
+	// Read back what was built (deserializing needs the GPU it was built on).
+	var eng *trt.Engine
+	load := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if rt != nil {
+			rt.SetDevice(*gpu)
+		}
+		var err error
+		eng, err = lib.Load(plan)
+		load <- err
+	}()
+	if err := <-load; err != nil {
+		return fmt.Errorf("the engine was written but does not load back: %w", err)
+	}
+	defer eng.Close()
+	printIO(stdout, eng.IO())
+	return nil
+}
+
+func printIO(w io.Writer, ios []trt.IO) {
+	for _, io := range ios {
+		kind := "output"
+		if io.Input {
+			kind = "input "
+		}
+		fmt.Fprintf(w, "  %s %-16s %-5s %v", kind, io.Name, io.DataType, io.Shape)
+		if io.Min != nil {
+			fmt.Fprintf(w, "  profile min %v opt %v max %v", io.Min, io.Opt, io.Max)
+		}
+		if io.DataDependent {
+			fmt.Fprint(w, "  (data-dependent shape)")
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// inputSize is --input-size, or the Ultralytics imgsz metadata.
+func inputSize(s string, info *engines.ONNXInfo) (w, h int, err error) {
+	if s == "" {
+		s = strings.Trim(info.Metadata["imgsz"], "[] ")
+		s = strings.ReplaceAll(strings.ReplaceAll(s, ", ", "x"), ",", "x")
+		if s == "" {
+			return 0, 0, nil // fixed-size models need none
+		}
+		// imgsz is [h, w]; --input-size is WxH.
+		if a, b, ok := strings.Cut(s, "x"); ok {
+			s = b + "x" + a
+		}
+	}
+	a, b, ok := strings.Cut(s, "x")
+	if !ok {
+		b = a
+	}
+	w, err1 := strconv.Atoi(a)
+	h, err2 := strconv.Atoi(b)
+	if err1 != nil || err2 != nil || w <= 0 || h <= 0 {
+		return 0, 0, fmt.Errorf("input size %q: want 640 or 640x480", s)
+	}
+	return w, h, nil
+}
+
+func parseProfile(s string) (trt.ProfileDim, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 4 {
+		return trt.ProfileDim{}, fmt.Errorf("profile %q: want name:MIN:OPT:MAX with dims like 1x3x640x640", s)
+	}
+	p := trt.ProfileDim{Name: parts[0]}
+	for i, dst := range []*[]int64{&p.Min, &p.Opt, &p.Max} {
+		for _, f := range strings.Split(parts[i+1], "x") {
+			v, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				return p, fmt.Errorf("profile %q: %q is not a dimension", s, f)
+			}
+			*dst = append(*dst, v)
+		}
+	}
+	return p, nil
+}
+
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
+			if err != nil || v < 0 {
+				break
+			}
+			return int64(v * float64(u.mult)), nil
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("size %q: want bytes or a number with GiB, MiB, KiB, GB, MB or KB", s)
+	}
+	return v, nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// progressBar draws TensorRT's build phases: on a terminal one line
+// redrawn in place (the innermost phase's bar, its parents as a path),
+// elsewhere a line per phase start and end.
+type progressBar struct {
+	w         io.Writer
+	tty, off  bool
+	mu        sync.Mutex // guards the fields below: TensorRT reports from its own threads
+	phases    []phase
+	cancelled bool
+}
+
+type phase struct {
+	name        string
+	step, total int
+	start       time.Time
+}
+
+func newProgressBar(w io.Writer, quiet bool) *progressBar {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	return &progressBar{w: w, tty: tty, off: quiet}
+}
+
+func (p *progressBar) Start(name, parent string, steps int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phases = append(p.phases, phase{name: name, total: steps, start: time.Now()})
+	if !p.off && !p.tty {
+		fmt.Fprintf(p.w, "%s%s (%d steps)\n", strings.Repeat("  ", len(p.phases)), name, steps)
+	}
+	p.draw()
+}
+
+func (p *progressBar) Step(name string, step int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range p.phases {
+		if p.phases[i].name == name {
+			p.phases[i].step = step + 1
+		}
+	}
+	p.draw()
+	return !p.cancelled
+}
+
+func (p *progressBar) Finish(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.phases) - 1; i >= 0; i-- {
+		if p.phases[i].name == name {
+			if !p.off && !p.tty {
+				fmt.Fprintf(p.w, "%sdone: %s in %v\n", strings.Repeat("  ", i+1), name, time.Since(p.phases[i].start).Round(time.Millisecond))
+			}
+			p.phases = append(p.phases[:i], p.phases[i+1:]...)
+			break
+		}
+	}
+	p.draw()
+}
+
+// draw redraws the terminal line; p.mu is held.
+func (p *progressBar) draw() {
+	if p.off || !p.tty || len(p.phases) == 0 {
+		return
+	}
+	cur := p.phases[len(p.phases)-1]
+	const width = 30
+	filled := 0
+	if cur.total > 0 {
+		filled = min(width, cur.step*width/cur.total)
+	}
+	var path []string
+	for _, ph := range p.phases {
+		path = append(path, ph.name)
+	}
+	line := fmt.Sprintf("[%s%s] %d/%d %s", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), cur.step, cur.total, strings.Join(path, " › "))
+	fmt.Fprintf(p.w, "\r\033[K%s", line)
+}
+
+func (p *progressBar) cancel() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cancelled = true
+	fmt.Fprintln(p.w, "\ncancelling the build at the next step...")
+}
+
+func (p *progressBar) end() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty && !p.off {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

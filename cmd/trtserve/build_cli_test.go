@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/trtserve/trtserve/trt/trttest"
+)
+
+const clsONNX = "../../testdata/models/yolov8n-cls-320/1/model.onnx"
+
+// trtserve build and inspect through the fake shim: the CLI's flags,
+// profile derivation, timing cache, summary and engine read-back are real;
+// the engine is the fake's.
+func TestBuildAndInspectCLI(t *testing.T) {
+	fake := trttest.FakeLib(t)
+	dir := t.TempDir()
+	engine, cache := filepath.Join(dir, "cls.engine"), filepath.Join(dir, "timing.cache")
+	var out, errs bytes.Buffer
+	err := runBuild([]string{clsONNX, "-o", engine, "--precision", "fp16", "--max-batch", "4", "--opt-batch", "2",
+		"--timing-cache", cache, "--workspace", "1GiB", "--trtshim-lib", fake, "--quiet"}, &out, &errs)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errs.String())
+	}
+	for _, want := range []string{"built " + engine, "precision fp16", "input  images", "profile min [1 3 320 320] opt [2 3 320 320] max [4 3 320 320]", "output output0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !strings.Contains(errs.String(), "TensorRT fake") {
+		t.Errorf("build does not say which TensorRT: %s", errs.String())
+	}
+	if st, err := os.Stat(cache); err != nil || st.Size() == 0 {
+		t.Fatalf("timing cache not written: %v", err)
+	}
+	plan, _ := os.ReadFile(engine)
+	if !strings.Contains(string(plan), "precision fp16") {
+		t.Fatalf("plan: %s", plan)
+	}
+
+	out.Reset()
+	if err := runInspect([]string{"--json", "--trtshim-lib", fake, engine}, &out, &errs); err != nil {
+		t.Fatal(err)
+	}
+	var r inspectReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Kind != "tensorrt engine" || len(r.Inputs) != 1 || r.Inputs[0].Max[0] != 4 || len(r.Outputs) != 1 {
+		t.Fatalf("engine report %+v", r)
+	}
+	out.Reset()
+	if err := runInspect([]string{clsONNX}, &out, &errs); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"onnx", "opsets ai.onnx", "input  images", "metadata task: classify"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("onnx report lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no output", []string{clsONNX, "--trtshim-lib", fake}, "needs a model.onnx and -o"},
+		{"bad precision", []string{clsONNX, "-o", engine, "--precision", "fp64", "--trtshim-lib", fake}, "precision"},
+		{"bad batch range", []string{clsONNX, "-o", engine, "--min-batch", "4", "--max-batch", "2", "--trtshim-lib", fake}, "batch range"},
+		{"bad profile", []string{clsONNX, "-o", engine, "--profile", "images:1x3", "--trtshim-lib", fake}, "name:MIN:OPT:MAX"},
+		{"profile out of order", []string{clsONNX, "-o", engine, "--profile", "images:8x3x320x320:1x3x320x320:8x3x320x320", "--trtshim-lib", fake}, "invalid argument"},
+		{"bad workspace", []string{clsONNX, "-o", engine, "--workspace", "lots", "--trtshim-lib", fake}, "size"},
+		{"bad hardware compat", []string{clsONNX, "-o", engine, "--hardware-compat", "all", "--trtshim-lib", fake}, "hardware-compat"},
+		{"not onnx", []string{engine, "-o", engine + "2", "--trtshim-lib", fake}, "onnx"},
+		{"no shim", []string{clsONNX, "-o", engine, "--trtshim-lib", "/nonexistent.so"}, "build needs TensorRT"},
+		{"int8 on the fake", []string{clsONNX, "-o", engine, "--precision", "int8", "--trtshim-lib", fake}, "unsupported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var o, e bytes.Buffer
+			err := runBuild(tc.args, &o, &e)
+			if err == nil || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(tc.want)) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if err := runInspect([]string{"--trtshim-lib", "/nonexistent.so", engine}, &out, &errs); err == nil || !strings.Contains(err.Error(), "not an ONNX model") {
+		t.Fatalf("engine without a shim: %v", err)
+	}
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/trtserve/trtserve/cuda"
+	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/trt"
+)
+
+const inspectUsage = `usage: trtserve inspect [--json] FILE
+
+Describes an ONNX model (inputs, outputs, opsets, producer, and the
+Ultralytics or Roboflow metadata trtserve reads) or a TensorRT engine
+(IO tensors with their profiles; reading an engine needs the TensorRT shim
+and, for real engines, the GPU it was built for).
+
+flags:
+`
+
+type inspectReport struct {
+	File     string            `json:"file"`
+	Kind     string            `json:"kind"`
+	Bytes    int64             `json:"bytes"`
+	IR       int64             `json:"ir_version,omitempty"`
+	Producer string            `json:"producer,omitempty"`
+	Opsets   map[string]int64  `json:"opsets,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+	Roboflow map[string]string `json:"roboflow,omitempty"`
+	TensorRT string            `json:"tensorrt,omitempty"`
+	Inputs   []inspectTensor   `json:"inputs"`
+	Outputs  []inspectTensor   `json:"outputs"`
+}
+
+type inspectTensor struct {
+	Name     string   `json:"name"`
+	DataType string   `json:"datatype"`
+	Shape    []int64  `json:"shape"`
+	Dims     []string `json:"dim_params,omitempty"`
+	Min      []int64  `json:"profile_min,omitempty"`
+	Opt      []int64  `json:"profile_opt,omitempty"`
+	Max      []int64  `json:"profile_max,omitempty"`
+}
+
+// runInspect is `trtserve inspect`.
+func runInspect(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("trtserve inspect", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, inspectUsage); fs.PrintDefaults() }
+	asJSON := fs.Bool("json", false, "print JSON")
+	shim := fs.String("trtshim-lib", os.Getenv("TRTSERVE_TRTSHIM_LIB"), "path to libtrtshim.so (for engine files)")
+	cudart := fs.String("cudart-lib", os.Getenv("TRTSERVE_CUDART_LIB"), "path to libcudart.so (for engine files)")
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	}
+	if file == "" {
+		fs.Usage()
+		return errors.New("inspect needs a file")
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	r := inspectReport{File: file, Bytes: int64(len(data))}
+	if info, onnxErr := engines.ParseONNXInfo(data); onnxErr == nil && len(info.Inputs) > 0 {
+		r.Kind, r.IR, r.Producer, r.Opsets, r.Metadata = "onnx", info.IRVersion, info.Producer, info.Opsets, info.Metadata
+		for _, t := range info.Inputs {
+			r.Inputs = append(r.Inputs, inspectTensor{Name: t.Name, DataType: string(t.DataType), Shape: t.Shape, Dims: info.DimParams[t.Name]})
+		}
+		for _, t := range info.Outputs {
+			r.Outputs = append(r.Outputs, inspectTensor{Name: t.Name, DataType: string(t.DataType), Shape: t.Shape, Dims: info.DimParams[t.Name]})
+		}
+		r.Roboflow = roboflowFiles(filepath.Dir(file))
+	} else {
+		r.Kind = "tensorrt engine"
+		if err := inspectEngine(&r, data, *shim, *cudart); err != nil {
+			return fmt.Errorf("%s is not an ONNX model (%v), and as a TensorRT engine: %w", file, onnxErr, err)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	printReport(stdout, r)
+	return nil
+}
+
+func inspectEngine(r *inspectReport, plan []byte, shim, cudart string) error {
+	lib, err := trt.Open(shim)
+	if err != nil {
+		return err
+	}
+	r.TensorRT = lib.Info().Version()
+	var rt cuda.Runtime
+	if !lib.Info().Fake {
+		var err error
+		if rt, _, err = cuda.Init(cudart); err != nil {
+			return fmt.Errorf("reading an engine needs its GPU: %w", err)
+		}
+		defer rt.Close()
+	}
+	res := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if rt != nil {
+			rt.SetDevice(0)
+		}
+		eng, err := lib.Load(plan)
+		if err != nil {
+			res <- err
+			return
+		}
+		defer eng.Close()
+		for _, io := range eng.IO() {
+			t := inspectTensor{Name: io.Name, DataType: io.DataType.String(), Shape: io.Shape, Min: io.Min, Opt: io.Opt, Max: io.Max}
+			if io.Input {
+				r.Inputs = append(r.Inputs, t)
+			} else {
+				r.Outputs = append(r.Outputs, t)
+			}
+		}
+		res <- nil
+	}()
+	return <-res
+}
+
+// roboflowFiles are the Roboflow model-cache files next to the model.
+func roboflowFiles(dir string) map[string]string {
+	out := map[string]string{}
+	for _, n := range []string{"environment.json", "class_names.txt", "model_type.json"} {
+		if b, err := os.ReadFile(filepath.Join(dir, n)); err == nil {
+			b = bytes.TrimSpace(b)
+			if len(b) > 200 {
+				b = append(b[:200:200], "..."...)
+			}
+			out[n] = string(b)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func printReport(w io.Writer, r inspectReport) {
+	fmt.Fprintf(w, "%s: %s, %s\n", r.File, r.Kind, humanBytes(r.Bytes))
+	if r.Kind == "onnx" {
+		var ops []string
+		for d, v := range r.Opsets {
+			if d == "" {
+				d = "ai.onnx"
+			}
+			ops = append(ops, fmt.Sprintf("%s %d", d, v))
+		}
+		sort.Strings(ops)
+		fmt.Fprintf(w, "  ir version %d, producer %q, opsets %s\n", r.IR, r.Producer, strings.Join(ops, ", "))
+	} else {
+		fmt.Fprintf(w, "  tensorrt %s\n", r.TensorRT)
+	}
+	tensors := func(kind string, ts []inspectTensor) {
+		for _, t := range ts {
+			fmt.Fprintf(w, "  %s %-16s %-5s %v", kind, t.Name, t.DataType, t.Shape)
+			if len(t.Dims) > 0 {
+				fmt.Fprintf(w, "  dims %v", t.Dims)
+			}
+			if t.Min != nil {
+				fmt.Fprintf(w, "  profile min %v opt %v max %v", t.Min, t.Opt, t.Max)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	tensors("input ", r.Inputs)
+	tensors("output", r.Outputs)
+	keys := make([]string, 0, len(r.Metadata))
+	for k := range r.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := r.Metadata[k]
+		if len(v) > 120 {
+			v = v[:120] + "..."
+		}
+		fmt.Fprintf(w, "  metadata %s: %s\n", k, v)
+	}
+	for k, v := range r.Roboflow {
+		fmt.Fprintf(w, "  roboflow %s: %s\n", k, v)
+	}
+}
