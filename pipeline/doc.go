@@ -34,9 +34,15 @@
 // Serial mode is the baseline: decode → infer at batch 1 → postprocess on
 // the requester's goroutine, holding an instance throughout.
 //
-// Buffers come from engines.Allocator (page-aligned memory now, CUDA
-// pinned memory later) and are only ever touched by the stage that owns
-// the slot. The package must not know about HTTP or request formats
+// An instance that implements engines.Submitter (the GPU backends) keeps
+// several batches in flight — batch b+1's upload overlaps batch b's
+// compute — and gets Depth+2 buffer sets so the batcher can fill the next
+// one meanwhile; its completion callback hands the batch to postprocess.
+//
+// Buffers come from engines.Allocator (page-aligned memory, or the
+// engine's own allocator when it is an engines.BufferProvider: CUDA pinned
+// memory for the TensorRT backend) and are only ever touched by the stage
+// that owns the slot. The package must not know about HTTP or request formats
 // (server/ builds Work) and must not touch native runtimes directly
 // (engines/ does).
 package pipeline
