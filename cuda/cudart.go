@@ -411,6 +411,16 @@ func (r *cudart) acquire() (*cudartLib, error) {
 
 func (r *cudart) release() { r.mu.RUnlock() }
 
+// do is one runtime call that returns only a status.
+func (r *cudart) do(op string, f func(l *cudartLib) C.cuerr) error {
+	l, err := r.acquire()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return l.check(op, f(l))
+}
+
 // check turns a cudaError_t into nil or an *APIError.
 func (l *cudartLib) check(op string, code C.cuerr) error {
 	if code == 0 {
@@ -508,12 +518,7 @@ func (r *cudart) DeviceInfo(device int) (DeviceInfo, error) {
 // goroutine that drives a device calls runtime.LockOSThread first, or the
 // next call may run on another thread with another current device.
 func (r *cudart) SetDevice(device int) error {
-	l, err := r.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	return l.check("cudaSetDevice", C.cudart_set_device(l.fns, C.int(device)))
+	return r.do("cudaSetDevice", func(l *cudartLib) C.cuerr { return C.cudart_set_device(l.fns, C.int(device)) })
 }
 
 // MemGetInfo is for the calling thread's current device (see SetDevice).
@@ -601,12 +606,7 @@ func (r *cudart) HostAlloc(size int, flags HostAllocFlags) (unsafe.Pointer, erro
 }
 
 func (r *cudart) FreeHost(p unsafe.Pointer) error {
-	l, err := r.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	return l.check("cudaFreeHost", C.cudart_free_host(l.fns, p))
+	return r.do("cudaFreeHost", func(l *cudartLib) C.cuerr { return C.cudart_free_host(l.fns, p) })
 }
 
 func (r *cudart) Malloc(size int) (DevicePtr, error) {
@@ -626,12 +626,7 @@ func (r *cudart) Malloc(size int) (DevicePtr, error) {
 }
 
 func (r *cudart) Free(p DevicePtr) error {
-	l, err := r.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	return l.check("cudaFree", C.cudart_free(l.fns, C.uintptr_t(p)))
+	return r.do("cudaFree", func(l *cudartLib) C.cuerr { return C.cudart_free(l.fns, C.uintptr_t(p)) })
 }
 
 func (r *cudart) StreamCreate(priority int) (Stream, error) {
@@ -661,32 +656,17 @@ func (r *cudart) StreamPriorityRange() (least, greatest int, err error) {
 }
 
 func (r *cudart) StreamDestroy(s Stream) error {
-	l, err := r.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	return l.check("cudaStreamDestroy", C.cudart_stream_destroy(l.fns, C.uintptr_t(s)))
+	return r.do("cudaStreamDestroy", func(l *cudartLib) C.cuerr { return C.cudart_stream_destroy(l.fns, C.uintptr_t(s)) })
 }
 
 // StreamSynchronize blocks the calling OS thread (the Go scheduler starts
 // another for other goroutines).
 func (r *cudart) StreamSynchronize(s Stream) error {
-	l, err := r.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	return l.check("cudaStreamSynchronize", C.cudart_stream_synchronize(l.fns, C.uintptr_t(s)))
+	return r.do("cudaStreamSynchronize", func(l *cudartLib) C.cuerr { return C.cudart_stream_synchronize(l.fns, C.uintptr_t(s)) })
 }
 
 func (r *cudart) StreamWaitEvent(s Stream, e Event) error {
-	l, err := r.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	return l.check("cudaStreamWaitEvent", C.cudart_stream_wait_event(l.fns, C.uintptr_t(s), C.uintptr_t(e)))
+	return r.do("cudaStreamWaitEvent", func(l *cudartLib) C.cuerr { return C.cudart_stream_wait_event(l.fns, C.uintptr_t(s), C.uintptr_t(e)) })
 }
 
 func (r *cudart) EventCreate(flags EventFlags) (Event, error) {
@@ -703,23 +683,13 @@ func (r *cudart) EventCreate(flags EventFlags) (Event, error) {
 }
 
 func (r *cudart) EventRecord(e Event, s Stream) error {
-	l, err := r.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	return l.check("cudaEventRecord", C.cudart_event_record(l.fns, C.uintptr_t(e), C.uintptr_t(s)))
+	return r.do("cudaEventRecord", func(l *cudartLib) C.cuerr { return C.cudart_event_record(l.fns, C.uintptr_t(e), C.uintptr_t(s)) })
 }
 
 // EventSynchronize sleeps the thread for events made with
 // EventBlockingSync and spins it otherwise.
 func (r *cudart) EventSynchronize(e Event) error {
-	l, err := r.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	return l.check("cudaEventSynchronize", C.cudart_event_synchronize(l.fns, C.uintptr_t(e)))
+	return r.do("cudaEventSynchronize", func(l *cudartLib) C.cuerr { return C.cudart_event_synchronize(l.fns, C.uintptr_t(e)) })
 }
 
 func (r *cudart) EventQuery(e Event) (bool, error) {
@@ -754,12 +724,7 @@ func (r *cudart) EventElapsed(start, end Event) (time.Duration, error) {
 }
 
 func (r *cudart) EventDestroy(e Event) error {
-	l, err := r.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	return l.check("cudaEventDestroy", C.cudart_event_destroy(l.fns, C.uintptr_t(e)))
+	return r.do("cudaEventDestroy", func(l *cudartLib) C.cuerr { return C.cudart_event_destroy(l.fns, C.uintptr_t(e)) })
 }
 
 // MemcpyHtoDAsync: src must stay valid until the stream reaches the copy,
@@ -772,12 +737,9 @@ func (r *cudart) MemcpyHtoDAsync(dst DevicePtr, src unsafe.Pointer, n int, s Str
 		}
 		return nil
 	}
-	l, err := r.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	return l.check("cudaMemcpyAsync", C.cudart_htod_async(l.fns, C.uintptr_t(dst), src, C.size_t(n), C.uintptr_t(s)))
+	return r.do("cudaMemcpyAsync", func(l *cudartLib) C.cuerr {
+		return C.cudart_htod_async(l.fns, C.uintptr_t(dst), src, C.size_t(n), C.uintptr_t(s))
+	})
 }
 
 func (r *cudart) MemcpyDtoHAsync(dst unsafe.Pointer, src DevicePtr, n int, s Stream) error {
@@ -787,12 +749,9 @@ func (r *cudart) MemcpyDtoHAsync(dst unsafe.Pointer, src DevicePtr, n int, s Str
 		}
 		return nil
 	}
-	l, err := r.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	return l.check("cudaMemcpyAsync", C.cudart_dtoh_async(l.fns, dst, C.uintptr_t(src), C.size_t(n), C.uintptr_t(s)))
+	return r.do("cudaMemcpyAsync", func(l *cudartLib) C.cuerr {
+		return C.cudart_dtoh_async(l.fns, dst, C.uintptr_t(src), C.size_t(n), C.uintptr_t(s))
+	})
 }
 
 func (r *cudart) MemcpyDtoDAsync(dst, src DevicePtr, n int, s Stream) error {
@@ -802,12 +761,9 @@ func (r *cudart) MemcpyDtoDAsync(dst, src DevicePtr, n int, s Stream) error {
 		}
 		return nil
 	}
-	l, err := r.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	return l.check("cudaMemcpyAsync", C.cudart_dtod_async(l.fns, C.uintptr_t(dst), C.uintptr_t(src), C.size_t(n), C.uintptr_t(s)))
+	return r.do("cudaMemcpyAsync", func(l *cudartLib) C.cuerr {
+		return C.cudart_dtod_async(l.fns, C.uintptr_t(dst), C.uintptr_t(src), C.size_t(n), C.uintptr_t(s))
+	})
 }
 
 func (r *cudart) MemsetAsync(dst DevicePtr, value byte, n int, s Stream) error {
@@ -817,12 +773,9 @@ func (r *cudart) MemsetAsync(dst DevicePtr, value byte, n int, s Stream) error {
 		}
 		return nil
 	}
-	l, err := r.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	return l.check("cudaMemsetAsync", C.cudart_memset_async(l.fns, C.uintptr_t(dst), C.int(value), C.size_t(n), C.uintptr_t(s)))
+	return r.do("cudaMemsetAsync", func(l *cudartLib) C.cuerr {
+		return C.cudart_memset_async(l.fns, C.uintptr_t(dst), C.int(value), C.size_t(n), C.uintptr_t(s))
+	})
 }
 
 // MemcpyHtoD passes Go memory to C for the call's duration only, which
@@ -834,12 +787,9 @@ func (r *cudart) MemcpyHtoD(dst DevicePtr, src []byte) error {
 	if len(src) == 0 {
 		return nil
 	}
-	l, err := r.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	return l.check("cudaMemcpy", C.cudart_htod(l.fns, C.uintptr_t(dst), unsafe.Pointer(&src[0]), C.size_t(len(src))))
+	return r.do("cudaMemcpy", func(l *cudartLib) C.cuerr {
+		return C.cudart_htod(l.fns, C.uintptr_t(dst), unsafe.Pointer(&src[0]), C.size_t(len(src)))
+	})
 }
 
 // MemcpyDtoH writes into Go memory during the call only: cudaMemcpy to
@@ -848,12 +798,9 @@ func (r *cudart) MemcpyDtoH(dst []byte, src DevicePtr) error {
 	if len(dst) == 0 {
 		return nil
 	}
-	l, err := r.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	return l.check("cudaMemcpy", C.cudart_dtoh(l.fns, unsafe.Pointer(&dst[0]), C.uintptr_t(src), C.size_t(len(dst))))
+	return r.do("cudaMemcpy", func(l *cudartLib) C.cuerr {
+		return C.cudart_dtoh(l.fns, unsafe.Pointer(&dst[0]), C.uintptr_t(src), C.size_t(len(dst)))
+	})
 }
 
 // Init opens libcudart (see Open for path) and describes every visible
