@@ -57,6 +57,11 @@ for root in "${roots[@]}"; do
   esac
   (cd "$dir" && ctest --output-on-failure --no-tests=error -j "$jobs")
   status=$(cat "$dir/trtshim-status.txt")
+  if [ -f "$dir/libtrtshim.so" ]; then
+    # Where trtserve looks for it from the repository root (trt.Candidates).
+    cp "$dir/libtrtshim.so" build/csrc/libtrtshim.so
+    status="$status; installed build/csrc/libtrtshim.so"
+  fi
   echo "shim [$name]: $status; C++ tests passed"
   summary+=("shim [$name]: $status")
 done
