@@ -186,3 +186,40 @@ func metricValue(text, name string) float64 {
 	}
 	return -1
 }
+
+// On a machine with the shim and a real libcudart but no GPU (CI installs
+// Debian's libcudart11.0), the server says why TensorRT is off and serves
+// on ONNX Runtime — also a model whose config.yaml asks for tensorrt.
+func TestNoGPUFallsBackToONNXRuntime(t *testing.T) {
+	repo := t.TempDir()
+	dir := filepath.Join(repo, "cls", "1")
+	os.MkdirAll(dir, 0o755)
+	onnx, err := os.ReadFile("../../testdata/models/yolov8n-cls-320/1/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "model.onnx"), onnx, 0o644)
+	os.WriteFile(filepath.Join(repo, "cls", "config.yaml"), []byte("backend: tensorrt\n"), 0o644)
+	t.Setenv("TRTSERVE_TRTSHIM_LIB", trttest.FakeLib(t))
+	srv := startProcess(t, "--model-repository", repo)
+	defer func() {
+		srv.cmd.Process.Signal(os.Interrupt)
+		srv.wait(30e9)
+	}()
+	logs := srv.logs.String()
+	want := "cuda: no usable device"
+	if os.Getenv("CI") == "" && !strings.Contains(logs, want) {
+		want = "cuda: runtime library not available" // no libcudart on this machine
+	}
+	for _, w := range []string{"TensorRT backend not available: models run on ONNX Runtime (CPU)", want,
+		"backend not available here: falling back", "backend=onnxruntime pipeline=parallel"} {
+		if !strings.Contains(logs, w) {
+			t.Fatalf("log lacks %q:\n%s", w, logs)
+		}
+	}
+	code, body := post(t, srv.url+"/infer/classification", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"model_id":"cls/1","image":{"type":"base64","value":"%s"}}`, b64file(t, "../../testdata/images/bus.jpg"))))
+	if code != 200 || body["predictions"] == nil {
+		t.Fatalf("classification: %d %v", code, body)
+	}
+}

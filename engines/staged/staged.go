@@ -331,7 +331,15 @@ func (in *Instance) enqueue(st [3]cuda.Stream, r *ring, slot int, used bool, c C
 // order, then frees its slot.
 func (in *Instance) waiter() {
 	defer in.wg.Done()
+	// The runtime would otherwise make device 0 current on this thread
+	// (and create a context there) for the wait.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	devErr := in.rt.SetDevice(in.opts.Device)
 	for w := range in.wake {
+		if w.err == nil && devErr != nil {
+			w.err = devErr
+		}
 		err := w.err
 		if err == nil {
 			err = in.rt.EventSynchronize(w.ev)
