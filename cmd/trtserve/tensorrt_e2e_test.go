@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/trtserve/trtserve/trt/trttest"
 )
@@ -134,15 +135,19 @@ func TestTensorRTBackendOverFakeShim(t *testing.T) {
 // inferFake sends n items, item b filled with seed+b and seed+b+1
 // alternately (mean seed+b+0.5), as a binary KServe request.
 func inferFake(url string, n int, seed float32) ([]float32, error) {
-	const item = 3 * 320 * 320
+	return inferFakeModel(url, "cls", 320, n, seed)
+}
+
+func inferFakeModel(url, model string, size, n int, seed float32) ([]float32, error) {
+	item := 3 * size * size
 	data := make([]byte, n*item*4)
 	for b := range n {
 		for i := range item {
 			binary.LittleEndian.PutUint32(data[(b*item+i)*4:], math.Float32bits(seed+float32(b)+float32(i%2)))
 		}
 	}
-	hdr := fmt.Sprintf(`{"inputs":[{"name":"images","shape":[%d,3,320,320],"datatype":"FP32","parameters":{"binary_data_size":%d}}],"parameters":{"binary_data_output":true}}`, n, len(data))
-	req, _ := http.NewRequest("POST", url+"/v2/models/cls/infer", bytes.NewReader(append([]byte(hdr), data...)))
+	hdr := fmt.Sprintf(`{"inputs":[{"name":"images","shape":[%d,3,%d,%d],"datatype":"FP32","parameters":{"binary_data_size":%d}}],"parameters":{"binary_data_output":true}}`, n, size, size, len(data))
+	req, _ := http.NewRequest("POST", url+"/v2/models/"+model+"/infer", bytes.NewReader(append([]byte(hdr), data...)))
 	req.Header.Set("Inference-Header-Content-Length", strconv.Itoa(len(hdr)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -221,5 +226,97 @@ func TestNoGPUFallsBackToONNXRuntime(t *testing.T) {
 		strings.NewReader(fmt.Sprintf(`{"model_id":"cls/1","image":{"type":"base64","value":"%s"}}`, b64file(t, "../../testdata/images/bus.jpg"))))
 	if code != 200 || body["predictions"] == nil {
 		t.Fatalf("classification: %d %v", code, body)
+	}
+}
+
+// A model whose engine is being built stays not ready, while a loaded
+// TensorRT model (from its engine file) goes on serving at full speed.
+func TestEngineBuildDoesNotBlockOtherModels(t *testing.T) {
+	repo := t.TempDir()
+	fast := filepath.Join(repo, "fast", "1")
+	os.MkdirAll(fast, 0o755)
+	os.WriteFile(filepath.Join(fast, "model.engine"), []byte("trtshim-fake-plan 1\ninput images FLOAT -1x3x64x64 min=1x3x64x64 opt=4x3x64x64 max=4x3x64x64\noutput out FLOAT -1x10\n"), 0o644)
+	os.WriteFile(filepath.Join(repo, "fast", "config.yaml"), []byte("task: classification\ninput_width: 64\ninput_height: 64\n"), 0o644)
+	slow := filepath.Join(repo, "slow", "1")
+	os.MkdirAll(slow, 0o755)
+	onnx, err := os.ReadFile("../../testdata/models/yolov8n-cls-320/1/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(slow, "model.onnx"), onnx, 0o644)
+	t.Setenv("TRTSERVE_TRTSHIM_LIB", trttest.FakeLib(t))
+	t.Setenv("TRTSERVE_CUDA_MOCK", "1")
+	t.Setenv("TRTSERVE_ENGINE_CACHE_DIR", t.TempDir())
+	t.Setenv("TRTSHIM_FAKE_BUILD_STEP_MS", "1000")
+	srv := startProcess(t, "--model-repository", repo, "--load-models", "fast/1")
+	defer func() {
+		srv.cmd.Process.Signal(os.Interrupt)
+		if err := srv.wait(30e9); err != nil {
+			t.Errorf("exit: %v\n%s", err, srv.logs.String())
+		}
+	}()
+	loaded := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(srv.url+"/v2/repository/models/slow/load", "application/json", nil)
+		if err != nil {
+			loaded <- 0
+			return
+		}
+		resp.Body.Close()
+		loaded <- resp.StatusCode
+	}()
+	sawLoading, served := false, 0
+	var slowest time.Duration
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		select {
+		case code := <-loaded:
+			if code != 200 {
+				t.Fatalf("load: %d\n%s", code, srv.logs.String())
+			}
+			if !sawLoading || served < 5 {
+				t.Fatalf("during the build: loading seen %v, %d requests served", sawLoading, served)
+			}
+			if slowest > time.Second {
+				t.Errorf("the loaded model took %v for one request during the build", slowest)
+			}
+			if _, err := inferFakeModel(srv.url, "slow", 320, 2, 1); err != nil {
+				t.Fatal(err)
+			}
+			return
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the build never finished")
+		}
+		resp, err := http.Get(srv.url + "/v2/models/slow/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				select {
+				case code := <-loaded: // the load just finished
+					loaded <- code
+					continue
+				default:
+					t.Fatal("slow/1 ready before its load returned")
+				}
+			}
+		}
+		var index []map[string]any
+		if resp, err := http.Post(srv.url+"/v2/repository/index", "application/json", nil); err == nil {
+			json.NewDecoder(resp.Body).Decode(&index)
+			resp.Body.Close()
+		}
+		for _, m := range index {
+			if m["name"] == "slow" && m["state"] == "LOADING" {
+				sawLoading = true
+			}
+		}
+		t0 := time.Now()
+		if _, err := inferFakeModel(srv.url, "fast", 64, 4, 2); err != nil {
+			t.Fatal(err)
+		}
+		slowest = max(slowest, time.Since(t0))
+		served++
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -138,6 +138,9 @@
  *   cancel, so START/FINISH always pair); a cancel fails
  *   TRTSHIM_ERR_CANCELLED with nothing allocated. Return values of START
  *   and FINISH are ignored.
+ * - TRTSHIM_FAKE_BUILD_STEP_MS=N in the environment makes each of the 3
+ *   build steps take N ms (at most 60000), so tests can watch a model stay
+ *   LOADING while its engine builds and other models serve.
  * - Blobs are malloc'd; trtshim_blob_free frees and zeroes (NULL-safe).
  *
  * ---- 5. Library ----------------------------------------------------------
@@ -169,6 +172,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define FAKE_MAX_IO 16
 #define FAKE_PLAN_MAGIC "trtshim-fake-plan 1"
@@ -1553,10 +1557,20 @@ FAKE_EXPORT trtshim_status trtshim_build(const void* onnx, size_t onnx_len, cons
                 w.msg);
   }
 
-  if (opts->progress != NULL) {
+  long step_ms = 0;
+  const char* step_env = getenv("TRTSHIM_FAKE_BUILD_STEP_MS");
+  if (step_env != NULL) {
+    step_ms = strtol(step_env, NULL, 10);
+    if (step_ms < 0 || step_ms > 60000) step_ms = 0;
+  }
+  struct timespec step_sleep = {step_ms / 1000, (step_ms % 1000) * 1000000L};
+  if (opts->progress == NULL) {
+    for (int32_t s = 0; s < 3 && step_ms > 0; s++) nanosleep(&step_sleep, NULL);
+  } else {
     int cancelled_at = -1;
     opts->progress(opts->progress_user, TRTSHIM_PROGRESS_START, FAKE_PHASE, NULL, 3);
     for (int32_t s = 0; s < 3; s++) {
+      if (step_ms > 0) nanosleep(&step_sleep, NULL);
       if (opts->progress(opts->progress_user, TRTSHIM_PROGRESS_STEP, FAKE_PHASE, NULL, s) != 0) {
         cancelled_at = s;
         break;
