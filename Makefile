@@ -35,7 +35,7 @@ $(VENV)/.done: tests/requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 	touch $@
 
-test: lint build ort venv shim test-go test-e2e fuzz-short vulncheck
+test: lint build ort venv shim simkernel-check test-go test-e2e fuzz-short vulncheck
 
 # The C++ shim: builds libtrtshim.so where TensorRT is installed, compile-
 # checks it where only TensorRT's headers are (TENSORRT_ROOT=a:b checks
@@ -45,8 +45,9 @@ shim:
 	TENSORRT_ROOT="$(TENSORRT_ROOT)" ./scripts/shim.sh
 
 # The simulated GPU engine's CUDA kernel (needs nvcc; not part of the CPU
-# build). simkernel-check compiles it with NVIDIA's nvcc wheel from PyPI,
-# on any machine.
+# build). simkernel-check compiles it with NVIDIA's nvcc wheel from PyPI
+# (CUDA 13, about 350 MB, cached in build/nvcc-venv) on any machine, so
+# make test compile-checks the kernel and cuda's loader tests load it.
 NVCC ?= nvcc
 SIMKERNEL_GENCODE ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=sm_80 \
   -gencode arch=compute_86,code=sm_86 -gencode arch=compute_89,code=sm_89 \
@@ -56,7 +57,7 @@ build/libtrtserve_simkernel.so: csrc/simkernel/simkernel.cu csrc/simkernel/simke
 	@mkdir -p build
 	$(NVCC) -O2 -std=c++17 -shared -Xcompiler -fPIC,-Wall -cudart static $(SIMKERNEL_GENCODE) -o $@ $<
 simkernel-check:
-	python3 -m venv build/nvcc-venv
+	[ -x build/nvcc-venv/bin/pip ] || python3 -m venv build/nvcc-venv
 	build/nvcc-venv/bin/pip install -q --disable-pip-version-check nvidia-cuda-nvcc==13.5.37 nvidia-cuda-runtime==13.5.37
 	$(MAKE) -B simkernel NVCC="$$(ls -d $(CURDIR)/build/nvcc-venv/lib/python3*/site-packages/nvidia/cu13)/bin/nvcc"
 
