@@ -87,7 +87,7 @@ else
   fi
 fi
 
-say "CPU path: ONNX Runtime, built here ($reason)"
+say "local path: trtserve built here, serving on ONNX Runtime unless it finds a TensorRT shim (make shim) and a GPU ($reason)"
 command -v go >/dev/null || { echo "run.sh: Go is required (https://go.dev/dl)" >&2; exit 1; }
 make -s build ort
 exec ./bin/trtserve serve --port "${PORT:-9001}" --model-repository "${TRTSERVE_MODEL_REPOSITORY:-./models}" "$@"
