@@ -68,6 +68,16 @@ func (m *Mock) init() error {
 	return nil
 }
 
+// do runs f with the lock held on an open mock.
+func (m *Mock) do(f func() error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return err
+	}
+	return f()
+}
+
 // Stats is a snapshot of the mock's accounting.
 func (m *Mock) Stats() MockStats {
 	m.mu.Lock()
@@ -156,12 +166,9 @@ func (m *Mock) HostAlloc(size int, flags HostAllocFlags) (unsafe.Pointer, error)
 }
 
 func (m *Mock) FreeHost(p unsafe.Pointer) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
-		return err
-	}
-	return m.free(m.host, uintptr(p), &m.stats.HostBytes, &m.stats.HostAllocs)
+	return m.do(func() error {
+		return m.free(m.host, uintptr(p), &m.stats.HostBytes, &m.stats.HostAllocs)
+	})
 }
 
 func (m *Mock) Malloc(size int) (DevicePtr, error) {
@@ -175,12 +182,9 @@ func (m *Mock) Malloc(size int) (DevicePtr, error) {
 }
 
 func (m *Mock) Free(p DevicePtr) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
-		return err
-	}
-	return m.free(m.dev, uintptr(p), &m.stats.DeviceBytes, &m.stats.DeviceAllocs)
+	return m.do(func() error {
+		return m.free(m.dev, uintptr(p), &m.stats.DeviceBytes, &m.stats.DeviceAllocs)
+	})
 }
 
 // span finds the live allocation holding [addr, addr+n) and returns it as a
@@ -254,50 +258,41 @@ func (m *Mock) MemcpyDtoDAsync(dst, src DevicePtr, n int, s Stream) error {
 }
 
 func (m *Mock) MemsetAsync(dst DevicePtr, value byte, n int, s Stream) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
-		return err
-	}
-	if err := m.stream(s); err != nil {
-		return err
-	}
-	d, err := span(m.dev, uintptr(dst), n, "destination")
-	if err != nil {
-		return err
-	}
-	for i := range d {
-		d[i] = value
-	}
-	return nil
+	return m.do(func() error {
+		if err := m.stream(s); err != nil {
+			return err
+		}
+		d, err := span(m.dev, uintptr(dst), n, "destination")
+		if err != nil {
+			return err
+		}
+		for i := range d {
+			d[i] = value
+		}
+		return nil
+	})
 }
 
 func (m *Mock) MemcpyHtoD(dst DevicePtr, src []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
-		return err
-	}
-	d, err := span(m.dev, uintptr(dst), len(src), "destination")
-	if err != nil {
-		return err
-	}
-	copy(d, src)
-	return nil
+	return m.do(func() error {
+		d, err := span(m.dev, uintptr(dst), len(src), "destination")
+		if err != nil {
+			return err
+		}
+		copy(d, src)
+		return nil
+	})
 }
 
 func (m *Mock) MemcpyDtoH(dst []byte, src DevicePtr) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
-		return err
-	}
-	sv, err := span(m.dev, uintptr(src), len(dst), "source")
-	if err != nil {
-		return err
-	}
-	copy(dst, sv)
-	return nil
+	return m.do(func() error {
+		sv, err := span(m.dev, uintptr(src), len(dst), "source")
+		if err != nil {
+			return err
+		}
+		copy(dst, sv)
+		return nil
+	})
 }
 
 func (m *Mock) StreamCreate(priority int) (Stream, error) {
@@ -319,42 +314,33 @@ func (m *Mock) StreamCreate(priority int) (Stream, error) {
 func (m *Mock) StreamPriorityRange() (least, greatest int, err error) { return 0, -5, nil }
 
 func (m *Mock) StreamDestroy(s Stream) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
-		return err
-	}
-	if !m.streams[s] {
-		return fmt.Errorf("%w: invalid resource handle: stream %#x", ErrCUDA, uintptr(s))
-	}
-	delete(m.streams, s)
-	m.stats.StreamsLive--
-	return nil
+	return m.do(func() error {
+		if !m.streams[s] {
+			return fmt.Errorf("%w: invalid resource handle: stream %#x", ErrCUDA, uintptr(s))
+		}
+		delete(m.streams, s)
+		m.stats.StreamsLive--
+		return nil
+	})
 }
 
 func (m *Mock) StreamSynchronize(s Stream) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
-		return err
-	}
-	return m.stream(s)
+	return m.do(func() error {
+		return m.stream(s)
+	})
 }
 
 func (m *Mock) StreamWaitEvent(s Stream, e Event) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
-		return err
-	}
-	if err := m.stream(s); err != nil {
-		return err
-	}
-	if _, ok := m.events[e]; !ok {
-		return fmt.Errorf("%w: invalid resource handle: event %#x", ErrCUDA, uintptr(e))
-	}
-	m.stats.StreamWaits++
-	return nil
+	return m.do(func() error {
+		if err := m.stream(s); err != nil {
+			return err
+		}
+		if _, ok := m.events[e]; !ok {
+			return fmt.Errorf("%w: invalid resource handle: event %#x", ErrCUDA, uintptr(e))
+		}
+		m.stats.StreamWaits++
+		return nil
+	})
 }
 
 func (m *Mock) EventCreate(flags EventFlags) (Event, error) {
@@ -378,29 +364,23 @@ func (m *Mock) event(e Event) error {
 }
 
 func (m *Mock) EventRecord(e Event, s Stream) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
-		return err
-	}
-	if err := m.stream(s); err != nil {
-		return err
-	}
-	if err := m.event(e); err != nil {
-		return err
-	}
-	m.events[e] = time.Now()
-	m.stats.EventsRecords++
-	return nil
+	return m.do(func() error {
+		if err := m.stream(s); err != nil {
+			return err
+		}
+		if err := m.event(e); err != nil {
+			return err
+		}
+		m.events[e] = time.Now()
+		m.stats.EventsRecords++
+		return nil
+	})
 }
 
 func (m *Mock) EventSynchronize(e Event) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
-		return err
-	}
-	return m.event(e)
+	return m.do(func() error {
+		return m.event(e)
+	})
 }
 
 func (m *Mock) EventQuery(e Event) (bool, error) {
@@ -427,17 +407,14 @@ func (m *Mock) EventElapsed(start, end Event) (time.Duration, error) {
 }
 
 func (m *Mock) EventDestroy(e Event) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
-		return err
-	}
-	if err := m.event(e); err != nil {
-		return err
-	}
-	delete(m.events, e)
-	m.stats.EventsLive--
-	return nil
+	return m.do(func() error {
+		if err := m.event(e); err != nil {
+			return err
+		}
+		delete(m.events, e)
+		m.stats.EventsLive--
+		return nil
+	})
 }
 
 // Close frees whatever is still allocated and fails every later call; tests

@@ -27,13 +27,7 @@ import (
 // host memory for the device.
 func TestTensorRTBackendOverFakeShim(t *testing.T) {
 	repo := t.TempDir()
-	dir := filepath.Join(repo, "cls", "1")
-	os.MkdirAll(dir, 0o755)
-	onnx, err := os.ReadFile("../../testdata/models/yolov8n-cls-320/1/model.onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "model.onnx"), onnx, 0o644)
+	addClsONNX(t, repo, "cls")
 	cache := t.TempDir()
 	t.Setenv("TRTSERVE_TRTSHIM_LIB", trttest.FakeLib(t))
 	t.Setenv("TRTSERVE_CUDA_MOCK", "1")
@@ -197,13 +191,7 @@ func metricValue(text, name string) float64 {
 // on ONNX Runtime — also a model whose config.yaml asks for tensorrt.
 func TestNoGPUFallsBackToONNXRuntime(t *testing.T) {
 	repo := t.TempDir()
-	dir := filepath.Join(repo, "cls", "1")
-	os.MkdirAll(dir, 0o755)
-	onnx, err := os.ReadFile("../../testdata/models/yolov8n-cls-320/1/model.onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "model.onnx"), onnx, 0o644)
+	addClsONNX(t, repo, "cls")
 	os.WriteFile(filepath.Join(repo, "cls", "config.yaml"), []byte("backend: tensorrt\n"), 0o644)
 	t.Setenv("TRTSERVE_TRTSHIM_LIB", trttest.FakeLib(t))
 	srv := startProcess(t, "--model-repository", repo)
@@ -237,13 +225,7 @@ func TestEngineBuildDoesNotBlockOtherModels(t *testing.T) {
 	os.MkdirAll(fast, 0o755)
 	os.WriteFile(filepath.Join(fast, "model.engine"), []byte("trtshim-fake-plan 1\ninput images FLOAT -1x3x64x64 min=1x3x64x64 opt=4x3x64x64 max=4x3x64x64\noutput out FLOAT -1x10\n"), 0o644)
 	os.WriteFile(filepath.Join(repo, "fast", "config.yaml"), []byte("task: classification\ninput_width: 64\ninput_height: 64\n"), 0o644)
-	slow := filepath.Join(repo, "slow", "1")
-	os.MkdirAll(slow, 0o755)
-	onnx, err := os.ReadFile("../../testdata/models/yolov8n-cls-320/1/model.onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(slow, "model.onnx"), onnx, 0o644)
+	addClsONNX(t, repo, "slow")
 	t.Setenv("TRTSERVE_TRTSHIM_LIB", trttest.FakeLib(t))
 	t.Setenv("TRTSERVE_CUDA_MOCK", "1")
 	t.Setenv("TRTSERVE_ENGINE_CACHE_DIR", t.TempDir())
@@ -318,5 +300,22 @@ func TestEngineBuildDoesNotBlockOtherModels(t *testing.T) {
 		slowest = max(slowest, time.Since(t0))
 		served++
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// addClsONNX puts testdata's 320 px classification export into repo as
+// name/1/model.onnx.
+func addClsONNX(t *testing.T, repo, name string) {
+	t.Helper()
+	onnx, err := os.ReadFile("../../testdata/models/yolov8n-cls-320/1/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(repo, name, "1")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "model.onnx"), onnx, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
