@@ -2,6 +2,8 @@ package cuda
 
 import (
 	"errors"
+	"runtime"
+	"strconv"
 	"time"
 	"unsafe"
 )
@@ -68,17 +70,27 @@ type DeviceInfo struct {
 
 // ComputeCapability is "sm_XY", the engine cache's GPU key.
 func (d DeviceInfo) ComputeCapability() string {
-	return "sm_" + itoa(d.Major) + itoa(d.Minor)
+	return "sm_" + strconv.Itoa(d.Major) + strconv.Itoa(d.Minor)
 }
 
-func itoa(n int) string {
-	if n < 0 {
-		return "-" + itoa(-n)
-	}
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
+// OnDevice runs f on a goroutine locked to its OS thread with device
+// current there (CUDA's current device is per thread), and waits for it.
+// A nil rt runs f on a locked thread without choosing a device (the fake
+// TensorRT shim needs none).
+func OnDevice(rt Runtime, device int, f func() error) error {
+	res := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if rt != nil {
+			if err := rt.SetDevice(device); err != nil {
+				res <- err
+				return
+			}
+		}
+		res <- f()
+	}()
+	return <-res
 }
 
 // Runtime is the native seam, in the manner of go-nvml's Interface: the

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,20 +163,12 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	}()
 	var plan, tc []byte
 	t0 := time.Now()
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // TensorRT uses the thread's current device
-		if rt != nil {
-			if err := rt.SetDevice(*gpu); err != nil {
-				done <- err
-				return
-			}
-		}
+	// TensorRT builds for the calling thread's current device.
+	err = cuda.OnDevice(rt, *gpu, func() error {
 		var err error
 		plan, tc, err = lib.Build(onnx, filepath.Dir(model), opts)
-		done <- err
-	}()
-	err = <-done
+		return err
+	})
 	bar.end()
 	if err != nil {
 		return err
@@ -194,17 +185,11 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "built %s in %v: %s, precision %s\n", *out, took.Round(time.Millisecond), humanBytes(int64(len(plan))), prec)
 	// Read back what was built (deserializing needs the GPU it was built on).
 	var eng *trt.Engine
-	load := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if rt != nil {
-			rt.SetDevice(*gpu)
-		}
+	if err := cuda.OnDevice(rt, *gpu, func() error {
 		var err error
 		eng, err = lib.Load(plan)
-		load <- err
-	}()
-	if err := <-load; err != nil {
+		return err
+	}); err != nil {
 		return fmt.Errorf("the engine was written but does not load back: %w", err)
 	}
 	defer eng.Close()

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 
@@ -117,16 +116,10 @@ func inspectEngine(r *inspectReport, plan []byte, shim, cudart string) error {
 		}
 		defer rt.Close()
 	}
-	res := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if rt != nil {
-			rt.SetDevice(0)
-		}
+	return cuda.OnDevice(rt, 0, func() error {
 		eng, err := lib.Load(plan)
 		if err != nil {
-			res <- err
-			return
+			return err
 		}
 		defer eng.Close()
 		for _, io := range eng.IO() {
@@ -137,9 +130,8 @@ func inspectEngine(r *inspectReport, plan []byte, shim, cudart string) error {
 				r.Outputs = append(r.Outputs, t)
 			}
 		}
-		res <- nil
-	}()
-	return <-res
+		return nil
+	})
 }
 
 // roboflowFiles are the Roboflow model-cache files next to the model.

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
@@ -81,21 +80,10 @@ func (b *Backend) Device() cuda.DeviceInfo { return b.dev }
 // Close does nothing: engines close themselves, the library stays loaded.
 func (b *Backend) Close() error { return nil }
 
-// onDevice runs f on a goroutine locked to its OS thread with the
-// backend's device current, as every TensorRT call that touches the GPU
-// needs.
+// onDevice runs f on a thread with the backend's device current, as every
+// TensorRT call that touches the GPU needs.
 func (b *Backend) onDevice(f func() error) error {
-	res := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := b.opts.Runtime.SetDevice(b.opts.Device); err != nil {
-			res <- err
-			return
-		}
-		res <- f()
-	}()
-	return <-res
+	return cuda.OnDevice(b.opts.Runtime, b.opts.Device, f)
 }
 
 // Load deserializes the model's engine, building it first if needed.
