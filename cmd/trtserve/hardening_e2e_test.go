@@ -79,15 +79,8 @@ func TestCorruptModelFailsAloneWithItsReason(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "bad", "1"), 0o755)
 	os.WriteFile(filepath.Join(root, "bad", "1", "model.onnx"), []byte("this is not protobuf \xff\xff\xff\xff\xff"), 0o644)
 	url := startServer(t, "--model-repository", root)
-	resp, err := http.Post(url+"/v2/repository/index", "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var index []map[string]string
-	json.NewDecoder(resp.Body).Decode(&index)
-	resp.Body.Close()
 	states := map[string]string{}
-	for _, m := range index {
+	for _, m := range repositoryIndex(t, url) {
 		states[m["name"]] = m["state"] + ": " + m["reason"]
 	}
 	if states["good"] != "READY: " || !strings.HasPrefix(states["bad"], "UNAVAILABLE: ") || !strings.Contains(states["bad"], "bad/1") {
@@ -375,4 +368,20 @@ func TestSlowClientsDoNotBlockOthers(t *testing.T) {
 	if _, err := io.ReadAll(conns[0]); err != nil {
 		t.Fatalf("slow sender still connected after the read timeout: %v", err)
 	}
+}
+
+// repositoryIndex is POST /v2/repository/index: a row per model version
+// with its name, version, state and reason.
+func repositoryIndex(t *testing.T, url string) []map[string]string {
+	t.Helper()
+	resp, err := http.Post(url+"/v2/repository/index", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var index []map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&index); err != nil {
+		t.Fatalf("repository index: %v", err)
+	}
+	return index
 }

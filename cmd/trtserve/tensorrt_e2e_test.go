@@ -113,14 +113,8 @@ func TestTensorRTBackendOverFakeShim(t *testing.T) {
 	if _, err := inferFake(srv.url, 4, 7); err != nil {
 		t.Fatal(err)
 	}
-	mresp, err := http.Get(srv.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(mresp.Body)
-	mresp.Body.Close()
-	total := metricValue(string(metrics), "nv_pinned_memory_pool_total_bytes")
-	used := metricValue(string(metrics), "nv_pinned_memory_pool_used_bytes")
+	total := metric(t, srv.url, "nv_pinned_memory_pool_total_bytes")
+	used := metric(t, srv.url, "nv_pinned_memory_pool_used_bytes")
 	if total <= 0 || used <= 0 || used > total {
 		t.Fatalf("pinned pool metrics: total %v used %v", total, used)
 	}
@@ -171,19 +165,6 @@ func getJSON(t *testing.T, url string, v any) {
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// metricValue is an unlabelled sample's value in Prometheus text, or -1.
-func metricValue(text, name string) float64 {
-	for _, line := range strings.Split(text, "\n") {
-		if rest, ok := strings.CutPrefix(line, name+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			if err == nil {
-				return v
-			}
-		}
-	}
-	return -1
 }
 
 // On a machine with the shim and a real libcudart but no GPU (CI installs
@@ -283,12 +264,7 @@ func TestEngineBuildDoesNotBlockOtherModels(t *testing.T) {
 				}
 			}
 		}
-		var index []map[string]any
-		if resp, err := http.Post(srv.url+"/v2/repository/index", "application/json", nil); err == nil {
-			json.NewDecoder(resp.Body).Decode(&index)
-			resp.Body.Close()
-		}
-		for _, m := range index {
+		for _, m := range repositoryIndex(t, srv.url) {
 			if m["name"] == "slow" && m["state"] == "LOADING" {
 				sawLoading = true
 			}
