@@ -2,7 +2,6 @@ package staged
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -371,6 +370,3 @@ func (a PinnedAllocator) Alloc(size int) (*engines.HostBuffer, error) {
 }
 
 var _ engines.Submitter = (*Instance)(nil)
-
-// ErrNoGPU is what GPU backends record when they cannot start here.
-var ErrNoGPU = errors.New("no usable NVIDIA GPU")

@@ -32,7 +32,6 @@ func (e *Engine) load(plan []byte) error {
 	e.eng = eng
 	spec := e.spec
 	e.maxBatch = max(spec.MaxBatchSize, 1)
-	batch := -1
 	for _, io := range eng.IO() {
 		if !io.Input {
 			continue
@@ -68,9 +67,6 @@ func (e *Engine) load(plan []byte) error {
 					return fmt.Errorf("%w: input %s: %v is outside the engine's profile %v..%v", engines.ErrBadModel, io.Name, shape, io.Min, io.Max)
 				}
 			}
-		}
-		if batch < 0 {
-			batch = int(shape[0])
 		}
 		e.inShape = append(e.inShape, shape)
 		e.names = append(e.names, io.Name)
