@@ -5,17 +5,16 @@
 package trttest
 
 import (
-	"unsafe"
-
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/trtserve/trtserve/engines"
 )
 
 var (
@@ -90,15 +89,15 @@ func build() (string, error) {
 	return out, os.Rename(tmp, out) // atomic: test binaries build it concurrently
 }
 
-// Floats is n float32s of memory outside the Go heap (anonymous mmap),
-// unmapped when the test ends: the shim keeps tensor addresses between
-// calls, which Go memory must never be used for.
+// Floats is n float32s of memory outside the Go heap (the engines
+// package's mmap allocator), freed when the test ends: the shim keeps
+// tensor addresses between calls, which Go memory must never be used for.
 func Floats(t testing.TB, n int) []float32 {
 	t.Helper()
-	mem, err := unix.Mmap(-1, 0, max(n*4, 1), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	buf, err := engines.MmapAllocator{}.Alloc(max(n, 1) * 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Munmap(mem) })
-	return unsafe.Slice((*float32)(unsafe.Pointer(&mem[0])), n)
+	t.Cleanup(func() { buf.Close() })
+	return buf.Float32s()[:n]
 }
