@@ -379,18 +379,12 @@ func applyUltralytics(m *Model, meta map[string]string) error {
 		}
 		m.ClassNames = list
 	}
-	if imgsz, ok := meta["imgsz"]; ok {
-		dims, err := parseIntList(imgsz)
-		if err != nil || len(dims) == 0 {
-			return fmt.Errorf("%w: metadata imgsz %q", ErrBadModel, imgsz)
-		}
-		h, w := dims[0], dims[0]
-		if len(dims) > 1 {
-			w = dims[1]
-		}
-		if m.InputHeight == 0 {
-			m.InputHeight, m.InputWidth = h, w
-		}
+	h, w, err := MetadataImageSize(meta)
+	if err != nil {
+		return err
+	}
+	if h > 0 && m.InputHeight == 0 {
+		m.InputHeight, m.InputWidth = h, w
 	}
 	if kpt, ok := meta["kpt_shape"]; ok {
 		dims, err := parseIntList(kpt)
@@ -404,6 +398,24 @@ func applyUltralytics(m *Model, meta map[string]string) error {
 	}
 	m.Pre.Mean, m.Pre.Std = taskNormalization(m.Task)
 	return nil
+}
+
+// MetadataImageSize is the input size in an Ultralytics export's imgsz
+// metadata ("[h, w]" or "n"), or 0, 0 when there is none.
+func MetadataImageSize(meta map[string]string) (h, w int, err error) {
+	imgsz, ok := meta["imgsz"]
+	if !ok {
+		return 0, 0, nil
+	}
+	dims, err := parseIntList(imgsz)
+	if err != nil || len(dims) == 0 {
+		return 0, 0, fmt.Errorf("%w: metadata imgsz %q", ErrBadModel, imgsz)
+	}
+	h, w = dims[0], dims[0]
+	if len(dims) > 1 {
+		w = dims[1]
+	}
+	return h, w, nil
 }
 
 func parseIntList(s string) ([]int, error) {

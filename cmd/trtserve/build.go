@@ -217,15 +217,8 @@ func printIO(w io.Writer, ios []trt.IO) {
 // inputSize is --input-size, or the Ultralytics imgsz metadata.
 func inputSize(s string, info *engines.ONNXInfo) (w, h int, err error) {
 	if s == "" {
-		s = strings.Trim(info.Metadata["imgsz"], "[] ")
-		s = strings.ReplaceAll(strings.ReplaceAll(s, ", ", "x"), ",", "x")
-		if s == "" {
-			return 0, 0, nil // fixed-size models need none
-		}
-		// imgsz is [h, w]; --input-size is WxH.
-		if a, b, ok := strings.Cut(s, "x"); ok {
-			s = b + "x" + a
-		}
+		h, w, err := engines.MetadataImageSize(info.Metadata)
+		return w, h, err // 0, 0 without imgsz: fixed-size models need none
 	}
 	a, b, ok := strings.Cut(s, "x")
 	if !ok {
