@@ -13,7 +13,7 @@ export GOTOOLCHAIN := auto
 # deprecated; the warnings say nothing about our code.
 export CGO_CFLAGS := -O2 -g -Wno-deprecated-declarations
 
-.PHONY: all build test test-go test-e2e lint deps ort venv models goldens bench bench-pipeline bench-kserve bench-images fuzz fuzz-short vulncheck soak overload clean shim simkernel simkernel-check gpu-test gpu-bench gpu-report
+.PHONY: all build test test-go test-e2e lint deps ort venv models venv-models goldens goldens-ultralytics bench bench-pipeline bench-kserve bench-images fuzz fuzz-short vulncheck soak overload clean shim simkernel simkernel-check gpu-test gpu-bench gpu-report
 
 all: build
 
@@ -107,11 +107,20 @@ lint:
 	$(GO) vet ./...
 
 # Regenerate committed fixtures (needs PyTorch; see scripts/fixtures/).
-models:
+# The yolov5 package goes in without its dependencies (it asks for the
+# roboflow, sahi and boto3 clients, which making a model never imports).
+models: venv-models
+	.venv-models/bin/python scripts/fixtures/make_models.py
+	$(MAKE) goldens goldens-ultralytics
+
+venv-models:
 	python3 -m venv .venv-models
 	.venv-models/bin/pip install -q -r scripts/fixtures/requirements-models.txt
-	.venv-models/bin/python scripts/fixtures/make_models.py
-	$(MAKE) goldens
+	.venv-models/bin/pip install -q --no-deps -r scripts/fixtures/requirements-yolov5.txt
+
+# Ultralytics' NMS on the raw outputs `make goldens` wrote.
+goldens-ultralytics: venv-models
+	.venv-models/bin/python scripts/fixtures/make_ultralytics_goldens.py
 
 goldens:
 	python3 -m venv .venv-goldens

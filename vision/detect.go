@@ -38,11 +38,18 @@ type NMSOptions struct {
 	// (Roboflow accepts the field but ignores it; trtserve honours it so
 	// one noisy image cannot make NMS quadratic in the anchor count).
 	MaxCandidates int
-	// TrueIoU switches from inference-core's test (intersection over the
-	// other box's area, with +1 pixel) to Ultralytics' intersection over
-	// union.
+	// TrueIoU switches from inference-core's suppression to Ultralytics'
+	// (ultralytics.utils.nms.non_max_suppression with torchvision's NMS):
+	// intersection over union instead of intersection over the other box's
+	// +1-pixel area, scores strictly above Confidence instead of at or
+	// above, and class-aware suppression on boxes shifted by class × 7680
+	// pixels in float32, as Ultralytics does it, so its rounding is ours.
 	TrueIoU bool
 }
+
+// ultralyticsMaxWH is Ultralytics' max_wh: the per-class coordinate offset
+// of its class-aware NMS.
+const ultralyticsMaxWH = 7680
 
 // DecodeBoxes reads one image's detection output (out: the image's slice of
 // the output tensor, anchors N, nc classes, extra trailing values per
@@ -97,7 +104,9 @@ func DecodeBoxes(out []float32, layout Layout, anchors, nc, extra int, opts NMSO
 		if layout == YOLOv5 {
 			score *= at(a, 4)
 		}
-		if !(score >= conf) { // numpy compares float32 with the threshold cast to float32
+		// numpy (and torch) compare float32 with the threshold cast to
+		// float32; Ultralytics keeps only scores above it.
+		if !(score >= conf) || opts.TrueIoU && score == conf {
 			continue
 		}
 		cx, cy, w, h := at(a, 0), at(a, 1), at(a, 2), at(a, 3)
@@ -142,10 +151,14 @@ func byConfidence(d []Detection) {
 	sort.SliceStable(d, func(i, j int) bool { return d[i].Confidence > d[j].Confidence })
 }
 
-// suppress is greedy NMS over boxes sorted by confidence. In Roboflow mode
-// it is Malisiewicz's non_max_suppression_fast as inference-core has it,
-// float32 arithmetic included: a box is dropped when its overlap with a
-// kept box, divided by its own (+1-pixel) area, exceeds the threshold.
+// suppress is greedy NMS over boxes sorted by confidence, all of one class
+// unless opts.ClassAgnostic. In Roboflow mode it is Malisiewicz's
+// non_max_suppression_fast as inference-core has it, float32 arithmetic
+// included: a box is dropped when its overlap with a kept box, divided by
+// its own (+1-pixel) area, exceeds the threshold. In Ultralytics mode it is
+// torchvision's nms on Ultralytics' class-shifted boxes. Products are
+// converted to float32 before they are added so no platform fuses them
+// into a multiply-add the references never do.
 func suppress(boxes []Detection, opts NMSOptions) []Detection {
 	removed := make([]bool, len(boxes))
 	var keep []Detection
@@ -155,6 +168,12 @@ func suppress(boxes []Detection, opts NMSOptions) []Detection {
 		}
 		a := boxes[i]
 		keep = append(keep, a)
+		var off float32
+		if opts.TrueIoU && !opts.ClassAgnostic {
+			off = float32(a.ClassID * ultralyticsMaxWH)
+		}
+		ax1, ay1, ax2, ay2 := a.X1+off, a.Y1+off, a.X2+off, a.Y2+off
+		areaA := float32((ax2 - ax1) * (ay2 - ay1))
 		for j := i + 1; j < len(boxes); j++ {
 			if removed[j] {
 				continue
@@ -162,17 +181,16 @@ func suppress(boxes []Detection, opts NMSOptions) []Detection {
 			b := boxes[j]
 			var overlap float32
 			if opts.TrueIoU {
-				w := max(0, min(a.X2, b.X2)-max(a.X1, b.X1))
-				h := max(0, min(a.Y2, b.Y2)-max(a.Y1, b.Y1))
-				inter := w * h
-				union := (a.X2-a.X1)*(a.Y2-a.Y1) + (b.X2-b.X1)*(b.Y2-b.Y1) - inter
-				if union > 0 {
-					overlap = inter / union
-				}
+				bx1, by1, bx2, by2 := b.X1+off, b.Y1+off, b.X2+off, b.Y2+off
+				w := max(0, min(ax2, bx2)-max(ax1, bx1))
+				h := max(0, min(ay2, by2)-max(ay1, by1))
+				inter := float32(w * h)
+				// 0/0 is NaN and suppresses nothing, as in torchvision.
+				overlap = inter / (areaA + float32((bx2-bx1)*(by2-by1)) - inter)
 			} else {
 				w := max(0, min(a.X2, b.X2)-max(a.X1, b.X1)+1)
 				h := max(0, min(a.Y2, b.Y2)-max(a.Y1, b.Y1)+1)
-				overlap = (w * h) / ((b.X2 - b.X1 + 1) * (b.Y2 - b.Y1 + 1))
+				overlap = float32(w*h) / float32((b.X2-b.X1+1)*(b.Y2-b.Y1+1))
 			}
 			if float64(overlap) > opts.IoUThreshold {
 				removed[j] = true

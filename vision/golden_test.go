@@ -252,3 +252,63 @@ func TestKeypointGoldens(t *testing.T) {
 		}
 	}
 }
+
+// TestUltralyticsNMSGoldens: with TrueIoU, DecodeBoxes keeps what
+// Ultralytics' non_max_suppression keeps on the same raw outputs
+// (scripts/fixtures/make_ultralytics_goldens.py): the same boxes, bit for
+// bit in model-input pixels, with the same classes, confidences and order.
+func TestUltralyticsNMSGoldens(t *testing.T) {
+	var g struct {
+		Cases []struct {
+			Raw     string `json:"raw_output"`
+			Shape   []int  `json:"shape"`
+			Classes int    `json:"classes"`
+			Params  struct {
+				Confidence    float64 `json:"confidence"`
+				IoU           float64 `json:"iou_threshold"`
+				ClassAgnostic bool    `json:"class_agnostic_nms"`
+				MaxDetections int     `json:"max_detections"`
+				MaxCandidates int     `json:"max_candidates"`
+			} `json:"params"`
+			Detections []struct {
+				X1, Y1, X2, Y2, Confidence float32
+				ClassID                    int `json:"class_id"`
+			} `json:"detections"`
+		} `json:"cases"`
+	}
+	loadGolden(t, "nms-ultralytics", &g)
+	kept := 0
+	for _, c := range g.Cases {
+		out := readFloats(t, c.Raw)
+		ch, anchors := c.Shape[1], c.Shape[2]
+		opts := NMSOptions{Confidence: c.Params.Confidence, IoUThreshold: c.Params.IoU, ClassAgnostic: c.Params.ClassAgnostic,
+			MaxDetections: c.Params.MaxDetections, MaxCandidates: c.Params.MaxCandidates, TrueIoU: true}
+		dets, err := DecodeBoxes(out, YOLOv8, anchors, c.Classes, ch-4-c.Classes, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(dets) != len(c.Detections) {
+			t.Errorf("%s %+v: %d detections, Ultralytics keeps %d", c.Raw, c.Params, len(dets), len(c.Detections))
+			continue
+		}
+		for i, d := range dets {
+			w := c.Detections[i]
+			if d.X1 != w.X1 || d.Y1 != w.Y1 || d.X2 != w.X2 || d.Y2 != w.Y2 || d.Confidence != w.Confidence || d.ClassID != w.ClassID {
+				t.Errorf("%s %+v #%d: got %+v, Ultralytics %+v", c.Raw, c.Params, i, d, w)
+			}
+		}
+		kept += len(dets)
+	}
+	// The Roboflow test differs from true IoU on these outputs, or this
+	// test would not tell the two apart.
+	c := g.Cases[0]
+	roboflow, err := DecodeBoxes(readFloats(t, c.Raw), YOLOv8, c.Shape[2], c.Classes, c.Shape[1]-4-c.Classes,
+		NMSOptions{Confidence: c.Params.Confidence, IoUThreshold: c.Params.IoU, MaxDetections: c.Params.MaxDetections})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept == 0 || len(roboflow) == len(c.Detections) {
+		t.Fatalf("goldens do not discriminate: %d kept in all, %s keeps %d with Roboflow's NMS and %d with Ultralytics'",
+			kept, c.Raw, len(roboflow), len(c.Detections))
+	}
+}
