@@ -29,7 +29,7 @@ type Defaults struct {
 // Repository finds models in one or more folders laid out as
 // <root>/<name>/<version>/model.onnx (Triton-like, optional
 // <root>/<name>/config.yaml) or <root>/<dataset>/<version>/weights.onnx
-// (Roboflow's model cache).
+// (Roboflow's model cache; yolov5s_weights.onnx for its YOLOv5 models).
 type Repository struct {
 	Roots    []string
 	Defaults Defaults
@@ -96,6 +96,8 @@ func (r *Repository) Scan() ([]Entry, error) {
 					e.File, e.Source = filepath.Join(dir, "model.onnx"), "repository"
 				case fileExists(filepath.Join(dir, "weights.onnx")):
 					e.File, e.Source = filepath.Join(dir, "weights.onnx"), "roboflow"
+				case fileExists(filepath.Join(dir, "yolov5s_weights.onnx")): // what inference-core's YOLOv5 classes read
+					e.File, e.Source = filepath.Join(dir, "yolov5s_weights.onnx"), "roboflow"
 				case EngineFile(dir) != "":
 					e.File, e.Source = EngineFile(dir), "engine"
 				default:
@@ -230,7 +232,7 @@ func (r *Repository) ResolveWith(e Entry, override []byte) (*Model, error) {
 	case "roboflow":
 		err = applyRoboflow(m)
 	default:
-		err = applyUltralytics(m, info.Metadata)
+		err = applyUltralytics(m, info)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.ID(), err)
@@ -360,10 +362,18 @@ func taskNormalization(t Task) (mean, std [3]float32) {
 // applyUltralytics reads an Ultralytics export's metadata_props. Without
 // environment.json there is no Roboflow preprocessing to follow, so such
 // models get Ultralytics' own: letterbox with grey (114) edges, EXIF
-// auto-orientation on.
-func applyUltralytics(m *Model, meta map[string]string) error {
+// auto-orientation on. YOLOv5 exports (ultralytics/yolov5's export.py)
+// carry names and stride but no task: a single output [batch, anchors,
+// 5+classes] makes them YOLOv5-layout detectors.
+func applyUltralytics(m *Model, info *ONNXInfo) error {
+	meta := info.Metadata
 	m.Pre.Resize = FitGrey
 	m.Pre.AutoOrient = true
+	if _, ok := meta["task"]; !ok && len(info.Outputs) == 1 && len(info.Outputs[0].Shape) == 3 {
+		if names, err := ParsePythonNames(meta["names"]); err == nil && info.Outputs[0].Shape[2] == int64(5+len(names)) {
+			m.Task, m.ModelType, m.OutputLayout = ObjectDetection, "yolov5", "yolov5"
+		}
+	}
 	if task, ok := meta["task"]; ok {
 		t, err := ParseTask(task)
 		if err != nil {
@@ -435,12 +445,16 @@ func parseIntList(s string) ([]int, error) {
 	return out, nil
 }
 
-// ParsePythonNames parses the Python dict literal Ultralytics writes for
-// class names, e.g. {0: 'person', 1: "it's"}, into a slice indexed by id.
+// ParsePythonNames parses the Python literal Ultralytics writes for class
+// names into a slice indexed by id: a dict, e.g. {0: 'person', 1: "it's"},
+// or, in YOLOv5 exports made from list-style dataset files, a list.
 func ParsePythonNames(s string) ([]string, error) {
 	p := pyLexer{s: strings.TrimSpace(s)}
+	if p.eat('[') {
+		return p.list()
+	}
 	if !p.eat('{') {
-		return nil, fmt.Errorf("names: expected '{'")
+		return nil, fmt.Errorf("names: expected '{' or '['")
 	}
 	byID := map[int]string{}
 	maxID := -1
@@ -493,6 +507,33 @@ func ParsePythonNames(s string) ([]string, error) {
 type pyLexer struct {
 	s string
 	i int
+}
+
+// list reads the strings of a list literal whose '[' is already eaten.
+func (p *pyLexer) list() ([]string, error) {
+	out := []string{}
+	for {
+		p.skipSpace()
+		if p.eat(']') {
+			return out, nil
+		}
+		if len(out) > 1<<16 {
+			return nil, fmt.Errorf("names: more than %d classes", 1<<16)
+		}
+		name, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, name)
+		p.skipSpace()
+		if p.eat(',') {
+			continue
+		}
+		if !p.eat(']') {
+			return nil, fmt.Errorf("names: expected ',' or ']' at offset %d", p.i)
+		}
+		return out, nil
+	}
 }
 
 func (p *pyLexer) skipSpace() {

@@ -18,7 +18,11 @@ func TestParsePythonNames(t *testing.T) {
 		{in: `{0: "it's", 2: 'x'}`, want: []string{"it's", "1", "x"}},
 		{in: `{0: 'a\'b'}`, want: []string{"a'b"}},
 		{in: "{}", want: []string{}},
+		{in: "['person', \"it's\"]", want: []string{"person", "it's"}},
+		{in: "[]", want: []string{}},
 		{in: "[0, 1]", bad: true},
+		{in: "['a' 'b']", bad: true},
+		{in: "['a',", bad: true},
 		{in: "{0: 'a'", bad: true},
 		{in: "{0 'a'}", bad: true},
 		{in: "{99999999999: 'a'}", bad: true},
@@ -84,6 +88,7 @@ func TestRepositoryScanAndResolve(t *testing.T) {
 	link(t, onnx, filepath.Join(root, "dets", "2", "model.onnx"))
 	write(t, filepath.Join(root, "dets", "config.yaml"), "max_batch_size: 4\nnms: ultralytics\npreprocessing:\n  resize: stretch\n")
 	link(t, onnx, filepath.Join(root, "typo", "1", "model.onnx"))
+	link(t, "../testdata/models/yolov5n-320/1/model.onnx", filepath.Join(root, "v5", "1", "model.onnx"))
 	write(t, filepath.Join(root, "typo", "config.yaml"), "max_bach_size: 4\n")
 	os.MkdirAll(filepath.Join(root, "empty", "1"), 0o755)
 	rf := filepath.Join(cache, "cards", "7")
@@ -91,6 +96,10 @@ func TestRepositoryScanAndResolve(t *testing.T) {
 	write(t, filepath.Join(rf, "environment.json"), `{"PREPROCESSING": "{\"resize\": {\"enabled\": true, \"width\": 320, \"height\": 320, \"format\": \"Fit (white edges) in\"}, \"auto-orient\": {\"enabled\": true}}", "COLORS": {"a": "#FF0000"}}`)
 	write(t, filepath.Join(rf, "class_names.txt"), "ace\nking\n")
 	write(t, filepath.Join(rf, "model_type.json"), `{"project_task_type": "object-detection", "model_type": "yolov8n"}`)
+	rf5 := filepath.Join(cache, "cards", "8") // a Roboflow YOLOv5 folder
+	link(t, "../testdata/models/yolov5n-320/1/model.onnx", filepath.Join(rf5, "yolov5s_weights.onnx"))
+	write(t, filepath.Join(rf5, "environment.json"), `{"PREPROCESSING": {"resize": {"enabled": true, "width": 320, "height": 320, "format": "Stretch to"}}}`)
+	write(t, filepath.Join(rf5, "model_type.json"), `{"project_task_type": "object-detection", "model_type": "yolov5v6n"}`)
 
 	repo := &Repository{Roots: []string{root, cache}, Defaults: Defaults{MaxBatchSize: 8, InstanceCount: 1}}
 	entries, err := repo.Scan()
@@ -101,7 +110,7 @@ func TestRepositoryScanAndResolve(t *testing.T) {
 	for _, e := range entries {
 		ids = append(ids, e.ID())
 	}
-	if want := []string{"cards/7", "dets/1", "dets/2", "typo/1"}; !reflect.DeepEqual(ids, want) {
+	if want := []string{"cards/7", "cards/8", "dets/1", "dets/2", "typo/1", "v5/1"}; !reflect.DeepEqual(ids, want) {
 		t.Fatalf("scan: %v, want %v", ids, want)
 	}
 	e, err := repo.Find("dets")
@@ -124,6 +133,23 @@ func TestRepositoryScanAndResolve(t *testing.T) {
 	if m.Source != "roboflow" || m.Pre.Resize != FitWhite || !reflect.DeepEqual(m.ClassNames, []string{"ace", "king"}) ||
 		m.Colors["a"] != "#FF0000" || !m.Pre.AutoOrient || m.Pre.Std != [3]float32{1, 1, 1} {
 		t.Errorf("resolved cards: %+v", m)
+	}
+	e, _ = repo.Find("cards/8")
+	if m, err = repo.Resolve(e); err != nil {
+		t.Fatal(err)
+	}
+	if m.Source != "roboflow" || filepath.Base(m.File) != "yolov5s_weights.onnx" || m.OutputLayout != "yolov5" || m.Pre.Resize != Stretch {
+		t.Errorf("resolved cards/8: %+v", m)
+	}
+	e, _ = repo.Find("v5/1")
+	m, err = repo.Resolve(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A YOLOv5 export says nothing of its task: its output shape does.
+	if m.Task != ObjectDetection || m.OutputLayout != "yolov5" || m.InputWidth != 320 || len(m.ClassNames) != 80 ||
+		m.Pre.Resize != FitGrey || m.MaxBatchSize != 8 {
+		t.Errorf("resolved v5: %+v", m)
 	}
 	e, _ = repo.Find("typo/1")
 	if _, err := repo.Resolve(e); !errors.Is(err, ErrBadModel) {

@@ -23,20 +23,27 @@ def golden(name):
     return json.load(open(os.path.join(TESTDATA, "goldens", name + ".json")))
 
 
-def cache_folder(tmp, model_id, golden_name, task, env=None, class_names=None, files=None):
+def cache_folder(tmp, model_id, golden_name, task, env=None, class_names=None, files=None, model_type="yolov8n",
+                 config_yaml=None):
     """One model folder laid out as inference-core's cache is, around the
-    ONNX file the named goldens were made from, with their preprocessing."""
+    ONNX file the named goldens were made from, with their preprocessing
+    (and, when given, a trtserve config.yaml beside the version folder)."""
     g = golden(golden_name)
     d = os.path.join(tmp, *model_id.split("/"))
     os.makedirs(d)
-    os.symlink(os.path.join(ROOT, g["model"]), os.path.join(d, "weights.onnx"))
+    # inference-core's YOLOv5 classes read yolov5s_weights.onnx
+    weights = "yolov5s_weights.onnx" if model_type.startswith("yolov5") else "weights.onnx"
+    os.symlink(os.path.join(ROOT, g["model"]), os.path.join(d, weights))
+    if config_yaml is not None:
+        with open(os.path.join(os.path.dirname(d), "config.yaml"), "w") as f:
+            f.write(config_yaml)
     with open(os.path.join(d, "environment.json"), "w") as f:
         json.dump({"PREPROCESSING": json.dumps(g["environment_preprocessing"]), **(env or {})}, f)
     if class_names is not None:
         with open(os.path.join(d, "class_names.txt"), "w") as f:
             f.write("\n".join(class_names) + "\n")
     with open(os.path.join(d, "model_type.json"), "w") as f:
-        json.dump({"project_task_type": task, "model_type": "yolov8n"}, f)
+        json.dump({"project_task_type": task, "model_type": model_type}, f)
     for name, content in (files or {}).items():
         with open(os.path.join(d, name), "w") as f:
             json.dump(content, f)
@@ -46,6 +53,12 @@ def roboflow_cache(tmp):
     """The Roboflow model-cache folders the end-to-end tests use."""
     names = json.load(open(os.path.join(TESTDATA, "goldens", "class_names.json")))
     cache_folder(tmp, "coco-dets/3", "det-stretch", "object-detection", class_names=names)
+    cache_folder(tmp, "coco-v5/3", "det-v5-stretch", "object-detection", class_names=names, model_type="yolov5v6n")
+    # config.yaml's nms: ultralytics on the same folders
+    cache_folder(tmp, "coco-ultra/1", "det-stretch", "object-detection", class_names=names,
+                 config_yaml="nms: ultralytics\n")
+    cache_folder(tmp, "coco-v5-ultra/1", "det-v5-stretch", "object-detection", class_names=names,
+                 model_type="yolov5v6n", config_yaml="nms: ultralytics\n")
     for name in ("cropgray", "stretchcontrast", "histeq", "clahe"):  # environment.json preprocessing steps
         cache_folder(tmp, f"coco-{name}/1", f"det-{name}", "object-detection", class_names=names)
     # Classification: classes in environment.json's CLASS_MAP, MULTICLASS

@@ -56,7 +56,9 @@ def cases(golden_name):
 
 
 @pytest.mark.parametrize("model_id,golden_name,case",
-                         [("coco-dets/3", "det-stretch", c) for c in cases("det-stretch")],
+                         [("coco-dets/3", "det-stretch", c) for c in cases("det-stretch")]
+                         # YOLOv5 from a Roboflow folder (yolov5s_weights.onnx, model_type yolov5v6n)
+                         + [("coco-v5/3", "det-v5-stretch", c) for c in cases("det-v5-stretch")],
                          ids=lambda v: v if isinstance(v, str) else v["image"] + "-" + str(v["params"]["confidence"]))
 def test_object_detection_matches_roboflow(server, model_id, golden_name, case):
     client = InferenceHTTPClient(api_url=server)
@@ -69,6 +71,53 @@ def test_object_detection_matches_roboflow(server, model_id, golden_name, case):
     check(result["predictions"], case["predictions"], p["confidence"], 1.0)
     for pred in result["predictions"]:
         assert set(pred) >= {"x", "y", "width", "height", "confidence", "class", "class_id", "detection_id"}
+
+
+def test_zero_config_yolov5_export(server):
+    # ultralytics/yolov5's export says nothing of its task; its output shape
+    # [batch, anchors, 5 + classes] does, and its names metadata names the
+    # classes. (It is letterboxed, where OpenCV's 8-bit resize and ours
+    # differ by a grey level, so goldens are compared on Stretch above.)
+    client = InferenceHTTPClient(api_url=server)
+    client.configure(InferenceConfiguration(confidence_threshold=0.4))
+    result = client.infer(os.path.join(TESTDATA, "images", "bus.jpg"), model_id="yolov5n-320/1")
+    names = json.load(open(os.path.join(TESTDATA, "goldens", "class_names.json")))
+    assert result["image"] == {"width": 810, "height": 1080} and result["predictions"]
+    for p in result["predictions"]:
+        assert p["confidence"] >= 0.4 and p["class"] == names[p["class_id"]]
+
+
+def ultralytics_cases():
+    """nms-ultralytics.json's cases on bus.jpg's raw outputs under Roboflow's
+    Stretch preprocessing, with the folder serving that model."""
+    g = json.load(open(os.path.join(TESTDATA, "goldens", "nms-ultralytics.json")))
+    folders = {"det-stretch-bus.bin": "coco-ultra/1", "det-v5-stretch-bus.bin": "coco-v5-ultra/1"}
+    return [(folders[c["raw_output"]], c) for c in g["cases"] if c["raw_output"] in folders]
+
+
+@pytest.mark.parametrize("model_id,case", ultralytics_cases(),
+                         ids=lambda v: v if isinstance(v, str) else "-".join(str(x) for x in v["params"].values()))
+def test_ultralytics_nms_through_sdk(server, model_id, case):
+    # config.yaml's nms: ultralytics keeps what Ultralytics' own NMS keeps
+    # (its goldens are in model-input pixels); boxes are then answered in
+    # Roboflow's format: Stretch undone, clipped, rounded half to even.
+    client = InferenceHTTPClient(api_url=server)
+    p = case["params"]
+    client.configure(InferenceConfiguration(
+        confidence_threshold=p["confidence"], iou_threshold=p["iou_threshold"], class_agnostic_nms=p["class_agnostic_nms"],
+        max_detections=p["max_detections"], max_candidates=p["max_candidates"]))
+    result = client.infer(os.path.join(TESTDATA, "images", "bus.jpg"), model_id=model_id)
+    w, h = result["image"]["width"], result["image"]["height"]
+    assert (w, h) == (810, 1080)
+    names = json.load(open(os.path.join(TESTDATA, "goldens", "class_names.json")))
+    want = []
+    for d in case["detections"]:
+        x1, x2 = (round(min(max(v * w / 320, 0), w)) for v in (d["x1"], d["x2"]))
+        y1, y2 = (round(min(max(v * h / 320, 0), h)) for v in (d["y1"], d["y2"]))
+        want.append({"x": (x1 + x2) / 2, "y": (y1 + y2) / 2, "width": x2 - x1, "height": y2 - y1,
+                     "confidence": d["confidence"], "class_id": d["class_id"], "class": names[d["class_id"]]})
+    check(result["predictions"], want, p["confidence"], 1.0)
+    assert [g["class"] for g in result["predictions"]][:5] == [x["class"] for x in want][:5]
 
 
 def test_registry_and_add_through_sdk(server):

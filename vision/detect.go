@@ -24,7 +24,11 @@ type Layout int
 const (
 	// YOLOv8 (and v11): [4+nc+extra, N], class scores without objectness.
 	YOLOv8 Layout = iota
-	// YOLOv5: [N, 5+nc+extra], objectness at index 4 multiplied in.
+	// YOLOv5: [N, 5+nc+extra], objectness at index 4. inference-core
+	// scores a box by its objectness alone (its NMS reads column 4, which
+	// for YOLOv8 outputs it fills with the best class score); Ultralytics
+	// mode scores it, as yolov5's own NMS does, by objectness times the
+	// class score.
 	YOLOv5
 )
 
@@ -98,15 +102,32 @@ func DecodeBoxes(out []float32, layout Layout, anchors, nc, extra int, opts NMSO
 		}
 		bestOf = func(a int) (float32, int) { return bests[a], int(bestKs[a]) }
 	}
-	for a := 0; a < anchors; a++ {
-		best, bestK := bestOf(a)
-		score := best
-		if layout == YOLOv5 {
-			score *= at(a, 4)
+	if layout == YOLOv5 && opts.TrueIoU {
+		// yolov5 multiplies every class score by the objectness before it
+		// takes the best, so a tie in the products goes to the first class.
+		bestOf = func(a int) (float32, int) {
+			obj := at(a, 4)
+			best, bestK := at(a, first)*obj, 0
+			for k := 1; k < nc; k++ {
+				if v := at(a, first+k) * obj; v > best {
+					best, bestK = v, k
+				}
+			}
+			return best, bestK
 		}
-		// numpy (and torch) compare float32 with the threshold cast to
-		// float32; Ultralytics keeps only scores above it.
-		if !(score >= conf) || opts.TrueIoU && score == conf {
+	}
+	// numpy (and torch) compare float32 with the threshold cast to
+	// float32; Ultralytics keeps only scores above it.
+	pass := func(v float32) bool { return v >= conf && !(opts.TrueIoU && v == conf) }
+	for a := 0; a < anchors; a++ {
+		if layout == YOLOv5 && !pass(at(a, 4)) { // both filter on objectness first
+			continue
+		}
+		score, bestK := bestOf(a)
+		if layout == YOLOv5 && !opts.TrueIoU {
+			score = at(a, 4)
+		}
+		if !pass(score) {
 			continue
 		}
 		cx, cy, w, h := at(a, 0), at(a, 1), at(a, 2), at(a, 3)

@@ -77,7 +77,11 @@ func readFloats(tb testing.TB, name string) []float32 {
 // wants the same detections: same classes and rounded boxes, confidences
 // within 1e-6.
 func TestDetectionGoldens(t *testing.T) {
-	for _, name := range []string{"det-stretch", "det-fitgrey"} {
+	for _, tc := range []struct {
+		name   string
+		layout Layout
+	}{{"det-stretch", YOLOv8}, {"det-fitgrey", YOLOv8}, {"det-v5-stretch", YOLOv5}, {"det-v5-fitgrey", YOLOv5}} {
+		name := tc.name
 		var g goldenFile
 		loadGolden(t, name, &g)
 		mode := resizeOf(g.Resize)
@@ -88,8 +92,12 @@ func TestDetectionGoldens(t *testing.T) {
 			}
 			checked++
 			out := readFloats(t, c.Raw.File)
-			ch, anchors := c.Raw.Shape[1], c.Raw.Shape[2]
-			dets, err := DecodeBoxes(out, YOLOv8, anchors, ch-4, 0, NMSOptions{
+			// YOLOv8: [1, 4+nc, anchors]; YOLOv5: [1, anchors, 5+nc].
+			classes, anchors := c.Raw.Shape[1]-4, c.Raw.Shape[2]
+			if tc.layout == YOLOv5 {
+				classes, anchors = c.Raw.Shape[2]-5, c.Raw.Shape[1]
+			}
+			dets, err := DecodeBoxes(out, tc.layout, anchors, classes, 0, NMSOptions{
 				Confidence: c.Params.Confidence, IoUThreshold: c.Params.IoU,
 				ClassAgnostic: c.Params.ClassAgnostic, MaxDetections: c.Params.MaxDetections,
 			})
@@ -262,6 +270,7 @@ func TestUltralyticsNMSGoldens(t *testing.T) {
 		Cases []struct {
 			Raw     string `json:"raw_output"`
 			Shape   []int  `json:"shape"`
+			Layout  string `json:"layout"`
 			Classes int    `json:"classes"`
 			Params  struct {
 				Confidence    float64 `json:"confidence"`
@@ -280,10 +289,13 @@ func TestUltralyticsNMSGoldens(t *testing.T) {
 	kept := 0
 	for _, c := range g.Cases {
 		out := readFloats(t, c.Raw)
-		ch, anchors := c.Shape[1], c.Shape[2]
+		layout, anchors, extra := YOLOv8, c.Shape[2], c.Shape[1]-4-c.Classes // [1, channels, anchors]
+		if c.Layout == "yolov5" {
+			layout, anchors, extra = YOLOv5, c.Shape[1], c.Shape[2]-5-c.Classes // [1, anchors, channels]
+		}
 		opts := NMSOptions{Confidence: c.Params.Confidence, IoUThreshold: c.Params.IoU, ClassAgnostic: c.Params.ClassAgnostic,
 			MaxDetections: c.Params.MaxDetections, MaxCandidates: c.Params.MaxCandidates, TrueIoU: true}
-		dets, err := DecodeBoxes(out, YOLOv8, anchors, c.Classes, ch-4-c.Classes, opts)
+		dets, err := DecodeBoxes(out, layout, anchors, c.Classes, extra, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
