@@ -96,8 +96,13 @@ fuzz-short:
 
 # In CI the cuda tests must find the real libcudart install-deps.sh put
 # there, not skip.
+# The pure-Go JPEG fallback too: vision compiles without cgo, and its
+# tests and the server's run on image/jpeg (-tags noturbojpeg; the rest of
+# the binary needs cgo for ONNX Runtime).
 test-go:
 	TRTSERVE_REQUIRE_CUDART=$${CI:+1} $(GO) test -race -count=1 ./...
+	CGO_ENABLED=0 $(GO) vet ./vision/
+	$(GO) test -count=1 -tags noturbojpeg ./vision/ ./server/
 
 test-e2e: build ort venv
 	TRTSERVE_BIN=$(CURDIR)/bin/trtserve $(PY) -m pytest -q tests

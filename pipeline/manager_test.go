@@ -119,6 +119,7 @@ func TestIndexReportsStates(t *testing.T) {
 		got[st.Name+"/"+st.Version] = string(st.State) + " " + st.Reason
 	}
 	want := map[string]string{
+		"yolov5n-320/1":      "UNAVAILABLE not loaded",
 		"yolov8n-320/1":      "READY ",
 		"yolov8n-cls-320/1":  "UNAVAILABLE not loaded",
 		"yolov8n-pose-320/1": "UNAVAILABLE unloaded",

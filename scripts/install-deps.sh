@@ -7,7 +7,7 @@
 #     machine without a GPU (TRTSERVE_REQUIRE_CUDART=1 makes its absence a
 #     failure in CI). It is only needed for tests: trtserve opens whatever
 #     libcudart the host has, at run time.
-# Elsewhere install libturbojpeg yourself or build with CGO_ENABLED=0
+# Elsewhere install libturbojpeg yourself or build with -tags noturbojpeg
 # (pure-Go JPEG, slower).
 set -euo pipefail
 need=()

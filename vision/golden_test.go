@@ -132,7 +132,12 @@ func TestDetectionGoldens(t *testing.T) {
 // inference-core's tensors (OpenCV). Stretch resizes in float32 in both,
 // so values agree to rounding; Fit goes through OpenCV's 8-bit fixed-point
 // resize, which rounds to whole grey levels, so up to one level apart.
+// The pure-Go fallback (CGO_ENABLED=0 or -tags noturbojpeg) decodes JPEGs
+// with image/jpeg, whose IDCT and chroma upsampling are not
+// libjpeg-turbo's: its bound is what it was measured at (max 16.7 grey
+// levels on bus.jpg's edges, mean 0.35) with some room, PNGs exact as ever.
 func TestPreprocessingGoldens(t *testing.T) {
+	fallback := JPEGDecoder != "libjpeg-turbo"
 	data, err := os.ReadFile(filepath.Join("..", "testdata", "goldens", "preprocessing.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -154,9 +159,12 @@ func TestPreprocessingGoldens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mode, pad, tol := Stretch, uint8(0), 0.02
+			mode, pad, tol, meanTol := Stretch, uint8(0), 0.02, 0.02
 			if c.Resize != "Stretch to" {
-				mode, pad, tol = Fit, 114, 1.0
+				mode, pad, tol, meanTol = Fit, 114, 1.0, 0.5
+			}
+			if fallback && filepath.Ext(c.Image) == ".jpg" {
+				tol, meanTol = 20, 0.5
 			}
 			g := NewGeometry(mode, img.SrcW, img.SrcH, c.Input[1], c.Input[0])
 			got := make([]float32, 3*c.Input[0]*c.Input[1])
@@ -170,9 +178,11 @@ func TestPreprocessingGoldens(t *testing.T) {
 				worst = max(worst, d)
 				sum += d
 			}
-			t.Logf("%s %s: max %.3f grey levels, mean %.4f", c.Image, c.Resize, worst, sum/float64(len(want)))
-			if worst > tol {
-				t.Errorf("%s: tensor differs from OpenCV's by up to %.3f grey levels (allowed %.2f)", c.Image, worst, tol)
+			mean := sum / float64(len(want))
+			t.Logf("%s %s (%s): max %.3f grey levels, mean %.4f", c.Image, c.Resize, JPEGDecoder, worst, mean)
+			if worst > tol || mean > meanTol {
+				t.Errorf("%s: tensor differs from OpenCV's by up to %.3f grey levels, mean %.4f (allowed %.2f, %.2f)",
+					c.Image, worst, mean, tol, meanTol)
 			}
 		})
 	}
