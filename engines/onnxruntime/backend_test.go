@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/vision"
 )
 
 func backend(tb testing.TB) *Backend {
@@ -96,13 +97,38 @@ func TestLoadResolvesShapesAndBatchesAgree(t *testing.T) {
 	}
 }
 
-// BenchmarkInfer640 is ONNX Runtime alone on a ready tensor, batch 1: the
+// BenchmarkInfer640 is ONNX Runtime alone at batch 1 on the tensor the
+// server makes of bus.jpg (decoded and letterboxed beforehand): the
 // baseline for the server's single-request latency (BenchmarkServerLatency
-// in cmd/trtserve).
+// in cmd/trtserve). The /zeros case shows what an all-zero tensor, which
+// some benchmarks use, would have measured instead.
 func BenchmarkInfer640(b *testing.B) {
 	be := backend(b)
 	_, eng := load(b, be, "yolov8n/1")
-	in, out := buffers(b, eng.Inputs(), 1), buffers(b, eng.Outputs(), 1)
+	img, err := vision.Decode(mustReadFile(b, "../../testdata/images/bus.jpg"), vision.DecodeOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bus := buffers(b, eng.Inputs(), 1)
+	g := vision.NewGeometry(vision.Fit, img.SrcW, img.SrcH, 640, 640)
+	if err := vision.ToTensor(img, g, vision.Normalize{Std: [3]float32{1, 1, 1}}, 114, bus[0].Float32s()); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("bus", func(b *testing.B) { benchInfer(b, eng, bus) })
+	b.Run("zeros", func(b *testing.B) { benchInfer(b, eng, buffers(b, eng.Inputs(), 1)) })
+}
+
+func mustReadFile(tb testing.TB, path string) []byte {
+	tb.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
+
+func benchInfer(b *testing.B, eng engines.Engine, in []*engines.HostBuffer) {
+	out := buffers(b, eng.Outputs(), 1)
 	inst, _ := eng.NewInstance()
 	lat := make([]time.Duration, 0, b.N)
 	for i := 0; i < b.N; i++ {
