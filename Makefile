@@ -13,7 +13,7 @@ export GOTOOLCHAIN := auto
 # deprecated; the warnings say nothing about our code.
 export CGO_CFLAGS := -O2 -g -Wno-deprecated-declarations
 
-.PHONY: all build test test-go test-e2e lint deps ort venv models venv-models goldens goldens-ultralytics bench bench-pipeline bench-kserve bench-images fuzz fuzz-short vulncheck soak overload clean shim simkernel simkernel-check gpu-test gpu-bench gpu-report
+.PHONY: all build test test-go test-e2e lint deps ort venv models venv-models goldens goldens-ultralytics bench bench-decode bench-latency bench-pipeline bench-kserve bench-images fuzz fuzz-short vulncheck soak overload clean shim simkernel simkernel-check gpu-test gpu-bench gpu-report
 
 all: build
 
@@ -134,6 +134,16 @@ goldens:
 
 bench: build ort
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./vision/ ./engines/onnxruntime/ ./server/
+
+# Decode + preprocess of a 1080p JPEG: trtserve's decoders and OpenCV as
+# inference-core uses it, in one run (scripts/bench-decode.sh).
+bench-decode: venv
+	./scripts/bench-decode.sh
+
+# Single-request latency through the server vs ONNX Runtime alone on the
+# same tensor, measured alternately in one benchmark.
+bench-latency: build ort
+	$(GO) test -run '^$$' -bench ServerLatency -benchtime 60x -count 3 ./cmd/trtserve/
 
 # Serving figures of docs/benchmarks.md: parallel vs serial, raw backends,
 # RSS at 1000 clients (about 20 minutes on 2 cores).
