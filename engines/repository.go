@@ -364,16 +364,12 @@ func taskNormalization(t Task) (mean, std [3]float32) {
 // models get Ultralytics' own: letterbox with grey (114) edges, EXIF
 // auto-orientation on. YOLOv5 exports (ultralytics/yolov5's export.py)
 // carry names and stride but no task: a single output [batch, anchors,
-// 5+classes] makes them YOLOv5-layout detectors.
+// 5+classes] makes them YOLOv5-layout detectors (YOLOv8's is [batch,
+// 4+classes, anchors]), with a task in the metadata or without.
 func applyUltralytics(m *Model, info *ONNXInfo) error {
 	meta := info.Metadata
 	m.Pre.Resize = FitGrey
 	m.Pre.AutoOrient = true
-	if _, ok := meta["task"]; !ok && len(info.Outputs) == 1 && len(info.Outputs[0].Shape) == 3 {
-		if names, err := ParsePythonNames(meta["names"]); err == nil && info.Outputs[0].Shape[2] == int64(5+len(names)) {
-			m.Task, m.ModelType, m.OutputLayout = ObjectDetection, "yolov5", "yolov5"
-		}
-	}
 	if task, ok := meta["task"]; ok {
 		t, err := ParseTask(task)
 		if err != nil {
@@ -388,6 +384,12 @@ func applyUltralytics(m *Model, info *ONNXInfo) error {
 			return fmt.Errorf("%w: metadata names: %v", ErrBadModel, err)
 		}
 		m.ClassNames = list
+	}
+	if n := int64(len(m.ClassNames)); n > 0 && (m.Task == "" || m.Task == ObjectDetection) &&
+		len(info.Outputs) == 1 && len(info.Outputs[0].Shape) == 3 {
+		if s := info.Outputs[0].Shape; s[2] == 5+n && s[1] != 4+n {
+			m.Task, m.ModelType, m.OutputLayout = ObjectDetection, "yolov5", "yolov5"
+		}
 	}
 	h, w, err := MetadataImageSize(meta)
 	if err != nil {

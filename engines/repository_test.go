@@ -180,3 +180,32 @@ func TestMmapAllocator(t *testing.T) {
 		t.Fatal("zero-size alloc must fail")
 	}
 }
+
+// TestUltralyticsLayoutFromOutputShape: YOLOv5 exports are told from YOLOv8
+// ones by their output shape, with or without a task in the metadata.
+func TestUltralyticsLayoutFromOutputShape(t *testing.T) {
+	names := "{0: 'a', 1: 'b'}"
+	cases := []struct {
+		name   string
+		meta   map[string]string
+		shape  []int64
+		task   Task
+		layout string
+	}{
+		{"yolov5 without task", map[string]string{"names": names}, []int64{-1, 6300, 7}, ObjectDetection, "yolov5"},
+		{"yolov5 with task", map[string]string{"names": names, "task": "detect"}, []int64{-1, 6300, 7}, ObjectDetection, "yolov5"},
+		{"yolov8", map[string]string{"names": names, "task": "detect"}, []int64{-1, 6, 2100}, ObjectDetection, "yolov8"},
+		{"no names, no task", map[string]string{}, []int64{-1, 6300, 7}, "", "yolov8"},
+		{"pose stays pose", map[string]string{"names": names, "task": "pose", "kpt_shape": "[1, 3]"}, []int64{-1, 6300, 7}, KeypointDetection, "yolov8"},
+	}
+	for _, c := range cases {
+		m := &Model{OutputLayout: "yolov8"}
+		info := &ONNXInfo{Metadata: c.meta, Outputs: []TensorInfo{{Name: "output0", Shape: c.shape}}}
+		if err := applyUltralytics(m, info); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if m.Task != c.task || m.OutputLayout != c.layout {
+			t.Errorf("%s: task %q layout %q, want %q %q", c.name, m.Task, m.OutputLayout, c.task, c.layout)
+		}
+	}
+}
