@@ -54,6 +54,9 @@ def roboflow_cache(tmp):
     names = json.load(open(os.path.join(TESTDATA, "goldens", "class_names.json")))
     cache_folder(tmp, "coco-dets/3", "det-stretch", "object-detection", class_names=names)
     cache_folder(tmp, "coco-v5/3", "det-v5-stretch", "object-detection", class_names=names, model_type="yolov5v6n")
+    # the pretrained demo model (models/yolov5s-coco) as a Roboflow folder
+    cache_folder(tmp, "coco-yolov5s/7", "det-v5s-coco-stretch", "object-detection", class_names=names,
+                 model_type="yolov5v6s")
     # config.yaml's nms: ultralytics on the same folders
     cache_folder(tmp, "coco-ultra/1", "det-stretch", "object-detection", class_names=names,
                  config_yaml="nms: ultralytics\n")

@@ -58,7 +58,9 @@ def cases(golden_name):
 @pytest.mark.parametrize("model_id,golden_name,case",
                          [("coco-dets/3", "det-stretch", c) for c in cases("det-stretch")]
                          # YOLOv5 from a Roboflow folder (yolov5s_weights.onnx, model_type yolov5v6n)
-                         + [("coco-v5/3", "det-v5-stretch", c) for c in cases("det-v5-stretch")],
+                         + [("coco-v5/3", "det-v5-stretch", c) for c in cases("det-v5-stretch")]
+                         # and the pretrained demo model: real people, buses and cats
+                         + [("coco-yolov5s/7", "det-v5s-coco-stretch", c) for c in cases("det-v5s-coco-stretch")],
                          ids=lambda v: v if isinstance(v, str) else v["image"] + "-" + str(v["params"]["confidence"]))
 def test_object_detection_matches_roboflow(server, model_id, golden_name, case):
     client = InferenceHTTPClient(api_url=server)
