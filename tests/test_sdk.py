@@ -114,8 +114,8 @@ def test_ultralytics_nms_through_sdk(server, model_id, case):
     names = json.load(open(os.path.join(TESTDATA, "goldens", "class_names.json")))
     want = []
     for d in case["detections"]:
-        x1, x2 = (round(min(max(v * w / 320, 0), w)) for v in (d["x1"], d["x2"]))
-        y1, y2 = (round(min(max(v * h / 320, 0), h)) for v in (d["y1"], d["y2"]))
+        x1, x2 = (round(min(max(v * (w / 320), 0), w)) for v in (d["x1"], d["x2"]))  # as trtserve: x * (ow / W)
+        y1, y2 = (round(min(max(v * (h / 320), 0), h)) for v in (d["y1"], d["y2"]))
         want.append({"x": (x1 + x2) / 2, "y": (y1 + y2) / 2, "width": x2 - x1, "height": y2 - y1,
                      "confidence": d["confidence"], "class_id": d["class_id"], "class": names[d["class_id"]]})
     check(result["predictions"], want, p["confidence"], 1.0)
