@@ -100,21 +100,18 @@ func bareONNXRuntime(b *testing.B, id string, image []byte) func() {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { eng.Close() })
-	var in, out []*engines.HostBuffer
-	for i, ts := range [][]engines.TensorInfo{eng.Inputs(), eng.Outputs()} {
+	alloc := func(ts []engines.TensorInfo) (bufs []*engines.HostBuffer) {
 		for _, t := range ts {
 			buf, err := engines.MmapAllocator{}.Alloc(t.ElemsPerItem() * 4)
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { buf.Close() })
-			if i == 0 {
-				in = append(in, buf)
-			} else {
-				out = append(out, buf)
-			}
+			bufs = append(bufs, buf)
 		}
+		return bufs
 	}
+	in, out := alloc(eng.Inputs()), alloc(eng.Outputs())
 	img, err := vision.Decode(image, vision.DecodeOptions{AutoOrient: m.Pre.AutoOrient})
 	if err != nil {
 		b.Fatal(err)
