@@ -40,6 +40,14 @@ trtgo_api* trtgo_open(const char* path, char* err, size_t errlen) {
   }
   a->dl = dl;
   SYM(abi_version, "trtshim_abi_version");
+  // Before the other symbols: a shim of another ABI may lack some, and the
+  // useful message is the version, not the missing name.
+  if (a->abi_version() != TRTSHIM_ABI_VERSION) {
+    snprintf(err, errlen, "%s: shim ABI version %d, this trtserve needs %d (rebuild the shim from this source tree)",
+             path, (int)a->abi_version(), TRTSHIM_ABI_VERSION);
+    goto fail;
+  }
+  SYM(init, "trtshim_init");
   SYM(get_info, "trtshim_get_info");
   SYM(set_logger, "trtshim_set_logger");
   SYM(build, "trtshim_build");
@@ -67,6 +75,10 @@ fail:
 }
 
 int32_t trtgo_abi_version(trtgo_api* a) { return a->abi_version(); }
+trtshim_status trtgo_init(trtgo_api* a, const char* tensorrt_lib, int32_t allow_host_code, trtshim_err* err) {
+  trtshim_init_options o = {tensorrt_lib, allow_host_code};
+  return a->init(&o, err);
+}
 trtshim_status trtgo_get_info(trtgo_api* a, trtshim_info* out, trtshim_err* err) { return a->get_info(out, err); }
 trtshim_status trtgo_set_logger(trtgo_api* a, int enable, uintptr_t user, int32_t max_severity, trtshim_err* err) {
   return a->set_logger(enable ? log_cb : NULL, user, max_severity, err);

@@ -8,6 +8,7 @@
 typedef struct trtgo_api {
   void* dl;
   int32_t (*abi_version)(void);
+  trtshim_status (*init)(const trtshim_init_options*, trtshim_err*);
   trtshim_status (*get_info)(trtshim_info*, trtshim_err*);
   trtshim_status (*set_logger)(trtshim_log_fn, uintptr_t, int32_t, trtshim_err*);
   trtshim_status (*build)(const void*, size_t, const char*, const trtshim_build_options*, trtshim_blob*, trtshim_blob*, trtshim_err*);
@@ -33,6 +34,7 @@ typedef struct trtgo_api {
 trtgo_api* trtgo_open(const char* path, char* err, size_t errlen);
 
 int32_t trtgo_abi_version(trtgo_api* a);
+trtshim_status trtgo_init(trtgo_api* a, const char* tensorrt_lib, int32_t allow_host_code, trtshim_err* err);
 trtshim_status trtgo_get_info(trtgo_api* a, trtshim_info* out, trtshim_err* err);
 /* Routes the shim's log to Go (enable = 1) or back to its default. */
 trtshim_status trtgo_set_logger(trtgo_api* a, int enable, uintptr_t user, int32_t max_severity, trtshim_err* err);

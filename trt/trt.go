@@ -31,8 +31,13 @@ var (
 	ErrRuntime         = errors.New("tensorrt runtime error")
 	ErrOutOfMemory     = errors.New("out of memory")
 	ErrInternal        = errors.New("internal shim error")
-	ErrClosed          = errors.New("closed")
-	errByCode          = map[C.trtshim_status]error{
+	// ErrCUDAInit: TensorRT could not start CUDA (no GPU, a driver older
+	// than its CUDA needs); the model can still run on ONNX Runtime.
+	ErrCUDAInit = errors.New("tensorrt could not initialise cuda")
+	// ErrNoTensorRT: the shim loaded but found no usable TensorRT library.
+	ErrNoTensorRT = errors.New("no usable tensorrt library")
+	ErrClosed     = errors.New("closed")
+	errByCode     = map[C.trtshim_status]error{
 		C.TRTSHIM_ERR_INVALID_ARGUMENT: ErrInvalidArgument,
 		C.TRTSHIM_ERR_UNSUPPORTED:      ErrUnsupported,
 		C.TRTSHIM_ERR_PARSE:            ErrParse,
@@ -44,6 +49,8 @@ var (
 		C.TRTSHIM_ERR_RUNTIME:          ErrRuntime,
 		C.TRTSHIM_ERR_OUT_OF_MEMORY:    ErrOutOfMemory,
 		C.TRTSHIM_ERR_INTERNAL:         ErrInternal,
+		C.TRTSHIM_ERR_CUDA_INIT:        ErrCUDAInit,
+		C.TRTSHIM_ERR_NO_TENSORRT:      ErrNoTensorRT,
 	}
 )
 
@@ -82,18 +89,52 @@ func check(op string, st C.trtshim_status, e *C.trtshim_err) error {
 type Library struct {
 	api  *C.trtgo_api
 	path string
+	opts OpenOptions
 	info Info
 }
 
+// OpenOptions say which TensorRT the shim opens and how it runs plans.
+type OpenOptions struct {
+	// TensorRTLib is the TensorRT library to open (--tensorrt-lib): a path
+	// or a soname of libnvinfer, libnvinfer_lean or libnvinfer_dispatch.
+	// "" searches the usual names, full before lean before dispatch.
+	TensorRTLib string
+	// AllowEngineHostCode lets plans carry host code, which
+	// version-compatible plans need (they embed the lean runtime). A plan
+	// runs code in this process either way: load only plans you trust.
+	AllowEngineHostCode bool
+}
+
+// Runtime kinds, Info.Runtime.
+const (
+	RuntimeFull     = "full"     // libnvinfer: builds and runs engines
+	RuntimeLean     = "lean"     // libnvinfer_lean: runs version-compatible plans only
+	RuntimeDispatch = "dispatch" // libnvinfer_dispatch: as lean
+	RuntimeFake     = "fake"     // csrc/fake
+)
+
 // Info describes the shim and the TensorRT behind it.
 type Info struct {
-	Path        string
-	ABI         int
-	Header      string // TensorRT version the shim was built against, e.g. "10.16.0"
-	Runtime     int    // getInferLibVersion() of the loaded libnvinfer (0 for the fake)
-	ONNXParser  int
-	Fake        bool
-	Description string
+	Path   string
+	ABI    int
+	Header string // TensorRT version the shim was built against, e.g. "10.16.0"
+	// RuntimeVersion is getInferLibVersion() of the opened TensorRT
+	// library (0 for the fake).
+	RuntimeVersion int
+	ONNXParser     int // 0 when no ONNX parser was opened (lean, dispatch, fake)
+	Fake           bool
+	// CUDAVersion is the CUDA runtime version the shim was built for
+	// (12090, 13000); 0 = unknown. TensorRT links cudart statically, but
+	// the server's own libcudart should be of the same major.
+	CUDAVersion int
+	Runtime     string // RuntimeFull, RuntimeLean, RuntimeDispatch or RuntimeFake
+	// CanBuild: Build can work here (full TensorRT with its ONNX parser);
+	// false on the lean and dispatch runtimes.
+	CanBuild            bool
+	TensorRTPath        string // the TensorRT library opened, as found
+	Plugins             bool   // libnvinfer_plugin was found and initialised
+	AllowEngineHostCode bool
+	Description         string
 }
 
 // Version is the cache key's TensorRT version: what the shim was built
@@ -102,7 +143,7 @@ func (i Info) Version() string {
 	if i.Fake {
 		return "fake"
 	}
-	return fmt.Sprintf("%s-rt%d", i.Header, i.Runtime)
+	return fmt.Sprintf("%s-rt%d", i.Header, i.RuntimeVersion)
 }
 
 var (
@@ -123,16 +164,25 @@ func Candidates() []string {
 	return append(out, "build/csrc/libtrtshim.so", "libtrtshim.so")
 }
 
-// Open loads the shim at path ("" tries Candidates). Opening the same path
+// Open loads the shim at path ("" tries Candidates) with TensorRT found in
+// the usual places and engine host code allowed. Opening the same path
 // twice returns the same Library.
 func Open(path string) (*Library, error) {
-	paths := []string{path}
-	if path == "" {
+	return OpenWith(path, OpenOptions{AllowEngineHostCode: true})
+}
+
+// OpenWith loads the shim at shimPath ("" tries Candidates) and has it open
+// TensorRT as o says. TensorRT is process-wide: opening the same shim again
+// with other options fails (ErrInvalidArgument) instead of silently using
+// the first ones.
+func OpenWith(shimPath string, o OpenOptions) (*Library, error) {
+	paths := []string{shimPath}
+	if shimPath == "" {
 		paths = Candidates()
 	}
 	var errs []error
 	for _, p := range paths {
-		l, err := open(p)
+		l, err := open(p, o)
 		if err == nil {
 			return l, nil
 		}
@@ -141,10 +191,18 @@ func Open(path string) (*Library, error) {
 	return nil, fmt.Errorf("%w: %w", ErrNoShim, errors.Join(errs...))
 }
 
-func open(path string) (*Library, error) {
+var runtimeKinds = map[C.int32_t]string{
+	C.TRTSHIM_RUNTIME_FULL: RuntimeFull, C.TRTSHIM_RUNTIME_LEAN: RuntimeLean,
+	C.TRTSHIM_RUNTIME_DISPATCH: RuntimeDispatch, C.TRTSHIM_RUNTIME_FAKE: RuntimeFake,
+}
+
+func open(path string, o OpenOptions) (*Library, error) {
 	openMu.Lock()
 	defer openMu.Unlock()
 	if l, ok := opened[path]; ok {
+		if l.opts != o {
+			return nil, fmt.Errorf("%s: %w: already opened with %+v, now asked for %+v", path, ErrInvalidArgument, l.opts, o)
+		}
 		return l, nil
 	}
 	cpath := C.CString(path)
@@ -154,19 +212,28 @@ func open(path string) (*Library, error) {
 	if api == nil {
 		return nil, errors.New(C.GoString(&msg[0]))
 	}
-	if v := int(C.trtgo_abi_version(api)); v != C.TRTSHIM_ABI_VERSION {
-		return nil, fmt.Errorf("%s: shim ABI version %d, this trtserve needs %d (rebuild the shim from this source tree)", path, v, C.TRTSHIM_ABI_VERSION)
+	clib := C.CString(o.TensorRTLib)
+	defer C.free(unsafe.Pointer(clib))
+	allow := C.int32_t(0)
+	if o.AllowEngineHostCode {
+		allow = 1
+	}
+	var e C.trtshim_err
+	if err := check("init", C.trtgo_init(api, clib, allow, &e), &e); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var ci C.trtshim_info
-	var e C.trtshim_err
 	if err := check("get_info", C.trtgo_get_info(api, &ci, &e), &e); err != nil {
 		return nil, err
 	}
-	l := &Library{api: api, path: path, info: Info{
+	l := &Library{api: api, path: path, opts: o, info: Info{
 		Path: path, ABI: int(ci.abi_version),
-		Header:  fmt.Sprintf("%d.%d.%d", ci.trt_major, ci.trt_minor, ci.trt_patch),
-		Runtime: int(ci.trt_runtime), ONNXParser: int(ci.onnx_parser), Fake: ci.fake != 0,
-		Description: C.GoString(&ci.description[0]),
+		Header:         fmt.Sprintf("%d.%d.%d", ci.trt_major, ci.trt_minor, ci.trt_patch),
+		RuntimeVersion: int(ci.trt_runtime), ONNXParser: int(ci.onnx_parser), Fake: ci.fake != 0,
+		CUDAVersion: int(ci.cuda_version), Runtime: runtimeKinds[ci.runtime_kind], CanBuild: ci.can_build != 0,
+		TensorRTPath: C.GoString(&ci.tensorrt_path[0]), Plugins: ci.plugins != 0,
+		AllowEngineHostCode: ci.allow_engine_host_code != 0,
+		Description:         C.GoString(&ci.description[0]),
 	}}
 	opened[path] = l
 	return l, nil

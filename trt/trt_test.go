@@ -34,7 +34,7 @@ func open(t *testing.T) *trt.Library {
 func TestOpen(t *testing.T) {
 	lib := open(t)
 	info := lib.Info()
-	if !info.Fake || info.ABI != 1 || info.Version() != "fake" || !strings.Contains(info.Description, "not TensorRT") {
+	if !info.Fake || info.ABI != 2 || info.Version() != "fake" || !strings.Contains(info.Description, "not TensorRT") {
 		t.Fatalf("info %+v", info)
 	}
 	again, _ := trt.Open(trttest.FakeLib(t))
@@ -375,4 +375,101 @@ func equal(a, b []int64) bool {
 		}
 	}
 	return true
+}
+
+// OpenWith hands its options to the shim's trtshim_init and reports what
+// the shim says back; each case gets its own copy of the fake because the
+// shim's TensorRT state is process-wide.
+func TestOpenWith(t *testing.T) {
+	dir := t.TempDir()
+	lean := dir + "/libnvinfer_lean.so.10"
+	dispatch := dir + "/libnvinfer_dispatch.so.11"
+	for _, p := range []string{lean, dispatch} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		opts     trt.OpenOptions
+		runtime  string
+		canBuild bool
+		err      error
+	}{
+		{"defaults", trt.OpenOptions{AllowEngineHostCode: true}, trt.RuntimeFake, true, nil},
+		{"no host code", trt.OpenOptions{}, trt.RuntimeFake, true, nil},
+		{"lean", trt.OpenOptions{TensorRTLib: lean, AllowEngineHostCode: true}, trt.RuntimeLean, false, nil},
+		{"dispatch", trt.OpenOptions{TensorRTLib: dispatch}, trt.RuntimeDispatch, false, nil},
+		{"missing library", trt.OpenOptions{TensorRTLib: dir + "/libnvinfer.so.99"}, "", false, trt.ErrNoTensorRT},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lib, err := trt.OpenWith(trttest.FakeLibCopy(t), tc.opts)
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) || !errors.Is(err, trt.ErrNoShim) || !strings.Contains(err.Error(), "libnvinfer.so.99") {
+					t.Fatalf("err = %v, want %v and ErrNoShim naming the library", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			info := lib.Info()
+			if info.Runtime != tc.runtime || info.CanBuild != tc.canBuild || info.TensorRTPath != tc.opts.TensorRTLib ||
+				info.AllowEngineHostCode != tc.opts.AllowEngineHostCode || info.Plugins || info.CUDAVersion != 0 {
+				t.Fatalf("info %+v for %+v", info, tc.opts)
+			}
+			onnx, opts := clsBuild(t)
+			_, _, err = lib.Build(onnx, "", opts)
+			if tc.canBuild != (err == nil) || (!tc.canBuild && (!errors.Is(err, trt.ErrUnsupported) || !strings.Contains(err.Error(), tc.runtime+" TensorRT runtime cannot build"))) {
+				t.Fatalf("build on %s: %v", tc.runtime, err)
+			}
+			// A plan with host code (a version-compatible plan) loads only
+			// where host code is allowed.
+			eng, err := lib.Load([]byte(strings.Replace(plan, "precision fp32\n", "precision fp32\nhost_code\n", 1)))
+			if tc.opts.AllowEngineHostCode {
+				if err != nil {
+					t.Fatal(err)
+				}
+				eng.Close()
+			} else if !errors.Is(err, trt.ErrDeserialize) || !strings.Contains(err.Error(), "host code") {
+				t.Fatalf("host-code plan with host code refused: %v", err)
+			}
+			// The process-wide state cannot change under a Library.
+			other := tc.opts
+			other.AllowEngineHostCode = !other.AllowEngineHostCode
+			if _, err := trt.OpenWith(lib.Info().Path, other); !errors.Is(err, trt.ErrInvalidArgument) {
+				t.Fatalf("reopen with other options: %v", err)
+			}
+			if again, err := trt.OpenWith(lib.Info().Path, tc.opts); err != nil || again != lib {
+				t.Fatalf("reopen with the same options: %v", err)
+			}
+		})
+	}
+}
+
+// A TensorRT that cannot start CUDA (real case: no GPU, or a driver older
+// than its CUDA) is ErrCUDAInit with TensorRT's words, from load and build.
+func TestCUDAInitFailure(t *testing.T) {
+	lib := open(t)
+	t.Setenv("TRTSHIM_FAKE_CUDA_INIT_ERROR", "35")
+	_, err := lib.Load([]byte(plan))
+	if !errors.Is(err, trt.ErrCUDAInit) || !strings.Contains(err.Error(), "CUDA initialization failure with error: 35") {
+		t.Fatalf("load: %v", err)
+	}
+	onnx, opts := clsBuild(t)
+	if _, _, err := lib.Build(onnx, "", opts); !errors.Is(err, trt.ErrCUDAInit) {
+		t.Fatalf("build: %v", err)
+	}
+}
+
+// clsBuild is the classification test model and options the fake builds.
+func clsBuild(t *testing.T) ([]byte, trt.BuildOptions) {
+	t.Helper()
+	root, _ := trttest.Root()
+	onnx, err := os.ReadFile(root + "/testdata/models/yolov8n-cls-320/1/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return onnx, trt.BuildOptions{OptimizationLevel: -1, Profile: []trt.ProfileDim{
+		{Name: "images", Min: []int64{1, 3, 320, 320}, Opt: []int64{4, 3, 320, 320}, Max: []int64{8, 3, 320, 320}}}}
 }

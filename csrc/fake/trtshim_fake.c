@@ -44,6 +44,10 @@
  *   TRTSHIM_ERR_RUNTIME and writes nothing — fault injection for tests.
  * - "device_memory N" (N >= 0), optional: the bytes
  *   trtshim_engine_device_memory_size reports (default 4096).
+ * - "host_code", optional: the plan carries host code, as TensorRT's
+ *   version-compatible plans do; loading it after trtshim_init with
+ *   allow_engine_host_code = 0 fails TRTSHIM_ERR_DESERIALIZE (TensorRT
+ *   refuses such a plan the same way).
  * - Any malformed or unknown line, or a repeated optional line, fails
  *   TRTSHIM_ERR_DESERIALIZE with a message naming the line number and text.
  *
@@ -142,11 +146,32 @@
  *   build steps take N ms (at most 60000), so tests can watch a model stay
  *   LOADING while its engine builds and other models serve.
  * - Blobs are malloc'd; trtshim_blob_free frees and zeroes (NULL-safe).
+ * - After trtshim_init opened a lean or dispatch "runtime" (see 5), build
+ *   fails TRTSHIM_ERR_UNSUPPORTED as the real shim's does.
+ *
+ * ---- 4b. CUDA initialisation failure -------------------------------------
+ * TRTSHIM_FAKE_CUDA_INIT_ERROR=N (N > 0) in the environment, read at every
+ * call, makes trtshim_build and trtshim_engine_load fail
+ * TRTSHIM_ERR_CUDA_INIT with "cannot create a TensorRT runtime: CUDA
+ * initialization failure with error: N" (TensorRT's words on a machine
+ * without a usable GPU: 35 = driver too old, 100 = no device), after
+ * argument checks: tests of the per-model fallback use it.
  *
  * ---- 5. Library ----------------------------------------------------------
  * - trtshim_abi_version() = TRTSHIM_ABI_VERSION; get_info: trt_* = 0,
- *   onnx_parser = 0, fake = 1, description
- *   "trtserve fake TensorRT shim: CPU math, not TensorRT".
+ *   onnx_parser = 0, fake = 1, cuda_version = 0, plugins = 0, description
+ *   "trtserve fake TensorRT shim: CPU math, not TensorRT"; runtime_kind,
+ *   can_build, allow_engine_host_code and tensorrt_path as trtshim_init set
+ *   them (before any init: FAKE, 1, 1, "").
+ * - trtshim_init: the fake needs no init (it opens nothing) but honours it:
+ *   opts NULL or allow_engine_host_code not 0/1 → INVALID_ARGUMENT; a
+ *   tensorrt_lib that is not "" must name an existing file (else
+ *   TRTSHIM_ERR_NO_TENSORRT, as the real shim fails to open it); a file
+ *   whose name contains "nvinfer_lean" or "nvinfer_dispatch" makes the fake
+ *   report that runtime kind with can_build = 0 (so the lean-runtime paths
+ *   are testable without TensorRT), any other file FAKE. tensorrt_path is
+ *   the given string. A second successful init with other options →
+ *   INVALID_ARGUMENT, with the same ones → OK.
  * - Logger (global, guarded by a recursive mutex; the callback runs under
  *   it, so after trtshim_set_logger returns the old callback is never called
  *   again, and a callback may itself call trtshim_* functions).
@@ -405,6 +430,7 @@ struct trtshim_engine {
   char precision[32];
   int64_t fail_every;    /* 0: never */
   int64_t device_memory;
+  int32_t host_code;     /* the plan said "host_code" */
 };
 
 struct trtshim_context {
@@ -584,6 +610,12 @@ static int parse_line(trtshim_engine* e, char* line, int* seen_precision, int* s
     *seen_precision = 1;
     return 1;
   }
+  if (strcmp(kw, "host_code") == 0) {
+    if (n != 1) return why(w, TRTSHIM_ERR_DESERIALIZE, "want 'host_code' alone");
+    if (e->host_code) return why(w, TRTSHIM_ERR_DESERIALIZE, "host_code given twice");
+    e->host_code = 1;
+    return 1;
+  }
   if (strcmp(kw, "fail_enqueue_every") == 0 || strcmp(kw, "device_memory") == 0) {
     int is_fail = kw[0] == 'f';
     int64_t v;
@@ -704,11 +736,79 @@ static trtshim_status parse_plan(const char* plan, size_t len, trtshim_engine* e
 
 FAKE_EXPORT int32_t trtshim_abi_version(void) { return TRTSHIM_ABI_VERSION; }
 
+/* What trtshim_init set (section 5); guarded by g_init_mu. */
+static pthread_mutex_t g_init_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_init_done = 0;
+static int32_t g_runtime_kind = TRTSHIM_RUNTIME_FAKE;
+static int32_t g_allow_host_code = 1;
+static char g_trt_path[TRTSHIM_PATH_LEN];
+
+static void init_state(int32_t* kind, int32_t* allow) {
+  pthread_mutex_lock(&g_init_mu);
+  if (kind) *kind = g_runtime_kind;
+  if (allow) *allow = g_allow_host_code;
+  pthread_mutex_unlock(&g_init_mu);
+}
+
+/* TRTSHIM_FAKE_CUDA_INIT_ERROR (section 4b). */
+static trtshim_status cuda_init_failure(const char* fn, trtshim_err* err) {
+  const char* v = getenv("TRTSHIM_FAKE_CUDA_INIT_ERROR");
+  long code = v ? strtol(v, NULL, 10) : 0;
+  if (code <= 0) return TRTSHIM_OK;
+  return fail(err, TRTSHIM_ERR_CUDA_INIT,
+              "%s: cannot create a TensorRT runtime: CUDA initialization failure with error: %ld", fn,
+              code);
+}
+
+FAKE_EXPORT trtshim_status trtshim_init(const trtshim_init_options* opts, trtshim_err* err) {
+  if (opts == NULL) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "init: opts is NULL");
+  if (opts->allow_engine_host_code != 0 && opts->allow_engine_host_code != 1)
+    return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "init: allow_engine_host_code must be 0 or 1, got %d",
+                (int)opts->allow_engine_host_code);
+  const char* lib = opts->tensorrt_lib ? opts->tensorrt_lib : "";
+  if (strlen(lib) >= TRTSHIM_PATH_LEN)
+    return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "init: tensorrt_lib is %d bytes or longer",
+                TRTSHIM_PATH_LEN);
+  int32_t kind = TRTSHIM_RUNTIME_FAKE;
+  if (*lib != '\0') {
+    FILE* f = fopen(lib, "rb");
+    if (f == NULL)
+      return fail(err, TRTSHIM_ERR_NO_TENSORRT, "init: cannot open TensorRT library %.512s", lib);
+    fclose(f);
+    const char* base = strrchr(lib, '/');
+    base = base ? base + 1 : lib;
+    if (strstr(base, "nvinfer_lean") != NULL) kind = TRTSHIM_RUNTIME_LEAN;
+    else if (strstr(base, "nvinfer_dispatch") != NULL) kind = TRTSHIM_RUNTIME_DISPATCH;
+  }
+  pthread_mutex_lock(&g_init_mu);
+  if (g_init_done && (g_allow_host_code != opts->allow_engine_host_code || strcmp(g_trt_path, lib) != 0)) {
+    int32_t had = g_allow_host_code;
+    char had_path[TRTSHIM_PATH_LEN];
+    memcpy(had_path, g_trt_path, sizeof had_path);
+    pthread_mutex_unlock(&g_init_mu);
+    return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT,
+                "init: already initialised with tensorrt_lib '%.400s' and allow_engine_host_code %d",
+                had_path, (int)had);
+  }
+  g_init_done = 1;
+  g_runtime_kind = kind;
+  g_allow_host_code = opts->allow_engine_host_code;
+  memcpy(g_trt_path, lib, strlen(lib) + 1);
+  pthread_mutex_unlock(&g_init_mu);
+  return TRTSHIM_OK;
+}
+
 FAKE_EXPORT trtshim_status trtshim_get_info(trtshim_info* out, trtshim_err* err) {
   if (out == NULL) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "get_info: out is NULL");
   memset(out, 0, sizeof *out);
   out->abi_version = TRTSHIM_ABI_VERSION;
   out->fake = 1;
+  pthread_mutex_lock(&g_init_mu);
+  out->runtime_kind = g_runtime_kind;
+  out->can_build = g_runtime_kind == TRTSHIM_RUNTIME_FAKE;
+  out->allow_engine_host_code = g_allow_host_code;
+  memcpy(out->tensorrt_path, g_trt_path, sizeof out->tensorrt_path);
+  pthread_mutex_unlock(&g_init_mu);
   snprintf(out->description, sizeof out->description, "%s",
            "trtserve fake TensorRT shim: CPU math, not TensorRT");
   return TRTSHIM_OK;
@@ -749,6 +849,18 @@ FAKE_EXPORT trtshim_status trtshim_engine_load(const void* plan, size_t len, trt
   snprintf(e->precision, sizeof e->precision, "fp32");
   trtshim_status st = parse_plan((const char*)plan, len, e, err);
   if (st != TRTSHIM_OK) {
+    free(e);
+    return st;
+  }
+  int32_t allow = 1;
+  init_state(NULL, &allow);
+  if (e->host_code && !allow) {
+    free(e);
+    return fail(err, TRTSHIM_ERR_DESERIALIZE,
+                "engine_load: the plan contains host code (a version-compatible plan) and engine host "
+                "code is not allowed (allow_engine_host_code = 0)");
+  }
+  if ((st = cuda_init_failure("engine_load", err)) != TRTSHIM_OK) {
     free(e);
     return st;
   }
@@ -1504,6 +1616,15 @@ FAKE_EXPORT trtshim_status trtshim_build(const void* onnx, size_t onnx_len, cons
   }
   if (opts->precision == TRTSHIM_PRECISION_INT8)
     return fail(err, TRTSHIM_ERR_UNSUPPORTED, "build: the fake cannot build int8");
+  int32_t kind = TRTSHIM_RUNTIME_FAKE;
+  init_state(&kind, NULL);
+  if (kind == TRTSHIM_RUNTIME_LEAN || kind == TRTSHIM_RUNTIME_DISPATCH)
+    return fail(err, TRTSHIM_ERR_UNSUPPORTED,
+                "build: the %s TensorRT runtime cannot build engines (it only deserializes "
+                "version-compatible plans built elsewhere with the full TensorRT)",
+                kind == TRTSHIM_RUNTIME_LEAN ? "lean" : "dispatch");
+  trtshim_status cst = cuda_init_failure("build", err);
+  if (cst != TRTSHIM_OK) return cst;
 
   trtshim_engine* e = calloc(1, sizeof *e);
   if (e == NULL) return fail(err, TRTSHIM_ERR_OUT_OF_MEMORY, "build: out of memory");

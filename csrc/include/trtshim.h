@@ -2,7 +2,10 @@
  * trtshim.h — the flat C API between trtserve's Go code and TensorRT.
  *
  * Two libraries export exactly this API:
- *   - libtrtshim.so (csrc/src), the real one, built against TensorRT >= 10.1;
+ *   - libtrtshim.so (csrc/src), the real one, built against TensorRT >= 10.1
+ *     headers; it links no TensorRT library but opens one at run time
+ *     (trtshim_init): the full libnvinfer, the lean runtime or the dispatch
+ *     runtime;
  *   - libtrtshim_fake.so (csrc/fake), CPU math behind the same calls, so the
  *     Go binding (trt/) and the GPU backend are tested where TensorRT is not.
  * Go opens either at run time (dlopen) and resolves every trtshim_* symbol;
@@ -36,10 +39,11 @@
 extern "C" {
 #endif
 
-#define TRTSHIM_ABI_VERSION 1
+#define TRTSHIM_ABI_VERSION 2
 #define TRTSHIM_MAX_DIMS 8
 #define TRTSHIM_NAME_LEN 256
 #define TRTSHIM_ERR_LEN 1024
+#define TRTSHIM_PATH_LEN 1024
 
 typedef int32_t trtshim_status;
 enum {
@@ -54,7 +58,9 @@ enum {
   TRTSHIM_ERR_NOT_FOUND = 8,        /* no tensor of that name */
   TRTSHIM_ERR_RUNTIME = 9,          /* TensorRT failed at run time (see the log) */
   TRTSHIM_ERR_OUT_OF_MEMORY = 10,
-  TRTSHIM_ERR_INTERNAL = 11         /* an exception or a bug in the shim */
+  TRTSHIM_ERR_INTERNAL = 11,        /* an exception or a bug in the shim */
+  TRTSHIM_ERR_CUDA_INIT = 12,       /* TensorRT could not initialise CUDA (no GPU, driver too old) */
+  TRTSHIM_ERR_NO_TENSORRT = 13      /* no usable TensorRT library (trtshim_init failed or was not called) */
 };
 
 typedef struct trtshim_err {
@@ -64,16 +70,54 @@ typedef struct trtshim_err {
 
 /* ---- library ---------------------------------------------------------- */
 
+/* Which TensorRT library trtshim_init opened. */
+enum {
+  TRTSHIM_RUNTIME_NONE = 0,     /* trtshim_init has not succeeded yet */
+  TRTSHIM_RUNTIME_FULL = 1,     /* libnvinfer: builds and runs engines */
+  TRTSHIM_RUNTIME_LEAN = 2,     /* libnvinfer_lean: runs version-compatible engines only */
+  TRTSHIM_RUNTIME_DISPATCH = 3, /* libnvinfer_dispatch: as lean, loading the plan's own lean runtime */
+  TRTSHIM_RUNTIME_FAKE = 4      /* csrc/fake */
+};
+
 typedef struct trtshim_info {
   int32_t abi_version;     /* TRTSHIM_ABI_VERSION the library was built with */
   int32_t trt_major, trt_minor, trt_patch; /* headers it was built against */
-  int32_t trt_runtime;     /* getInferLibVersion(): the loaded libnvinfer */
-  int32_t onnx_parser;     /* getNvOnnxParserVersion() */
+  int32_t trt_runtime;     /* getInferLibVersion() of the opened library (0 before trtshim_init) */
+  int32_t onnx_parser;     /* getNvOnnxParserVersion(); 0 when no parser was opened */
   int32_t fake;            /* 1 for csrc/fake */
+  int32_t cuda_version;    /* CUDA_VERSION the shim was built for (12090, 13000); 0 = unknown */
+  int32_t runtime_kind;    /* TRTSHIM_RUNTIME_* */
+  int32_t can_build;       /* 1 when trtshim_build can work (full library and its ONNX parser) */
+  int32_t plugins;         /* 1 when libnvinfer_plugin was opened and initialised */
+  int32_t allow_engine_host_code; /* as given to trtshim_init */
+  char tensorrt_path[TRTSHIM_PATH_LEN]; /* the opened TensorRT library, as found */
   char description[TRTSHIM_NAME_LEN];
 } trtshim_info;
 
+/* What trtshim_init opens and how. */
+typedef struct trtshim_init_options {
+  /* A TensorRT library to open (a path or a soname); NULL or "" searches,
+   * in order: libnvinfer.so.11, .so.10, .so (full), libnvinfer_lean.so.11,
+   * .so.10, .so (lean), libnvinfer_dispatch.so.11, .so.10, .so (dispatch).
+   * The kind is told by the library's exports: a full libnvinfer exports
+   * createInferBuilder_INTERNAL, the lean and dispatch runtimes do not. */
+  const char* tensorrt_lib;
+  /* 1: IRuntime::setEngineHostCodeAllowed(true) on every runtime, which
+   * version-compatible plans need (they carry the lean runtime as host
+   * code: only load plans you trust). 0: such plans are refused. */
+  int32_t allow_engine_host_code;
+} trtshim_init_options;
+
 int32_t trtshim_abi_version(void);
+/* Opens TensorRT (and its ONNX parser and plugin library when present; the
+ * plugins are initialised once here, before any parse or deserialize).
+ * Every call that needs TensorRT fails TRTSHIM_ERR_NO_TENSORRT until it
+ * succeeds. Process-wide: a second call with the same options returns
+ * TRTSHIM_OK, one with other options TRTSHIM_ERR_INVALID_ARGUMENT; a failed
+ * call may be retried. It does not touch CUDA: a missing GPU shows up as
+ * TRTSHIM_ERR_CUDA_INIT from the first build or engine load. */
+trtshim_status trtshim_init(const trtshim_init_options* opts, trtshim_err* err);
+/* Valid before trtshim_init (runtime_kind NONE, trt_runtime 0). */
 trtshim_status trtshim_get_info(trtshim_info* out, trtshim_err* err);
 
 /* Severity as TensorRT's ILogger::Severity, in our own numbering. */
@@ -175,7 +219,8 @@ typedef struct trtshim_blob {
   size_t len;
 } trtshim_blob;
 
-/* Builds a serialized engine from ONNX bytes. model_dir, when not NULL, is
+/* Builds a serialized engine from ONNX bytes (full TensorRT only: on the
+ * lean or dispatch runtime it fails TRTSHIM_ERR_UNSUPPORTED). model_dir, when not NULL, is
  * where external weight files are looked up. timing_cache_out may be NULL;
  * otherwise it receives the updated timing cache. */
 trtshim_status trtshim_build(const void* onnx, size_t onnx_len, const char* model_dir,
@@ -187,7 +232,9 @@ void trtshim_blob_free(trtshim_blob* b);
 
 typedef struct trtshim_engine trtshim_engine;
 
-/* Deserializes a plan on the calling thread's current CUDA device. */
+/* Deserializes a plan on the calling thread's current CUDA device. Builds
+ * and loads run one at a time (see trtshim.cpp: so that errors TensorRT logs
+ * on its worker threads reach this call's message). */
 trtshim_status trtshim_engine_load(const void* plan, size_t len, trtshim_engine** out,
                                    trtshim_err* err);
 void trtshim_engine_free(trtshim_engine* e);

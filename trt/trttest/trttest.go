@@ -89,6 +89,24 @@ func build() (string, error) {
 	return out, os.Rename(tmp, out) // atomic: test binaries build it concurrently
 }
 
+// FakeLibCopy is a private copy of the fake shim in a test's temporary
+// directory. The shim's trtshim_init state is process-wide per loaded
+// library, so a test that opens it with other OpenOptions (a lean
+// "runtime", host code refused) needs a file of its own: dlopen loads a
+// second path as a second library.
+func FakeLibCopy(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(FakeLib(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "libtrtshim_fake.so")
+	if err := os.WriteFile(out, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // Floats is n float32s of memory outside the Go heap (the engines
 // package's mmap allocator), freed when the test ends: the shim keeps
 // tensor addresses between calls, which Go memory must never be used for.
