@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/engines/simgpu"
 	"github.com/trtserve/trtserve/engines/simulated"
 	"github.com/trtserve/trtserve/pipeline"
 )
@@ -410,7 +411,7 @@ func empty(c *fiber.Ctx, status int) error {
 
 // simulatedHeader marks answers of the simulated accelerator.
 func simulatedHeader(c *fiber.Ctx, m *pipeline.Model) {
-	if m.Spec.Backend == simulated.Name {
-		c.Set(HeaderBackend, simulated.Name)
+	if m.Spec.Backend == simulated.Name || m.Spec.Backend == simgpu.Name {
+		c.Set(HeaderBackend, m.Spec.Backend)
 	}
 }

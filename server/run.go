@@ -19,6 +19,7 @@ import (
 	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/onnxruntime"
+	"github.com/trtserve/trtserve/engines/simgpu"
 	"github.com/trtserve/trtserve/engines/simulated"
 	"github.com/trtserve/trtserve/engines/tensorrt"
 	"github.com/trtserve/trtserve/metrics"
@@ -219,7 +220,7 @@ func NewBackends(cfg *config.Config, log *slog.Logger) (*Backends, error) {
 	case err == nil:
 		b.Register(ort)
 		log.Info("backend ready", "backend", onnxruntime.Name, "onnxruntime", onnxruntime.Version(), "jpeg", vision.JPEGDecoder)
-	case cfg.Backend == simulated.Name || trtErr == nil:
+	case cfg.Backend == simulated.Name || cfg.Backend == simgpu.Name || trtErr == nil:
 		// Nothing needs to run on it: say so and go on.
 		b.MarkMissing(onnxruntime.Name, err)
 		log.Warn("onnxruntime backend unavailable", "err", err)
@@ -231,7 +232,70 @@ func NewBackends(cfg *config.Config, log *slog.Logger) (*Backends, error) {
 	if cfg.Backend == simulated.Name {
 		log.Warn("every model runs on the SIMULATED accelerator: outputs are synthetic, timings are a model of a GPU", "base", simulated.DefaultBase, "per_image", simulated.DefaultPerItem)
 	}
+	if cfg.Backend != simgpu.Name {
+		// It takes a GPU context and pinned memory: only when asked for.
+		b.MarkMissing(simgpu.Name, errors.New("a benchmark backend: start the server with --backend simulated-gpu"))
+	} else if err := startSimGPU(cfg, log, b); err != nil {
+		b.Close()
+		return nil, err
+	}
 	return b, nil
+}
+
+// startSimGPU starts the simulated GPU backend (engines/simgpu) on
+// --gpu, or says why it cannot: it needs a real GPU and the simulated
+// kernel, except under TRTSERVE_CUDA_MOCK (tests).
+func startSimGPU(cfg *config.Config, log *slog.Logger, b *Backends) error {
+	unavailable := func(err error) error {
+		return fmt.Errorf("%w: %w (it needs an NVIDIA GPU and %s from `make simkernel`; without a GPU only TRTSERVE_CUDA_MOCK=1 runs it, for tests)",
+			simgpu.ErrUnavailable, err, cuda.SimKernelLib)
+	}
+	var (
+		rt     cuda.Runtime
+		kernel simgpu.Launcher
+		closer func() error
+	)
+	if cfg.CUDAMock {
+		log.Warn("CUDA MOCK (TRTSERVE_CUDA_MOCK): the simulated-gpu backend runs on host memory with a host stand-in for its kernel — for tests only")
+		rt = cuda.NewMock()
+		kernel, closer = simgpu.HostKernel{Runtime: rt}, func() error { return nil }
+	} else {
+		var err error
+		if rt, err = cuda.Open(cfg.CUDALib); err != nil {
+			return unavailable(err)
+		}
+		n, err := rt.DeviceCount()
+		if err == nil && cfg.GPU >= n {
+			err = fmt.Errorf("%w: --gpu %d, but this machine has %d", cuda.ErrNoDevice, cfg.GPU, n)
+		}
+		if err != nil {
+			rt.Close()
+			return unavailable(err)
+		}
+		k, err := cuda.LoadSimKernel("")
+		if err != nil {
+			rt.Close()
+			return unavailable(err)
+		}
+		kernel, closer = k, k.Close
+	}
+	pool := cuda.NewPool(rt, cuda.PoolOptions{Budget: cfg.PinnedPoolBytes, Log: log})
+	backend, err := simgpu.NewBackend(simgpu.BackendOptions{Runtime: rt, Kernel: kernel, Device: cfg.GPU, Pool: pool})
+	if err != nil {
+		pool.Close()
+		closer()
+		rt.Close()
+		return err
+	}
+	b.Register(backend)
+	b.closers = append(b.closers, rt.Close, closer, pool.Close)
+	if b.PinnedPool == nil {
+		b.PinnedPool = pool
+	}
+	dev, _ := rt.DeviceInfo(cfg.GPU)
+	log.Warn("every model runs on the SIMULATED GPU backend: real pinned copies, streams and a kernel reading every input byte; outputs are synthetic, not predictions",
+		"gpu", dev.Name, "cuda", rt.Name())
+	return nil
 }
 
 // startTensorRT starts the GPU backend, or says why it cannot.

@@ -1,11 +1,3 @@
-// Package simgpu is the simulated GPU engine: real CUDA copies on a
-// stream per stage and a real kernel (csrc/simkernel) that reads the
-// whole input batch and keeps the compute stream busy for Base +
-// PerItem×batch, so the staged instance's copy/compute overlap is measured
-// on a GPU host without TensorRT. Its outputs are bytes derived from the
-// input sum, not predictions: it drives benchmarks (go test -bench, make
-// gpu-bench), not the HTTP server, and everything it reports says
-// "simulated engine".
 package simgpu
 
 import (

@@ -289,3 +289,11 @@ func hash(b []byte) uint64 {
 	h *= 0x94d049bb133111eb
 	return h ^ h>>31
 }
+
+// Variants is how many distinct synthetic outputs each output has.
+func (e *Engine) Variants() int { return variants }
+
+// Template is variant v of one item of output i: the bytes Run writes for
+// an item whose input hashes to v. The simulated GPU backend
+// (engines/simgpu) uploads them to the device and copies them there.
+func (e *Engine) Template(i, v int) []float32 { return e.templates[i][v] }
