@@ -145,22 +145,36 @@ typedef struct {
 
 // cudaDeviceProp's layout has changed with most CUDA releases (fields
 // added, removed, reordered), and we compile without its header, so we
-// cannot know its size. One thing has held in every version: `char
-// name[256]` is the first field. So the properties are written into a
-// zeroed buffer far larger than any version's struct (about 1 KiB in CUDA
-// 12) and only the name is read; everything else comes from
-// cudaDeviceGetAttribute, whose enum values are stable ABI.
+// cannot know its size: the properties are written into a zeroed buffer
+// far larger than any version's struct (about 1 KiB in CUDA 12). Only its
+// head is read, which is the same in CUDA 11, 12 and 13.x (checked in
+// driver_types.h): name, uuid, luid, luidDeviceNodeMask, totalGlobalMem.
+// Everything else comes from cudaDeviceGetAttribute, whose enum values are
+// stable ABI.
 #define CUDART_PROPS_BUF (16 * 1024)
+typedef struct {
+	char name[256];
+	unsigned char uuid[16];
+	char luid[8];
+	unsigned int luidDeviceNodeMask;
+	size_t totalGlobalMem;
+} cudart_props_head;
 
-// cudart_device_info runs on one OS thread from start to end (a single cgo
-// call), so switching the current device for cudaMemGetInfo and switching
-// back is invisible to the caller's thread-current device.
+// cudart_device_info creates no context: neither call needs one. It used
+// to read the total memory with cudaMemGetInfo, which made the device
+// current (creating its primary context) and then restored the thread's
+// previous device — device 0 on a thread that had none, creating a context
+// on GPU 0 as well under --gpu N.
 static cuerr cudart_device_info(cudart_fns *f, int dev, cudart_devinfo *out) {
 	cuerr e;
 	char *props = calloc(1, CUDART_PROPS_BUF);
 	if (props == NULL) { out->failed = "calloc"; return 2; } // cudaErrorMemoryAllocation
 	e = f->GetDeviceProperties(props, dev);
-	if (e == 0) memcpy(out->name, props, sizeof out->name - 1);
+	if (e == 0) {
+		const cudart_props_head *head = (const cudart_props_head *)props;
+		memcpy(out->name, head->name, sizeof out->name - 1);
+		out->total = head->totalGlobalMem;
+	}
 	free(props);
 	if (e != 0) { out->failed = "cudaGetDeviceProperties"; return e; }
 	out->name[sizeof out->name - 1] = 0;
@@ -176,15 +190,6 @@ static cuerr cudart_device_info(cudart_fns *f, int dev, cudart_devinfo *out) {
 		e = f->DeviceGetAttribute(attrs[i].dst, attrs[i].attr, dev);
 		if (e != 0) { out->failed = "cudaDeviceGetAttribute"; return e; }
 	}
-
-	int prev = 0;
-	if ((e = f->GetDevice(&prev)) != 0) { out->failed = "cudaGetDevice"; return e; }
-	if ((e = f->SetDevice(dev)) != 0) { out->failed = "cudaSetDevice"; return e; }
-	size_t free_ = 0;
-	e = f->MemGetInfo(&free_, &out->total);
-	cuerr e2 = f->SetDevice(prev);
-	if (e != 0) { out->failed = "cudaMemGetInfo"; return e; }
-	if (e2 != 0) { out->failed = "cudaSetDevice"; return e2; }
 	return 0;
 }
 
@@ -255,6 +260,34 @@ import (
 // installed), then the runtimes of the CUDA majors we support, newest first.
 var cudartCandidates = []string{"libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0"}
 
+// cudartSoname is the file name the runtime of one CUDA major is installed
+// under (CUDA 11 kept the minor in its soname).
+func cudartSoname(major int) string {
+	if major == 11 {
+		return "libcudart.so.11.0"
+	}
+	return "libcudart.so." + strconv.Itoa(major)
+}
+
+// CandidatesFor is the order Open tries libcudart in when TensorRT was
+// built for CUDA major (0: unknown): that major's runtime first, since a
+// driver new enough for TensorRT is new enough for it, while the file-name
+// order alone could pick a newer runtime than the driver supports (or an
+// older one than TensorRT's kernels need); then the usual order.
+func CandidatesFor(major int) []string {
+	if major <= 0 {
+		return append([]string(nil), cudartCandidates...)
+	}
+	first := cudartSoname(major)
+	out := []string{first}
+	for _, c := range cudartCandidates {
+		if c != first {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // noDeviceCodes are the cudaError_t values that mean "this process has no
 // GPU it can use", as opposed to a failed call on a working GPU (values
 // from driver_types.h, unchanged from CUDA 11 to 13):
@@ -280,9 +313,9 @@ var noDeviceCodes = map[int]bool{3: true, 34: true, 35: true, 46: true, 100: tru
 // cudaErrorNotReady is cudaEventQuery's "not yet", not a failure.
 const cudaErrorNotReady = 600
 
-// APIError is a failed runtime call. It unwraps to ErrNoDevice or ErrCUDA,
-// so callers test errors.Is(err, cuda.ErrNoDevice) and logs get CUDA's own
-// name and text.
+// APIError is a failed runtime call. It unwraps to ErrNoDevice or ErrCUDA
+// (and ErrDeviceFault when the error is sticky), so callers test
+// errors.Is(err, cuda.ErrNoDevice) and logs get CUDA's own name and text.
 type APIError struct {
 	Op   string // the runtime function, e.g. "cudaGetDeviceCount"
 	Code int    // the cudaError_t value
@@ -295,7 +328,14 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("%v: %s: %s (%d): %s", e.kind, e.Op, e.Name, e.Code, e.Text)
 }
 
-func (e *APIError) Unwrap() error { return e.kind }
+// Unwrap is the error's kind, and ErrDeviceFault too for a sticky error, so
+// errors.Is(err, cuda.ErrDeviceFault) picks out a device that is lost.
+func (e *APIError) Unwrap() []error {
+	if Sticky(e.Code) {
+		return []error{e.kind, ErrDeviceFault}
+	}
+	return []error{e.kind}
+}
 
 // cudartLib is one dlopen handle shared by every Runtime opened on it.
 type cudartLib struct {
@@ -338,7 +378,12 @@ var _ Runtime = (*cudart)(nil)
 // Runtimes opened on the same library share one dlopen handle, refcounted:
 // each Close drops one reference and the last unloads the library. Closing
 // a Runtime twice, or calling it after Close, returns ErrClosed.
-func Open(path string) (Runtime, error) {
+func Open(path string) (Runtime, error) { return OpenFor(path, 0) }
+
+// OpenFor is Open searching CandidatesFor(major) when path is "": the
+// runtime of the CUDA major TensorRT was built for first. Callers compare
+// the Version of what opened with major and say so when it differs.
+func OpenFor(path string, major int) (Runtime, error) {
 	var tries []string
 	switch {
 	case path != "":
@@ -346,7 +391,7 @@ func Open(path string) (Runtime, error) {
 	case os.Getenv("TRTSERVE_CUDART_LIB") != "":
 		tries = []string{os.Getenv("TRTSERVE_CUDART_LIB")}
 	default:
-		tries = cudartCandidates
+		tries = CandidatesFor(major)
 	}
 	var reasons []string
 	for _, p := range tries {
@@ -489,9 +534,8 @@ func (r *cudart) DeviceCount() (int, error) {
 	return int(n), nil
 }
 
-// DeviceInfo describes one device. Finding its total memory creates the
-// device's primary context (cudaMemGetInfo needs one); the calling thread's
-// current device is left as it was.
+// DeviceInfo describes one device without creating a context on it (or on
+// any other): describing every GPU of a host must not claim them all.
 func (r *cudart) DeviceInfo(device int) (DeviceInfo, error) {
 	l, err := r.acquire()
 	if err != nil {

@@ -7,9 +7,12 @@ import "C"
 
 import (
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Mock is a Runtime that does the work on the host, for tests and for
@@ -19,6 +22,12 @@ import (
 // so stream order holds trivially and events are always complete; what the
 // mock checks is everything else — that every copy stays inside one live
 // allocation, that handles are live, and that everything allocated is freed.
+//
+// It also keeps CUDA's per-thread current device and records which devices
+// got a context, as the real runtime creates a device's primary context on
+// the first call that needs one from a thread whose current device it is
+// (device 0 on a thread that never called SetDevice). And InjectFault makes
+// it lose the device as a sticky error does.
 type Mock struct {
 	// Devices is what DeviceCount reports; 0 makes the mock a machine
 	// whose GPU is missing.
@@ -35,6 +44,11 @@ type Mock struct {
 	next    uintptr
 	closed  bool
 	stats   MockStats
+	// current is each OS thread's current device (absent: 0, CUDA's
+	// default); contexts are the devices that got a primary context.
+	current  map[int]int
+	contexts map[int]bool
+	fault    *APIError // set by InjectFault: every call needing a context fails
 }
 
 type mockAlloc struct {
@@ -64,15 +78,57 @@ func (m *Mock) init() error {
 	if m.host == nil {
 		m.host, m.dev = map[uintptr]mockAlloc{}, map[uintptr]mockAlloc{}
 		m.streams, m.events = map[Stream]bool{}, map[Event]time.Time{}
+		m.current, m.contexts = map[int]int{}, map[int]bool{}
 	}
 	return nil
 }
 
-// do runs f with the lock held on an open mock.
-func (m *Mock) do(f func() error) error {
+// ctx is what a runtime call that needs a context does first: create the
+// primary context of the calling thread's current device, and fail if the
+// device is lost. The lock is held.
+func (m *Mock) ctx(op string) error {
+	if err := m.init(); err != nil {
+		return err
+	}
+	m.contexts[m.current[unix.Gettid()]] = true
+	if m.fault != nil {
+		f := *m.fault
+		f.Op = op
+		return &f
+	}
+	return nil
+}
+
+// Contexts are the devices that got a context so far, sorted.
+func (m *Mock) Contexts() []int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
+	var out []int
+	for d := range m.contexts {
+		out = append(out, d)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// InjectFault makes the device fail as after a sticky error (code, e.g.
+// 700 cudaErrorIllegalAddress): every later call that needs a context
+// returns it, as CUDA does until the process exits.
+func (m *Mock) InjectFault(code int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name := stickyCodes[code]
+	if name == "" {
+		name = "cudaError"
+	}
+	m.fault = &APIError{Code: code, Name: name, Text: "injected by the CUDA mock", kind: ErrCUDA}
+}
+
+// do runs f with the lock held on an open mock, in a context (see ctx).
+func (m *Mock) do(op string, f func() error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.ctx(op); err != nil {
 		return err
 	}
 	return f()
@@ -110,15 +166,25 @@ func (m *Mock) DeviceInfo(device int) (DeviceInfo, error) {
 	return DeviceInfo{Index: device, Name: "Mock GPU", Major: 9, Minor: 0, TotalMemory: 80 << 30, CopyEngines: 2}, nil
 }
 
+// SetDevice creates the device's context at once, as cudaSetDevice does
+// since CUDA 12.
 func (m *Mock) SetDevice(device int) error {
-	_, err := m.DeviceInfo(device)
-	return err
+	if _, err := m.DeviceInfo(device); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.init(); err != nil {
+		return err
+	}
+	m.current[unix.Gettid()] = device
+	return m.ctx("cudaSetDevice")
 }
 
 func (m *Mock) MemGetInfo() (free, total int64, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
+	if err := m.ctx("cudaMemGetInfo"); err != nil {
 		return 0, 0, err
 	}
 	total = 80 << 30
@@ -159,14 +225,14 @@ func (m *Mock) free(table map[uintptr]mockAlloc, p uintptr, inUse *int64, count 
 func (m *Mock) HostAlloc(size int, flags HostAllocFlags) (unsafe.Pointer, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
+	if err := m.ctx("cudaHostAlloc"); err != nil {
 		return nil, err
 	}
 	return m.alloc(m.host, size, &m.stats.HostBytes, m.HostLimit, &m.stats.HostAllocs)
 }
 
 func (m *Mock) FreeHost(p unsafe.Pointer) error {
-	return m.do(func() error {
+	return m.do("cudaFreeHost", func() error {
 		return m.free(m.host, uintptr(p), &m.stats.HostBytes, &m.stats.HostAllocs)
 	})
 }
@@ -174,7 +240,7 @@ func (m *Mock) FreeHost(p unsafe.Pointer) error {
 func (m *Mock) Malloc(size int) (DevicePtr, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
+	if err := m.ctx("cudaMalloc"); err != nil {
 		return 0, err
 	}
 	p, err := m.alloc(m.dev, size, &m.stats.DeviceBytes, m.DeviceLimit, &m.stats.DeviceAllocs)
@@ -182,7 +248,7 @@ func (m *Mock) Malloc(size int) (DevicePtr, error) {
 }
 
 func (m *Mock) Free(p DevicePtr) error {
-	return m.do(func() error {
+	return m.do("cudaFree", func() error {
 		return m.free(m.dev, uintptr(p), &m.stats.DeviceBytes, &m.stats.DeviceAllocs)
 	})
 }
@@ -206,7 +272,7 @@ func (m *Mock) stream(s Stream) error {
 }
 
 func (m *Mock) copy(dstT, srcT map[uintptr]mockAlloc, dst, src uintptr, n int, s Stream) error {
-	if err := m.init(); err != nil {
+	if err := m.ctx("cudaMemcpyAsync"); err != nil {
 		return err
 	}
 	if err := m.stream(s); err != nil {
@@ -258,7 +324,7 @@ func (m *Mock) MemcpyDtoDAsync(dst, src DevicePtr, n int, s Stream) error {
 }
 
 func (m *Mock) MemsetAsync(dst DevicePtr, value byte, n int, s Stream) error {
-	return m.do(func() error {
+	return m.do("cudaMemsetAsync", func() error {
 		if err := m.stream(s); err != nil {
 			return err
 		}
@@ -274,7 +340,7 @@ func (m *Mock) MemsetAsync(dst DevicePtr, value byte, n int, s Stream) error {
 }
 
 func (m *Mock) MemcpyHtoD(dst DevicePtr, src []byte) error {
-	return m.do(func() error {
+	return m.do("cudaMemcpy", func() error {
 		d, err := span(m.dev, uintptr(dst), len(src), "destination")
 		if err != nil {
 			return err
@@ -285,7 +351,7 @@ func (m *Mock) MemcpyHtoD(dst DevicePtr, src []byte) error {
 }
 
 func (m *Mock) MemcpyDtoH(dst []byte, src DevicePtr) error {
-	return m.do(func() error {
+	return m.do("cudaMemcpy", func() error {
 		sv, err := span(m.dev, uintptr(src), len(dst), "source")
 		if err != nil {
 			return err
@@ -298,7 +364,7 @@ func (m *Mock) MemcpyDtoH(dst []byte, src DevicePtr) error {
 func (m *Mock) StreamCreate(priority int) (Stream, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
+	if err := m.ctx("cudaStreamCreateWithPriority"); err != nil {
 		return 0, err
 	}
 	if priority < -5 || priority > 0 {
@@ -311,10 +377,17 @@ func (m *Mock) StreamCreate(priority int) (Stream, error) {
 	return s, nil
 }
 
-func (m *Mock) StreamPriorityRange() (least, greatest int, err error) { return 0, -5, nil }
+func (m *Mock) StreamPriorityRange() (least, greatest int, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.ctx("cudaDeviceGetStreamPriorityRange"); err != nil {
+		return 0, 0, err
+	}
+	return 0, -5, nil
+}
 
 func (m *Mock) StreamDestroy(s Stream) error {
-	return m.do(func() error {
+	return m.do("cudaStreamDestroy", func() error {
 		if !m.streams[s] {
 			return fmt.Errorf("%w: invalid resource handle: stream %#x", ErrCUDA, uintptr(s))
 		}
@@ -325,13 +398,13 @@ func (m *Mock) StreamDestroy(s Stream) error {
 }
 
 func (m *Mock) StreamSynchronize(s Stream) error {
-	return m.do(func() error {
+	return m.do("cudaStreamSynchronize", func() error {
 		return m.stream(s)
 	})
 }
 
 func (m *Mock) StreamWaitEvent(s Stream, e Event) error {
-	return m.do(func() error {
+	return m.do("cudaStreamWaitEvent", func() error {
 		if err := m.stream(s); err != nil {
 			return err
 		}
@@ -346,7 +419,7 @@ func (m *Mock) StreamWaitEvent(s Stream, e Event) error {
 func (m *Mock) EventCreate(flags EventFlags) (Event, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
+	if err := m.ctx("cudaEventCreateWithFlags"); err != nil {
 		return 0, err
 	}
 	m.next++
@@ -364,7 +437,7 @@ func (m *Mock) event(e Event) error {
 }
 
 func (m *Mock) EventRecord(e Event, s Stream) error {
-	return m.do(func() error {
+	return m.do("cudaEventRecord", func() error {
 		if err := m.stream(s); err != nil {
 			return err
 		}
@@ -378,7 +451,7 @@ func (m *Mock) EventRecord(e Event, s Stream) error {
 }
 
 func (m *Mock) EventSynchronize(e Event) error {
-	return m.do(func() error {
+	return m.do("cudaEventSynchronize", func() error {
 		return m.event(e)
 	})
 }
@@ -386,7 +459,7 @@ func (m *Mock) EventSynchronize(e Event) error {
 func (m *Mock) EventQuery(e Event) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
+	if err := m.ctx("cudaEventQuery"); err != nil {
 		return false, err
 	}
 	return true, m.event(e)
@@ -395,7 +468,7 @@ func (m *Mock) EventQuery(e Event) (bool, error) {
 func (m *Mock) EventElapsed(start, end Event) (time.Duration, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.init(); err != nil {
+	if err := m.ctx("cudaEventElapsedTime"); err != nil {
 		return 0, err
 	}
 	t0, ok0 := m.events[start]
@@ -407,7 +480,7 @@ func (m *Mock) EventElapsed(start, end Event) (time.Duration, error) {
 }
 
 func (m *Mock) EventDestroy(e Event) error {
-	return m.do(func() error {
+	return m.do("cudaEventDestroy", func() error {
 		if err := m.event(e); err != nil {
 			return err
 		}

@@ -21,7 +21,12 @@ type PoolOptions struct {
 	Budget int64
 	// Flags for cudaHostAlloc; HostAllocPortable is always added.
 	Flags HostAllocFlags
-	Log   *slog.Logger
+	// Device is the GPU the pool allocates from: cudaHostAlloc and
+	// cudaFreeHost run on a thread with it current. Called from any other
+	// thread they would create a context on that thread's device, GPU 0
+	// for a thread that never chose one, whatever --gpu says.
+	Device int
+	Log    *slog.Logger
 }
 
 // Pool hands out pinned host memory in size classes and keeps released
@@ -127,7 +132,12 @@ func (p *Pool) Get(size int) (*Block, error) {
 	p.out++
 	p.mu.Unlock()
 	p.freeAll(drop)
-	ptr, err := p.rt.HostAlloc(class, p.opts.Flags|HostAllocPortable)
+	var ptr unsafe.Pointer
+	err := OnDevice(p.rt, p.opts.Device, func() error {
+		var err error
+		ptr, err = p.rt.HostAlloc(class, p.opts.Flags|HostAllocPortable)
+		return err
+	})
 	if err != nil {
 		p.mu.Lock()
 		p.total -= int64(class)
@@ -140,10 +150,19 @@ func (p *Pool) Get(size int) (*Block, error) {
 }
 
 func (p *Pool) freeAll(ptrs []unsafe.Pointer) {
-	for _, ptr := range ptrs {
-		if err := p.rt.FreeHost(ptr); err != nil {
-			p.opts.Log.Error("cudaFreeHost failed", "err", err)
+	if len(ptrs) == 0 {
+		return
+	}
+	err := OnDevice(p.rt, p.opts.Device, func() error {
+		for _, ptr := range ptrs {
+			if err := p.rt.FreeHost(ptr); err != nil {
+				p.opts.Log.Error("cudaFreeHost failed", "err", err)
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		p.opts.Log.Error("cudaFreeHost: cannot select the device", "device", p.opts.Device, "err", err)
 	}
 }
 
@@ -178,7 +197,7 @@ func (b *Block) Release() error {
 	}
 	p.total -= int64(b.class)
 	p.mu.Unlock()
-	return p.rt.FreeHost(b.ptr)
+	return OnDevice(p.rt, p.opts.Device, func() error { return p.rt.FreeHost(b.ptr) })
 }
 
 // Usage is what the nv_pinned_memory_pool_{total,used}_bytes gauges report:
