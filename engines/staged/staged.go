@@ -51,8 +51,12 @@ type Instance struct {
 	wake  chan wait     // batches whose last event the waiter syncs on
 	wg    sync.WaitGroup
 
-	mu     sync.Mutex // guards closed
+	mu     sync.Mutex // guards closed and fault
 	closed bool
+	// fault is the sticky device error a batch failed with: after one the
+	// device is lost for the process (cuda.ErrDeviceFault), so later
+	// batches fail at once instead of queueing work CUDA will refuse.
+	fault error
 }
 
 type job struct {
@@ -104,6 +108,25 @@ func New(opts Options) (*Instance, error) {
 // Depth is how many batches may be in flight.
 func (in *Instance) Depth() int { return in.opts.Depth }
 
+// Fault is the sticky device error (cuda.ErrDeviceFault) a batch of this
+// instance failed with, or nil while the device is sound.
+func (in *Instance) Fault() error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.fault
+}
+
+func (in *Instance) noteFault(err error) {
+	if !cuda.IsDeviceFault(err) {
+		return
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.fault == nil {
+		in.fault = err
+	}
+}
+
 // Run is Submit and wait.
 func (in *Instance) Run(ctx context.Context, batch int, inBufs, outBufs []*engines.HostBuffer) error {
 	res := make(chan error, 1)
@@ -136,6 +159,11 @@ func (in *Instance) Submit(batch int, inBufs, outBufs []*engines.HostBuffer, don
 	if in.closed {
 		in.mu.Unlock()
 		return cuda.ErrClosed
+	}
+	if in.fault != nil {
+		err := in.fault
+		in.mu.Unlock()
+		return fmt.Errorf("staged: the device failed earlier: %w", err)
 	}
 	// Sending under the lock keeps Close from closing jobs under us; the
 	// owner goroutine never takes the lock, so it always drains.
@@ -343,6 +371,7 @@ func (in *Instance) waiter() {
 		if err == nil {
 			err = in.rt.EventSynchronize(w.ev)
 		}
+		in.noteFault(err)
 		in.slots <- struct{}{}
 		w.done(err)
 	}

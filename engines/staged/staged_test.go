@@ -230,3 +230,61 @@ func BenchmarkRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// After a sticky CUDA error the instance reports it and refuses later
+// batches at once, as the device is lost until the process exits.
+func TestStagedStickyFault(t *testing.T) {
+	m := cuda.NewMock()
+	defer m.Close()
+	pool := cuda.NewPool(m, cuda.PoolOptions{})
+	inst, _, _ := newInstance(t, m, 2, 0)
+	a, _ := PinnedAllocator{pool}.Alloc(8 * 24)
+	b, _ := PinnedAllocator{pool}.Alloc(8 * 24)
+	x, y := []*engines.HostBuffer{a}, []*engines.HostBuffer{b}
+	if err := inst.Run(t.Context(), 2, x, y); err != nil || inst.Fault() != nil {
+		t.Fatalf("before the fault: %v, fault %v", err, inst.Fault())
+	}
+	m.InjectFault(719) // cudaErrorLaunchFailure
+	if err := inst.Run(t.Context(), 2, x, y); !cuda.IsDeviceFault(err) {
+		t.Fatalf("batch on a lost device: %v", err)
+	}
+	if !cuda.IsDeviceFault(inst.Fault()) {
+		t.Fatalf("Fault() = %v", inst.Fault())
+	}
+	done := false
+	err := inst.Submit(1, x, y, func(error) { done = true })
+	if !cuda.IsDeviceFault(err) || done {
+		t.Fatalf("a batch after the fault must be refused at once: %v (queued %v)", err, done)
+	}
+	if err := inst.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An instance on GPU 1 (its streams, buffers, compute, waiter and close)
+// creates no context on GPU 0.
+func TestStagedTouchesOnlyItsDevice(t *testing.T) {
+	m := &cuda.Mock{Devices: 2}
+	defer m.Close()
+	pool := cuda.NewPool(m, cuda.PoolOptions{Device: 1})
+	d := &doubler{rt: m, item: 6, closed: new(int)}
+	inst, err := New(Options{Runtime: m, Device: 1, Depth: 2, MaxBatch: 8, InBytes: []int{24}, OutBytes: []int{24},
+		NewCompute: func() (Compute, error) { return d, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := PinnedAllocator{pool}.Alloc(8 * 24)
+	b, _ := PinnedAllocator{pool}.Alloc(8 * 24)
+	for n := 1; n <= 8; n++ {
+		if err := inst.Run(t.Context(), n, []*engines.HostBuffer{a}, []*engines.HostBuffer{b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inst.Close()
+	a.Close()
+	b.Close()
+	pool.Close()
+	if c := m.Contexts(); len(c) != 1 || c[0] != 1 {
+		t.Fatalf("contexts on devices %v, want only [1]", c)
+	}
+}
