@@ -46,20 +46,36 @@ type Config struct {
 	Backend         string        `env:"TRTSERVE_BACKEND"`
 	TensorRT        string        `env:"TRTSERVE_TENSORRT" envDefault:"auto"`
 	TRTShimLib      string        `env:"TRTSERVE_TRTSHIM_LIB"`
-	CUDALib         string        `env:"TRTSERVE_CUDART_LIB"`
-	GPU             int           `env:"TRTSERVE_GPU" envDefault:"0"`
-	EngineCacheDir  string        `env:"TRTSERVE_ENGINE_CACHE_DIR"`
-	PinnedPoolBytes int64         `env:"TRTSERVE_PINNED_MEMORY_POOL_BYTES" envDefault:"0"`
+	// TensorRTLib is the TensorRT library the shim opens: the full
+	// libnvinfer, the lean or the dispatch runtime ("" searches).
+	TensorRTLib string `env:"TRTSERVE_TENSORRT_LIB"`
+	// AllowEngineHostCode lets engine files run the host code a
+	// version-compatible plan may embed: only load plans you trust.
+	AllowEngineHostCode bool `env:"TRTSERVE_ALLOW_ENGINE_HOST_CODE" envDefault:"true"`
+	// ExitOnGPUFault exits (non-zero, after draining) on a sticky CUDA
+	// error, so an orchestrator restarts the process: nothing else can
+	// make the GPU usable again. The container image turns it on.
+	ExitOnGPUFault  bool   `env:"TRTSERVE_EXIT_ON_GPU_FAULT" envDefault:"false"`
+	CUDALib         string `env:"TRTSERVE_CUDART_LIB"`
+	GPU             int    `env:"TRTSERVE_GPU" envDefault:"0"`
+	EngineCacheDir  string `env:"TRTSERVE_ENGINE_CACHE_DIR"`
+	PinnedPoolBytes int64  `env:"TRTSERVE_PINNED_MEMORY_POOL_BYTES" envDefault:"0"`
 	// CUDAMock runs the GPU path on cuda.Mock (host memory standing in for
 	// device memory): for end-to-end tests of the TensorRT backend over the
 	// fake shim. Environment only, and loudly logged.
-	CUDAMock     bool          `env:"TRTSERVE_CUDA_MOCK" envDefault:"false"`
-	ModelControl string        `env:"TRTSERVE_MODEL_CONTROL_MODE" envDefault:"explicit"`
-	PollInterval time.Duration `env:"TRTSERVE_REPOSITORY_POLL_INTERVAL" envDefault:"15s"`
-	APIKey       string        `env:"TRTSERVE_API_KEY"`
-	AccessLog    bool          `env:"TRTSERVE_ACCESS_LOG" envDefault:"false"`
-	LogLevel     string        `env:"TRTSERVE_LOG_LEVEL" envDefault:"info"`
-	LogFormat    string        `env:"TRTSERVE_LOG_FORMAT" envDefault:"text"`
+	CUDAMock bool `env:"TRTSERVE_CUDA_MOCK" envDefault:"false"`
+	// CUDAMockDevices is how many GPUs the mock has, and
+	// CUDAMockFaultFile a file whose appearance makes the mock lose its
+	// device with the sticky CUDA error code the file holds: test knobs of
+	// the mock, environment only.
+	CUDAMockDevices   int           `env:"TRTSERVE_CUDA_MOCK_DEVICES" envDefault:"1"`
+	CUDAMockFaultFile string        `env:"TRTSERVE_CUDA_MOCK_FAULT_FILE"`
+	ModelControl      string        `env:"TRTSERVE_MODEL_CONTROL_MODE" envDefault:"explicit"`
+	PollInterval      time.Duration `env:"TRTSERVE_REPOSITORY_POLL_INTERVAL" envDefault:"15s"`
+	APIKey            string        `env:"TRTSERVE_API_KEY"`
+	AccessLog         bool          `env:"TRTSERVE_ACCESS_LOG" envDefault:"false"`
+	LogLevel          string        `env:"TRTSERVE_LOG_LEVEL" envDefault:"info"`
+	LogFormat         string        `env:"TRTSERVE_LOG_FORMAT" envDefault:"text"`
 }
 
 // Load parses the environment, then args (flags override environment).
@@ -95,11 +111,14 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.IntVar(&c.DecodeWorkers, "decode-workers", c.DecodeWorkers, "image decode/preprocess workers, 0 = one per CPU (TRTSERVE_DECODE_WORKERS)")
 	fs.IntVar(&c.PostWorkers, "post-workers", c.PostWorkers, "postprocess workers, 0 = one per CPU (TRTSERVE_POST_WORKERS)")
 	fs.IntVar(&c.MaxActiveModels, "max-active-models", c.MaxActiveModels, "models loaded at once, least recently used unloaded beyond; 0 = no cap (MAX_ACTIVE_MODELS)")
-	fs.StringVar(&c.Backend, "backend", c.Backend, `run every model on this backend ("onnxruntime", "tensorrt" or "simulated"), whatever config.yaml says (TRTSERVE_BACKEND)`)
+	fs.StringVar(&c.Backend, "backend", c.Backend, `run every model on this backend ("onnxruntime", "tensorrt", "simulated", or "simulated-gpu": synthetic outputs through real copies and a real kernel on the GPU, a benchmark backend), whatever config.yaml says (TRTSERVE_BACKEND)`)
 	fs.StringVar(&c.TensorRT, "tensorrt", c.TensorRT, "auto: run ONNX models as TensorRT engines when the shim, libcudart and a GPU are here (else ONNX Runtime); off: never (TRTSERVE_TENSORRT)")
 	fs.StringVar(&c.TRTShimLib, "trtshim-lib", c.TRTShimLib, "path to libtrtshim.so (TRTSERVE_TRTSHIM_LIB; default: next to the binary, then build/csrc, then the loader's path)")
 	fs.StringVar(&c.CUDALib, "cudart-lib", c.CUDALib, "path to libcudart.so (TRTSERVE_CUDART_LIB; default: the loader's path)")
-	fs.IntVar(&c.GPU, "gpu", c.GPU, "CUDA device index to run on (TRTSERVE_GPU)")
+	fs.StringVar(&c.TensorRTLib, "tensorrt-lib", c.TensorRTLib, "TensorRT library the shim loads: libnvinfer.so (build and serve), or the lean or dispatch runtime (serve version-compatible engines only) (TRTSERVE_TENSORRT_LIB; default: the usual places)")
+	fs.BoolVar(&c.AllowEngineHostCode, "allow-engine-host-code", c.AllowEngineHostCode, "let TensorRT engine files run the host code they embed (version-compatible plans): load only plans you trust, or set false (TRTSERVE_ALLOW_ENGINE_HOST_CODE)")
+	fs.IntVar(&c.GPU, "gpu", c.GPU, "CUDA device index to run on; no other GPU is touched (TRTSERVE_GPU)")
+	fs.BoolVar(&c.ExitOnGPUFault, "exit-on-gpu-fault", c.ExitOnGPUFault, "after a sticky CUDA error (illegal address, launch failure, ...) drain in-flight requests and exit non-zero so an orchestrator restarts the process; without it the server stays up, not ready (TRTSERVE_EXIT_ON_GPU_FAULT)")
 	fs.StringVar(&c.EngineCacheDir, "engine-cache-dir", c.EngineCacheDir, "where built TensorRT engines and timing caches are kept (TRTSERVE_ENGINE_CACHE_DIR; default: $XDG_CACHE_HOME/trtserve/engines)")
 	fs.Int64Var(&c.PinnedPoolBytes, "pinned-memory-pool-bytes", c.PinnedPoolBytes, "cap on pinned host memory for batch buffers; 0 = what the loaded models need (TRTSERVE_PINNED_MEMORY_POOL_BYTES)")
 	fs.StringVar(&c.ModelControl, "model-control-mode", c.ModelControl, "explicit: load/unload by API (and Roboflow routes load on first use); none: load at start only; poll: load the whole repository and follow its changes (TRTSERVE_MODEL_CONTROL_MODE)")
@@ -136,8 +155,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max-queue-size must be at least 1")
 	case c.MaxQueueDelay < 0 || c.DecodeWorkers < 0 || c.PostWorkers < 0 || c.MaxActiveModels < 0:
 		return fmt.Errorf("max-queue-delay, decode-workers, post-workers and max-active-models must not be negative")
-	case c.Backend != "" && c.Backend != "onnxruntime" && c.Backend != "simulated" && c.Backend != "tensorrt":
-		return fmt.Errorf("backend must be onnxruntime, tensorrt or simulated, got %q", c.Backend)
+	case c.Backend != "" && c.Backend != "onnxruntime" && c.Backend != "simulated" && c.Backend != "simulated-gpu" && c.Backend != "tensorrt":
+		return fmt.Errorf("backend must be onnxruntime, tensorrt, simulated or simulated-gpu, got %q", c.Backend)
 	case c.TensorRT != "auto" && c.TensorRT != "off":
 		return fmt.Errorf("tensorrt must be auto or off, got %q", c.TensorRT)
 	case c.GPU < 0 || c.PinnedPoolBytes < 0:
@@ -150,6 +169,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("read-timeout, write-timeout and max-connections must be positive")
 	case c.PollInterval <= 0:
 		return fmt.Errorf("repository-poll-interval must be positive")
+	case c.CUDAMockDevices < 0:
+		return fmt.Errorf("TRTSERVE_CUDA_MOCK_DEVICES must not be negative")
 	}
 	if _, err := c.Logger(io.Discard); err != nil {
 		return err
@@ -157,13 +178,25 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// LevelCritical is above error: what a log line says when the process can
+// no longer do its job (a lost GPU). slog has no such level; the logger
+// Logger builds names it CRITICAL.
+const LevelCritical = slog.LevelError + 4
+
 // Logger builds the slog logger the config asks for.
 func (c *Config) Logger(w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return nil, fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.LevelKey && len(groups) == 0 {
+			if l, ok := a.Value.Any().(slog.Level); ok && l == LevelCritical {
+				a.Value = slog.StringValue("CRITICAL")
+			}
+		}
+		return a
+	}}
 	switch c.LogFormat {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -48,5 +50,54 @@ func TestInvalid(t *testing.T) {
 	t.Setenv("PORT", "not-a-number")
 	if _, err := Load(nil, io.Discard); err == nil {
 		t.Error("bad PORT must fail")
+	}
+}
+
+func TestGPUFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		lib      string
+		hostCode bool
+		exit     bool
+	}{
+		{name: "defaults", hostCode: true},
+		{name: "env", env: map[string]string{"TRTSERVE_TENSORRT_LIB": "/opt/lean/libnvinfer_lean.so.10", "TRTSERVE_ALLOW_ENGINE_HOST_CODE": "false", "TRTSERVE_EXIT_ON_GPU_FAULT": "true"},
+			lib: "/opt/lean/libnvinfer_lean.so.10", exit: true},
+		{name: "flags win", env: map[string]string{"TRTSERVE_EXIT_ON_GPU_FAULT": "true", "TRTSERVE_ALLOW_ENGINE_HOST_CODE": "false"},
+			args: []string{"--tensorrt-lib", "libnvinfer.so.10", "--allow-engine-host-code=true", "--exit-on-gpu-fault=false"}, lib: "libnvinfer.so.10", hostCode: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			c, err := Load(tc.args, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.TensorRTLib != tc.lib || c.AllowEngineHostCode != tc.hostCode || c.ExitOnGPUFault != tc.exit {
+				t.Fatalf("tensorrt-lib %q allow-engine-host-code %v exit-on-gpu-fault %v, want %q %v %v",
+					c.TensorRTLib, c.AllowEngineHostCode, c.ExitOnGPUFault, tc.lib, tc.hostCode, tc.exit)
+			}
+		})
+	}
+	t.Run("bad bool", func(t *testing.T) {
+		t.Setenv("TRTSERVE_EXIT_ON_GPU_FAULT", "maybe")
+		if _, err := Load(nil, io.Discard); err == nil {
+			t.Fatal("TRTSERVE_EXIT_ON_GPU_FAULT=maybe must fail")
+		}
+	})
+}
+
+func TestCriticalLevelIsNamed(t *testing.T) {
+	var buf strings.Builder
+	log, err := (&Config{LogLevel: "info", LogFormat: "text"}).Logger(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Log(context.Background(), LevelCritical, "GPU lost")
+	if !strings.Contains(buf.String(), "level=CRITICAL") {
+		t.Fatalf("log line %q lacks level=CRITICAL", buf.String())
 	}
 }
