@@ -157,6 +157,15 @@ type Submitter interface {
 	Depth() int
 }
 
+// WarmupSizer is an Engine whose first run at each batch size costs more
+// than the next ones (TensorRT: kernels chosen per shape, loaded on their
+// first launch under CUDA lazy loading). The pipeline warms each instance
+// up at every size WarmupBatches lists, in order, instead of once, so no
+// live batch pays that cost.
+type WarmupSizer interface {
+	WarmupBatches() []int
+}
+
 // BufferProvider is an Engine whose instances want their host buffers from
 // a particular allocator (pinned memory for DMA); the pipeline allocates
 // that engine's batch buffers through it.

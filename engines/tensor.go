@@ -52,8 +52,12 @@ func (t TensorInfo) String() string {
 }
 
 // ElemsPerItem is the number of elements of one batch item (all dimensions
-// after the first), or -1 when one of them is still dynamic.
+// after the first), or -1 when one of them is still dynamic or the tensor
+// is a scalar: a rank-0 tensor has no batch dimension to split items by.
 func (t TensorInfo) ElemsPerItem() int {
+	if len(t.Shape) == 0 {
+		return -1
+	}
 	n := 1
 	for _, d := range t.Shape[1:] {
 		if d < 0 {

@@ -189,12 +189,10 @@ func newModel(spec *engines.Model, eng engines.Engine, alloc engines.Allocator, 
 			clear(b.Bytes())
 		}
 		set.dirty = 0
-		size := 1
-		if eng.FixedBatch() {
-			size = m.maxBatch
-		}
-		if err := guard("warm-up", func() error { return run.Run(context.Background(), size, set.in, set.out) }); err != nil {
-			return fail(fmt.Errorf("warm-up: %w", err))
+		for _, size := range warmupSizes(eng, m.maxBatch) {
+			if err := guard("warm-up", func() error { return run.Run(context.Background(), size, set.in, set.out) }); err != nil {
+				return fail(fmt.Errorf("warm-up at batch %d: %w", size, err))
+			}
 		}
 	}
 	m.lastUsed.Store(time.Now().UnixNano())
@@ -219,6 +217,22 @@ func newModel(spec *engines.Model, eng engines.Engine, alloc engines.Allocator, 
 		go m.serve(run)
 	}
 	return m, nil
+}
+
+// warmupSizes are the batch sizes an instance runs before serving: the
+// engine's own list when it has one (engines.WarmupSizer), clipped to what
+// the buffers hold; else the one size a fixed-batch engine runs, or 1.
+func warmupSizes(eng engines.Engine, maxBatch int) []int {
+	if eng.FixedBatch() {
+		return []int{maxBatch}
+	}
+	if w, ok := eng.(engines.WarmupSizer); ok {
+		sizes := slices.DeleteFunc(slices.Clone(w.WarmupBatches()), func(n int) bool { return n < 1 || n > maxBatch })
+		if len(sizes) > 0 {
+			return sizes
+		}
+	}
+	return []int{1}
 }
 
 func newBufSet(eng engines.Engine, alloc engines.Allocator, batch int) (*bufSet, error) {

@@ -39,6 +39,10 @@
  *   its shape data-dependent, which the fake refuses to load with
  *   TRTSHIM_ERR_UNSUPPORTED "data-dependent output shapes are not supported
  *   by the fake".
+ * - An output's DIMS may be the word "scalar": a rank-0 output, which
+ *   TensorRT engines can have and servers must refuse (nothing to split by
+ *   batch). Such a plan loads and lists its IO; enqueue fails
+ *   TRTSHIM_ERR_UNSUPPORTED (the output has no batch dimension).
  * - "fail_enqueue_every N" (N >= 1), optional: every Nth enqueue of each
  *   context (counting enqueues that passed validation) fails with
  *   TRTSHIM_ERR_RUNTIME and writes nothing — fault injection for tests.
@@ -654,7 +658,9 @@ static int parse_line(trtshim_engine* e, char* line, int* seen_precision, int* s
       return why(w, TRTSHIM_ERR_DESERIALIZE,
                  "unknown dtype '%.32s' (want FLOAT HALF BF16 INT8 UINT8 INT32 INT64 BOOL)",
                  tok[2]);
-    if (!parse_dims(tok[3], 1, &io.shape, &bad))
+    if (!is_input && strcmp(tok[3], "scalar") == 0)
+      memset(&io.shape, 0, sizeof io.shape); /* rank 0 (section 1) */
+    else if (!parse_dims(tok[3], 1, &io.shape, &bad))
       return why(w, TRTSHIM_ERR_DESERIALIZE, "bad dims '%.64s': %s", tok[3], bad);
     if (!is_input) {
       if (n != 4) return why(w, TRTSHIM_ERR_DESERIALIZE, "an output line has 4 fields");

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"os"
@@ -282,6 +283,137 @@ func TestEngineFile(t *testing.T) {
 	os.Remove(filepath.Join(dir, "..", "config.yaml"))
 	if _, err := f.repo.Resolve(f.entry(t, "det")); !errors.Is(err, engines.ErrBadModel) {
 		t.Fatalf("engine without config: %v", err)
+	}
+}
+
+// An engine file's outputs must be [batch, fixed...]: trtserve sizes
+// their buffers as batch × the per-item size. One that is not is refused at
+// load with what is wrong, instead of sizing buffers from a batch-1 probe
+// (dimension 0 taken for the batch) or panicking on a scalar.
+func TestEngineFileOutputShapes(t *testing.T) {
+	f := newFixture(t)
+	dir := filepath.Join(f.root, "models", "det", "1")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "..", "config.yaml"), []byte("task: classification\ninput_width: 64\ninput_height: 64\nmax_batch_size: 4\n"), 0o644)
+	const dynamic = "trtshim-fake-plan 1\ninput images FLOAT -1x3x64x64 min=1x3x64x64 opt=4x3x64x64 max=4x3x64x64\n"
+	const fixed = "trtshim-fake-plan 1\ninput images FLOAT 1x3x64x64\n"
+	for _, tc := range []struct{ name, plan, want string }{
+		{"dim 0 fixed, input dynamic", dynamic + "output out FLOAT 2x6\n", "output out dimension 0 is not the batch ([2 6] at batch 1, [2 6] at batch 4)"},
+		{"dim 0 fixed, input fixed", fixed + "output out FLOAT 2x6\n", "output out dimension 0 is not the batch ([2 6] at batch 1"},
+		{"second output wrong", dynamic + "output a FLOAT -1x6\noutput b FLOAT 1x6\n", "output b dimension 0 is not the batch"},
+		{"scalar output", dynamic + "output out FLOAT -1x6\noutput loss FLOAT scalar\n", "output loss is a scalar (rank 0)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.WriteFile(filepath.Join(dir, "model.engine"), []byte(tc.plan), 0o644)
+			_, err := f.load(t, f.entry(t, "det"))
+			if !errors.Is(err, engines.ErrBadModel) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want ErrBadModel with %q", err, tc.want)
+			}
+		})
+	}
+	// Outputs that follow the batch load; several of them too.
+	os.WriteFile(filepath.Join(dir, "model.engine"), []byte(dynamic+"output a FLOAT -1x6\noutput b FLOAT -1x2x3\n"), 0o644)
+	eng, err := f.load(t, f.entry(t, "det"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	if got := fmt.Sprint(eng.Outputs()); got != "[a FP32[-1,6] b FP32[-1,2,3]]" {
+		t.Fatalf("outputs %s", got)
+	}
+}
+
+// batchedShape's rules one case each, including those the fake cannot
+// produce (its outputs only ever vary in dimension 0).
+func TestBatchedShape(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		lo, hi     int
+		atLo, atHi []int64
+		want       string // "" = accepted
+	}{
+		{"follows the batch", 1, 8, []int64{1, 84, 2100}, []int64{8, 84, 2100}, ""},
+		{"one batch only", 4, 4, []int64{4, 10}, []int64{4, 10}, ""},
+		{"scalar", 1, 8, []int64{}, []int64{}, "scalar"},
+		{"dim 0 fixed", 1, 8, []int64{1, 6}, []int64{1, 6}, "dimension 0 is not the batch"},
+		{"dim 0 a multiple of the batch", 1, 8, []int64{3, 6}, []int64{24, 6}, "dimension 0 is not the batch"},
+		{"batch moved to dim 1", 1, 8, []int64{6, 1}, []int64{6, 8}, "dimension 0 is not the batch"},
+		{"other dim moves", 1, 8, []int64{1, 10}, []int64{8, 80}, "dimension 1 changes with the batch"},
+		{"rank moves", 1, 8, []int64{1, 10}, []int64{8, 10, 1}, "changes rank"},
+		{"data-dependent", 1, 8, []int64{1, -1}, []int64{8, -1}, "depends on the data"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := batchedShape("out", tc.lo, tc.hi, tc.atLo, tc.atHi)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want == "" && fmt.Sprint(got) != fmt.Sprint(tc.atHi):
+				t.Fatalf("shape %v, want %v", got, tc.atHi)
+			case tc.want != "" && (!errors.Is(err, engines.ErrBadModel) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("err = %v, want ErrBadModel with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// An engine whose profile starts above batch 1 loads, and a smaller batch
+// runs padded to the profile minimum: the answers of the real items are
+// right and nothing else is returned. A max_batch_size below the profile
+// minimum is raised to it (every run computes that many anyway).
+func TestEngineFileProfileMinAboveOne(t *testing.T) {
+	f := newFixture(t)
+	dir := filepath.Join(f.root, "models", "det", "1")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "model.engine"), []byte("trtshim-fake-plan 1\ninput images FLOAT -1x3x64x64 min=3x3x64x64 opt=4x3x64x64 max=6x3x64x64\noutput out FLOAT -1x10\n"), 0o644)
+	for _, tc := range []struct {
+		maxBatch, want int
+	}{{4, 4}, {2, 3}} {
+		t.Run(fmt.Sprintf("max_batch_size %d", tc.maxBatch), func(t *testing.T) {
+			os.WriteFile(filepath.Join(dir, "..", "config.yaml"), []byte(fmt.Sprintf("task: classification\ninput_width: 64\ninput_height: 64\nmax_batch_size: %d\n", tc.maxBatch)), 0o644)
+			eng, err := f.load(t, f.entry(t, "det"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer eng.Close()
+			if eng.MaxBatch() != tc.want || eng.FixedBatch() {
+				t.Fatalf("max batch %d (fixed %v), want %d", eng.MaxBatch(), eng.FixedBatch(), tc.want)
+			}
+			inst, err := eng.NewInstance()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer inst.Close()
+			for round := range 2 { // the second round runs on slots holding the first's rows
+				for batch := 1; batch <= eng.MaxBatch(); batch++ {
+					run(t, f, eng, inst, batch, float32(10*round+batch))
+				}
+			}
+		})
+	}
+}
+
+// The pipeline warms a TensorRT engine up at every batch size it can be
+// sent (engines.WarmupSizer), a fixed-batch engine at its one size.
+func TestWarmupBatches(t *testing.T) {
+	f := newFixture(t)
+	dir := filepath.Join(f.root, "models", "det", "1")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "..", "config.yaml"), []byte("task: classification\ninput_width: 64\ninput_height: 64\nmax_batch_size: 8\n"), 0o644)
+	for _, tc := range []struct{ plan, want string }{
+		{"input images FLOAT -1x3x64x64 min=1x3x64x64 opt=4x3x64x64 max=4x3x64x64\noutput out FLOAT -1x10\n", "[1 2 3 4]"},
+		{"input images FLOAT -1x3x64x64 min=2x3x64x64 opt=3x3x64x64 max=3x3x64x64\noutput out FLOAT -1x10\n", "[1 2 3]"},
+		{"input images FLOAT 2x3x64x64\noutput out FLOAT 2x10\n", "[2]"},
+	} {
+		os.WriteFile(filepath.Join(dir, "model.engine"), []byte("trtshim-fake-plan 1\n"+tc.plan), 0o644)
+		eng, err := f.load(t, f.entry(t, "det"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var _ engines.WarmupSizer = eng
+		if got := fmt.Sprint(eng.WarmupBatches()); got != tc.want {
+			t.Errorf("%s: warm-up at %s, want %s", tc.plan, got, tc.want)
+		}
+		eng.Close()
 	}
 }
 
