@@ -1,6 +1,7 @@
 // shim_util.cpp — see shim_util.h. No TensorRT, no CUDA.
 #include "shim_util.h"
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -94,6 +95,78 @@ trtshim_status failf(trtshim_err* err, trtshim_status code, const char* fmt, ...
   }
   return code;
 }
+
+// ---- error capture ------------------------------------------------------
+
+void ErrorCapture::add(const char* msg) noexcept {
+  if (msg == nullptr) msg = "";
+  std::lock_guard<std::mutex> l(mu_);
+  ++count_;
+  try {
+    if (text_.size() >= kMaxBytes) return;
+    if (!text_.empty()) text_ += "; ";
+    text_.append(msg, std::min(std::strlen(msg), kMaxBytes - std::min(text_.size(), kMaxBytes)));
+  } catch (...) {
+    // Out of memory while recording an error: this line is lost, the log
+    // line itself still goes out.
+  }
+}
+
+std::string ErrorCapture::text() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return text_;
+}
+
+size_t ErrorCapture::count() const noexcept {
+  std::lock_guard<std::mutex> l(mu_);
+  return count_;
+}
+
+void ErrorCapture::clear() noexcept {
+  std::lock_guard<std::mutex> l(mu_);
+  text_.clear();
+  count_ = 0;
+}
+
+namespace {
+thread_local ErrorCapture* t_capture = nullptr;
+// g_wide_mu guards g_wide, the capture of the wide scope running (if any);
+// g_wide_serial is held for a wide scope's whole life, so there is at most
+// one. Two mutexes: a worker thread's record_error must not wait for the
+// wide call to end.
+std::mutex g_wide_mu;
+ErrorCapture* g_wide = nullptr;
+std::mutex g_wide_serial;
+}  // namespace
+
+CaptureScope::CaptureScope(ErrorCapture& c, bool wide) : prev_(t_capture), wide_(wide) {
+  if (wide_) {
+    serial_ = std::unique_lock<std::mutex>(g_wide_serial);
+    std::lock_guard<std::mutex> l(g_wide_mu);
+    prev_wide_ = g_wide;
+    g_wide = &c;
+  }
+  t_capture = &c;
+}
+
+CaptureScope::~CaptureScope() {
+  t_capture = prev_;
+  if (wide_) {
+    std::lock_guard<std::mutex> l(g_wide_mu);
+    g_wide = prev_wide_;
+  }
+}
+
+void record_error(const char* msg) noexcept {
+  if (ErrorCapture* c = t_capture) {
+    c->add(msg);
+    return;
+  }
+  std::lock_guard<std::mutex> l(g_wide_mu);
+  if (g_wide != nullptr) g_wide->add(msg);
+}
+
+ErrorCapture* current_capture() noexcept { return t_capture; }
 
 std::string dims_str(const trtshim_dims& d) {
   if (d.nb < 0 || d.nb > TRTSHIM_MAX_DIMS) return "[?nb=" + std::to_string(d.nb) + "]";

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,59 @@ trtshim_status failf(trtshim_err* err, trtshim_status code, const char* fmt, ...
 // Copies src into dst[cap] with the same truncation rules as fail(), without
 // the "..." marker when mark is false. Returns true when all of src fit.
 bool copy_text(char* dst, size_t cap, const char* src, bool mark) noexcept;
+
+// ---- error capture ------------------------------------------------------
+//
+// TensorRT reports most failures as ERROR log lines and returns only
+// false/nullptr, so each export collects the errors logged while it runs
+// and quotes them. TensorRT logs from the calling thread and, during builds
+// and deserialization, also from its own worker threads; an error captured
+// per thread only would lose the latter ("see the log"). Rule:
+//   - an error logged on a thread that is inside an export goes to that
+//     export's capture;
+//   - an error logged on any other thread (a TensorRT worker) goes to the
+//     one "wide" export running: build and engine load are wide, and wide
+//     scopes run one at a time (the scope holds a process-wide mutex), so a
+//     worker's error cannot be attributed to the wrong call.
+
+// ERROR lines of one export, capped (a failing build can log thousands).
+class ErrorCapture {
+ public:
+  static constexpr size_t kMaxBytes = TRTSHIM_ERR_LEN * 2;
+  void add(const char* msg) noexcept;  // thread-safe
+  std::string text() const;            // "a; b; c"
+  size_t count() const noexcept;       // lines added, also past the cap
+  void clear() noexcept;
+
+ private:
+  mutable std::mutex mu_;
+  std::string text_;
+  size_t count_ = 0;
+};
+
+// While alive, the constructing thread's errors go to c; with wide = true
+// also errors from threads that are in no export, and the scope waits for
+// any other wide scope to end first. A scope inside another on the same
+// thread wins while it lives (never a wide one inside a wide one: that
+// would wait for itself). Destroy it on the thread that made it.
+class CaptureScope {
+ public:
+  CaptureScope(ErrorCapture& c, bool wide);
+  ~CaptureScope();
+  CaptureScope(const CaptureScope&) = delete;
+  CaptureScope& operator=(const CaptureScope&) = delete;
+
+ private:
+  ErrorCapture* prev_;
+  ErrorCapture* prev_wide_ = nullptr;
+  std::unique_lock<std::mutex> serial_;
+  bool wide_;
+};
+
+// The logger's entry point for ERROR / INTERNAL_ERROR lines (see above).
+void record_error(const char* msg) noexcept;
+// This thread's capture, or nullptr outside an export.
+ErrorCapture* current_capture() noexcept;
 
 // ---- dims ---------------------------------------------------------------
 

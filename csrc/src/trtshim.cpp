@@ -3,12 +3,21 @@
 // shim_util.cpp; this file converts between TensorRT objects and the C
 // structs and keeps TensorRT's version differences behind #if guards.
 //
+// TensorRT is opened at run time (trtshim_init, "Loading TensorRT" below),
+// not linked: the shim needs TensorRT's headers to build and nothing else,
+// and one libtrtshim.so runs on the full libnvinfer, the lean runtime or the
+// dispatch runtime. Only TensorRT's extern "C" entry points are resolved
+// (createInferRuntime_INTERNAL, createInferBuilder_INTERNAL,
+// getInferLibVersion, createNvOnnxParser_INTERNAL, getNvOnnxParserVersion,
+// initLibNvInferPlugins); everything else is a virtual call on the objects
+// they return. The headers' inline createInferRuntime() / createInferBuilder()
+// / createParser() must never be called: they reference the entry points as
+// link-time symbols, which -Wl,--no-undefined turns into a link error.
+//
 // Error text: TensorRT reports most failures as log lines and returns only
-// false/nullptr. The logger therefore also keeps the ERROR lines logged on the
-// calling thread during the current export (thread_local, cleared at entry),
-// and failures quote them. TensorRT logs synchronously from the API call that
-// fails, so the thread_local buffer holds exactly this call's errors and stays
-// correct while other threads use other handles.
+// false/nullptr. Every export therefore collects the ERROR lines logged while
+// it runs, from its own thread and, for builds and loads, from TensorRT's
+// worker threads too (shim_util.h, ErrorCapture), and failures quote them.
 
 // Give the C API default visibility even though the library is compiled with
 // -fvisibility=hidden: a declaration's visibility is fixed by its first
@@ -20,6 +29,8 @@
 
 #include <NvInfer.h>
 #include <NvOnnxParser.h>
+#include <dlfcn.h>
+#include <link.h>
 
 #include <algorithm>
 #include <atomic>
@@ -53,6 +64,18 @@
 #define TRTSHIM_HAVE_FP4 0
 #endif
 
+// The CUDA runtime version the shim is built for (trtshim_info.cuda_version):
+// a real cuda_runtime_api.h says it; with CMake's stub header, the build
+// passes -DTRTSHIM_CUDA_VERSION=... (scripts/shim-real-check.sh sets it from
+// the TensorRT wheel it builds for); otherwise 0, unknown.
+#if defined(CUDART_VERSION)
+#define TRTSHIM_CUDA_VERSION_VALUE CUDART_VERSION
+#elif defined(TRTSHIM_CUDA_VERSION)
+#define TRTSHIM_CUDA_VERSION_VALUE TRTSHIM_CUDA_VERSION
+#else
+#define TRTSHIM_CUDA_VERSION_VALUE 0
+#endif
+
 using namespace trtshim_internal;
 namespace nv = nvinfer1;
 
@@ -76,16 +99,26 @@ struct LogSink {
 std::shared_mutex g_sink_mu;
 LogSink g_sink;
 
-// ERROR / INTERNAL_ERROR lines logged on this thread since the current export
-// began (see the file comment). Capped: a failing build can log thousands.
-thread_local std::string t_errors;
-constexpr size_t kMaxCaptured = TRTSHIM_ERR_LEN * 2;
+constexpr size_t kMaxCaptured = ErrorCapture::kMaxBytes;
 
-void clear_logged_errors() noexcept { t_errors.clear(); }
+// The ERROR / INTERNAL_ERROR lines logged for the current export so far
+// (see the file comment).
+std::string logged_errors() {
+  ErrorCapture* c = current_capture();
+  return c ? c->text() : std::string();
+}
+size_t logged_error_count() noexcept {
+  ErrorCapture* c = current_capture();
+  return c ? c->count() : 0;
+}
+void clear_logged_errors() noexcept {
+  if (ErrorCapture* c = current_capture()) c->clear();
+}
 
-// "; <captured errors>" or "" — ready to append to a message.
+// ": <captured errors>" or "" — ready to append to a message.
 std::string logged_errors_suffix() {
-  return t_errors.empty() ? std::string() : ": " + t_errors;
+  std::string t = logged_errors();
+  return t.empty() ? std::string() : ": " + t;
 }
 
 int32_t to_shim_severity(nv::ILogger::Severity s) noexcept {
@@ -111,17 +144,7 @@ const char* severity_tag(int32_t s) noexcept {
 
 void emit(int32_t sev, const char* msg) noexcept {
   if (msg == nullptr) msg = "";
-  if (sev <= TRTSHIM_LOG_ERROR) {
-    try {
-      if (t_errors.size() < kMaxCaptured) {
-        if (!t_errors.empty()) t_errors += "; ";
-        t_errors.append(msg, std::min(std::strlen(msg), kMaxCaptured - t_errors.size()));
-      }
-    } catch (...) {
-      // Out of memory while recording an error: the message is lost, the log
-      // line below still goes out.
-    }
-  }
+  if (sev <= TRTSHIM_LOG_ERROR) record_error(msg);
   std::shared_lock<std::shared_mutex> lock(g_sink_mu);
   if (!severity_passes(sev, g_sink.max_severity)) return;
   if (g_sink.fn != nullptr) {
@@ -143,13 +166,15 @@ Logger& logger() {
   return *l;
 }
 
-// Runs body for an export: clears this thread's captured errors, turns any
-// exception into a status (no exception may cross into C). failf is used in
-// the handlers because it does not allocate.
+// Runs body for an export with its own error capture (wide: builds and
+// loads, which also collect TensorRT's worker threads' errors and run one at
+// a time), turns any exception into a status (no exception may cross into
+// C). failf is used in the handlers because it does not allocate.
 template <class F>
-trtshim_status guarded(const char* fn, trtshim_err* err, F&& body) noexcept {
+trtshim_status guarded(const char* fn, trtshim_err* err, F&& body, bool wide = false) noexcept {
   try {
-    clear_logged_errors();
+    ErrorCapture capture;
+    CaptureScope scope(capture, wide);
     return body();
   } catch (const std::bad_alloc&) {
     return failf(err, TRTSHIM_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
@@ -158,6 +183,209 @@ trtshim_status guarded(const char* fn, trtshim_err* err, F&& body) noexcept {
   } catch (...) {
     return failf(err, TRTSHIM_ERR_INTERNAL, "%s: unexpected exception", fn);
   }
+}
+
+// ===========================================================================
+// Loading TensorRT (see the file comment)
+// ===========================================================================
+
+// TensorRT's extern "C" entry points, as declared in its headers.
+using CreateFn = void* (*)(void* logger, int32_t version);
+using CreateParserFn = void* (*)(void* network, void* logger, int version);
+using VersionFn = int32_t (*)();
+using ParserVersionFn = int (*)();
+using InitPluginsFn = bool (*)(void* logger, char const* ns);
+
+// What trtshim_init opened. Written once under g_trt_mu before g_trt_ready
+// is set (release); read without the lock after g_trt_ready is seen
+// (acquire). The libraries are never closed: TensorRT objects and the
+// plugin registry live until the process ends.
+struct Trt {
+  int32_t kind = TRTSHIM_RUNTIME_NONE;
+  std::string requested;  // trtshim_init_options.tensorrt_lib as given
+  std::string path;       // the file opened
+  int32_t allow_host_code = 1;
+  int32_t lib_version = 0;
+  int32_t parser_version = 0;
+  bool plugins = false;
+  CreateFn create_runtime = nullptr;
+  CreateFn create_builder = nullptr;        // full libnvinfer only
+  CreateParserFn create_parser = nullptr;   // libnvonnxparser, when found
+};
+std::mutex g_trt_mu;
+Trt g_trt;
+std::atomic<bool> g_trt_ready{false};
+
+const char* kind_name(int32_t k) noexcept {
+  switch (k) {
+    case TRTSHIM_RUNTIME_FULL: return "full";
+    case TRTSHIM_RUNTIME_LEAN: return "lean";
+    case TRTSHIM_RUNTIME_DISPATCH: return "dispatch";
+    default: return "none";
+  }
+}
+
+// The path dlopen resolved for h (a soname becomes the file it found).
+std::string loaded_path(void* h, const std::string& fallback) {
+  struct link_map* lm = nullptr;
+  if (dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm != nullptr && lm->l_name != nullptr && lm->l_name[0] != '\0')
+    return lm->l_name;
+  return fallback;
+}
+
+std::string dir_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
+}
+
+// dlopen of name beside the TensorRT library first (pip wheels and
+// tarballs keep them together, outside the loader's path), then by name.
+void* open_companion(const std::string& dir, const std::string& name) {
+  void* h = nullptr;
+  if (!dir.empty()) h = dlopen((dir + name).c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (h == nullptr) h = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+  return h;
+}
+
+template <class Fn>
+Fn sym(void* h, const char* name) {
+  return reinterpret_cast<Fn>(dlsym(h, name));
+}
+
+// Opens TensorRT as opts says; fills t. The caller holds g_trt_mu.
+trtshim_status load_tensorrt(const trtshim_init_options& opts, Trt& t, trtshim_err* err) {
+  const std::string major = std::to_string(NV_TENSORRT_MAJOR);
+  std::vector<std::string> names;
+  if (opts.tensorrt_lib != nullptr && opts.tensorrt_lib[0] != '\0') {
+    names.push_back(opts.tensorrt_lib);
+  } else {
+    // Only the headers' major: TensorRT refuses an API of another major.
+    for (const char* base : {"libnvinfer", "libnvinfer_lean", "libnvinfer_dispatch"}) {
+      names.push_back(std::string(base) + ".so." + major);
+      names.push_back(std::string(base) + ".so");
+    }
+  }
+  void* h = nullptr;
+  std::string tried;
+  for (const std::string& n : names) {
+    dlerror();
+    h = dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (h != nullptr) {
+      t.path = loaded_path(h, n);
+      break;
+    }
+    const char* e = dlerror();
+    if (!tried.empty()) tried += "; ";
+    tried += e ? e : n + ": dlopen failed";
+  }
+  if (h == nullptr)
+    return fail(err, TRTSHIM_ERR_NO_TENSORRT,
+                "no TensorRT library could be opened (" + tried +
+                    "): install TensorRT " + major + " (libnvinfer, or the lean runtime libnvinfer_lean) or name it "
+                    "with --tensorrt-lib");
+
+  auto version = sym<VersionFn>(h, "getInferLibVersion");
+  t.create_runtime = sym<CreateFn>(h, "createInferRuntime_INTERNAL");
+  if (version == nullptr || t.create_runtime == nullptr) {
+    dlclose(h);
+    return fail(err, TRTSHIM_ERR_NO_TENSORRT,
+                t.path + " is not a TensorRT runtime library (no createInferRuntime_INTERNAL/getInferLibVersion)");
+  }
+  t.lib_version = version();
+  // getInferLibVersion() is major*10000 + minor*100 + patch from TensorRT 10.
+  const int32_t lib_major = t.lib_version / 10000;
+  if (lib_major != NV_TENSORRT_MAJOR) {
+    dlclose(h);
+    return failf(err, TRTSHIM_ERR_NO_TENSORRT,
+                 "%s is TensorRT %d.%d.%d, but this shim was built with TensorRT %d.%d headers: rebuild it against "
+                 "TensorRT %d headers or open a TensorRT %d library",
+                 t.path.c_str(), lib_major, t.lib_version / 100 % 100, t.lib_version % 100, NV_TENSORRT_MAJOR,
+                 NV_TENSORRT_MINOR, lib_major, NV_TENSORRT_MAJOR);
+  }
+  t.create_builder = sym<CreateFn>(h, "createInferBuilder_INTERNAL");
+  if (t.create_builder != nullptr) {
+    t.kind = TRTSHIM_RUNTIME_FULL;
+  } else {
+    // Lean and dispatch export the same runtime entry points; only the
+    // file tells them apart.
+    std::string base = t.path.substr(t.path.rfind('/') == std::string::npos ? 0 : t.path.rfind('/') + 1);
+    t.kind = base.find("dispatch") != std::string::npos ? TRTSHIM_RUNTIME_DISPATCH : TRTSHIM_RUNTIME_LEAN;
+  }
+  t.allow_host_code = opts.allow_engine_host_code;
+  t.requested = opts.tensorrt_lib ? opts.tensorrt_lib : "";
+
+  if (t.kind != TRTSHIM_RUNTIME_FULL) {
+    emit(TRTSHIM_LOG_INFO, ("TensorRT " + std::string(kind_name(t.kind)) + " runtime " + t.path +
+                            ": engines are deserialized only (no builds, no ONNX parser, no plugin library)")
+                               .c_str());
+    return TRTSHIM_OK;
+  }
+  const std::string dir = dir_of(t.path);
+  if (void* ph = open_companion(dir, "libnvonnxparser.so." + major)) {
+    auto pv = sym<ParserVersionFn>(ph, "getNvOnnxParserVersion");
+    t.create_parser = sym<CreateParserFn>(ph, "createNvOnnxParser_INTERNAL");
+    if (t.create_parser != nullptr && pv != nullptr) {
+      t.parser_version = pv();
+    } else {
+      t.create_parser = nullptr;
+      emit(TRTSHIM_LOG_WARNING, "libnvonnxparser lacks createNvOnnxParser_INTERNAL: builds are refused");
+    }
+  } else {
+    emit(TRTSHIM_LOG_WARNING, ("no ONNX parser (libnvonnxparser.so." + major + ") beside " + t.path +
+                               " or on the loader path: builds are refused")
+                                  .c_str());
+  }
+  // Plugins: ONNX ops TensorRT imports as plugins (RoiAlign, ScatterElements
+  // with a reduction, ...) need the plugin library registered before any
+  // parse or deserialize; without it those models fail to parse.
+  if (void* plh = open_companion(dir, "libnvinfer_plugin.so." + major)) {
+    auto init_plugins = sym<InitPluginsFn>(plh, "initLibNvInferPlugins");
+    if (init_plugins != nullptr && init_plugins(&logger(), "")) {
+      t.plugins = true;
+    } else {
+      emit(TRTSHIM_LOG_WARNING, "libnvinfer_plugin found but initLibNvInferPlugins failed: plugin ops will not parse");
+    }
+  } else {
+    emit(TRTSHIM_LOG_INFO, ("no libnvinfer_plugin.so." + major + ": ONNX ops TensorRT implements as plugins will not parse")
+                               .c_str());
+  }
+  return TRTSHIM_OK;
+}
+
+// The TensorRT opened by trtshim_init, or NULL with *st set.
+const Trt* tensorrt(trtshim_err* err, trtshim_status* st) {
+  if (g_trt_ready.load(std::memory_order_acquire)) return &g_trt;
+  *st = fail(err, TRTSHIM_ERR_NO_TENSORRT, "TensorRT is not loaded: trtshim_init has not succeeded");
+  return nullptr;
+}
+
+// Creates a runtime (or, with builder = true, a builder) through TensorRT's
+// entry point, trusting the result only when TensorRT logged no error.
+//
+// Why the log and not only the pointer (issue 15, defect 1): when TensorRT
+// cannot initialise CUDA (no GPU; a driver older than TensorRT's CUDA) it
+// logs "CUDA initialization failure with error: 35" and still returns a
+// non-null pointer that is not an object (seen: 0x228); the first call on it
+// crashed the server. Such a pointer is dropped without delete — deleting
+// it would be the same invalid call — so the little TensorRT allocated
+// behind it leaks, once per failed attempt. The message is TensorRT's own.
+template <class T>
+trtshim_status create_checked(const Trt& t, bool builder, std::unique_ptr<T>& out, trtshim_err* err) {
+  const char* what = builder ? "builder" : "runtime";
+  const size_t before = logged_error_count();
+  void* p = (builder ? t.create_builder : t.create_runtime)(&logger(), NV_TENSORRT_VERSION);
+  const bool logged = logged_error_count() > before;
+  if (p != nullptr && !logged) {
+    out.reset(static_cast<T*>(p));
+    return TRTSHIM_OK;
+  }
+  // p (if any) is deliberately leaked: see above.
+  const std::string detail = logged_errors();
+  const bool cuda = detail.find("CUDA") != std::string::npos || detail.find("cuda") != std::string::npos;
+  return fail(err, cuda ? TRTSHIM_ERR_CUDA_INIT : TRTSHIM_ERR_RUNTIME,
+              std::string("cannot create a TensorRT ") + what +
+                  (cuda ? " (TensorRT could not initialise CUDA: no usable GPU, or a driver older than its CUDA)" : "") +
+                  (detail.empty() ? std::string(": TensorRT returned nothing and logged no error") : ": " + detail));
 }
 
 // Device allocation failures reach us only as log text.
@@ -342,12 +570,25 @@ trtshim_status build_impl(const void* onnx, size_t onnx_len, const char* model_d
                     std::to_string(NV_TENSORRT_MAJOR) + "." + std::to_string(NV_TENSORRT_MINOR) + ")");
 #endif
 
+  trtshim_status st = TRTSHIM_OK;
+  const Trt* t = tensorrt(err, &st);
+  if (t == nullptr) return st;
+  if (t->kind != TRTSHIM_RUNTIME_FULL)
+    return fail(err, TRTSHIM_ERR_UNSUPPORTED,
+                std::string("the ") + kind_name(t->kind) + " TensorRT runtime (" + t->path +
+                    ") cannot build engines: it only deserializes version-compatible plans built elsewhere with "
+                    "the full TensorRT (libnvinfer and libnvonnxparser)");
+  if (t->create_parser == nullptr)
+    return fail(err, TRTSHIM_ERR_UNSUPPORTED,
+                "no ONNX parser (libnvonnxparser) was found beside " + t->path + ": cannot build engines");
+
   // Declaration order is destruction order reversed: the config goes before
   // the parser (which owns weights the network points into) and the
   // network; the timing cache and progress monitor outlive the config that
   // points at them.
-  std::unique_ptr<nv::IBuilder> builder{nv::createInferBuilder(logger())};
-  if (!builder) return fail(err, TRTSHIM_ERR_RUNTIME, "cannot create a TensorRT builder" + logged_errors_suffix());
+  std::unique_ptr<nv::IBuilder> builder;
+  st = create_checked(*t, /*builder=*/true, builder, err);
+  if (st != TRTSHIM_OK) return st;
   std::unique_ptr<Progress> progress;
   std::unique_ptr<nv::ITimingCache> tc;
 
@@ -360,7 +601,8 @@ trtshim_status build_impl(const void* onnx, size_t onnx_len, const char* model_d
   std::unique_ptr<nv::INetworkDefinition> net{builder->createNetworkV2(net_flags)};
   if (!net) return fail(err, TRTSHIM_ERR_BUILD, "cannot create a network definition" + logged_errors_suffix());
 
-  std::unique_ptr<nvonnxparser::IParser> parser{nvonnxparser::createParser(*net, logger())};
+  std::unique_ptr<nvonnxparser::IParser> parser{
+      static_cast<nvonnxparser::IParser*>(t->create_parser(net.get(), &logger(), NV_ONNX_PARSER_VERSION))};
   if (!parser) return fail(err, TRTSHIM_ERR_INTERNAL, "cannot create the ONNX parser" + logged_errors_suffix());
   // parse() wants "the model file's path" and resolves external weight files
   // relative to its directory; the bytes come from memory, so any file name
@@ -369,7 +611,7 @@ trtshim_status build_impl(const void* onnx, size_t onnx_len, const char* model_d
   if (model_dir != nullptr && *model_dir != '\0') model_path = std::string(model_dir) + "/model.onnx";
   if (!parser->parse(onnx, onnx_len, model_path.empty() ? nullptr : model_path.c_str())) {
     std::string detail = parser_errors(*parser);
-    if (detail.empty()) detail = t_errors;
+    if (detail.empty()) detail = logged_errors();
     return fail(err, TRTSHIM_ERR_PARSE, "ONNX parse failed: " + (detail.empty() ? std::string("see the log") : detail));
   }
 
@@ -384,7 +626,7 @@ trtshim_status build_impl(const void* onnx, size_t onnx_len, const char* model_d
     in.shape_tensor = t->isShapeTensor();
     inputs.push_back(std::move(in));
   }
-  trtshim_status st = check_profile_against_inputs(inputs, o.profile, o.nb_profile, &why);
+  st = check_profile_against_inputs(inputs, o.profile, o.nb_profile, &why);
   if (st != TRTSHIM_OK) return fail(err, st, why);
 
   std::unique_ptr<nv::IBuilderConfig> cfg{builder->createBuilderConfig()};
@@ -436,7 +678,7 @@ trtshim_status build_impl(const void* onnx, size_t onnx_len, const char* model_d
   // asked to stop and must not receive a plan it no longer expects.
   if (progress && progress->cancelled()) return fail(err, TRTSHIM_ERR_CANCELLED, "build cancelled by the progress callback");
   if (!plan || plan->size() == 0) {
-    std::string detail = t_errors;
+    std::string detail = logged_errors();
     if (looks_like_oom(detail))
       return fail(err, TRTSHIM_ERR_OUT_OF_MEMORY, "TensorRT build ran out of memory: " + detail);
     return fail(err, TRTSHIM_ERR_BUILD, "TensorRT build failed" + (detail.empty() ? std::string(" (see the log)") : ": " + detail));
@@ -609,13 +851,50 @@ trtshim_status trtshim_get_info(trtshim_info* out, trtshim_err* err) {
     info.trt_major = NV_TENSORRT_MAJOR;
     info.trt_minor = NV_TENSORRT_MINOR;
     info.trt_patch = NV_TENSORRT_PATCH;
-    info.trt_runtime = getInferLibVersion();
-    info.onnx_parser = getNvOnnxParserVersion();
     info.fake = 0;
-    std::snprintf(info.description, sizeof(info.description),
-                  "trtshim (TensorRT headers %d.%d.%d, libnvinfer %d, libnvonnxparser %d)", NV_TENSORRT_MAJOR,
-                  NV_TENSORRT_MINOR, NV_TENSORRT_PATCH, info.trt_runtime, info.onnx_parser);
+    info.cuda_version = TRTSHIM_CUDA_VERSION_VALUE;
+    if (g_trt_ready.load(std::memory_order_acquire)) {
+      info.trt_runtime = g_trt.lib_version;
+      info.onnx_parser = g_trt.parser_version;
+      info.runtime_kind = g_trt.kind;
+      info.can_build = g_trt.kind == TRTSHIM_RUNTIME_FULL && g_trt.create_parser != nullptr;
+      info.plugins = g_trt.plugins;
+      info.allow_engine_host_code = g_trt.allow_host_code;
+      copy_text(info.tensorrt_path, sizeof(info.tensorrt_path), g_trt.path.c_str(), true);
+      std::snprintf(info.description, sizeof(info.description),
+                    "trtshim (TensorRT headers %d.%d.%d, CUDA %d; %s runtime %d, onnx parser %d, plugins %s)",
+                    NV_TENSORRT_MAJOR, NV_TENSORRT_MINOR, NV_TENSORRT_PATCH, info.cuda_version, kind_name(info.runtime_kind),
+                    info.trt_runtime, info.onnx_parser, info.plugins ? "yes" : "no");
+    } else {
+      info.runtime_kind = TRTSHIM_RUNTIME_NONE;
+      std::snprintf(info.description, sizeof(info.description),
+                    "trtshim (TensorRT headers %d.%d.%d, CUDA %d; TensorRT not loaded yet)", NV_TENSORRT_MAJOR,
+                    NV_TENSORRT_MINOR, NV_TENSORRT_PATCH, info.cuda_version);
+    }
     *out = info;
+    return TRTSHIM_OK;
+  });
+}
+
+trtshim_status trtshim_init(const trtshim_init_options* opts, trtshim_err* err) {
+  return guarded(__func__, err, [&]() -> trtshim_status {
+    if (opts == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "opts is NULL");
+    if (opts->allow_engine_host_code != 0 && opts->allow_engine_host_code != 1)
+      return failf(err, TRTSHIM_ERR_INVALID_ARGUMENT, "allow_engine_host_code must be 0 or 1, got %d",
+                   opts->allow_engine_host_code);
+    const std::string requested = opts->tensorrt_lib ? opts->tensorrt_lib : "";
+    std::lock_guard<std::mutex> lock(g_trt_mu);
+    if (g_trt_ready.load(std::memory_order_acquire)) {
+      if (g_trt.requested == requested && g_trt.allow_host_code == opts->allow_engine_host_code) return TRTSHIM_OK;
+      return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT,
+                  "TensorRT is already loaded (" + g_trt.path + ", allow_engine_host_code " +
+                      std::to_string(g_trt.allow_host_code) + ") with other options; it is process-wide");
+    }
+    Trt t;
+    trtshim_status st = load_tensorrt(*opts, t, err);
+    if (st != TRTSHIM_OK) return st;
+    g_trt = t;
+    g_trt_ready.store(true, std::memory_order_release);
     return TRTSHIM_OK;
   });
 }
@@ -639,8 +918,9 @@ trtshim_status trtshim_set_logger(trtshim_log_fn fn, uintptr_t user, int32_t max
 trtshim_status trtshim_build(const void* onnx, size_t onnx_len, const char* model_dir,
                              const trtshim_build_options* opts, trtshim_blob* plan, trtshim_blob* timing_cache_out,
                              trtshim_err* err) {
-  return guarded(__func__, err,
-                 [&]() { return build_impl(onnx, onnx_len, model_dir, opts, plan, timing_cache_out, err); });
+  return guarded(
+      __func__, err, [&]() { return build_impl(onnx, onnx_len, model_dir, opts, plan, timing_cache_out, err); },
+      /*wide=*/true);
 }
 
 void trtshim_blob_free(trtshim_blob* b) {
@@ -654,27 +934,31 @@ trtshim_status trtshim_engine_load(const void* plan, size_t len, trtshim_engine*
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (out == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "out is NULL");
     if (plan == nullptr || len == 0) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "empty plan");
+    trtshim_status st = TRTSHIM_OK;
+    const Trt* t = tensorrt(err, &st);
+    if (t == nullptr) return st;
     std::unique_ptr<trtshim_engine> e{new trtshim_engine()};
-    e->runtime.reset(nv::createInferRuntime(logger()));
-    if (!e->runtime) return fail(err, TRTSHIM_ERR_RUNTIME, "cannot create a TensorRT runtime" + logged_errors_suffix());
+    st = create_checked(*t, /*builder=*/false, e->runtime, err);
+    if (st != TRTSHIM_OK) return st;
     // Version-compatible plans (trtshim_build_options.version_compat) embed
     // the lean runtime as host code and do not load without this. A plan is
     // code anyway (kernels run on the GPU), so plans must come from a trusted
-    // source — trtserve's own engine cache — whether or not this is set.
-    e->runtime->setEngineHostCodeAllowed(true);
+    // source — trtserve's own engine cache — whether or not this is set;
+    // --allow-engine-host-code=false refuses the host-code kind.
+    e->runtime->setEngineHostCodeAllowed(t->allow_host_code == 1);
     e->engine.reset(e->runtime->deserializeCudaEngine(plan, len));
     if (!e->engine) {
-      std::string detail = t_errors;
+      std::string detail = logged_errors();
       if (looks_like_oom(detail)) return fail(err, TRTSHIM_ERR_OUT_OF_MEMORY, "loading the plan ran out of memory: " + detail);
       return fail(err, TRTSHIM_ERR_DESERIALIZE,
                   "cannot deserialize the plan (built by another TensorRT version or for another GPU, or corrupt)" +
                       (detail.empty() ? std::string() : ": " + detail));
     }
-    trtshim_status st = describe_engine(*e, err);
+    st = describe_engine(*e, err);
     if (st != TRTSHIM_OK) return st;
     *out = e.release();
     return TRTSHIM_OK;
-  });
+  }, /*wide=*/true);
 }
 
 void trtshim_engine_free(trtshim_engine* e) {
@@ -737,7 +1021,7 @@ trtshim_status trtshim_context_create(trtshim_engine* e, int32_t user_memory, tr
                      ? e->engine->createExecutionContext(nv::ExecutionContextAllocationStrategy::kUSER_MANAGED)
                      : e->engine->createExecutionContext());
     if (!c->ctx) {
-      std::string detail = t_errors;
+      std::string detail = logged_errors();
       return fail(err, looks_like_oom(detail) ? TRTSHIM_ERR_OUT_OF_MEMORY : TRTSHIM_ERR_RUNTIME,
                   "cannot create an execution context" + (detail.empty() ? std::string() : ": " + detail));
     }
@@ -765,7 +1049,7 @@ trtshim_status trtshim_context_set_device_memory(trtshim_context* c, void* mem, 
                    static_cast<long long>(size), static_cast<long long>(need));
     if (mem == nullptr && need > 0) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "device memory is NULL");
     c->ctx->setDeviceMemoryV2(mem, size);
-    if (!t_errors.empty()) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "setDeviceMemoryV2 failed" + logged_errors_suffix());
+    if (logged_error_count() > 0) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "setDeviceMemoryV2 failed" + logged_errors_suffix());
     c->memory_set = true;
     return TRTSHIM_OK;
   });
@@ -868,7 +1152,7 @@ trtshim_status trtshim_context_enqueue(trtshim_context* c, void* stream, trtshim
       return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT,
                   "the context was created with user_memory = 1: call trtshim_context_set_device_memory first");
     if (!c->ctx->enqueueV3(static_cast<cudaStream_t>(stream))) {
-      std::string detail = t_errors;
+      std::string detail = logged_errors();
       return fail(err, TRTSHIM_ERR_RUNTIME,
                   "enqueueV3 failed" + (detail.empty() ? std::string(" (see the log)") : ": " + detail));
     }

@@ -6,8 +6,11 @@
 // (TRTSHIM_HEADER), so adding a function to the header without implementing
 // it fails here. Loading the real shim needs TensorRT's libraries but no GPU.
 #include <dlfcn.h>
+#include <stdlib.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -169,5 +172,145 @@ TEST(Exports, RealLibrary) {
   CheckLibrary(TRTSHIM_REAL_LIB, 0);
 #else
   GTEST_SKIP() << "libtrtshim.so not built (no TensorRT libraries)";
+#endif
+}
+
+// ---- the real shim and TensorRT opened at run time (issue 15) --------------
+
+namespace {
+
+struct RealShim {
+  void* h = nullptr;
+  decltype(&trtshim_init) init = nullptr;
+  decltype(&trtshim_get_info) get_info = nullptr;
+  decltype(&trtshim_engine_load) load = nullptr;
+  decltype(&trtshim_build) build = nullptr;
+  decltype(&trtshim_engine_free) engine_free = nullptr;
+  // A private copy: trtshim_init is process-wide per loaded library, and
+  // each test here wants its own first init.
+  explicit RealShim(const std::string& src) {
+    char dir[] = "/tmp/trtshim-test-XXXXXX";
+    if (mkdtemp(dir) == nullptr) return;
+    path = std::string(dir) + "/libtrtshim.so";
+    std::ifstream in(src, std::ios::binary);
+    std::ofstream out(path, std::ios::binary);
+    out << in.rdbuf();
+    out.close();
+    h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (h == nullptr) return;
+    init = reinterpret_cast<decltype(init)>(dlsym(h, "trtshim_init"));
+    get_info = reinterpret_cast<decltype(get_info)>(dlsym(h, "trtshim_get_info"));
+    load = reinterpret_cast<decltype(load)>(dlsym(h, "trtshim_engine_load"));
+    build = reinterpret_cast<decltype(build)>(dlsym(h, "trtshim_build"));
+    engine_free = reinterpret_cast<decltype(engine_free)>(dlsym(h, "trtshim_engine_free"));
+  }
+  ~RealShim() {
+    // Not dlclosed: TensorRT, once opened, stays (as in trtserve).
+    if (!path.empty()) {
+      std::remove(path.c_str());
+      std::remove(path.substr(0, path.rfind('/')).c_str());
+    }
+  }
+  std::string path;
+};
+
+}  // namespace
+
+// Without a TensorRT library (here: none named, or a wrong name) the shim
+// loads, reports its headers, and says clearly why it cannot work.
+TEST(Exports, RealLibraryWithoutTensorRT) {
+#ifdef TRTSHIM_REAL_LIB
+  RealShim s(TRTSHIM_REAL_LIB);
+  ASSERT_NE(s.h, nullptr) << dlerror();
+  ASSERT_TRUE(s.init && s.get_info && s.load && s.build);
+  trtshim_err err{};
+  trtshim_info info{};
+  ASSERT_EQ(s.get_info(&info, &err), TRTSHIM_OK) << err.msg;
+  EXPECT_EQ(info.runtime_kind, TRTSHIM_RUNTIME_NONE);
+  EXPECT_EQ(info.trt_runtime, 0);
+  EXPECT_GE(info.trt_major, 10);
+
+  // Calls that need TensorRT before init: NO_TENSORRT, not a crash.
+  const char junk[] = "junk";
+  trtshim_engine* e = nullptr;
+  EXPECT_EQ(s.load(junk, sizeof junk, &e, &err), TRTSHIM_ERR_NO_TENSORRT);
+  EXPECT_NE(std::string(err.msg).find("trtshim_init"), std::string::npos) << err.msg;
+
+  trtshim_init_options o{};
+  o.allow_engine_host_code = 2;
+  EXPECT_EQ(s.init(&o, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(s.init(nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  o.allow_engine_host_code = 1;
+  o.tensorrt_lib = "/nonexistent/libnvinfer.so.10";
+  EXPECT_EQ(s.init(&o, &err), TRTSHIM_ERR_NO_TENSORRT);
+  EXPECT_NE(std::string(err.msg).find("/nonexistent/libnvinfer.so.10"), std::string::npos) << err.msg;
+  EXPECT_NE(std::string(err.msg).find("--tensorrt-lib"), std::string::npos) << err.msg;
+  // A library that is not TensorRT.
+  o.tensorrt_lib = "libc.so.6";
+  EXPECT_EQ(s.init(&o, &err), TRTSHIM_ERR_NO_TENSORRT);
+  EXPECT_NE(std::string(err.msg).find("not a TensorRT runtime library"), std::string::npos) << err.msg;
+  // A failed init leaves the shim unloaded (and may be retried).
+  ASSERT_EQ(s.get_info(&info, &err), TRTSHIM_OK);
+  EXPECT_EQ(info.runtime_kind, TRTSHIM_RUNTIME_NONE);
+#else
+  GTEST_SKIP() << "libtrtshim.so not built (no TensorRT headers)";
+#endif
+}
+
+// Against a real TensorRT library, named by the environment (make
+// shim-real-check sets them; elsewhere the test says it skips):
+//   TRTSHIM_TEST_TENSORRT_LIB   the library to open
+//   TRTSHIM_TEST_TENSORRT_KIND  1 full, 2 lean, 3 dispatch (TRTSHIM_RUNTIME_*)
+//   TRTSHIM_TEST_GPU=1          a usable GPU is present
+TEST(RealRuntime, LoadWithoutOrWithGPU) {
+#ifdef TRTSHIM_REAL_LIB
+  const char* lib = std::getenv("TRTSHIM_TEST_TENSORRT_LIB");
+  const char* kind = std::getenv("TRTSHIM_TEST_TENSORRT_KIND");
+  if (lib == nullptr || kind == nullptr)
+    GTEST_SKIP() << "set TRTSHIM_TEST_TENSORRT_LIB and TRTSHIM_TEST_TENSORRT_KIND (make shim-real-check does)";
+  const bool gpu = std::getenv("TRTSHIM_TEST_GPU") != nullptr && std::string(std::getenv("TRTSHIM_TEST_GPU")) == "1";
+  RealShim s(TRTSHIM_REAL_LIB);
+  ASSERT_NE(s.h, nullptr) << dlerror();
+  trtshim_err err{};
+  trtshim_init_options o{lib, 1};
+  ASSERT_EQ(s.init(&o, &err), TRTSHIM_OK) << err.msg;
+  EXPECT_EQ(s.init(&o, &err), TRTSHIM_OK) << "same options again: " << err.msg;
+  trtshim_init_options other{lib, 0};
+  EXPECT_EQ(s.init(&other, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+
+  trtshim_info info{};
+  ASSERT_EQ(s.get_info(&info, &err), TRTSHIM_OK);
+  std::printf("[ info     ] %s; library %s\n", info.description, info.tensorrt_path);
+  EXPECT_EQ(info.runtime_kind, std::atoi(kind));
+  EXPECT_EQ(info.trt_runtime / 10000, info.trt_major);
+  if (info.runtime_kind != TRTSHIM_RUNTIME_FULL) {
+    EXPECT_EQ(info.can_build, 0);
+  }
+
+  // Defect 1: without a GPU TensorRT logs "CUDA initialization failure" and
+  // returns a bogus pointer; this used to segfault the process.
+  const std::string junk = "definitely not a TensorRT plan";
+  for (int i = 0; i < 2; ++i) {  // twice: the failure leaves nothing behind that breaks the next call
+    trtshim_engine* e = nullptr;
+    trtshim_status st = s.load(junk.data(), junk.size(), &e, &err);
+    std::printf("[ load     ] status %d: %s\n", st, err.msg);
+    EXPECT_EQ(e, nullptr);
+    if (gpu) {
+      EXPECT_EQ(st, TRTSHIM_ERR_DESERIALIZE) << err.msg;
+      EXPECT_EQ(std::string(err.msg).find("(see the log)"), std::string::npos) << err.msg;
+    } else {
+      EXPECT_EQ(st, TRTSHIM_ERR_CUDA_INIT) << err.msg;
+      EXPECT_NE(std::string(err.msg).find("CUDA initialization failure"), std::string::npos) << err.msg;
+    }
+  }
+  if (info.runtime_kind != TRTSHIM_RUNTIME_FULL) {
+    trtshim_build_options bo{};
+    bo.optimization_level = -1;
+    trtshim_blob plan{nullptr, 0};
+    EXPECT_EQ(s.build(junk.data(), junk.size(), nullptr, &bo, &plan, nullptr, &err), TRTSHIM_ERR_UNSUPPORTED);
+    EXPECT_NE(std::string(err.msg).find("cannot build engines"), std::string::npos) << err.msg;
+  }
+#else
+  GTEST_SKIP() << "libtrtshim.so not built (no TensorRT headers)";
 #endif
 }

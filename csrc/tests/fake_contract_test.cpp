@@ -1030,3 +1030,46 @@ TEST(FakeRobustness, MutatedInputs) {
 }
 
 }  // namespace
+
+// ---- trtshim_init (section 5) ----------------------------------------------
+// These run in the process's one copy of the fake, so they end with the
+// default options restored (a second init with other options is refused:
+// the test uses the same ones throughout).
+TEST(FakeLibrary, InitDefaults) {
+  Err err;
+  trtshim_init_options o{nullptr, 1};
+  ASSERT_EQ(trtshim_init(&o, &err), TRTSHIM_OK) << err.msg();
+  ASSERT_EQ(trtshim_init(&o, &err), TRTSHIM_OK) << "same options twice";
+  trtshim_init_options other{nullptr, 0};
+  EXPECT_EQ(trtshim_init(&other, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(err.msg().find("already initialised"), std::string::npos) << err.msg();
+  trtshim_init_options bad{nullptr, 7};
+  EXPECT_EQ(trtshim_init(&bad, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(trtshim_init(nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  trtshim_init_options missing{"/nonexistent/libnvinfer_lean.so.10", 1};
+  EXPECT_EQ(trtshim_init(&missing, &err), TRTSHIM_ERR_NO_TENSORRT);
+  EXPECT_NE(err.msg().find("/nonexistent/libnvinfer_lean.so.10"), std::string::npos) << err.msg();
+  trtshim_info info;
+  ASSERT_EQ(trtshim_get_info(&info, &err), TRTSHIM_OK);
+  EXPECT_EQ(info.runtime_kind, TRTSHIM_RUNTIME_FAKE);
+  EXPECT_EQ(info.can_build, 1);
+  EXPECT_EQ(info.allow_engine_host_code, 1);
+  EXPECT_EQ(info.plugins, 0);
+  EXPECT_EQ(info.cuda_version, 0);
+  EXPECT_STREQ(info.tensorrt_path, "");
+  // Host-code plans load where host code is allowed.
+  Engine e(std::string(kPlan) + "host_code\n");
+  EXPECT_NE(e.e, nullptr);
+}
+
+TEST(FakeLibrary, CudaInitFailureKnob) {
+  Err err;
+  ASSERT_EQ(setenv("TRTSHIM_FAKE_CUDA_INIT_ERROR", "35", 1), 0);
+  trtshim_engine* e = nullptr;
+  EXPECT_EQ(trtshim_engine_load(kPlan, sizeof kPlan - 1, &e, &err), TRTSHIM_ERR_CUDA_INIT);
+  EXPECT_NE(err.msg().find("CUDA initialization failure with error: 35"), std::string::npos) << err.msg();
+  EXPECT_EQ(e, nullptr);
+  unsetenv("TRTSHIM_FAKE_CUDA_INIT_ERROR");
+  ASSERT_EQ(trtshim_engine_load(kPlan, sizeof kPlan - 1, &e, &err), TRTSHIM_OK) << err.msg();
+  trtshim_engine_free(e);
+}

@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace trtshim_internal;
@@ -438,4 +441,89 @@ TEST(DataDependent, AnyDynamicOutputOfStaticInputs) {
 
 TEST(DataDependent, DynamicSpatialInputsExplainOutputs) {
   EXPECT_FALSE(guess_data_dependent(D({-1, 21, -1, -1}), {D({-1, 3, -1, -1})}));
+}
+
+// ---- error capture (issue 15, defect 12: errors TensorRT logs on its worker
+// threads during a build used to be lost, leaving "(see the log)") ----------
+
+TEST(ErrorCapture, WorkerThreadErrorsReachTheWideCall) {
+  ErrorCapture build;
+  {
+    CaptureScope scope(build, /*wide=*/true);
+    record_error("on the calling thread");
+    // A TensorRT worker: a thread inside no export.
+    std::thread([] { record_error("on a worker thread"); }).join();
+  }
+  EXPECT_EQ(build.text(), "on the calling thread; on a worker thread");
+  EXPECT_EQ(build.count(), 2u);
+  // After the call, a stray worker error goes nowhere (and does not crash).
+  std::thread([] { record_error("late"); }).join();
+  EXPECT_EQ(build.count(), 2u);
+  EXPECT_EQ(current_capture(), nullptr);
+}
+
+TEST(ErrorCapture, ConcurrentExportsKeepTheirOwnErrors) {
+  ErrorCapture build, enqueue;
+  std::atomic<bool> in_build{false}, done{false};
+  std::thread builder([&] {
+    CaptureScope scope(build, true);
+    in_build = true;
+    while (!done) std::this_thread::yield();
+    record_error("build error");
+  });
+  while (!in_build) std::this_thread::yield();
+  {
+    // Another export (say an enqueue) on this thread while the build runs.
+    CaptureScope scope(enqueue, false);
+    record_error("enqueue error");
+    EXPECT_EQ(current_capture(), &enqueue);
+  }
+  std::thread([] { record_error("worker error"); }).join();
+  done = true;
+  builder.join();
+  EXPECT_EQ(enqueue.text(), "enqueue error");
+  EXPECT_EQ(build.text(), "worker error; build error");
+}
+
+TEST(ErrorCapture, WideScopesRunOneAtATime) {
+  ErrorCapture first, second;
+  std::atomic<int> order{0};
+  std::atomic<bool> first_in{false};
+  int second_saw = -1;
+  std::thread a([&] {
+    CaptureScope scope(first, true);
+    first_in = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::thread([] { record_error("worker of the first"); }).join();
+    order = 1;
+  });
+  while (!first_in) std::this_thread::yield();
+  std::thread b([&] {
+    CaptureScope scope(second, true);  // waits for the first to end
+    second_saw = order.load();
+    std::thread([] { record_error("worker of the second"); }).join();
+  });
+  a.join();
+  b.join();
+  EXPECT_EQ(second_saw, 1);
+  EXPECT_EQ(first.text(), "worker of the first");
+  EXPECT_EQ(second.text(), "worker of the second");
+}
+
+TEST(ErrorCapture, CapAndNesting) {
+  ErrorCapture outer, inner;
+  CaptureScope o(outer, false);
+  {
+    CaptureScope i(inner, false);
+    record_error("inner");
+  }
+  std::string big(ErrorCapture::kMaxBytes, 'x');
+  record_error(big.c_str());
+  record_error("dropped: over the cap");
+  EXPECT_EQ(inner.text(), "inner");
+  EXPECT_EQ(outer.text().size(), ErrorCapture::kMaxBytes);
+  EXPECT_EQ(outer.count(), 2u);
+  outer.clear();
+  EXPECT_EQ(outer.count(), 0u);
+  EXPECT_EQ(outer.text(), "");
 }
