@@ -181,6 +181,30 @@ func TestDockerfileTargets(t *testing.T) {
 	}
 }
 
+// TestDockerfileRunSyntax parses every RUN with bash -n (the stages'
+// SHELL is bash), so a broken line continuation or quote fails here and
+// not minutes into a docker build on someone's GPU host.
+func TestDockerfileRunSyntax(t *testing.T) {
+	df := parseDockerfile(t, dockerfilePath)
+	for _, st := range df.stages {
+		for _, in := range st.ins {
+			if in.cmd != "RUN" {
+				continue
+			}
+			script := in.args
+			for strings.HasPrefix(script, "--") { // --mount=... options
+				_, script, _ = strings.Cut(script, " ")
+				script = strings.TrimSpace(script)
+			}
+			cmd := exec.Command("bash", "-n")
+			cmd.Stdin = strings.NewReader(script)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("Dockerfile.tensorrt:%d (stage %s): bash -n: %v\n%s", in.line, st.name, err, out)
+			}
+		}
+	}
+}
+
 // cudaTag matches the nvidia/cuda tags the serve images use.
 var cudaTag = regexp.MustCompile(`^nvidia/cuda:(\d+)\.(\d+)\.(\d+)-(base|runtime)-ubuntu\d+\.\d+$`)
 
