@@ -15,6 +15,11 @@ var (
 	ErrBackendMissing = errors.New("backend not available")
 	ErrBadModel       = errors.New("invalid model")
 	ErrBadShape       = errors.New("invalid tensor shape")
+	// ErrBackendCannotRun: the backend cannot run this model on this
+	// machine (TensorRT cannot parse or build its ONNX, or cannot start
+	// CUDA), though another backend could; the manager then loads it on
+	// the backend's fallback (see Registry.SetFallback).
+	ErrBackendCannotRun = errors.New("backend cannot run this model here")
 )
 
 // Backend turns a model's files into an Engine. One Backend serves every
@@ -89,6 +94,20 @@ func (r *Registry) Fallback(name string) (to string, why error, ok bool) {
 		return "", nil, false
 	}
 	return to, r.missing[name], true
+}
+
+// Alternative is the available backend that stands in for name when name
+// cannot run a particular model (ErrBackendCannotRun): the fallback set
+// with SetFallback, if it is registered.
+func (r *Registry) Alternative(name string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	to, ok := r.fallbacks[name]
+	if !ok {
+		return "", false
+	}
+	_, avail := r.backends[to]
+	return to, avail
 }
 
 // Register adds an available backend.

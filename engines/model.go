@@ -100,17 +100,21 @@ type Model struct {
 	Dir, File string
 	// Source tells how the folder was recognised: "repository" (model.onnx)
 	// or "roboflow" (Roboflow model-cache layout).
-	Source        string
-	Backend       string
-	Task          Task
-	ModelType     string
-	ClassNames    []string
-	Colors        map[string]string
-	Multiclass    bool
-	KeypointNames []string
-	InputWidth    int
-	InputHeight   int
-	Pre           Preprocessing
+	Source  string
+	Backend string
+	// FallbackReason says why the model runs on Backend instead of the
+	// backend it asked for ("" when it runs where it asked); the model's
+	// status shows it.
+	FallbackReason string
+	Task           Task
+	ModelType      string
+	ClassNames     []string
+	Colors         map[string]string
+	Multiclass     bool
+	KeypointNames  []string
+	InputWidth     int
+	InputHeight    int
+	Pre            Preprocessing
 	// NMS is "roboflow" (inference-core's overlap-over-area test, the
 	// default) or "ultralytics" (true IoU).
 	NMS string

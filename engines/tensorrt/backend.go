@@ -90,14 +90,30 @@ func (b *Backend) onDevice(f func() error) error {
 func (b *Backend) Load(ctx context.Context, spec *engines.Model) (engines.Engine, error) {
 	plan, err := b.plan(ctx, spec)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", spec.ID(), err)
+		return nil, fmt.Errorf("%s: %w", spec.ID(), cannotRun(err))
 	}
 	e := &Engine{b: b, spec: spec}
 	if err := b.onDevice(func() error { return e.load(plan) }); err != nil {
 		e.Close()
-		return nil, fmt.Errorf("%s: %w", spec.ID(), err)
+		return nil, fmt.Errorf("%s: %w", spec.ID(), cannotRun(err))
 	}
 	return e, nil
+}
+
+// cannotRun marks the errors that say TensorRT cannot run this model on
+// this machine — its ONNX does not parse or build here (an op TensorRT
+// lacks, a precision it refuses, a lean runtime that cannot build) or
+// TensorRT cannot start CUDA — as engines.ErrBackendCannotRun, so the
+// manager serves the model on ONNX Runtime instead. Other errors (a
+// corrupt file, a bad config, out of memory) are the model's or the
+// machine's, and another backend would not help.
+func cannotRun(err error) error {
+	for _, e := range []error{trt.ErrParse, trt.ErrBuild, trt.ErrUnsupported, trt.ErrCUDAInit} {
+		if errors.Is(err, e) {
+			return fmt.Errorf("%w: %w", engines.ErrBackendCannotRun, err)
+		}
+	}
+	return err
 }
 
 // Profile is the optimization profile trtserve builds a model with: batch
@@ -156,13 +172,21 @@ func BuildProfile(inputs []engines.TensorInfo, minB, optB, maxB, h, w int) ([]tr
 	return out, nil
 }
 
-// CacheKey names a built engine: everything that makes a plan invalid.
-func CacheKey(onnx []byte, computeCapability, trtVersion, precision string, profile []trt.ProfileDim) string {
+// CacheKey names a built engine: everything that makes one plan differ
+// from another. The ONNX bytes, the GPU's compute capability and the
+// TensorRT version, and every build setting that changes what the builder
+// may choose: precision, workspace (tactics needing more scratch are left
+// out under a smaller cap), optimisation level, hardware and version
+// compatibility, the profile, and tf32Override (NVIDIA_TF32_OVERRIDE at
+// build time: "0" keeps TF32 kernels out). The timing cache and progress
+// callback only change how long a build takes, so they are not part of it.
+func CacheKey(onnx []byte, computeCapability, trtVersion string, o trt.BuildOptions, tf32Override string) string {
 	h := sha256.New()
 	sum := sha256.Sum256(onnx)
 	h.Write(sum[:])
-	fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00", computeCapability, trtVersion, precision)
-	for _, p := range profile {
+	fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00ws=%d\x00opt=%d\x00hw=%d\x00vc=%t\x00tf32=%q\x00", computeCapability, trtVersion, o.Precision,
+		o.WorkspaceBytes, o.OptimizationLevel, o.HardwareCompat, o.VersionCompat, tf32Override)
+	for _, p := range o.Profile {
 		fmt.Fprintf(h, "%s:%v:%v:%v;", p.Name, p.Min, p.Opt, p.Max)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
@@ -192,7 +216,13 @@ func (b *Backend) plan(ctx context.Context, spec *engines.Model) ([]byte, error)
 		return nil, err
 	}
 	info := b.opts.Lib.Info()
-	key := CacheKey(onnx, b.dev.ComputeCapability(), info.Version(), precision, profile)
+	if !info.CanBuild {
+		return nil, fmt.Errorf("%w: the TensorRT library here (%s runtime, %s) runs engine files only and cannot build %s: build model.engine where full TensorRT is (trtserve build) and put it in the version folder",
+			trt.ErrUnsupported, info.Runtime, info.TensorRTPath, filepath.Base(spec.File))
+	}
+	opts := trt.BuildOptions{Precision: prec, OptimizationLevel: -1, Profile: profile, WorkspaceBytes: b.opts.WorkspaceBytes}
+	tf32 := os.Getenv("NVIDIA_TF32_OVERRIDE")
+	key := CacheKey(onnx, b.dev.ComputeCapability(), info.Version(), opts, tf32)
 	if err := os.MkdirAll(b.opts.CacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine cache: %w", err)
 	}
@@ -209,9 +239,7 @@ func (b *Backend) plan(ctx context.Context, spec *engines.Model) ([]byte, error)
 	}
 	b.opts.Log.Info("building TensorRT engine: the model is not ready until it is done", "model", spec.ID(), "onnx", spec.File,
 		"precision", precision, "gpu", b.dev.Name, "compute_capability", b.dev.ComputeCapability(), "tensorrt", info.Version(), "engine", path)
-	plan, err := b.Build(ctx, onnx, filepath.Dir(spec.File), trt.BuildOptions{
-		Precision: prec, OptimizationLevel: -1, Profile: profile, WorkspaceBytes: b.opts.WorkspaceBytes,
-	}, spec.ID())
+	plan, err := b.Build(ctx, onnx, filepath.Dir(spec.File), opts, spec.ID())
 	if err != nil {
 		return nil, err
 	}
@@ -221,6 +249,8 @@ func (b *Backend) plan(ctx context.Context, spec *engines.Model) ([]byte, error)
 	meta, _ := json.MarshalIndent(map[string]any{
 		"model": spec.ID(), "onnx": spec.File, "onnx_sha256": fmt.Sprintf("%x", sha256.Sum256(onnx)), "gpu": b.dev.Name,
 		"compute_capability": b.dev.ComputeCapability(), "tensorrt": info.Version(), "precision": precision,
+		"workspace_bytes": opts.WorkspaceBytes, "optimization_level": opts.OptimizationLevel,
+		"hardware_compat": opts.HardwareCompat, "version_compat": opts.VersionCompat, "nvidia_tf32_override": tf32,
 		"profile": profile, "built": time.Now().UTC().Format(time.RFC3339),
 	}, "", "  ")
 	writeAtomic(base+".json", meta)

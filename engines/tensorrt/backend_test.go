@@ -433,21 +433,104 @@ func TestPinnedBudget(t *testing.T) {
 	}
 }
 
+// Every setting that changes what the builder produces changes the key;
+// the timing cache and the progress callback, which only change how long
+// it takes, do not.
 func TestCacheKey(t *testing.T) {
 	p := []trt.ProfileDim{{Name: "x", Min: []int64{1}, Opt: []int64{4}, Max: []int64{4}}}
-	base := CacheKey([]byte("onnx"), "sm_90", "10.16.0-rt101600", "fp16", p)
+	o := trt.BuildOptions{Precision: trt.FP16, WorkspaceBytes: 1 << 30, OptimizationLevel: -1, Profile: p}
+	key := func(onnx, cc, version string, change func(*trt.BuildOptions), tf32 string) string {
+		oo := o
+		if change != nil {
+			change(&oo)
+		}
+		return CacheKey([]byte(onnx), cc, version, oo, tf32)
+	}
+	base := key("onnx", "sm_90", "10.16.0-rt101600", nil, "")
 	for name, k := range map[string]string{
-		"onnx":      CacheKey([]byte("onnx2"), "sm_90", "10.16.0-rt101600", "fp16", p),
-		"gpu":       CacheKey([]byte("onnx"), "sm_89", "10.16.0-rt101600", "fp16", p),
-		"tensorrt":  CacheKey([]byte("onnx"), "sm_90", "10.16.1-rt101601", "fp16", p),
-		"precision": CacheKey([]byte("onnx"), "sm_90", "10.16.0-rt101600", "fp32", p),
-		"profile":   CacheKey([]byte("onnx"), "sm_90", "10.16.0-rt101600", "fp16", []trt.ProfileDim{{Name: "x", Min: []int64{1}, Opt: []int64{8}, Max: []int64{8}}}),
+		"onnx":      key("onnx2", "sm_90", "10.16.0-rt101600", nil, ""),
+		"gpu":       key("onnx", "sm_89", "10.16.0-rt101600", nil, ""),
+		"tensorrt":  key("onnx", "sm_90", "10.16.1-rt101601", nil, ""),
+		"precision": key("onnx", "sm_90", "10.16.0-rt101600", func(o *trt.BuildOptions) { o.Precision = trt.FP32 }, ""),
+		"profile": key("onnx", "sm_90", "10.16.0-rt101600", func(o *trt.BuildOptions) {
+			o.Profile = []trt.ProfileDim{{Name: "x", Min: []int64{1}, Opt: []int64{8}, Max: []int64{8}}}
+		}, ""),
+		"workspace":       key("onnx", "sm_90", "10.16.0-rt101600", func(o *trt.BuildOptions) { o.WorkspaceBytes = 2 << 30 }, ""),
+		"default space":   key("onnx", "sm_90", "10.16.0-rt101600", func(o *trt.BuildOptions) { o.WorkspaceBytes = 0 }, ""),
+		"opt level":       key("onnx", "sm_90", "10.16.0-rt101600", func(o *trt.BuildOptions) { o.OptimizationLevel = 5 }, ""),
+		"hardware compat": key("onnx", "sm_90", "10.16.0-rt101600", func(o *trt.BuildOptions) { o.HardwareCompat = trt.HWCompatAmperePlus }, ""),
+		"same-cc compat":  key("onnx", "sm_90", "10.16.0-rt101600", func(o *trt.BuildOptions) { o.HardwareCompat = trt.HWCompatSameComputeCapability }, ""),
+		"version compat":  key("onnx", "sm_90", "10.16.0-rt101600", func(o *trt.BuildOptions) { o.VersionCompat = true }, ""),
+		"tf32 off":        key("onnx", "sm_90", "10.16.0-rt101600", nil, "0"),
 	} {
 		if k == base {
 			t.Errorf("changing the %s keeps the key", name)
 		}
 	}
-	if CacheKey([]byte("onnx"), "sm_90", "10.16.0-rt101600", "fp16", p) != base {
-		t.Error("key is not deterministic")
+	same := key("onnx", "sm_90", "10.16.0-rt101600", func(o *trt.BuildOptions) {
+		o.TimingCache = []byte("trtshim-fake-timing-cache 1\n")
+		o.Progress = &logProgress{ctx: context.Background(), log: slog.New(slog.DiscardHandler)}
+	}, "")
+	if same != base {
+		t.Error("the timing cache or progress callback changes the key (or the key is not deterministic)")
+	}
+}
+
+// On a TensorRT runtime that cannot build (lean, dispatch) an ONNX model
+// is refused before any build with what to do instead, as an error that
+// makes the manager serve it on ONNX Runtime; an engine file still loads.
+func TestLeanRuntimeCannotBuild(t *testing.T) {
+	dir := t.TempDir()
+	lean := filepath.Join(dir, "libnvinfer_lean.so.10")
+	os.WriteFile(lean, nil, 0o644) // the fake only looks at the name
+	lib, err := trt.OpenWith(trttest.FakeLibCopy(t), trt.OpenOptions{TensorRTLib: lean, AllowEngineHostCode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := lib.Info(); info.CanBuild || info.Runtime != trt.RuntimeLean {
+		t.Fatalf("the fake did not open a lean runtime: %+v", info)
+	}
+	f := newFixture(t)
+	f.backend.opts.Lib = lib
+	_, err = f.load(t, f.addONNX(t, "cls", ""))
+	if !errors.Is(err, engines.ErrBackendCannotRun) || !errors.Is(err, trt.ErrUnsupported) || !strings.Contains(err.Error(), "lean runtime") ||
+		!strings.Contains(err.Error(), "cannot build model.onnx") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(f.logs.String(), "building TensorRT engine") {
+		t.Fatal("a build was attempted")
+	}
+	edir := filepath.Join(f.root, "models", "det", "1")
+	os.MkdirAll(edir, 0o755)
+	os.WriteFile(filepath.Join(edir, "model.engine"), []byte("trtshim-fake-plan 1\ninput images FLOAT -1x3x64x64 min=1x3x64x64 opt=2x3x64x64 max=2x3x64x64\noutput out FLOAT -1x10\n"), 0o644)
+	os.WriteFile(filepath.Join(edir, "..", "config.yaml"), []byte("task: classification\ninput_width: 64\ninput_height: 64\n"), 0o644)
+	eng, err := f.load(t, f.entry(t, "det"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.Close()
+}
+
+// The errors that mean "TensorRT cannot run this model here" are marked
+// for the manager's fallback: a parse or build failure, an unsupported
+// model or precision, CUDA that TensorRT cannot start. Others are not.
+func TestCannotRunMarksFallbackErrors(t *testing.T) {
+	t.Setenv("TRTSHIM_FAKE_CUDA_INIT_ERROR", "35")
+	f := newFixture(t)
+	_, err := f.load(t, f.addONNX(t, "cls", ""))
+	if !errors.Is(err, engines.ErrBackendCannotRun) || !errors.Is(err, trt.ErrCUDAInit) || !strings.Contains(err.Error(), "error: 35") {
+		t.Fatalf("CUDA init failure: %v", err)
+	}
+	for _, tc := range []struct {
+		err  error
+		mark bool
+	}{
+		{trt.ErrParse, true}, {trt.ErrBuild, true}, {trt.ErrUnsupported, true}, {trt.ErrCUDAInit, true},
+		{trt.ErrDeserialize, false}, {trt.ErrOutOfMemory, false}, {engines.ErrBadModel, false}, {os.ErrNotExist, false},
+	} {
+		got := cannotRun(fmt.Errorf("tensorrt build: %w", tc.err))
+		if errors.Is(got, engines.ErrBackendCannotRun) != tc.mark || !errors.Is(got, tc.err) {
+			t.Errorf("%v: marked %v, want %v", tc.err, !tc.mark, tc.mark)
+		}
 	}
 }
