@@ -12,7 +12,6 @@ import (
 	"math/rand"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -260,74 +259,17 @@ func TestGPUEventBlockingSync(t *testing.T) {
 	}
 }
 
-// vmSize is the process's virtual size from /proc: pinned host memory is
-// mapped into it, so a cudaHostAlloc leak shows there (MemGetInfo sees
-// only device memory).
-func vmSize(tb testing.TB) int64 {
-	tb.Helper()
-	b, err := os.ReadFile("/proc/self/status")
-	must(tb, err)
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmSize:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			must(tb, err)
-			return kb << 10
-		}
-	}
-	tb.Fatal("no VmSize in /proc/self/status")
-	return 0
-}
-
 // TestGPUAllocCycles: 10,000 alloc/free cycles of each kind leave device
-// and host memory where they were.
-//
-// Tolerance 64 MiB for both. A real leak is at least one allocation per
-// cycle, 64 KiB host or 1 MiB device, so 10,000 cycles would leak 625 MiB
-// or 10 GiB: ten to a hundred and fifty times the tolerance. What the
-// tolerance absorbs is legitimate: the driver reports free memory in 2 MiB
-// pages and may keep freed chunks of its sub-allocator and page tables
-// cached, other processes may use the same GPU while we run, and the Go
-// runtime's own heap may grow the virtual size by a few MiB.
+// and host memory where they were (AllocCycles, what `trtserve doctor`
+// runs; its tolerance is explained at AllocCyclesOptions).
 func TestGPUAllocCycles(t *testing.T) {
 	rt, _ := gpu(t)
-	const (
-		cycles    = 10000
-		hostSize  = 64 << 10
-		devSize   = 1 << 20
-		tolerance = 64 << 20
-	)
-	// Warm up both allocators so their one-time pools are in "before".
-	p, err := rt.HostAlloc(hostSize, HostAllocPortable)
+	r, err := AllocCycles(rt, AllocCyclesOptions{})
 	must(t, err)
-	must(t, rt.FreeHost(p))
-	d, err := rt.Malloc(devSize)
-	must(t, err)
-	must(t, rt.Free(d))
-
-	freeBefore, _, err := rt.MemGetInfo()
-	must(t, err)
-	vmBefore := vmSize(t)
-	t0 := time.Now()
-	for i := 0; i < cycles; i++ {
-		p, err := rt.HostAlloc(hostSize, HostAllocPortable)
-		must(t, err)
-		*(*byte)(p) = byte(i) // touch it: the page must really be there
-		must(t, rt.FreeHost(p))
-		d, err := rt.Malloc(devSize)
-		must(t, err)
-		must(t, rt.Free(d))
-	}
-	took := time.Since(t0)
-	freeAfter, _, err := rt.MemGetInfo()
-	must(t, err)
-	vmAfter := vmSize(t)
 	t.Logf("%d cycles in %v (%v per HostAlloc+FreeHost+Malloc+Free); device free %+d bytes, VmSize %+d bytes",
-		cycles, took, took/cycles, freeAfter-freeBefore, vmAfter-vmBefore)
-	if diff := freeBefore - freeAfter; diff > tolerance || -diff > tolerance {
-		t.Errorf("device free memory moved by %d bytes over %d cycles (tolerance %d)", diff, cycles, tolerance)
-	}
-	if diff := vmAfter - vmBefore; diff > tolerance {
-		t.Errorf("virtual size grew by %d bytes over %d pinned alloc/free cycles (tolerance %d)", diff, cycles, tolerance)
+		r.Cycles, r.Took, r.Took/time.Duration(r.Cycles), r.DeviceFreeDelta, r.VMSizeDelta)
+	if err := r.Check(); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -474,23 +416,6 @@ func BenchmarkCopyD2D(b *testing.B) {
 	}
 }
 
-// gbps measures run's bandwidth in GB/s (1e9 bytes): the best of 5 timed
-// rounds of enough copies to take about 200 ms, after a warm-up round.
-func gbps(size int, run func(n int)) float64 {
-	run(2)
-	t0 := time.Now()
-	run(4)
-	per := time.Since(t0) / 4
-	n := max(1, int(200*time.Millisecond/(per+1)))
-	best := 0.0
-	for round := 0; round < 5; round++ {
-		t0 := time.Now()
-		run(n)
-		best = max(best, float64(size)*float64(n)/time.Since(t0).Seconds()/1e9)
-	}
-	return best
-}
-
 // TestGPUReportBandwidth writes the pinned-vs-pageable table DESIGN.md §7
 // asks for to $TRTSERVE_GPU_REPORT (markdown), when that is set.
 func TestGPUReportBandwidth(t *testing.T) {
@@ -501,17 +426,19 @@ func TestGPUReportBandwidth(t *testing.T) {
 	rt, info := gpu(t)
 	_, dv, err := rt.Version()
 	must(t, err)
+	// MeasureCopy is what `trtserve doctor` reports, in both directions;
+	// this table is its H2D half.
 	res := map[string]map[int]float64{}
 	for _, kind := range append(append([]string{}, h2dKinds...), "d2d") {
 		res[kind] = map[int]float64{}
 		for _, size := range copySizes {
-			var run func(int)
+			dir := HtoD
 			if kind == "d2d" {
-				run = d2d(t, rt, size)
-			} else {
-				run = h2d(t, rt, kind, size)
+				dir = DtoD
 			}
-			res[kind][size] = gbps(size, run)
+			b, err := MeasureCopy(rt, dir, HostMemory(kind), size, BandwidthOptions{})
+			must(t, err)
+			res[kind][size] = b.GBps
 		}
 	}
 	largest := copySizes[len(copySizes)-1]

@@ -19,6 +19,7 @@ commands:
   build     compile an ONNX model into a TensorRT engine
   bench     load-test servers, or measure a backend alone (--raw)
   inspect   describe an ONNX model or a TensorRT engine file
+  doctor    check this host's GPU side (libraries, bandwidth, overlap, leaks)
   version   print the version
 
 Run 'trtserve serve -h' for the server's flags.
@@ -55,6 +56,14 @@ func main() {
 			run = runInspect
 		}
 		err := run(os.Args[2:], os.Stdout, os.Stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		if err != nil {
+			fail(err)
+		}
+	case "doctor":
+		err := runDoctor(os.Args[2:], os.Stdout, os.Stderr)
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
