@@ -22,7 +22,7 @@ type OverlapOptions struct {
 	// InBytes and OutBytes are one item's sizes (3×640×640 and 84×8400
 	// FP32 by default).
 	InBytes, OutBytes int
-	Batches int
+	Batches           int
 }
 
 // Overlap is what MeasureOverlap found. Per-batch times are wall time over
