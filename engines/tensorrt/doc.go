@@ -5,12 +5,26 @@
 // one; otherwise its ONNX file is built into the engine cache on first
 // load. The cache key is the ONNX bytes' SHA-256, the GPU's compute
 // capability, the TensorRT version (the shim's headers and the loaded
-// library), the precision and the optimization profile, so an engine is
-// rebuilt exactly when one of them changes. A file lock per key makes two
+// library) and every build setting that changes the plan (precision,
+// workspace, optimisation level, hardware and version compatibility,
+// NVIDIA_TF32_OVERRIDE, the optimization profile), so an engine is rebuilt
+// exactly when one of them changes. A file lock per key makes two
 // loaders — in this process or another — build once; builds run one at a
 // time per GPU on their own thread, so other models keep serving, and the
 // model stays LOADING (not ready) until its engine is built, deserialized
-// and warmed up. Progress goes to the log.
+// and warmed up (at every batch size: Engine.WarmupBatches). Progress goes
+// to the log. A runtime that cannot build (TensorRT's lean or dispatch
+// library) refuses ONNX models before trying.
+//
+// Load refuses what trtserve cannot feed or read: outputs are probed at
+// the profile's smallest and largest batch and must be [batch, fixed...]
+// (not scalars); inputs must be linear FP32. A profile whose minimum batch
+// is above 1 is served by padding smaller batches with zeroed rows.
+//
+// Errors that mean TensorRT cannot run a model on this machine (its ONNX
+// does not parse or build, or TensorRT cannot start CUDA) are marked
+// engines.ErrBackendCannotRun; the pipeline's manager then serves the
+// model on ONNX Runtime and says why in its status.
 //
 // Instances are engines/staged instances: pinned host buffers from the
 // backend's cuda.Pool, H2D, enqueueV3 and D2H on a stream per stage with
