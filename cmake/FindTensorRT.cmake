@@ -1,4 +1,7 @@
-# FindTensorRT.cmake — TensorRT headers and (optionally) libraries.
+# FindTensorRT.cmake — TensorRT headers (and, for other users, libraries).
+#
+# The shim needs only the headers: it opens TensorRT with dlopen at run
+# time (csrc/src/trtshim.cpp), so TensorRT_LIBS_FOUND is informational.
 #
 # Where it looks:
 #   TENSORRT_ROOT (CMake cache variable, else the environment variable of the

@@ -2,11 +2,13 @@
 # Body of `make shim`: configures and builds csrc/ with CMake into
 # build/csrc/<name>, then runs its GoogleTest tests (ctest).
 #
-# What happens to the TensorRT shim depends on what TensorRT is around
-# (see CMakeLists.txt): a full build of libtrtshim.so, a compile check
-# against headers only, or "skipped: no TensorRT headers (set TENSORRT_ROOT)"
-# — printed, exit status 0, and never reported as a pass. The helper tests and
-# the CPU fake build and run in every case.
+# What happens to the TensorRT shim depends on TensorRT's headers (see
+# CMakeLists.txt): with them, libtrtshim.so is built (it links no TensorRT
+# library: it opens one at run time, so headers are enough); without them,
+# "skipped: no TensorRT headers (set TENSORRT_ROOT)" — printed, exit status
+# 0, and never reported as a pass. The helper tests and the CPU fake build
+# and run in every case. Tests against a real TensorRT runtime:
+# scripts/shim-real-check.sh (make shim-real-check).
 #
 #   scripts/shim.sh                                    # system TensorRT, if any
 #   TENSORRT_ROOT=/opt/TensorRT-10.16.0.72 scripts/shim.sh

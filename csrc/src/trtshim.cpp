@@ -302,6 +302,18 @@ trtshim_status load_tensorrt(const trtshim_init_options& opts, Trt& t, trtshim_e
                  t.path.c_str(), lib_major, t.lib_version / 100 % 100, t.lib_version % 100, NV_TENSORRT_MAJOR,
                  NV_TENSORRT_MINOR, lib_major, NV_TENSORRT_MAJOR);
   }
+  // Same major, and not older than the headers: the shim calls TensorRT
+  // through the headers' interface tables, and an older library's tables
+  // lack what newer headers may call. (A newer minor is fine: the 11.1
+  // headers run the 11.4 runtime.)
+  if (t.lib_version / 100 % 100 < NV_TENSORRT_MINOR) {
+    dlclose(h);
+    return failf(err, TRTSHIM_ERR_NO_TENSORRT,
+                 "%s is TensorRT %d.%d.%d, older than the TensorRT %d.%d headers this shim was built with: use TensorRT "
+                 ">= %d.%d or rebuild the shim against its headers",
+                 t.path.c_str(), lib_major, t.lib_version / 100 % 100, t.lib_version % 100, NV_TENSORRT_MAJOR,
+                 NV_TENSORRT_MINOR, NV_TENSORRT_MAJOR, NV_TENSORRT_MINOR);
+  }
   t.create_builder = sym<CreateFn>(h, "createInferBuilder_INTERNAL");
   if (t.create_builder != nullptr) {
     t.kind = TRTSHIM_RUNTIME_FULL;
