@@ -232,9 +232,9 @@ void trtshim_blob_free(trtshim_blob* b);
 
 typedef struct trtshim_engine trtshim_engine;
 
-/* Deserializes a plan on the calling thread's current CUDA device. Builds
- * and loads run one at a time (see trtshim.cpp: so that errors TensorRT logs
- * on its worker threads reach this call's message). */
+/* Deserializes a plan on the calling thread's current CUDA device. Errors
+ * TensorRT logs on its worker threads reach the message of the build or
+ * load running (builds run one at a time; see csrc/src/shim_util.h). */
 trtshim_status trtshim_engine_load(const void* plan, size_t len, trtshim_engine** out,
                                    trtshim_err* err);
 void trtshim_engine_free(trtshim_engine* e);

@@ -130,21 +130,20 @@ void ErrorCapture::clear() noexcept {
 
 namespace {
 thread_local ErrorCapture* t_capture = nullptr;
-// g_wide_mu guards g_wide, the capture of the wide scope running (if any);
-// g_wide_serial is held for a wide scope's whole life, so there is at most
-// one. Two mutexes: a worker thread's record_error must not wait for the
-// wide call to end.
+// g_wide_mu guards g_wide, the captures of the wide scopes running;
+// g_exclusive is held for an exclusive scope's whole life. Two mutexes: a
+// worker thread's record_error must not wait for a build to end.
 std::mutex g_wide_mu;
-ErrorCapture* g_wide = nullptr;
-std::mutex g_wide_serial;
+std::vector<ErrorCapture*> g_wide;
+std::mutex g_exclusive;
 }  // namespace
 
-CaptureScope::CaptureScope(ErrorCapture& c, bool wide) : prev_(t_capture), wide_(wide) {
+CaptureScope::CaptureScope(ErrorCapture& c, Reach reach)
+    : prev_(t_capture), capture_(&c), wide_(reach != Reach::kOwnThread) {
+  if (reach == Reach::kWorkersExclusive) serial_ = std::unique_lock<std::mutex>(g_exclusive);
   if (wide_) {
-    serial_ = std::unique_lock<std::mutex>(g_wide_serial);
     std::lock_guard<std::mutex> l(g_wide_mu);
-    prev_wide_ = g_wide;
-    g_wide = &c;
+    g_wide.push_back(&c);  // may throw bad_alloc: the scope then never existed
   }
   t_capture = &c;
 }
@@ -153,7 +152,7 @@ CaptureScope::~CaptureScope() {
   t_capture = prev_;
   if (wide_) {
     std::lock_guard<std::mutex> l(g_wide_mu);
-    g_wide = prev_wide_;
+    g_wide.erase(std::find(g_wide.begin(), g_wide.end(), capture_));
   }
 }
 
@@ -163,7 +162,7 @@ void record_error(const char* msg) noexcept {
     return;
   }
   std::lock_guard<std::mutex> l(g_wide_mu);
-  if (g_wide != nullptr) g_wide->add(msg);
+  for (ErrorCapture* c : g_wide) c->add(msg);
 }
 
 ErrorCapture* current_capture() noexcept { return t_capture; }

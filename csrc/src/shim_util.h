@@ -49,10 +49,14 @@ bool copy_text(char* dst, size_t cap, const char* src, bool mark) noexcept;
 // per thread only would lose the latter ("see the log"). Rule:
 //   - an error logged on a thread that is inside an export goes to that
 //     export's capture;
-//   - an error logged on any other thread (a TensorRT worker) goes to the
-//     one "wide" export running: build and engine load are wide, and wide
-//     scopes run one at a time (the scope holds a process-wide mutex), so a
-//     worker's error cannot be attributed to the wrong call.
+//   - an error logged on any other thread (a TensorRT worker) goes to every
+//     "wide" export running: builds and engine loads are wide. Builds run
+//     one at a time (their scope holds a process-wide mutex; the backend
+//     builds one engine per GPU at a time anyway), so a build's worker
+//     errors are its own; loads are not serialized (a model whose engine is
+//     cached must not wait minutes for another model's build), so a load
+//     running beside a build or another load may also quote a worker error
+//     of theirs — an extra line at worst, never a lost one.
 
 // ERROR lines of one export, capped (a failing build can log thousands).
 class ErrorCapture {
@@ -69,21 +73,28 @@ class ErrorCapture {
   size_t count_ = 0;
 };
 
-// While alive, the constructing thread's errors go to c; with wide = true
-// also errors from threads that are in no export, and the scope waits for
-// any other wide scope to end first. A scope inside another on the same
-// thread wins while it lives (never a wide one inside a wide one: that
-// would wait for itself). Destroy it on the thread that made it.
+// Who reaches a capture besides the thread that made its scope.
+enum class Reach {
+  kOwnThread,        // nobody else
+  kWorkers,          // errors from threads in no export (engine loads)
+  kWorkersExclusive  // as kWorkers, one such scope at a time (builds)
+};
+
+// While alive, the constructing thread's errors go to c, and others' as
+// reach says; a kWorkersExclusive scope first waits for any other to end. A
+// scope inside another on the same thread wins while it lives (never an
+// exclusive one inside an exclusive one: it would wait for itself). Destroy
+// it on the thread that made it.
 class CaptureScope {
  public:
-  CaptureScope(ErrorCapture& c, bool wide);
+  CaptureScope(ErrorCapture& c, Reach reach);
   ~CaptureScope();
   CaptureScope(const CaptureScope&) = delete;
   CaptureScope& operator=(const CaptureScope&) = delete;
 
  private:
   ErrorCapture* prev_;
-  ErrorCapture* prev_wide_ = nullptr;
+  ErrorCapture* capture_;
   std::unique_lock<std::mutex> serial_;
   bool wide_;
 };

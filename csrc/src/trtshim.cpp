@@ -166,15 +166,15 @@ Logger& logger() {
   return *l;
 }
 
-// Runs body for an export with its own error capture (wide: builds and
-// loads, which also collect TensorRT's worker threads' errors and run one at
-// a time), turns any exception into a status (no exception may cross into
-// C). failf is used in the handlers because it does not allocate.
+// Runs body for an export with its own error capture (builds and loads also
+// collect TensorRT's worker threads' errors: shim_util.h), turns any
+// exception into a status (no exception may cross into C). failf is used in
+// the handlers because it does not allocate.
 template <class F>
-trtshim_status guarded(const char* fn, trtshim_err* err, F&& body, bool wide = false) noexcept {
+trtshim_status guarded(const char* fn, trtshim_err* err, F&& body, Reach reach = Reach::kOwnThread) noexcept {
   try {
     ErrorCapture capture;
-    CaptureScope scope(capture, wide);
+    CaptureScope scope(capture, reach);
     return body();
   } catch (const std::bad_alloc&) {
     return failf(err, TRTSHIM_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
@@ -932,7 +932,7 @@ trtshim_status trtshim_build(const void* onnx, size_t onnx_len, const char* mode
                              trtshim_err* err) {
   return guarded(
       __func__, err, [&]() { return build_impl(onnx, onnx_len, model_dir, opts, plan, timing_cache_out, err); },
-      /*wide=*/true);
+      Reach::kWorkersExclusive);
 }
 
 void trtshim_blob_free(trtshim_blob* b) {
@@ -970,7 +970,7 @@ trtshim_status trtshim_engine_load(const void* plan, size_t len, trtshim_engine*
     if (st != TRTSHIM_OK) return st;
     *out = e.release();
     return TRTSHIM_OK;
-  }, /*wide=*/true);
+  }, Reach::kWorkers);
 }
 
 void trtshim_engine_free(trtshim_engine* e) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -449,7 +450,7 @@ TEST(DataDependent, DynamicSpatialInputsExplainOutputs) {
 TEST(ErrorCapture, WorkerThreadErrorsReachTheWideCall) {
   ErrorCapture build;
   {
-    CaptureScope scope(build, /*wide=*/true);
+    CaptureScope scope(build, Reach::kWorkersExclusive);
     record_error("on the calling thread");
     // A TensorRT worker: a thread inside no export.
     std::thread([] { record_error("on a worker thread"); }).join();
@@ -466,7 +467,7 @@ TEST(ErrorCapture, ConcurrentExportsKeepTheirOwnErrors) {
   ErrorCapture build, enqueue;
   std::atomic<bool> in_build{false}, done{false};
   std::thread builder([&] {
-    CaptureScope scope(build, true);
+    CaptureScope scope(build, Reach::kWorkersExclusive);
     in_build = true;
     while (!done) std::this_thread::yield();
     record_error("build error");
@@ -474,7 +475,7 @@ TEST(ErrorCapture, ConcurrentExportsKeepTheirOwnErrors) {
   while (!in_build) std::this_thread::yield();
   {
     // Another export (say an enqueue) on this thread while the build runs.
-    CaptureScope scope(enqueue, false);
+    CaptureScope scope(enqueue, Reach::kOwnThread);
     record_error("enqueue error");
     EXPECT_EQ(current_capture(), &enqueue);
   }
@@ -485,13 +486,13 @@ TEST(ErrorCapture, ConcurrentExportsKeepTheirOwnErrors) {
   EXPECT_EQ(build.text(), "worker error; build error");
 }
 
-TEST(ErrorCapture, WideScopesRunOneAtATime) {
+TEST(ErrorCapture, ExclusiveScopesRunOneAtATime) {
   ErrorCapture first, second;
   std::atomic<int> order{0};
   std::atomic<bool> first_in{false};
   int second_saw = -1;
   std::thread a([&] {
-    CaptureScope scope(first, true);
+    CaptureScope scope(first, Reach::kWorkersExclusive);
     first_in = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     std::thread([] { record_error("worker of the first"); }).join();
@@ -499,7 +500,7 @@ TEST(ErrorCapture, WideScopesRunOneAtATime) {
   });
   while (!first_in) std::this_thread::yield();
   std::thread b([&] {
-    CaptureScope scope(second, true);  // waits for the first to end
+    CaptureScope scope(second, Reach::kWorkersExclusive);  // waits for the first to end
     second_saw = order.load();
     std::thread([] { record_error("worker of the second"); }).join();
   });
@@ -510,11 +511,32 @@ TEST(ErrorCapture, WideScopesRunOneAtATime) {
   EXPECT_EQ(second.text(), "worker of the second");
 }
 
+// Loads are not serialized (a cached engine must not wait for another
+// model's build): a worker error while two run reaches both, never neither.
+TEST(ErrorCapture, ConcurrentLoadsBothGetAWorkerError) {
+  ErrorCapture a, b;
+  std::atomic<int> in{0};
+  std::atomic<bool> done{false};
+  auto load = [&](ErrorCapture& c) {
+    CaptureScope scope(c, Reach::kWorkers);
+    ++in;
+    while (!done) std::this_thread::yield();
+  };
+  std::thread ta(load, std::ref(a)), tb(load, std::ref(b));
+  while (in < 2) std::this_thread::yield();
+  std::thread([] { record_error("worker"); }).join();
+  done = true;
+  ta.join();
+  tb.join();
+  EXPECT_EQ(a.text(), "worker");
+  EXPECT_EQ(b.text(), "worker");
+}
+
 TEST(ErrorCapture, CapAndNesting) {
   ErrorCapture outer, inner;
-  CaptureScope o(outer, false);
+  CaptureScope o(outer, Reach::kOwnThread);
   {
-    CaptureScope i(inner, false);
+    CaptureScope i(inner, Reach::kOwnThread);
     record_error("inner");
   }
   std::string big(ErrorCapture::kMaxBytes, 'x');
