@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/trtserve/trtserve/cuda"
@@ -51,12 +52,14 @@ type Instance struct {
 	wake  chan wait     // batches whose last event the waiter syncs on
 	wg    sync.WaitGroup
 
-	mu     sync.Mutex // guards closed and fault
+	mu     sync.Mutex // guards closed
 	closed bool
 	// fault is the sticky device error a batch failed with: after one the
 	// device is lost for the process (cuda.ErrDeviceFault), so later
-	// batches fail at once instead of queueing work CUDA will refuse.
-	fault error
+	// batches fail at once instead of queueing work CUDA will refuse. Not
+	// under mu: Submit holds mu while it waits for a slot, which the
+	// waiter frees after noting the fault.
+	fault atomic.Pointer[error]
 }
 
 type job struct {
@@ -111,19 +114,15 @@ func (in *Instance) Depth() int { return in.opts.Depth }
 // Fault is the sticky device error (cuda.ErrDeviceFault) a batch of this
 // instance failed with, or nil while the device is sound.
 func (in *Instance) Fault() error {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.fault
+	if p := in.fault.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (in *Instance) noteFault(err error) {
-	if !cuda.IsDeviceFault(err) {
-		return
-	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.fault == nil {
-		in.fault = err
+	if cuda.IsDeviceFault(err) {
+		in.fault.CompareAndSwap(nil, &err)
 	}
 }
 
@@ -160,8 +159,7 @@ func (in *Instance) Submit(batch int, inBufs, outBufs []*engines.HostBuffer, don
 		in.mu.Unlock()
 		return cuda.ErrClosed
 	}
-	if in.fault != nil {
-		err := in.fault
+	if err := in.Fault(); err != nil {
 		in.mu.Unlock()
 		return fmt.Errorf("staged: the device failed earlier: %w", err)
 	}

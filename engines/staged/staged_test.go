@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/engines"
@@ -287,4 +289,44 @@ func TestStagedTouchesOnlyItsDevice(t *testing.T) {
 	if c := m.Contexts(); len(c) != 1 || c[0] != 1 {
 		t.Fatalf("contexts on devices %v, want only [1]", c)
 	}
+}
+
+// A fault met while other batches wait for a slot must not deadlock: the
+// waiter notes the fault while Submit holds the instance's lock waiting for
+// the slot the waiter is about to free.
+func TestStagedFaultWithBatchesWaiting(t *testing.T) {
+	m := cuda.NewMock()
+	defer m.Close()
+	pool := cuda.NewPool(m, cuda.PoolOptions{})
+	inst, _, _ := newInstance(t, m, 1, 0)
+	var wg sync.WaitGroup
+	var ran atomic.Int64
+	for range 4 {
+		a, _ := PinnedAllocator{pool}.Alloc(8 * 24)
+		b, _ := PinnedAllocator{pool}.Alloc(8 * 24)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				err := inst.Run(context.Background(), 1, []*engines.HostBuffer{a}, []*engines.HostBuffer{b})
+				if ran.Add(1) == 20 {
+					m.InjectFault(700)
+				}
+				if err != nil {
+					if !cuda.IsDeviceFault(err) {
+						t.Errorf("want a device fault, got %v", err)
+					}
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("deadlock: submitters still blocked a minute after the fault")
+	}
+	inst.Close()
 }
