@@ -1,4 +1,5 @@
 """Start the real bin/trtserve on a loopback port for the end-to-end tests."""
+import gzip
 import json
 import os
 import shutil
@@ -20,7 +21,10 @@ def free_port():
 
 
 def golden(name):
-    return json.load(open(os.path.join(TESTDATA, "goldens", name + ".json")))
+    """testdata/goldens/<name>.json.gz (goldens are stored gzipped, see
+    scripts/fixtures/make_goldens.py)."""
+    with gzip.open(os.path.join(TESTDATA, "goldens", name + ".json.gz"), "rt") as f:
+        return json.load(f)
 
 
 def cache_folder(tmp, model_id, golden_name, task, env=None, class_names=None, files=None, model_type="yolov8n",

@@ -21,6 +21,7 @@ bit-for-bit in vision/golden_test.go.
 import json
 import os
 
+import conftest
 import pytest
 from inference_sdk import InferenceConfiguration, InferenceHTTPClient
 
@@ -51,7 +52,7 @@ def check(got, want, thr, scale):
 
 def cases(golden_name):
     """The JPEG cases of a golden file (the SDK sends files it can read as JPEG)."""
-    golden = json.load(open(os.path.join(TESTDATA, "goldens", golden_name + ".json")))
+    golden = conftest.golden(golden_name)
     return [c for c in golden["cases"] if c["image"].endswith(".jpg")]
 
 
@@ -92,8 +93,8 @@ def test_zero_config_yolov5_export(server):
 def ultralytics_cases():
     """nms-ultralytics.json's cases on bus.jpg's raw outputs under Roboflow's
     Stretch preprocessing, with the folder serving that model."""
-    g = json.load(open(os.path.join(TESTDATA, "goldens", "nms-ultralytics.json")))
-    folders = {"det-stretch-bus.bin": "coco-ultra/1", "det-v5-stretch-bus.bin": "coco-v5-ultra/1"}
+    g = conftest.golden("nms-ultralytics")
+    folders = {"det-stretch-bus.bin.gz": "coco-ultra/1", "det-v5-stretch-bus.bin.gz": "coco-v5-ultra/1"}
     return [(folders[c["raw_output"]], c) for c in g["cases"] if c["raw_output"] in folders]
 
 
@@ -145,7 +146,7 @@ def test_legacy_route_through_sdk_v0(server):
     # The v0 (legacy route) client insists on an API key; trtserve ignores it.
     client = InferenceHTTPClient(api_url=server, api_key="unused").select_api_v0()
     result = client.infer(os.path.join(TESTDATA, "images", "bus.jpg"), model_id="coco-dets/3")
-    golden = json.load(open(os.path.join(TESTDATA, "goldens", "det-stretch.json")))
+    golden = conftest.golden("det-stretch")
     want = [c for c in golden["cases"] if c["image"] == "bus.jpg" and c["params"]["confidence"] == 0.4][0]
     check(result["predictions"], want["predictions"], 0.4, 1.0)
 

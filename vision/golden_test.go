@@ -1,8 +1,11 @@
 package vision
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,7 +19,7 @@ type goldenPred struct {
 }
 
 // goldenRaw is a case's raw_output: the ONNX output(s) inference-core
-// post-processed, as little-endian float32 files.
+// post-processed, as gzipped little-endian float32 files.
 type goldenRaw struct {
 	File        string `json:"file"`
 	Shape       []int  `json:"shape"`
@@ -41,14 +44,29 @@ type goldenFile struct {
 	} `json:"cases"`
 }
 
-// loadGolden decodes testdata/goldens/<name>.json into v.
+// readGolden returns the contents of testdata/goldens/<file>, gunzipped:
+// goldens are stored gzipped (.json.gz, .bin.gz) to keep the tracked tree
+// small enough to send to a GPU machine (scripts/check-tree-size.sh).
+func readGolden(tb testing.TB, file string) []byte {
+	tb.Helper()
+	if filepath.Ext(file) != ".gz" {
+		tb.Fatalf("golden %s: want a .gz file (make goldens writes them gzipped)", file)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(mustRead(tb, filepath.Join("..", "testdata", "goldens", file))))
+	if err != nil {
+		tb.Fatalf("golden %s: %v", file, err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		tb.Fatalf("golden %s: %v", file, err)
+	}
+	return data
+}
+
+// loadGolden decodes testdata/goldens/<name>.json.gz into v.
 func loadGolden(t *testing.T, name string, v any) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "testdata", "goldens", name+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := json.Unmarshal(readGolden(t, name+".json.gz"), v); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -61,10 +79,13 @@ func resizeOf(format string) ResizeMode {
 	return Fit
 }
 
-// readFloats reads a little-endian float32 file of testdata/goldens.
+// readFloats reads a gzipped little-endian float32 file of testdata/goldens.
 func readFloats(tb testing.TB, name string) []float32 {
 	tb.Helper()
-	b := mustRead(tb, filepath.Join("..", "testdata", "goldens", name))
+	b := readGolden(tb, name)
+	if len(b)%4 != 0 {
+		tb.Fatalf("golden %s: %d bytes, not whole float32s", name, len(b))
+	}
 	out := make([]float32, len(b)/4)
 	for i := range out {
 		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
@@ -138,17 +159,11 @@ func TestDetectionGoldens(t *testing.T) {
 // levels on bus.jpg's edges, mean 0.35) with some room, PNGs exact as ever.
 func TestPreprocessingGoldens(t *testing.T) {
 	fallback := JPEGDecoder != "libjpeg-turbo"
-	data, err := os.ReadFile(filepath.Join("..", "testdata", "goldens", "preprocessing.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cases []struct {
 		Image, Resize, File string
 		Input               [2]int `json:"input_size"`
 	}
-	if err := json.Unmarshal(data, &cases); err != nil {
-		t.Fatal(err)
-	}
+	loadGolden(t, "preprocessing", &cases)
 	for _, c := range cases {
 		t.Run(c.Image, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join("..", "testdata", "images", c.Image))

@@ -137,12 +137,12 @@ func geoScale(g Geometry) float64 {
 }
 
 // BenchmarkMasks: masks and polygons for every detection the seg model
-// makes on bus.jpg (53 at confidence 0.4), per decode mode:
+// makes on bus.jpg at confidence 0.4, per decode mode:
 //
 //	go test -run '^$' -bench Masks ./vision/
 func BenchmarkMasks(b *testing.B) {
-	out := readFloats(b, "seg-stretch-bus.bin")
-	protos := Protos{Data: readFloats(b, "seg-stretch-bus-protos.bin"), C: 32, H: 80, W: 80}
+	out := readFloats(b, "seg-stretch-bus.bin.gz")
+	protos := Protos{Data: readFloats(b, "seg-stretch-bus-protos.bin.gz"), C: 32, H: 80, W: 80}
 	dets, err := DecodeBoxes(out, YOLOv8, 2100, 80, 32, NMSOptions{Confidence: 0.4, IoUThreshold: 0.3, MaxDetections: 300})
 	if err != nil {
 		b.Fatal(err)
