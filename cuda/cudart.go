@@ -852,8 +852,12 @@ func (r *cudart) MemcpyDtoH(dst []byte, src DevicePtr) error {
 // returns an error wrapping ErrNoDevice (or ErrNoLibrary without the
 // library) and a nil Runtime; on success the caller owns the Runtime and
 // closes it.
-func Init(path string) (Runtime, []DeviceInfo, error) {
-	rt, err := Open(path)
+func Init(path string) (Runtime, []DeviceInfo, error) { return InitFor(path, 0) }
+
+// InitFor is Init opening libcudart as OpenFor does: the runtime of CUDA
+// major first. Describing the devices creates no context on any of them.
+func InitFor(path string, major int) (Runtime, []DeviceInfo, error) {
+	rt, err := OpenFor(path, major)
 	if err != nil {
 		return nil, nil, err
 	}
