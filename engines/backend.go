@@ -19,7 +19,7 @@ var (
 	// machine (TensorRT cannot parse or build its ONNX, or cannot start
 	// CUDA), though another backend could; the manager then loads it on
 	// the backend's fallback (see Registry.SetFallback).
-	ErrBackendCannotRun = errors.New("backend cannot run this model here")
+	ErrBackendCannotRun = errors.New("cannot run this model here")
 )
 
 // Backend turns a model's files into an Engine. One Backend serves every
