@@ -16,7 +16,16 @@
 //
 // CUDA's current device is per OS thread: a goroutine that drives a
 // device locks itself to its thread (runtime.LockOSThread) and calls
-// SetDevice first.
+// SetDevice first (OnDevice does both). A call from a thread that never
+// chose a device creates a context on GPU 0, so under --gpu N everything
+// that needs a context — the Pool's pinned allocations included — runs
+// through OnDevice; DeviceInfo needs none. The Mock records which devices
+// got a context, the way the runtime creates them, so tests can check this.
+//
+// Sticky errors (an illegal address, a launch failure: the codes CUDA
+// documents as needing a new process) unwrap to ErrDeviceFault as well as
+// ErrCUDA. Watch wraps a Runtime to report the first one once, whichever
+// caller meets it; Mock.InjectFault makes the mock lose its device so.
 //
 // This package imports nothing of trtserve's; engines/tensorrt and
 // engines/staged build on it. It must not know about models or HTTP.

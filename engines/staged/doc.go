@@ -13,6 +13,10 @@
 // a second goroutine waits for each batch's last event, on an event created
 // with EventBlockingSync, so waiting costs no CPU core.
 //
+// After a sticky device error (cuda.ErrDeviceFault) an instance refuses
+// every later batch at once and reports it (Fault): the device is lost for
+// the process, and the server decides what follows.
+//
 // With cuda.Mock every copy is synchronous and device memory is host
 // memory, so the same code runs — and is tested — without a GPU.
 package staged
