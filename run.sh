@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Serves the model repository ${TRTSERVE_MODEL_REPOSITORY:-./models} (the
-# committed demo models: models/yolov5s-coco, pretrained, and models/yolov8n,
-# random weights) on port ${PORT:-9001}. Extra arguments
+# committed demo model: models/yolov5s-coco, pretrained) on port
+# ${PORT:-9001}. Extra arguments
 # go to `trtserve serve`. It takes one of two paths and says which and why:
 #
 #  - GPU: the TensorRT container ${TRTSERVE_IMAGE:-trtserve:tensorrt}

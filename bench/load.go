@@ -30,7 +30,7 @@ type Target struct {
 // Load describes one benchmark: what to send and at what levels.
 type Load struct {
 	Targets []Target
-	Model   string // model_id, e.g. "yolov8n/1"
+	Model   string // model_id, e.g. "yolov5s-coco/1"
 	Task    string // Roboflow route: object_detection, ...
 	APIKey  string
 	// Params are extra request fields, e.g. mask_decode_mode.

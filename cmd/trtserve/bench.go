@@ -25,10 +25,10 @@ open-loop request rates), or with --raw measure a backend alone on
 pre-decoded tensors at each batch size.
 
 examples:
-  trtserve bench --url http://127.0.0.1:9001 --model yolov8n/1 --images testdata/images
+  trtserve bench --url http://127.0.0.1:9001 --model yolov5s-coco/1 --images testdata/images
   trtserve bench --url parallel=http://127.0.0.1:9001 --url serial=http://127.0.0.1:9002 \
-      --model yolov8n/1 --concurrency 1,64,1000 --plot bench.png --csv bench.csv
-  trtserve bench --raw --model yolov8n/1 --model-repository models
+      --model yolov5s-coco/1 --concurrency 1,64,1000 --plot bench.png --csv bench.csv
+  trtserve bench --raw --model yolov5s-coco/1 --model-repository models
 
 flags:
 `
@@ -91,7 +91,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&ts, "compare", "a further target, as name=URL (same as another --url): measured in the same run, its fps ratio printed")
 	extra := params{}
 	fs.Var(extra, "param", "extra request field as key=value (repeatable), e.g. mask_decode_mode=fast")
-	model := fs.String("model", "yolov8n/1", "model_id to request (or, with --raw, to load)")
+	model := fs.String("model", "yolov5s-coco/1", "model_id to request (or, with --raw, to load)")
 	task := fs.String("task", "object_detection", "Roboflow route: /infer/<task>")
 	images := fs.String("images", "testdata/images", "folder of .jpg/.png images sent round-robin")
 	conc := fs.String("concurrency", "1,8,64,256,1000", "closed-loop concurrency levels")

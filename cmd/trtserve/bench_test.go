@@ -29,13 +29,13 @@ import (
 //
 //	go test -run '^$' -bench ServerLatency -benchtime 60x ./cmd/trtserve/
 func BenchmarkServerLatency(b *testing.B) {
-	url := startServer(b, "--model-repository", "../../models", "--load-models", "yolov8n/1")
+	url := startServer(b, "--model-repository", "../../models", "--load-models", "yolov5s-coco/1")
 	image, err := os.ReadFile("../../testdata/images/bus.jpg")
 	if err != nil {
 		b.Fatal(err)
 	}
-	payload, _ := io.ReadAll(odBody("yolov8n/1", b64file(b, "../../testdata/images/bus.jpg")))
-	run := bareONNXRuntime(b, "yolov8n/1", image)
+	payload, _ := io.ReadAll(odBody("yolov5s-coco/1", b64file(b, "../../testdata/images/bus.jpg")))
+	run := bareONNXRuntime(b, "yolov5s-coco/1", image)
 	post := func() {
 		resp, err := http.Post(url+"/infer/object_detection", "application/json", bytes.NewReader(payload))
 		if err != nil {
