@@ -974,6 +974,10 @@ trtshim_status trtshim_engine_load(const void* plan, size_t len, trtshim_engine*
 }
 
 void trtshim_engine_free(trtshim_engine* e) {
+  // Errors TensorRT logs while destroying belong to nobody: without a scope
+  // of their own they would reach a build or load running on another thread.
+  ErrorCapture capture;
+  CaptureScope scope(capture, Reach::kOwnThread);
   try {
     delete e;
   } catch (...) {
@@ -1043,6 +1047,8 @@ trtshim_status trtshim_context_create(trtshim_engine* e, int32_t user_memory, tr
 }
 
 void trtshim_context_free(trtshim_context* c) {
+  ErrorCapture capture;  // as in trtshim_engine_free
+  CaptureScope scope(capture, Reach::kOwnThread);
   try {
     delete c;
   } catch (...) {
