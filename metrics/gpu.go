@@ -239,6 +239,24 @@ func (r *Registry) RegisterPinnedPool(read func() (total, used int64)) error {
 	return r.Register(NewPinnedPoolCollector(read))
 }
 
+// RegisterGPUFault adds trtserve_gpu_fault, 1 once faulted says the GPU
+// hit a sticky CUDA error: an alert on it, or on readiness, catches a
+// server that must be restarted (when --exit-on-gpu-fault is off).
+func (r *Registry) RegisterGPUFault(faulted func() bool) error {
+	if faulted == nil {
+		return errors.New("metrics: nil GPU fault reader")
+	}
+	return r.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "trtserve_gpu_fault",
+		Help: "1 after a sticky CUDA error made the GPU unusable until the process restarts, else 0",
+	}, func() float64 {
+		if faulted() {
+			return 1
+		}
+		return 0
+	}))
+}
+
 // RegisterGPU registers NVML GPU metrics when NVML is there and logs one
 // line either way ("GPU metrics on" with the GPUs' UUIDs, or "GPU metrics
 // off: <why>"). Close what it returns when the server stops; without NVML

@@ -481,6 +481,26 @@ nv_pinned_memory_pool_used_bytes ` + map[int64]string{0: "0", 48 << 20: "5.03316
 	}
 }
 
+func TestGPUFaultGauge(t *testing.T) {
+	var faulted atomic.Bool
+	reg := New(noModels{})
+	if err := reg.RegisterGPUFault(faulted.Load); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.RegisterGPUFault(nil); err == nil {
+		t.Error("nil reader accepted")
+	}
+	for _, tc := range []struct {
+		faulted bool
+		want    float64
+	}{{false, 0}, {true, 1}} {
+		faulted.Store(tc.faulted)
+		if got := gaugeOrCounter(t, reg, "trtserve_gpu_fault"); got != tc.want {
+			t.Errorf("faulted %v: trtserve_gpu_fault %v, want %v", tc.faulted, got, tc.want)
+		}
+	}
+}
+
 // gaugeOrCounter reads the one sample of a gauge or counter family.
 func gaugeOrCounter(t *testing.T, reg *Registry, name string) float64 {
 	t.Helper()
