@@ -79,13 +79,18 @@ venv() {
   echo "$top/$dir"
 }
 
+# site_packages VENV: where its pip put the wheels.
+site_packages() {
+  "$1/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'
+}
+
 # cuda_version LIB: the CUDA release the library was compiled with, as
 # 1000*major + 10*minor (13.4 -> 13040); 0 when the library does not say.
 cuda_version() {
   local r
   r=$(grep -a -o 'Cuda compilation tools, release [0-9]*\.[0-9]*' "$1" | sort | uniq -c | sort -rn | head -1 |
     sed -E 's/.*release ([0-9]+)\.([0-9]+)/\1 \2/')
-  if [ -z "$r" ]; then echo 0; else set -- $r; echo $(($1 * 1000 + $2 * 10)); fi
+  if [ -z "$r" ]; then echo 0; else read -r maj min <<<"$r"; echo $((maj * 1000 + min * 10)); fi
 }
 
 summary=()
@@ -94,13 +99,15 @@ for root in "${roots[@]}"; do
   major=$(header_major "$root")
   case "$major" in
     10) env_dir=$(venv cu12 tensorrt-lean-cu12-libs==10.16.0.72 | tail -1)
-        libs=("lean:$env_dir/lib/python3*/site-packages/tensorrt_lean_libs/libnvinfer_lean.so.10") ;;
+        site=$(site_packages "$env_dir")
+        libs=("lean:$site/tensorrt_lean_libs/libnvinfer_lean.so.10") ;;
     11) env_dir=$(venv cu13 tensorrt-lean-cu13-libs==11.4.0.106 tensorrt-dispatch-cu13-libs==11.4.0.106 | tail -1)
-        libs=("lean:$env_dir/lib/python3*/site-packages/tensorrt_lean_libs/libnvinfer_lean.so.11"
-              "dispatch:$env_dir/lib/python3*/site-packages/tensorrt_dispatch_libs/libnvinfer_dispatch.so.11") ;;
+        site=$(site_packages "$env_dir")
+        libs=("lean:$site/tensorrt_lean_libs/libnvinfer_lean.so.11"
+              "dispatch:$site/tensorrt_dispatch_libs/libnvinfer_dispatch.so.11") ;;
     *) echo "shim-real-check: $root: TensorRT major '$major' has no runtime wheel here (10 or 11)" >&2; exit 1 ;;
   esac
-  first_lib=$(echo ${libs[0]#*:})
+  first_lib=${libs[0]#*:}
   [ -f "$first_lib" ] || { echo "shim-real-check: $first_lib missing after install" >&2; exit 1; }
   cuda=$(cuda_version "$first_lib")
   bdir="build/trt-real/shim-$major"
@@ -114,7 +121,7 @@ for root in "${roots[@]}"; do
   echo "libtrtshim.so links: $(ldd "$shim" | awk '{print $1}' | tr '\n' ' ')"
   for entry in "${libs[@]}"; do
     kind=${entry%%:*}
-    lib=$(echo ${entry#*:})
+    lib=${entry#*:}
     [ -f "$lib" ] || { echo "shim-real-check: $lib missing" >&2; exit 1; }
     case $kind in full) kind_num=1 ;; lean) kind_num=2 ;; dispatch) kind_num=3 ;; esac
     echo "== shim-real-check: $kind runtime $lib (GPU: $([ $gpu = 1 ] && echo yes || echo none))"
