@@ -5,6 +5,8 @@
 # run, so the ratios between them are fair on a shared machine:
 #   ort-binary-vs-json  ONNX Runtime YOLOv8n-320: binary tensors vs JSON tensors
 #   ort-pipeline        ONNX Runtime YOLOv8n-320, binary: parallel vs serial pipeline
+# (YOLOv8n-320 is the tiny test model since 2026-12-02: YOLOv8n's tensors,
+# a small fraction of its compute; see scripts/fixtures/make_models.py.)
 #   sim-pipeline        simulated accelerator YOLOv8n-640, binary: parallel vs serial
 # Writes docs/bench/kserve-<scenario>-<config>.csv (perf_analyzer's columns)
 # and prints a summary table.
