@@ -3,6 +3,7 @@ package tensorrt
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -389,6 +390,69 @@ func TestEngineFileProfileMinAboveOne(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The pad rows of a batch run below the profile minimum are zeroed on the
+// device before the network reads them: they hold no earlier request's
+// data. The fake computes every row, so its outputs for the pad rows show
+// what they read (mean 0 for zeroed rows).
+func TestPadRowsAreZeroed(t *testing.T) {
+	f := newFixture(t)
+	dir := filepath.Join(f.root, "models", "det", "1")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "model.engine"), []byte("trtshim-fake-plan 1\ninput x FLOAT -1x4 min=3x4 opt=3x4 max=3x4\noutput y FLOAT -1x2\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "..", "config.yaml"), []byte("task: classification\ninput_width: 64\ninput_height: 64\n"), 0o644)
+	eng, err := f.load(t, f.entry(t, "det"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	err = cuda.OnDevice(f.mock, 0, func() error {
+		in, err := f.mock.Malloc(3 * 4 * 4)
+		if err != nil {
+			return err
+		}
+		defer f.mock.Free(in)
+		out, err := f.mock.Malloc(3 * 2 * 4)
+		if err != nil {
+			return err
+		}
+		defer f.mock.Free(out)
+		stale := make([]byte, 3*4*4) // every row 7s: what an earlier batch left
+		for i := 0; i < len(stale); i += 4 {
+			binary.LittleEndian.PutUint32(stale[i:], math.Float32bits(7))
+		}
+		if err := f.mock.MemcpyHtoD(in, stale); err != nil {
+			return err
+		}
+		s, err := f.mock.StreamCreate(0)
+		if err != nil {
+			return err
+		}
+		defer f.mock.StreamDestroy(s)
+		ctx, err := eng.eng.NewContext(false)
+		if err != nil {
+			return err
+		}
+		c := &compute{e: eng, ctx: ctx}
+		defer c.Close()
+		if err := c.Enqueue(s, 1, []cuda.DevicePtr{in}, []cuda.DevicePtr{out}, 0); err != nil {
+			return err
+		}
+		got := make([]byte, 3*2*4)
+		if err := f.mock.MemcpyDtoH(got, out); err != nil {
+			return err
+		}
+		for row, want := range []float32{7, 0, 0} { // row 0 is the real item
+			if v := math.Float32frombits(binary.LittleEndian.Uint32(got[row*8:])); v != want {
+				return fmt.Errorf("row %d read mean %v, want %v", row, v, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
