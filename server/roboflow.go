@@ -426,13 +426,17 @@ type registryEntry struct {
 	BatchSize   int    `json:"batch_size"`
 	InputHeight int    `json:"input_height"`
 	InputWidth  int    `json:"input_width"`
+	// Backend and FallbackReason are trtserve's: where the model runs and,
+	// when that is not the backend it asked for, why.
+	Backend        string `json:"backend"`
+	FallbackReason string `json:"fallback_reason,omitempty"`
 }
 
 func (s *Server) registryBody() fiber.Map {
 	models := s.models.Loaded()
 	out := make([]registryEntry, 0, len(models))
 	for _, m := range models {
-		out = append(out, registryEntry{m.Spec.ID(), string(m.Spec.Task), m.Engine.MaxBatch(), m.Spec.InputHeight, m.Spec.InputWidth})
+		out = append(out, registryEntry{m.Spec.ID(), string(m.Spec.Task), m.Engine.MaxBatch(), m.Spec.InputHeight, m.Spec.InputWidth, m.Spec.Backend, m.Spec.FallbackReason})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ModelID < out[j].ModelID })
 	return fiber.Map{"models": out}
