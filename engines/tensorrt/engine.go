@@ -99,12 +99,12 @@ func (e *Engine) load(plan []byte) error {
 	// not the batch (or whose other dimensions move with it) is caught
 	// here rather than sizing buffers wrongly.
 	lo, hi := e.minBatch, e.maxBatch
+	ctx, err := eng.NewContext(false)
+	if err != nil {
+		return err
+	}
+	defer ctx.Close()
 	probe := func(batch int) (map[string][]int64, error) {
-		ctx, err := eng.NewContext(false)
-		if err != nil {
-			return nil, err
-		}
-		defer ctx.Close()
 		for i, name := range e.names {
 			s := append([]int64(nil), e.inShape[i]...)
 			if !e.fixed {
