@@ -25,6 +25,7 @@ GO=${GO:-go}
 SCENARIOS="yolov8x-sim yolov8n-sim"
 
 build() {
+  command -v xz >/dev/null || { echo "device-bundle: xz is needed to compress the binary (apt-get install xz-utils)"; exit 1; }
   local kernel=build/libtrtserve_simkernel.so
   local cudart=(build/nvcc-venv/lib/python3*/site-packages/nvidia/cu13/lib/libcudart.so.13)
   if [ ! -f "$kernel" ] || [ ! -f "${cudart[0]}" ]; then
