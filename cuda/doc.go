@@ -27,6 +27,10 @@
 // ErrCUDA. Watch wraps a Runtime to report the first one once, whichever
 // caller meets it; Mock.InjectFault makes the mock lose its device so.
 //
+// MeasureCopy and AllocCycles measure a device (copy bandwidth by host
+// memory kind, leaks over alloc/free cycles): `trtserve doctor` reports
+// them and the GPU tests assert on them.
+//
 // This package imports nothing of trtserve's; engines/tensorrt and
 // engines/staged build on it. It must not know about models or HTTP.
 package cuda

@@ -189,6 +189,10 @@ func (in *Instance) Submit(batch int, inBufs, outBufs []*engines.HostBuffer, don
 	in.mu.Lock()
 	in.fifo = append(in.fifo, vs)
 	in.mu.Unlock()
+	// A batch the staged instance takes but fails before its compute (an
+	// input copy refused) leaves its entry behind, and later batches would
+	// copy another item's variant: only after a device fault, which stops
+	// the instance, and outputs are synthetic either way.
 	if err := in.st.Submit(batch, inBufs, outBufs, done); err != nil {
 		// Never queued: take back what was pushed (the last entry, as
 		// submitMu is held).
