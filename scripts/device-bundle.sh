@@ -16,7 +16,8 @@
 # `check` (make device-bundle-check) then fails when the bundle is 20 MiB or
 # more, naming its biggest files, and runs the bundle's doctor and
 # device-check.sh here, which must exit 0 with "no GPU: nothing checked" on
-# a machine without a GPU.
+# a machine without a GPU; then device-check.sh once more on the CUDA mock
+# (TRTSERVE_CUDA_MOCK=1, short windows) so its GPU path runs end to end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${BUNDLE:-build/device-bundle}
@@ -97,7 +98,19 @@ check() {
     echo "device-bundle-check: device-check.sh exited $rc without \"no GPU: nothing checked\" in its summary"
     exit 1
   fi
-  echo "device-bundle-check: ok (size, and the no-GPU path of doctor and device-check.sh)"
+  # The GPU path of the script end to end on the CUDA mock: doctor's
+  # checks, both servers on the simulated-GPU backend, bench, the summary.
+  rc=0
+  out=$(TRTSERVE_CUDA_MOCK=1 DOCTOR_ARGS=--quick WARMUP=1s DURATION=1s LEVELS=1,8 SCENARIOS=yolov8n-sim PORT=${PORT:-9171} \
+    "$B/scripts/device-check.sh" "$tmp/mock" 2>&1) || rc=$?
+  if [ $rc -ne 0 ] || ! grep -q "MOCK RUN" "$tmp/mock/summary.md" ||
+    ! grep -q "yolov8n-sim on the simulated-GPU backend, fps parallel / serial" "$tmp/mock/summary.md"; then
+    printf '  device-check (mock): %s\n' "${out//$'\n'/$'\n'  device-check (mock): }"
+    echo "device-bundle-check: device-check.sh on the CUDA mock exited $rc or wrote no summary rows"
+    exit 1
+  fi
+  grep "parallel / serial" "$tmp/mock/summary.md" | sed 's/^/  device-check (mock): /'
+  echo "device-bundle-check: ok (size, the no-GPU path of doctor and device-check.sh, device-check.sh on the CUDA mock)"
 }
 
 case "${1:-build}" in
