@@ -80,11 +80,13 @@ type Report struct {
 	GPU   *Facts
 	NoGPU string
 
-	Bandwidth  []cuda.Bandwidth
-	Overlap    *simgpu.Overlap
-	Alloc      *cuda.AllocCyclesResult
-	NVML       []NVMLReading
-	NVMLDevice string // which NVML device the readings are of, or why none
+	Bandwidth []cuda.Bandwidth
+	Overlap   *simgpu.Overlap
+	// OverlapSkipped says why Overlap is nil on a host with a GPU.
+	OverlapSkipped string
+	Alloc          *cuda.AllocCyclesResult
+	NVML           []NVMLReading
+	NVMLDevice     string // which NVML device the readings are of, or why none
 	// Problems are checks that failed or found a fault, one line each.
 	Problems []string
 	// Took is the whole run's wall time.
@@ -146,6 +148,8 @@ func Run(o Options) (*Report, error) {
 	if kernel != nil {
 		progress("copy/compute overlap of the simulated engine")
 		r.overlap(rt, kernel, o)
+	} else {
+		r.OverlapSkipped = "not measured: no simulated kernel (see its component line; make simkernel)"
 	}
 	progress("NVML metrics")
 	r.readNVML(lib)

@@ -72,6 +72,9 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintf(w, "| %v | %v | %v | %.2f | %.2f | %.2f |\n", o.CopyOnly.Round(time.Microsecond), o.Serial.Round(time.Microsecond),
 			o.Overlapped.Round(time.Microsecond), o.Speedup, o.Ideal, o.Efficiency)
 	}
+	if r.Overlap == nil && r.OverlapSkipped != "" {
+		fmt.Fprintf(w, "\n## Copy/compute overlap of the simulated engine\n\n%s.\n", r.OverlapSkipped)
+	}
 	if a := r.Alloc; a != nil {
 		fmt.Fprintf(w, "\n## Alloc/free cycles (%s)\n\n", r.source())
 		fmt.Fprintf(w, "%d cycles of a %s pinned block and a %s device block in %v; device free memory %+d bytes, process virtual size %+d bytes (tolerance %s): **%s**.\n",
@@ -137,6 +140,8 @@ func (r *Report) Summary(w io.Writer) {
 	}
 	if o := r.Overlap; o != nil {
 		fmt.Fprintf(w, "  overlap (%s)   efficiency %.2f (speedup %.2f of ideal %.2f)\n", r.source(), o.Efficiency, o.Speedup, o.Ideal)
+	} else if r.OverlapSkipped != "" {
+		fmt.Fprintf(w, "  overlap         %s\n", r.OverlapSkipped)
 	}
 	if a := r.Alloc; a != nil {
 		fmt.Fprintf(w, "  alloc (%s)     %d cycles: device %+d B, VmSize %+d B: %s\n", r.source(), a.Cycles, a.DeviceFreeDelta, a.VMSizeDelta, verdict(a.Check()))
