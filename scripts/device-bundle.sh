@@ -51,7 +51,8 @@ build() {
   for s in $SCENARIOS; do
     local src=bench/models/$s/1/model.onnx
     if [ ! -e "$src" ]; then
-      # The scenarios take their shapes from the demo model.
+      # A scenario without its model link (a checkout mid-change): the
+      # demo model's 640 px shapes.
       src=models/yolov5s-coco/1/model.onnx
     fi
     mkdir -p "$B/models/$s/1"
