@@ -135,14 +135,14 @@ func stripComments(doc string) string {
 // decodes it into. A kind missing here fails the test: a new template
 // must be checked too.
 var builtin = map[string]func() any{
-	"apps/v1/Deployment":                    func() any { return &appsv1.Deployment{} },
-	"v1/Service":                            func() any { return &corev1.Service{} },
-	"v1/ServiceAccount":                     func() any { return &corev1.ServiceAccount{} },
-	"v1/ConfigMap":                          func() any { return &corev1.ConfigMap{} },
-	"v1/PersistentVolumeClaim":              func() any { return &corev1.PersistentVolumeClaim{} },
-	"policy/v1/PodDisruptionBudget":         func() any { return &policyv1.PodDisruptionBudget{} },
+	"apps/v1/Deployment":                     func() any { return &appsv1.Deployment{} },
+	"v1/Service":                             func() any { return &corev1.Service{} },
+	"v1/ServiceAccount":                      func() any { return &corev1.ServiceAccount{} },
+	"v1/ConfigMap":                           func() any { return &corev1.ConfigMap{} },
+	"v1/PersistentVolumeClaim":               func() any { return &corev1.PersistentVolumeClaim{} },
+	"policy/v1/PodDisruptionBudget":          func() any { return &policyv1.PodDisruptionBudget{} },
 	"autoscaling/v2/HorizontalPodAutoscaler": func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
-	"networking.k8s.io/v1/Ingress":          func() any { return &networkingv1.Ingress{} },
+	"networking.k8s.io/v1/Ingress":           func() any { return &networkingv1.Ingress{} },
 }
 
 // crdFiles maps a custom resource's apiVersion/kind to its vendored CRD.
