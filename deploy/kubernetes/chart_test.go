@@ -802,3 +802,35 @@ func mustRead(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// TestImagesMatchChart: the chart passes arguments to the images'
+// entrypoint and runs them as the images' user, so both must agree with
+// the Dockerfiles' final stages.
+func TestImagesMatchChart(t *testing.T) {
+	var values struct {
+		SecurityContext struct{ RunAsUser, RunAsGroup int64 } `json:"securityContext"`
+	}
+	if err := yaml.Unmarshal(mustRead(t, filepath.Join(chartDir, "values.yaml")), &values); err != nil {
+		t.Fatal(err)
+	}
+	user := fmt.Sprintf("USER %d:%d", values.SecurityContext.RunAsUser, values.SecurityContext.RunAsGroup)
+	for _, f := range []string{"Dockerfile.tensorrt", "Dockerfile.cpu"} {
+		text := string(mustRead(t, filepath.Join(repoRoot, f)))
+		// The final stage is what `docker build` without --target gives;
+		// every serving stage must agree anyway.
+		for i, stage := range strings.Split(text, "\nFROM ")[1:] {
+			if !strings.Contains(stage, "ENTRYPOINT") {
+				continue
+			}
+			if !strings.Contains(stage, `ENTRYPOINT ["trtserve", "serve"]`) {
+				t.Errorf("%s stage %d: the chart passes serve's flags as args; the entrypoint must be trtserve serve", f, i+1)
+			}
+			if !strings.Contains(stage, "\n"+user+"\n") {
+				t.Errorf("%s stage %d: the chart runs as %q (securityContext), the image does not", f, i+1, user)
+			}
+		}
+		if !strings.Contains(text, "ENTRYPOINT") {
+			t.Errorf("%s has no serving stage", f)
+		}
+	}
+}
