@@ -1,8 +1,13 @@
 // Package pipeline owns per-model scheduling: which models are loaded (the
 // Manager, with single-flight loads, warm-up before a model is ready,
 // Triton's READY/LOADING/UNAVAILABLE states with reasons, reloads that swap
-// versions without dropping requests, repository polling, and
-// least-recently-used unloading),
+// versions without dropping requests, repository polling,
+// least-recently-used unloading, and the fallback of a model its backend
+// cannot run here — engines.ErrBackendCannotRun, e.g. TensorRT failing to
+// build its ONNX — to the registry's fallback backend, the reason kept in
+// its status; warm-up at every size an engines.WarmupSizer asks for;
+// FailBackend, which takes a backend whose GPU is lost out of service for
+// good),
 // their engine instances and the batch buffers those instances run on, and
 // how one image's Work travels through preprocess, inference and
 // postprocess.

@@ -53,6 +53,10 @@ type Manager struct {
 	prints map[string]string
 	// retiring are replaced models waiting out RetireGrace.
 	retiring map[*Model]*time.Timer
+	// faults are the backends whose device is lost, with why (FailBackend);
+	// failing counts the models they took out still finishing requests.
+	faults  map[string]string
+	failing sync.WaitGroup
 }
 
 type loadCall struct {
@@ -83,6 +87,7 @@ func NewManager(repo *engines.Repository, backends *engines.Registry, alloc engi
 		pools:  &pools{decode: newPool(opts.DecodeWorkers), post: newPool(opts.PostWorkers)},
 		loaded: map[string]*Model{}, loading: map[string]*loadCall{},
 		reasons: map[string]string{}, prints: map[string]string{}, retiring: map[*Model]*time.Timer{},
+		faults: map[string]string{},
 	}
 }
 
@@ -167,6 +172,16 @@ func (mg *Manager) loadEntry(ctx context.Context, id string, override []byte, fr
 	mg.mu.Lock()
 	delete(mg.loading, id)
 	mg.prints[id] = stamp
+	if c.err == nil && mg.faults[c.model.Spec.Backend] != "" {
+		// Its backend lost the GPU while it loaded.
+		lost := c.model
+		c.model, c.err = nil, fmt.Errorf("%s: %w: %s", id, ErrDeviceLost, mg.faults[lost.Spec.Backend])
+		mg.failing.Add(1)
+		go func() {
+			defer mg.failing.Done()
+			lost.Close()
+		}()
+	}
 	if c.err == nil {
 		old = mg.loaded[id]
 		mg.loaded[id] = c.model
@@ -237,15 +252,21 @@ func (mg *Manager) open(ctx context.Context, e engines.Entry, override []byte) (
 	// fallback, loudly.
 	if to, why, ok := mg.Backends.Fallback(spec.Backend); ok && spec.Source != "engine" {
 		mg.opts.Log.Warn("backend not available here: falling back", "model", spec.ID(), "backend", spec.Backend, "instead", to, "why", why)
+		spec.FallbackReason = fmt.Sprintf("serving on %s: %s is not available here: %v", to, spec.Backend, why)
 		spec.Backend = to
 	}
 	backend, err := mg.Backends.Get(spec.Backend)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", spec.ID(), err)
 	}
+	if why := mg.backendFault(spec.Backend); why != "" {
+		return nil, fmt.Errorf("%s: %w: %s", spec.ID(), ErrDeviceLost, why)
+	}
 	eng, err := backend.Load(ctx, spec)
 	if err != nil {
-		return nil, err
+		if eng, err = mg.fallBack(ctx, spec, err); err != nil {
+			return nil, err
+		}
 	}
 	m, err := newModel(spec, eng, mg.Alloc, mg.opts.withModel(spec), mg.pools)
 	if err != nil {
@@ -256,6 +277,46 @@ func (mg *Manager) open(ctx context.Context, e engines.Entry, override []byte) (
 		mg.opts.Log.Warn(w, "model", spec.ID())
 	}
 	return m, nil
+}
+
+// FailBackend takes every model of backend out of service for good, after
+// its GPU hit a sticky error (cuda.ErrDeviceFault): each one's state turns
+// UNAVAILABLE with why as the reason, later loads on the backend fail with
+// ErrDeviceLost, and requests already admitted finish (with the device's
+// error) while the models close in the background. It returns the models
+// taken out. It may be called from a model's own goroutines, so it never
+// waits for them.
+func (mg *Manager) FailBackend(backend string, why error) []string {
+	reason := "GPU fault: " + why.Error()
+	mg.mu.Lock()
+	if mg.faults[backend] == "" {
+		mg.faults[backend] = why.Error()
+	}
+	var ids []string
+	var gone []*Model
+	for id, m := range mg.loaded {
+		if m.Spec.Backend == backend {
+			delete(mg.loaded, id)
+			mg.reasons[id] = reason
+			ids, gone = append(ids, id), append(gone, m)
+		}
+	}
+	mg.failing.Add(len(gone))
+	mg.mu.Unlock()
+	for _, m := range gone {
+		go func() {
+			defer mg.failing.Done()
+			m.Close()
+		}()
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func (mg *Manager) backendFault(backend string) string {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	return mg.faults[backend]
 }
 
 // Unload removes a model; requests already running on it finish first.
@@ -303,6 +364,7 @@ func (mg *Manager) Close() error {
 		m.Close()
 	}
 	err := mg.UnloadAll()
+	mg.failing.Wait()
 	mg.pools.decode.close()
 	mg.pools.post.close()
 	return err
@@ -365,7 +427,8 @@ const (
 	StateUnavailable State = "UNAVAILABLE"
 )
 
-// Status is one model version's state and, when it is not ready, why.
+// Status is one model version's state and, when it is not ready, why; a
+// ready version serving on a fallback backend says why it does.
 type Status struct {
 	Name, Version string
 	State         State
@@ -417,6 +480,7 @@ func (mg *Manager) statusLocked(id string) Status {
 	switch _, loading := mg.loading[id]; {
 	case mg.loaded[id] != nil:
 		st.State = StateReady // a reload in progress serves the old version meanwhile
+		st.Reason = mg.loaded[id].Spec.FallbackReason
 	case loading:
 		st.State = StateLoading
 	case mg.reasons[id] != "":

@@ -261,3 +261,39 @@ func TestSyncFollowsTheRepository(t *testing.T) {
 		t.Fatal("a/1 still loaded after its files were removed")
 	}
 }
+
+// A backend whose GPU is lost takes its models out of service for good:
+// their state says why, and loading them again fails at once.
+func TestFailBackend(t *testing.T) {
+	mg := testManager(t, 0, "")
+	ctx := context.Background()
+	a, err := mg.Load(ctx, "yolov8n-320/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fault := errors.New("cuda error: cudaStreamSynchronize: cudaErrorIllegalAddress (700)")
+	if got := mg.FailBackend("someother", fault); len(got) != 0 {
+		t.Fatalf("another backend's fault took out %v", got)
+	}
+	if st := mg.Status("yolov8n-320/1"); st.State != StateReady {
+		t.Fatalf("state %+v", st)
+	}
+	if got := mg.FailBackend(a.Spec.Backend, fault); len(got) != 1 || got[0] != "yolov8n-320/1" {
+		t.Fatalf("taken out: %v", got)
+	}
+	st := mg.Status("yolov8n-320/1")
+	if st.State != StateUnavailable || !strings.Contains(st.Reason, "GPU fault") || !strings.Contains(st.Reason, "700") {
+		t.Fatalf("state after the fault: %+v", st)
+	}
+	if _, ok := mg.Get("yolov8n-320/1"); ok {
+		t.Fatal("a model on the lost GPU is still served")
+	}
+	for _, id := range []string{"yolov8n-320/1", "yolov8n-cls-320/1"} {
+		if _, err := mg.Load(ctx, id); !errors.Is(err, ErrDeviceLost) {
+			t.Fatalf("load %s after the fault: %v", id, err)
+		}
+	}
+	if st := mg.Status("yolov8n-cls-320/1"); st.State != StateUnavailable || !strings.Contains(st.Reason, "GPU failed") {
+		t.Fatalf("state of a model that could not load: %+v", st)
+	}
+}

@@ -19,6 +19,9 @@ var (
 	ErrNotLoaded = errors.New("model not loaded")
 	ErrClosed    = errors.New("model is unloading")
 	ErrBusy      = errors.New("server busy")
+	// ErrDeviceLost: the model's backend lost its GPU to a sticky CUDA
+	// error (Manager.FailBackend); only a new process can use it again.
+	ErrDeviceLost = errors.New("the model's GPU failed: restart the server")
 )
 
 // StageError tells which stage failed, so the server can say whether the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/pipeline"
 	"github.com/trtserve/trtserve/vision"
@@ -82,6 +83,9 @@ func classify(err error) (int, string, string) {
 		return http.StatusTooManyRequests, "TooManyRequests", "the model's queue is full: retry later"
 	case errors.Is(err, pipeline.ErrClosed):
 		return http.StatusServiceUnavailable, "ServiceUnavailable", err.Error()
+	case errors.Is(err, pipeline.ErrDeviceLost), cuda.IsDeviceFault(err):
+		// The GPU is lost for this process: another replica can answer.
+		return http.StatusServiceUnavailable, "GPUFault", "the GPU failed (a sticky CUDA error): this server cannot run the model until it restarts"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, "Timeout", "request timed out"
 	case errors.Is(err, context.Canceled):

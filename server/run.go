@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -74,12 +75,18 @@ func Run(cfg *config.Config) error {
 	reg := metrics.New(models)
 	gpuMetrics := reg.RegisterGPU(log)
 	defer gpuMetrics.Close()
-	if backends.PinnedPool != nil {
+	var ready atomic.Bool
+	// A GPU fault (a sticky CUDA error) is for good: ready never returns.
+	var gpuFault atomic.Pointer[error]
+	if backends.PinnedPool != nil { // a GPU backend started
 		if err := reg.RegisterPinnedPool(backends.PinnedPool.Usage); err != nil {
 			return err
 		}
+		if err := reg.RegisterGPUFault(func() bool { return gpuFault.Load() != nil }); err != nil {
+			return err
+		}
 	}
-	var ready atomic.Bool
+	isReady := func() bool { return ready.Load() && gpuFault.Load() == nil }
 	srv := New(models, Options{
 		Metrics:      reg,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxImagePixels: cfg.MaxImagePixels, RequestTimeout: cfg.RequestTimeout,
@@ -87,7 +94,7 @@ func Run(cfg *config.Config) error {
 		AllowURLInput: cfg.AllowURLInput, URLAllowlist: strings.Split(cfg.URLAllowlist, ","), JPEGDCTScaling: cfg.JPEGDCTScaling, LegacyRoutes: true,
 		AutoLoad: cfg.ModelControl == ControlExplicit, ModelControl: cfg.ModelControl,
 		APIKey: cfg.APIKey, AccessLog: cfg.AccessLog,
-	}, log, ready.Load)
+	}, log, isReady)
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
@@ -119,16 +126,38 @@ func Run(cfg *config.Config) error {
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	select {
-	case err := <-serveErr:
-		return err
-	case sig := <-sigs:
-		log.Info("shutting down", "signal", sig.String(), "deadline", cfg.ShutdownTimeout)
+	var exitErr error
+wait:
+	for {
+		select {
+		case err := <-serveErr:
+			return err
+		case sig := <-sigs:
+			log.Info("shutting down", "signal", sig.String(), "deadline", cfg.ShutdownTimeout)
+			break wait
+		case fault := <-backends.GPUFault:
+			gpuFault.Store(&fault)
+			// Both GPU backends share the process's context on the device:
+			// it is lost for both.
+			gone := append(models.FailBackend(tensorrt.Name, fault), models.FailBackend(simgpu.Name, fault)...)
+			log.Log(context.Background(), config.LevelCritical, "GPU fault: the device is lost until this process exits; not ready from now on",
+				"gpu", cfg.GPU, "err", fault, "models_out_of_service", gone, "exit_on_gpu_fault", cfg.ExitOnGPUFault)
+			if cfg.ExitOnGPUFault {
+				log.Info("exiting after in-flight requests finish (--exit-on-gpu-fault)", "deadline", cfg.ShutdownTimeout)
+				exitErr = fmt.Errorf("%w: %w", ErrGPUFault, fault)
+				break wait
+			}
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	return srv.Shutdown(ctx)
+	return errors.Join(exitErr, srv.Shutdown(ctx))
 }
+
+// ErrGPUFault is Run's error after a sticky CUDA error with
+// --exit-on-gpu-fault: the process exits non-zero so that an orchestrator
+// restarts it, the only way to use the GPU again.
+var ErrGPUFault = errors.New("exiting after a GPU fault")
 
 // poll rescans the repository every interval until ctx ends.
 func poll(ctx context.Context, log *slog.Logger, models *pipeline.Manager, every time.Duration) {
@@ -186,7 +215,24 @@ type Backends struct {
 	// PinnedPool is the GPU backend's pinned host memory (nil without it),
 	// reported as nv_pinned_memory_pool_*.
 	PinnedPool *cuda.Pool
-	closers    []func() error
+	// GPUFault receives the first sticky CUDA error a GPU backend's
+	// runtime returns (cuda.Watch): the device is lost for the process.
+	GPUFault <-chan error
+	// Runtime is the TensorRT backend's CUDA runtime (nil without it).
+	Runtime  cuda.Runtime
+	gpuFault chan error
+	closers  []func() error
+}
+
+// watch wraps a GPU backend's runtime so its first sticky error reaches
+// GPUFault.
+func (b *Backends) watch(rt cuda.Runtime) cuda.Runtime {
+	return cuda.Watch(rt, func(err error) {
+		select {
+		case b.gpuFault <- err:
+		default: // one fault is enough: the device is gone either way
+		}
+	})
 }
 
 // Close closes the backends, then the GPU runtime.
@@ -204,7 +250,8 @@ func (b *Backends) Close() error {
 // Runtime), ONNX Runtime (its absence is fatal unless another backend can
 // run the models) and the simulated accelerator.
 func NewBackends(cfg *config.Config, log *slog.Logger) (*Backends, error) {
-	b := &Backends{Registry: engines.NewRegistry(), Default: onnxruntime.Name}
+	b := &Backends{Registry: engines.NewRegistry(), Default: onnxruntime.Name, gpuFault: make(chan error, 1)}
+	b.GPUFault = b.gpuFault
 	b.SetFallback(tensorrt.Name, onnxruntime.Name)
 	trtErr := startTensorRT(cfg, log, b)
 	if trtErr != nil {
@@ -257,7 +304,7 @@ func startSimGPU(cfg *config.Config, log *slog.Logger, b *Backends) error {
 	)
 	if cfg.CUDAMock {
 		log.Warn("CUDA MOCK (TRTSERVE_CUDA_MOCK): the simulated-gpu backend runs on host memory with a host stand-in for its kernel — for tests only")
-		rt = cuda.NewMock()
+		rt = &cuda.Mock{Devices: cfg.CUDAMockDevices}
 		kernel, closer = simgpu.HostKernel{Runtime: rt}, func() error { return nil }
 	} else {
 		var err error
@@ -279,7 +326,8 @@ func startSimGPU(cfg *config.Config, log *slog.Logger, b *Backends) error {
 		}
 		kernel, closer = k, k.Close
 	}
-	pool := cuda.NewPool(rt, cuda.PoolOptions{Budget: cfg.PinnedPoolBytes, Log: log})
+	rt = b.watch(rt)
+	pool := cuda.NewPool(rt, cuda.PoolOptions{Budget: cfg.PinnedPoolBytes, Device: cfg.GPU, Log: log})
 	backend, err := simgpu.NewBackend(simgpu.BackendOptions{Runtime: rt, Kernel: kernel, Device: cfg.GPU, Pool: pool})
 	if err != nil {
 		pool.Close()
@@ -303,18 +351,26 @@ func startTensorRT(cfg *config.Config, log *slog.Logger, b *Backends) error {
 	if cfg.TensorRT == "off" {
 		return errors.New("disabled by --tensorrt=off")
 	}
-	lib, err := trt.Open(cfg.TRTShimLib)
+	// The shim first: it needs no CUDA, and says which CUDA major TensorRT
+	// was built for, whose libcudart is then tried first.
+	lib, err := trt.OpenWith(cfg.TRTShimLib, trt.OpenOptions{TensorRTLib: cfg.TensorRTLib, AllowEngineHostCode: cfg.AllowEngineHostCode})
 	if err != nil {
 		return err
 	}
 	var rt cuda.Runtime
+	stopMock := func() {}
 	if cfg.CUDAMock {
-		log.Warn("CUDA MOCK (TRTSERVE_CUDA_MOCK): no GPU is used; \"device\" memory is host memory and copies are synchronous — for tests only")
-		rt = cuda.NewMock()
-	} else if rt, err = cuda.Open(cfg.CUDALib); err != nil {
+		log.Warn("CUDA MOCK (TRTSERVE_CUDA_MOCK): no GPU is used; \"device\" memory is host memory and copies are synchronous — for tests only", "devices", cfg.CUDAMockDevices)
+		m := &cuda.Mock{Devices: cfg.CUDAMockDevices}
+		rt, stopMock = m, mockFaultTrigger(m, cfg.CUDAMockFaultFile, log)
+	} else if rt, err = openCUDART(cfg.CUDALib, lib.Info().CUDAVersion, log); err != nil {
 		return err
 	}
+	// Every CUDA call of the backend (pool, loads, instances) goes through
+	// the watch: the first sticky error is reported once, whoever hits it.
+	rt = b.watch(rt)
 	fail := func(err error) error {
+		stopMock()
 		rt.Close()
 		return err
 	}
@@ -325,7 +381,7 @@ func startTensorRT(cfg *config.Config, log *slog.Logger, b *Backends) error {
 	if cfg.GPU >= n {
 		return fail(fmt.Errorf("%w: --gpu %d, but this machine has %d", cuda.ErrNoDevice, cfg.GPU, n))
 	}
-	pool := cuda.NewPool(rt, cuda.PoolOptions{Budget: cfg.PinnedPoolBytes, Log: log})
+	pool := cuda.NewPool(rt, cuda.PoolOptions{Budget: cfg.PinnedPoolBytes, Device: cfg.GPU, Log: log})
 	level := slog.LevelWarn
 	if log.Enabled(context.Background(), slog.LevelDebug) {
 		level = slog.LevelInfo // TensorRT's info is chatty: only at --log-level=debug
@@ -339,8 +395,16 @@ func startTensorRT(cfg *config.Config, log *slog.Logger, b *Backends) error {
 		return fail(err)
 	}
 	b.Register(backend)
-	b.Default, b.PinnedPool = tensorrt.Name, pool
-	b.closers = append(b.closers, rt.Close, pool.Close)
+	b.Default, b.PinnedPool, b.Runtime = tensorrt.Name, pool, rt
+	if m, ok := rt.(*cuda.Watched).Unwrap().(*cuda.Mock); ok {
+		// Closers run last to first: this one after everything else, so
+		// tests see every device that got a context in the whole run.
+		b.closers = append(b.closers, func() error {
+			log.Info("CUDA MOCK: devices that got a context", "devices", strings.Trim(strings.Join(strings.Fields(fmt.Sprint(m.Contexts())), ","), "[]"))
+			return nil
+		})
+	}
+	b.closers = append(b.closers, rt.Close, pool.Close, func() error { stopMock(); return nil })
 	info, dev := lib.Info(), backend.Device()
 	log.Info("backend ready", "backend", tensorrt.Name, "tensorrt", info.Version(), "shim", info.Path, "gpu", dev.Name,
 		"compute_capability", dev.ComputeCapability(), "cuda", rt.Name(), "pinned_pool_budget", cfg.PinnedPoolBytes)
@@ -348,6 +412,57 @@ func startTensorRT(cfg *config.Config, log *slog.Logger, b *Backends) error {
 		log.Warn("the TensorRT shim is the FAKE (csrc/fake): outputs are synthetic CPU math, not your model — for tests only", "shim", info.Path)
 	}
 	return nil
+}
+
+// openCUDART opens libcudart, the CUDA major TensorRT was built for
+// (cudaVersion, e.g. 13000; 0 = unknown) first, and says so when only
+// another major is here.
+func openCUDART(path string, cudaVersion int, log *slog.Logger) (cuda.Runtime, error) {
+	want := cudaVersion / 1000
+	rt, err := cuda.OpenFor(path, want)
+	if err != nil {
+		return nil, err
+	}
+	if v, _, verr := rt.Version(); verr == nil && want > 0 && v/1000 != want {
+		log.Warn("libcudart is not of the CUDA major TensorRT was built for: using it anyway (install the matching runtime, or point --cudart-lib at it)",
+			"tensorrt_cuda", fmt.Sprintf("%d.%d", want, cudaVersion%1000/10), "libcudart", rt.Name())
+	}
+	return rt, nil
+}
+
+// mockFaultTrigger makes the CUDA mock lose its device, with the sticky
+// error code written in file, once the file appears: how end-to-end tests
+// inject a GPU fault into a running server. It returns the stop function.
+func mockFaultTrigger(m *cuda.Mock, file string, log *slog.Logger) func() {
+	if file == "" {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	var once sync.Once
+	go func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			data, err := os.ReadFile(file)
+			if err != nil || len(strings.TrimSpace(string(data))) == 0 {
+				continue // not there, or not written yet
+			}
+			code, err := strconv.Atoi(strings.TrimSpace(string(data)))
+			if err != nil || !cuda.Sticky(code) {
+				log.Error("TRTSERVE_CUDA_MOCK_FAULT_FILE must hold a sticky CUDA error code, e.g. 700", "file", file, "content", string(data))
+				return
+			}
+			log.Warn("CUDA MOCK: injecting a sticky device fault", "code", code)
+			m.InjectFault(code)
+			return
+		}
+	}()
+	return func() { once.Do(func() { close(stop) }) }
 }
 
 // NewRepository is the model repository the config describes.

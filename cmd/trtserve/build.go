@@ -30,7 +30,14 @@ input's range explicitly.
 Precision: fp32 (default), fp16, bf16, int8 (a Q/DQ ONNX, e.g. from NVIDIA
 ModelOpt: no calibration is done here) or strongly-typed (types exactly as
 in the ONNX). TensorRT 11 builds strongly typed networks only: there, fp16,
-bf16 and int8 are refused with what to bring instead.
+bf16 and int8 are refused with what to bring instead. On Ampere and newer
+GPUs TensorRT (10 and 11 alike) lets fp32 layers run as TF32 by default:
+products of 10-bit mantissas, accumulated in fp32. For strict fp32, build
+with NVIDIA_TF32_OVERRIDE=0 in the environment (TensorRT then picks no TF32
+kernel; the server's engine cache keys on it too).
+
+Building needs the full TensorRT library (libnvinfer with its ONNX parser):
+the lean and dispatch runtimes only run engines.
 
 flags:
 `
@@ -57,6 +64,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	hw := fs.String("hardware-compat", "none", "none, ampere+ (one engine for every GPU from Ampere on) or same-cc (any GPU of this compute capability)")
 	versionCompat := fs.Bool("version-compat", false, "an engine later TensorRT versions can run (slower; Volta+)")
 	shim := fs.String("trtshim-lib", os.Getenv("TRTSERVE_TRTSHIM_LIB"), "path to libtrtshim.so")
+	trtLib := fs.String("tensorrt-lib", os.Getenv("TRTSERVE_TENSORRT_LIB"), "TensorRT library the shim opens (default: the usual places); must be the full libnvinfer to build")
 	cudart := fs.String("cudart-lib", os.Getenv("TRTSERVE_CUDART_LIB"), "path to libcudart.so")
 	gpu := fs.Int("gpu", 0, "CUDA device to build for")
 	quiet := fs.Bool("quiet", false, "no progress bar")
@@ -128,15 +136,19 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		opts.TimingCache, _ = os.ReadFile(*timingCache) // absent: start one
 	}
 
-	lib, err := trt.Open(*shim)
+	lib, err := trt.OpenWith(*shim, trt.OpenOptions{TensorRTLib: *trtLib, AllowEngineHostCode: true})
 	if err != nil {
 		return fmt.Errorf("%w\nbuild needs TensorRT: run it in the trtserve TensorRT container (./build.sh) or point --trtshim-lib at a libtrtshim.so built with `make shim` on a TensorRT install", err)
 	}
 	li := lib.Info()
+	if !li.CanBuild {
+		return fmt.Errorf("%w: %s is the TensorRT %s runtime, which runs engines but cannot build them: run build with the full TensorRT (libnvinfer and its ONNX parser: the trtserve TensorRT container, or --tensorrt-lib pointing at libnvinfer.so)",
+			trt.ErrUnsupported, li.TensorRTPath, li.Runtime)
+	}
 	gpuName := "(fake shim: no GPU used)"
 	var rt cuda.Runtime
 	if !li.Fake {
-		r, devs, err := cuda.Init(*cudart)
+		r, devs, err := cuda.InitFor(*cudart, li.CUDAVersion/1000)
 		if err != nil {
 			return fmt.Errorf("TensorRT builds for the GPU it runs on: %w", err)
 		}
@@ -183,6 +195,9 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "built %s in %v: %s, precision %s\n", *out, took.Round(time.Millisecond), humanBytes(int64(len(plan))), prec)
+	if note := tf32Note(prec, os.Getenv("NVIDIA_TF32_OVERRIDE")); note != "" {
+		fmt.Fprintln(stdout, note)
+	}
 	// Read back what was built (deserializing needs the GPU it was built on).
 	var eng *trt.Engine
 	if err := cuda.OnDevice(rt, *gpu, func() error {
@@ -192,9 +207,25 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	}); err != nil {
 		return fmt.Errorf("the engine was written but does not load back: %w", err)
 	}
-	defer eng.Close()
+	// Freeing the engine frees device memory: on --gpu's thread, or CUDA
+	// would create a context on GPU 0 for it.
+	defer cuda.OnDevice(rt, *gpu, eng.Close)
 	printIO(stdout, eng.IO())
 	return nil
+}
+
+// tf32Note is what the summary says about TF32 for a build at precision
+// p: TensorRT's builder allows TF32 for fp32 tensors by default (kTF32 is
+// on in TensorRT 10 and 11), which users of an "fp32" engine do not expect.
+// override is NVIDIA_TF32_OVERRIDE, which TensorRT honours at build time.
+func tf32Note(p trt.Precision, override string) string {
+	if p != trt.FP32 && p != trt.StronglyTyped {
+		return ""
+	}
+	if override == "0" {
+		return "  TF32 off (NVIDIA_TF32_OVERRIDE=0): fp32 layers run in strict fp32"
+	}
+	return "  note: on Ampere and newer GPUs fp32 layers may run as TF32 (TensorRT's default); for strict fp32 rebuild with NVIDIA_TF32_OVERRIDE=0"
 }
 
 func printIO(w io.Writer, ios []trt.IO) {

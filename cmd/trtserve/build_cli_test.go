@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/trtserve/trtserve/trt"
 	"github.com/trtserve/trtserve/trt/trttest"
 )
 
@@ -89,5 +91,59 @@ func TestBuildAndInspectCLI(t *testing.T) {
 	}
 	if err := runInspect([]string{"--trtshim-lib", "/nonexistent.so", engine}, &out, &errs); err == nil || !strings.Contains(err.Error(), "not an ONNX model") {
 		t.Fatalf("engine without a shim: %v", err)
+	}
+}
+
+// The build summary says that fp32 may run as TF32 and how to turn it
+// off, and says so only where it applies.
+func TestBuildSummaryTF32(t *testing.T) {
+	fake := trttest.FakeLib(t)
+	for _, tc := range []struct {
+		precision, override, want, not string
+	}{
+		{"fp32", "", "fp32 layers may run as TF32 (TensorRT's default); for strict fp32 rebuild with NVIDIA_TF32_OVERRIDE=0", "TF32 off"},
+		{"strongly-typed", "", "may run as TF32", "TF32 off"},
+		{"fp32", "0", "TF32 off (NVIDIA_TF32_OVERRIDE=0): fp32 layers run in strict fp32", "may run as TF32"},
+		{"fp16", "", "", "NVIDIA_TF32_OVERRIDE"},
+	} {
+		t.Run(tc.precision+"/"+tc.override, func(t *testing.T) {
+			t.Setenv("NVIDIA_TF32_OVERRIDE", tc.override)
+			var out, errs bytes.Buffer
+			engine := filepath.Join(t.TempDir(), "cls.engine")
+			if err := runBuild([]string{clsONNX, "-o", engine, "--precision", tc.precision, "--max-batch", "2", "--trtshim-lib", fake, "--quiet"}, &out, &errs); err != nil {
+				t.Fatalf("%v\n%s", err, errs.String())
+			}
+			if !strings.Contains(out.String(), tc.want) || strings.Contains(out.String(), tc.not) {
+				t.Fatalf("summary (want %q, not %q):\n%s", tc.want, tc.not, out.String())
+			}
+		})
+	}
+}
+
+// On a lean or dispatch TensorRT runtime build is refused before any work,
+// saying what it needs; inspect still reads an engine file there.
+func TestBuildRefusedOnLeanRuntime(t *testing.T) {
+	for _, name := range []string{"libnvinfer_lean.so.10", "libnvinfer_dispatch.so.11"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			lib := filepath.Join(dir, name)
+			os.WriteFile(lib, nil, 0o644) // the fake only looks at the name
+			engine := filepath.Join(dir, "cls.engine")
+			var out, errs bytes.Buffer
+			// A copy of the fake: its TensorRT choice is per loaded library.
+			shim := trttest.FakeLibCopy(t)
+			err := runBuild([]string{clsONNX, "-o", engine, "--trtshim-lib", shim, "--tensorrt-lib", lib, "--quiet"}, &out, &errs)
+			if !errors.Is(err, trt.ErrUnsupported) || !strings.Contains(err.Error(), "runs engines but cannot build them") ||
+				!strings.Contains(err.Error(), "full TensorRT") {
+				t.Fatalf("err = %v", err)
+			}
+			if _, err := os.Stat(engine); !os.IsNotExist(err) {
+				t.Fatalf("an engine was written: %v", err)
+			}
+			os.WriteFile(engine, []byte("trtshim-fake-plan 1\ninput images FLOAT 1x3x64x64\noutput out FLOAT 1x10\n"), 0o644)
+			if err := runInspect([]string{"--trtshim-lib", shim, "--tensorrt-lib", lib, engine}, &out, &errs); err != nil || !strings.Contains(out.String(), "input  images") {
+				t.Fatalf("inspect on the lean runtime: %v\n%s", err, out.String())
+			}
+		})
 	}
 }

@@ -58,7 +58,9 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() { fmt.Fprint(stderr, inspectUsage); fs.PrintDefaults() }
 	asJSON := fs.Bool("json", false, "print JSON")
 	shim := fs.String("trtshim-lib", os.Getenv("TRTSERVE_TRTSHIM_LIB"), "path to libtrtshim.so (for engine files)")
+	trtLib := fs.String("tensorrt-lib", os.Getenv("TRTSERVE_TENSORRT_LIB"), "TensorRT library the shim opens for engine files (default: the usual places; the lean runtime reads version-compatible engines)")
 	cudart := fs.String("cudart-lib", os.Getenv("TRTSERVE_CUDART_LIB"), "path to libcudart.so (for engine files)")
+	gpu := fs.Int("gpu", 0, "CUDA device that reads an engine file; no other GPU is touched")
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		file, args = args[0], args[1:]
@@ -89,7 +91,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 		r.Roboflow = roboflowFiles(filepath.Dir(file))
 	} else {
 		r.Kind = "tensorrt engine"
-		if err := inspectEngine(&r, data, *shim, *cudart); err != nil {
+		if err := inspectEngine(&r, data, *shim, *trtLib, *cudart, *gpu); err != nil {
 			return fmt.Errorf("%s is not an ONNX model (%v), and as a TensorRT engine: %w", file, onnxErr, err)
 		}
 	}
@@ -102,8 +104,8 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func inspectEngine(r *inspectReport, plan []byte, shim, cudart string) error {
-	lib, err := trt.Open(shim)
+func inspectEngine(r *inspectReport, plan []byte, shim, trtLib, cudart string, gpu int) error {
+	lib, err := trt.OpenWith(shim, trt.OpenOptions{TensorRTLib: trtLib, AllowEngineHostCode: true})
 	if err != nil {
 		return err
 	}
@@ -111,12 +113,16 @@ func inspectEngine(r *inspectReport, plan []byte, shim, cudart string) error {
 	var rt cuda.Runtime
 	if !lib.Info().Fake {
 		var err error
-		if rt, _, err = cuda.Init(cudart); err != nil {
+		var devs []cuda.DeviceInfo
+		if rt, devs, err = cuda.InitFor(cudart, lib.Info().CUDAVersion/1000); err != nil {
 			return fmt.Errorf("reading an engine needs its GPU: %w", err)
 		}
 		defer rt.Close()
+		if gpu < 0 || gpu >= len(devs) {
+			return fmt.Errorf("--gpu %d, but this machine has %d GPUs", gpu, len(devs))
+		}
 	}
-	return cuda.OnDevice(rt, 0, func() error {
+	return cuda.OnDevice(rt, gpu, func() error {
 		eng, err := lib.Load(plan)
 		if err != nil {
 			return err

@@ -191,6 +191,11 @@ func TestNoGPUFallsBackToONNXRuntime(t *testing.T) {
 			t.Fatalf("log lacks %q:\n%s", w, logs)
 		}
 	}
+	for _, m := range repositoryIndex(t, srv.url) {
+		if m["name"] == "cls" && (m["state"] != "READY" || !strings.HasPrefix(m["reason"], "serving on onnxruntime: tensorrt is not available here: ") || !strings.Contains(m["reason"], want)) {
+			t.Fatalf("index entry %v", m)
+		}
+	}
 	code, body := post(t, srv.url+"/infer/classification", "application/json",
 		strings.NewReader(fmt.Sprintf(`{"model_id":"cls/1","image":{"type":"base64","value":"%s"}}`, b64file(t, "../../testdata/images/bus.jpg"))))
 	if code != 200 || body["predictions"] == nil {
@@ -279,11 +284,123 @@ func TestEngineBuildDoesNotBlockOtherModels(t *testing.T) {
 	}
 }
 
+// A model whose ONNX TensorRT cannot build here serves on ONNX Runtime,
+// with a warning in the log and the reason in its status (the KServe
+// repository index, the Roboflow model registry), while a model TensorRT
+// builds serves on TensorRT. The fake shim refuses the detection export as
+// TensorRT refuses an op it lacks: its output's anchor dimension depends
+// on the input size, which the fake cannot compute (TRTSHIM_ERR_UNSUPPORTED);
+// and it refuses int8 as TensorRT 11 refuses fp16/bf16/int8.
+func TestTensorRTPerModelFallbackToONNXRuntime(t *testing.T) {
+	repo := t.TempDir()
+	addClsONNX(t, repo, "cls")
+	addONNX(t, repo, "det", "../../testdata/models/yolov8n-320/1/model.onnx")
+	addClsONNX(t, repo, "q")
+	os.WriteFile(filepath.Join(repo, "q", "config.yaml"), []byte("precision: int8\n"), 0o644)
+	t.Setenv("TRTSERVE_TRTSHIM_LIB", trttest.FakeLib(t))
+	t.Setenv("TRTSERVE_CUDA_MOCK", "1")
+	t.Setenv("TRTSERVE_ENGINE_CACHE_DIR", t.TempDir())
+	srv := startProcess(t, "--model-repository", repo, "--max-batch-size", "2")
+	defer func() {
+		srv.cmd.Process.Signal(os.Interrupt)
+		if err := srv.wait(30e9); err != nil {
+			t.Errorf("exit: %v\n%s", err, srv.logs.String())
+		}
+	}()
+	logs := srv.logs.String()
+	if !strings.Contains(logs, `level=WARN msg="the model cannot run on its backend here: falling back" model=det/1 backend=tensorrt instead=onnxruntime`) {
+		t.Fatalf("no fallback warning:\n%s", logs)
+	}
+	reasons := map[string]string{}
+	for _, m := range repositoryIndex(t, srv.url) {
+		reasons[m["name"]] = m["state"] + ": " + m["reason"]
+	}
+	if reasons["cls"] != "READY: " || !strings.HasPrefix(reasons["det"], "READY: serving on onnxruntime: tensorrt cannot run this model here: tensorrt build: unsupported: ") ||
+		!strings.HasPrefix(reasons["q"], "READY: serving on onnxruntime: tensorrt cannot run this model here: tensorrt build: unsupported: ") ||
+		!strings.Contains(reasons["q"], "int8") {
+		t.Fatalf("index %v", reasons)
+	}
+	for model, platform := range map[string]string{"cls": "tensorrt_plan", "det": "onnxruntime_onnx", "q": "onnxruntime_onnx"} {
+		var meta struct {
+			Platform string `json:"platform"`
+		}
+		getJSON(t, srv.url+"/v2/models/"+model, &meta)
+		if meta.Platform != platform {
+			t.Errorf("%s runs on %s, want %s", model, meta.Platform, platform)
+		}
+	}
+	var reg struct {
+		Models []struct {
+			ModelID        string `json:"model_id"`
+			Backend        string `json:"backend"`
+			FallbackReason string `json:"fallback_reason"`
+		} `json:"models"`
+	}
+	getJSON(t, srv.url+"/model/registry", &reg)
+	if len(reg.Models) != 3 || reg.Models[1].ModelID != "det/1" || reg.Models[1].Backend != "onnxruntime" ||
+		"READY: "+reg.Models[1].FallbackReason != reasons["det"] || reg.Models[0].Backend != "tensorrt" || reg.Models[0].FallbackReason != "" {
+		t.Fatalf("registry %+v", reg)
+	}
+	// The fallen-back model answers through ONNX Runtime: real detections.
+	code, body := post(t, srv.url+"/infer/object_detection", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"model_id":"det/1","image":{"type":"base64","value":"%s"}}`, b64file(t, "../../testdata/images/bus.jpg"))))
+	if preds, _ := body["predictions"].([]any); code != 200 || len(preds) == 0 {
+		t.Fatalf("detection: %d %v", code, body)
+	}
+	if _, err := inferFake(srv.url, 2, 3); err != nil { // and the other model still on TensorRT
+		t.Fatal(err)
+	}
+}
+
+// TensorRT that cannot start CUDA (the lean runtime on a host whose
+// driver is too old: "CUDA initialization failure with error: 35") makes
+// a model with an ONNX file serve on ONNX Runtime with that reason; a
+// folder holding only an engine file has nothing else to run and stays
+// UNAVAILABLE with it.
+func TestTensorRTCUDAInitFailureFallsBack(t *testing.T) {
+	repo := t.TempDir()
+	addClsONNX(t, repo, "cls")
+	eng := filepath.Join(repo, "plan", "1")
+	os.MkdirAll(eng, 0o755)
+	os.WriteFile(filepath.Join(eng, "model.engine"), []byte("trtshim-fake-plan 1\ninput images FLOAT -1x3x64x64 min=1x3x64x64 opt=2x3x64x64 max=2x3x64x64\noutput out FLOAT -1x10\n"), 0o644)
+	os.WriteFile(filepath.Join(repo, "plan", "config.yaml"), []byte("task: classification\ninput_width: 64\ninput_height: 64\n"), 0o644)
+	t.Setenv("TRTSERVE_TRTSHIM_LIB", trttest.FakeLib(t))
+	t.Setenv("TRTSERVE_CUDA_MOCK", "1")
+	t.Setenv("TRTSERVE_ENGINE_CACHE_DIR", t.TempDir())
+	t.Setenv("TRTSHIM_FAKE_CUDA_INIT_ERROR", "35")
+	srv := startProcess(t, "--model-repository", repo)
+	defer func() {
+		srv.cmd.Process.Signal(os.Interrupt)
+		if err := srv.wait(30e9); err != nil {
+			t.Errorf("exit: %v\n%s", err, srv.logs.String())
+		}
+	}()
+	reasons := map[string]string{}
+	for _, m := range repositoryIndex(t, srv.url) {
+		reasons[m["name"]] = m["state"] + ": " + m["reason"]
+	}
+	const cudaErr = "CUDA initialization failure with error: 35"
+	if !strings.HasPrefix(reasons["cls"], "READY: serving on onnxruntime: tensorrt cannot run this model here: tensorrt build: tensorrt could not initialise cuda: ") ||
+		!strings.Contains(reasons["cls"], cudaErr) ||
+		!strings.HasPrefix(reasons["plan"], "UNAVAILABLE: ") || !strings.Contains(reasons["plan"], cudaErr) {
+		t.Fatalf("index %v\n%s", reasons, srv.logs.String())
+	}
+	if out, err := inferFakeModel(srv.url, "cls", 320, 2, 0); err != nil || len(out) == 0 { // answered by ONNX Runtime
+		t.Fatalf("infer: %d outputs, %v", len(out), err)
+	}
+}
+
 // addClsONNX puts testdata's 320 px classification export into repo as
 // name/1/model.onnx.
 func addClsONNX(t *testing.T, repo, name string) {
 	t.Helper()
-	onnx, err := os.ReadFile("../../testdata/models/yolov8n-cls-320/1/model.onnx")
+	addONNX(t, repo, name, "../../testdata/models/yolov8n-cls-320/1/model.onnx")
+}
+
+// addONNX puts the ONNX file src into repo as name/1/model.onnx.
+func addONNX(t *testing.T, repo, name, src string) {
+	t.Helper()
+	onnx, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
