@@ -133,6 +133,10 @@ type Model struct {
 	ONNX *ONNXInfo
 	// Precision is the TensorRT build precision ("" = fp32).
 	Precision string
+	// DisableTF32 is config.yaml's tf32: false: the TensorRT build clears
+	// kTF32 so fp32 layers run in strict fp32 (TensorRT allows TF32 by
+	// default).
+	DisableTF32 bool
 }
 
 // SimulatedTiming is the wall time of one batch on the simulated

@@ -180,6 +180,10 @@ type FileConfig struct {
 	// Precision is what the TensorRT backend builds the engine with:
 	// fp32 (default), fp16, bf16, int8 or strongly-typed.
 	Precision string `yaml:"precision"`
+	// TF32 false makes the TensorRT build keep TF32 kernels out of fp32
+	// layers; absent or true is TensorRT's default (TF32 allowed). A
+	// pointer, because absent and true mean the same but false is a choice.
+	TF32 *bool `yaml:"tf32"`
 }
 
 // ParseFileConfig decodes config.yaml strictly: unknown keys are errors, so
@@ -291,6 +295,9 @@ func applyFileConfig(m *Model, c *FileConfig) error {
 		default:
 			return fmt.Errorf("%w: config.yaml: precision must be fp32, fp16, bf16, int8 or strongly-typed, got %q", ErrBadModel, c.Precision)
 		}
+	}
+	if c.TF32 != nil {
+		m.DisableTF32 = !*c.TF32
 	}
 	if c.Task != "" {
 		t, err := ParseTask(c.Task)

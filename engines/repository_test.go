@@ -209,3 +209,42 @@ func TestUltralyticsLayoutFromOutputShape(t *testing.T) {
 		}
 	}
 }
+
+// config.yaml's tf32 key: only an explicit false turns TF32 off, because
+// TensorRT allows it by default and an absent key must build as before.
+func TestResolveTF32(t *testing.T) {
+	root := t.TempDir()
+	link(t, "../testdata/models/yolov8n-320/1/model.onnx", filepath.Join(root, "dets", "1", "model.onnx"))
+	repo := &Repository{Roots: []string{root}, Defaults: Defaults{MaxBatchSize: 8, InstanceCount: 1}}
+	e, err := repo.Find("dets/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, config string
+		disable      bool
+		err          error
+	}{
+		{"absent", "precision: fp32\n", false, nil},
+		{"true", "tf32: true\n", false, nil},
+		{"false", "tf32: false\n", true, nil},
+		{"with fp16", "precision: fp16\ntf32: false\n", true, nil},
+		{"not a bool", "tf32: maybe\n", false, ErrBadModel},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := repo.ResolveWith(e, []byte(tc.config))
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("err = %v, want %v", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.DisableTF32 != tc.disable {
+				t.Fatalf("DisableTF32 = %v, want %v", m.DisableTF32, tc.disable)
+			}
+		})
+	}
+}

@@ -73,9 +73,13 @@ type BuildOptions struct {
 	OptimizationLevel int   // -1: default
 	HardwareCompat    HardwareCompat
 	VersionCompat     bool
-	Profile           []ProfileDim
-	TimingCache       []byte
-	Progress          Progress
+	// DisableTF32 clears TensorRT's kTF32 builder flag, which is on by
+	// default: layers that run in fp32 then get no TF32 kernels (strict
+	// fp32). The zero value keeps TensorRT's default, as the C struct does.
+	DisableTF32 bool
+	Profile     []ProfileDim
+	TimingCache []byte
+	Progress    Progress
 }
 
 // Build compiles ONNX bytes into a serialized engine. modelDir is where
@@ -106,6 +110,9 @@ func (l *Library) Build(onnx []byte, modelDir string, o BuildOptions) (plan, tim
 	copts.hardware_compat = C.int32_t(o.HardwareCompat)
 	if o.VersionCompat {
 		copts.version_compat = 1
+	}
+	if o.DisableTF32 {
+		copts.disable_tf32 = 1
 	}
 	if n := len(o.Profile); n > 0 {
 		prof := (*C.trtshim_profile_dim)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.trtshim_profile_dim{}))))

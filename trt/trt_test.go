@@ -351,6 +351,17 @@ func TestBuild(t *testing.T) {
 	if _, _, err := lib.Build(onnx, "", trt.BuildOptions{OptimizationLevel: -1, Profile: profile, TimingCache: tc}); err != nil {
 		t.Fatalf("with its own timing cache: %v", err)
 	}
+	// DisableTF32 reaches the shim: the fake writes "no_tf32" into the plan
+	// exactly when trtshim_build_options.disable_tf32 is 1.
+	for _, disable := range []bool{false, true} {
+		plan, _, err := lib.Build(onnx, "", trt.BuildOptions{OptimizationLevel: -1, Profile: profile, DisableTF32: disable})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(plan), "\nno_tf32\n"); got != disable {
+			t.Fatalf("DisableTF32 %v: plan has no_tf32 = %v:\n%s", disable, got, plan)
+		}
+	}
 }
 
 func TestParsePrecision(t *testing.T) {

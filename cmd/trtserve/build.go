@@ -33,8 +33,9 @@ in the ONNX). TensorRT 11 builds strongly typed networks only: there, fp16,
 bf16 and int8 are refused with what to bring instead. On Ampere and newer
 GPUs TensorRT (10 and 11 alike) lets fp32 layers run as TF32 by default:
 products of 10-bit mantissas, accumulated in fp32. For strict fp32, build
-with NVIDIA_TF32_OVERRIDE=0 in the environment (TensorRT then picks no TF32
-kernel; the server's engine cache keys on it too).
+with --tf32=false (the builder's kTF32 flag is cleared; config.yaml's
+tf32: false does the same for the server's builds). NVIDIA's
+NVIDIA_TF32_OVERRIDE=0 in the environment also keeps TF32 kernels out.
 
 Building needs the full TensorRT library (libnvinfer with its ONNX parser):
 the lean and dispatch runtimes only run engines.
@@ -63,6 +64,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	timingCache := fs.String("timing-cache", "", "timing cache file: read if it exists, written after the build")
 	hw := fs.String("hardware-compat", "none", "none, ampere+ (one engine for every GPU from Ampere on) or same-cc (any GPU of this compute capability)")
 	versionCompat := fs.Bool("version-compat", false, "an engine later TensorRT versions can run (slower; Volta+)")
+	tf32 := fs.Bool("tf32", true, "let fp32 layers run as TF32 on Ampere and newer (TensorRT's default); --tf32=false builds strict fp32")
 	shim := fs.String("trtshim-lib", os.Getenv("TRTSERVE_TRTSHIM_LIB"), "path to libtrtshim.so")
 	trtLib := fs.String("tensorrt-lib", os.Getenv("TRTSERVE_TENSORRT_LIB"), "TensorRT library the shim opens (default: the usual places); must be the full libnvinfer to build")
 	cudart := fs.String("cudart-lib", os.Getenv("TRTSERVE_CUDART_LIB"), "path to libcudart.so")
@@ -89,7 +91,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := trt.BuildOptions{Precision: prec, OptimizationLevel: *level, VersionCompat: *versionCompat}
+	opts := trt.BuildOptions{Precision: prec, OptimizationLevel: *level, VersionCompat: *versionCompat, DisableTF32: !*tf32}
 	switch *hw {
 	case "none":
 	case "ampere+":
@@ -158,7 +160,11 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		}
 		rt, gpuName = r, fmt.Sprintf("%s (%s)", devs[*gpu].Name, devs[*gpu].ComputeCapability())
 	}
-	fmt.Fprintf(stderr, "building %s → %s\n  TensorRT %s (%s)\n  GPU %s\n  precision %s\n", model, *out, li.Version(), li.Path, gpuName, prec)
+	tf32State := "allowed"
+	if opts.DisableTF32 {
+		tf32State = "off"
+	}
+	fmt.Fprintf(stderr, "building %s → %s\n  TensorRT %s (%s)\n  GPU %s\n  precision %s, tf32 %s\n", model, *out, li.Version(), li.Path, gpuName, prec, tf32State)
 	for _, p := range opts.Profile {
 		fmt.Fprintf(stderr, "  profile %s: min %v opt %v max %v\n", p.Name, p.Min, p.Opt, p.Max)
 	}
@@ -195,7 +201,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "built %s in %v: %s, precision %s\n", *out, took.Round(time.Millisecond), humanBytes(int64(len(plan))), prec)
-	if note := tf32Note(prec, os.Getenv("NVIDIA_TF32_OVERRIDE")); note != "" {
+	if note := tf32Note(prec, opts.DisableTF32, os.Getenv("NVIDIA_TF32_OVERRIDE")); note != "" {
 		fmt.Fprintln(stdout, note)
 	}
 	// Read back what was built (deserializing needs the GPU it was built on).
@@ -217,15 +223,20 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 // tf32Note is what the summary says about TF32 for a build at precision
 // p: TensorRT's builder allows TF32 for fp32 tensors by default (kTF32 is
 // on in TensorRT 10 and 11), which users of an "fp32" engine do not expect.
-// override is NVIDIA_TF32_OVERRIDE, which TensorRT honours at build time.
-func tf32Note(p trt.Precision, override string) string {
-	if p != trt.FP32 && p != trt.StronglyTyped {
+// disabled is --tf32=false (kTF32 cleared); override is
+// NVIDIA_TF32_OVERRIDE, which TensorRT also honours at build time. Either
+// one turning TF32 off is said whatever the precision, since fp16 or bf16
+// builds keep some layers in fp32; the advice is only for the fp32 ones.
+func tf32Note(p trt.Precision, disabled bool, override string) string {
+	switch {
+	case disabled:
+		return "  TF32 off (--tf32=false): layers that run in fp32 use strict fp32"
+	case override == "0":
+		return "  TF32 off (NVIDIA_TF32_OVERRIDE=0): layers that run in fp32 use strict fp32"
+	case p != trt.FP32 && p != trt.StronglyTyped:
 		return ""
 	}
-	if override == "0" {
-		return "  TF32 off (NVIDIA_TF32_OVERRIDE=0): fp32 layers run in strict fp32"
-	}
-	return "  note: on Ampere and newer GPUs fp32 layers may run as TF32 (TensorRT's default); for strict fp32 rebuild with NVIDIA_TF32_OVERRIDE=0"
+	return "  note: on Ampere and newer GPUs fp32 layers may run as TF32 (TensorRT's default); for strict fp32 rebuild with --tf32=false (NVIDIA_TF32_OVERRIDE=0 in the environment also works)"
 }
 
 func printIO(w io.Writer, ios []trt.IO) {

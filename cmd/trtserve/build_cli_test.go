@@ -95,26 +95,46 @@ func TestBuildAndInspectCLI(t *testing.T) {
 }
 
 // The build summary says that fp32 may run as TF32 and how to turn it
-// off, and says so only where it applies.
+// off (--tf32=false, the env var as the alternative), says which is in
+// force, and --tf32=false reaches the shim: the fake writes "no_tf32" into
+// the plan exactly when trtshim_build_options.disable_tf32 is 1.
 func TestBuildSummaryTF32(t *testing.T) {
 	fake := trttest.FakeLib(t)
 	for _, tc := range []struct {
-		precision, override, want, not string
+		precision, flag, override, want, not, header string
+		noTF32                                       bool
 	}{
-		{"fp32", "", "fp32 layers may run as TF32 (TensorRT's default); for strict fp32 rebuild with NVIDIA_TF32_OVERRIDE=0", "TF32 off"},
-		{"strongly-typed", "", "may run as TF32", "TF32 off"},
-		{"fp32", "0", "TF32 off (NVIDIA_TF32_OVERRIDE=0): fp32 layers run in strict fp32", "may run as TF32"},
-		{"fp16", "", "", "NVIDIA_TF32_OVERRIDE"},
+		{"fp32", "", "", "fp32 layers may run as TF32 (TensorRT's default); for strict fp32 rebuild with --tf32=false (NVIDIA_TF32_OVERRIDE=0 in the environment also works)", "TF32 off", "tf32 allowed", false},
+		{"strongly-typed", "", "", "may run as TF32", "TF32 off", "tf32 allowed", false},
+		{"fp32", "--tf32=true", "", "may run as TF32", "TF32 off", "tf32 allowed", false},
+		{"fp32", "--tf32=false", "", "TF32 off (--tf32=false): layers that run in fp32 use strict fp32", "may run as TF32", "tf32 off", true},
+		{"fp16", "--tf32=false", "", "TF32 off (--tf32=false)", "may run as TF32", "tf32 off", true},
+		{"fp32", "", "0", "TF32 off (NVIDIA_TF32_OVERRIDE=0): layers that run in fp32 use strict fp32", "may run as TF32", "tf32 allowed", false},
+		{"fp16", "", "", "", "NVIDIA_TF32_OVERRIDE", "tf32 allowed", false},
 	} {
-		t.Run(tc.precision+"/"+tc.override, func(t *testing.T) {
+		t.Run(tc.precision+"/"+tc.flag+"/"+tc.override, func(t *testing.T) {
 			t.Setenv("NVIDIA_TF32_OVERRIDE", tc.override)
 			var out, errs bytes.Buffer
 			engine := filepath.Join(t.TempDir(), "cls.engine")
-			if err := runBuild([]string{clsONNX, "-o", engine, "--precision", tc.precision, "--max-batch", "2", "--trtshim-lib", fake, "--quiet"}, &out, &errs); err != nil {
+			args := []string{clsONNX, "-o", engine, "--precision", tc.precision, "--max-batch", "2", "--trtshim-lib", fake, "--quiet"}
+			if tc.flag != "" {
+				args = append(args, tc.flag)
+			}
+			if err := runBuild(args, &out, &errs); err != nil {
 				t.Fatalf("%v\n%s", err, errs.String())
 			}
 			if !strings.Contains(out.String(), tc.want) || strings.Contains(out.String(), tc.not) {
 				t.Fatalf("summary (want %q, not %q):\n%s", tc.want, tc.not, out.String())
+			}
+			if !strings.Contains(errs.String(), "precision "+tc.precision+", "+tc.header) {
+				t.Fatalf("build header lacks %q:\n%s", tc.header, errs.String())
+			}
+			plan, err := os.ReadFile(engine)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(string(plan), "\nno_tf32\n"); got != tc.noTF32 {
+				t.Fatalf("plan has no_tf32 = %v, want %v:\n%s", got, tc.noTF32, plan)
 			}
 		})
 	}

@@ -52,6 +52,9 @@
  *   version-compatible plans do; loading it after trtshim_init with
  *   allow_engine_host_code = 0 fails TRTSHIM_ERR_DESERIALIZE (TensorRT
  *   refuses such a plan the same way).
+ * - "no_tf32", optional: the plan was built with disable_tf32 = 1
+ *   (trtshim_build writes it then, so tests see the option reached the
+ *   shim; the fake's math is the same either way).
  * - Any malformed or unknown line, or a repeated optional line, fails
  *   TRTSHIM_ERR_DESERIALIZE with a message naming the line number and text.
  *
@@ -124,9 +127,10 @@
  * - NULL onnx/plan/opts → INVALID_ARGUMENT; empty or malformed bytes, no
  *   graph, an IO without a name or type → PARSE; no outputs → BUILD.
  * - opts: precision FP32/FP16/BF16/STRONGLY_TYPED (written to the plan's
- *   precision line); INT8 → UNSUPPORTED "the fake cannot build int8"; a bad
- *   enum, optimization_level outside -1..5, a negative workspace,
- *   version_compat not 0/1, nb_profile < 0 → INVALID_ARGUMENT.
+ *   precision line); disable_tf32 = 1 adds a "no_tf32" line after it;
+ *   INT8 → UNSUPPORTED "the fake cannot build int8"; a bad enum,
+ *   optimization_level outside -1..5, a negative workspace, version_compat
+ *   or disable_tf32 not 0/1, nb_profile < 0 → INVALID_ARGUMENT.
  * - Inputs with a -1 need an opts->profile entry of that name (else BUILD
  *   "input X has dynamic dimensions but no optimization profile"); entries
  *   must have the input's rank, fixed dims equal, 1 <= min <= opt <= max
@@ -435,6 +439,7 @@ struct trtshim_engine {
   int64_t fail_every;    /* 0: never */
   int64_t device_memory;
   int32_t host_code;     /* the plan said "host_code" */
+  int32_t no_tf32;       /* the plan said "no_tf32" */
 };
 
 struct trtshim_context {
@@ -618,6 +623,12 @@ static int parse_line(trtshim_engine* e, char* line, int* seen_precision, int* s
     if (n != 1) return why(w, TRTSHIM_ERR_DESERIALIZE, "want 'host_code' alone");
     if (e->host_code) return why(w, TRTSHIM_ERR_DESERIALIZE, "host_code given twice");
     e->host_code = 1;
+    return 1;
+  }
+  if (strcmp(kw, "no_tf32") == 0) {
+    if (n != 1) return why(w, TRTSHIM_ERR_DESERIALIZE, "want 'no_tf32' alone");
+    if (e->no_tf32) return why(w, TRTSHIM_ERR_DESERIALIZE, "no_tf32 given twice");
+    e->no_tf32 = 1;
     return 1;
   }
   if (strcmp(kw, "fail_enqueue_every") == 0 || strcmp(kw, "device_memory") == 0) {
@@ -1597,6 +1608,9 @@ FAKE_EXPORT trtshim_status trtshim_build(const void* onnx, size_t onnx_len, cons
   if (opts->version_compat != 0 && opts->version_compat != 1)
     return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "build: version_compat must be 0 or 1, got %d",
                 (int)opts->version_compat);
+  if (opts->disable_tf32 != 0 && opts->disable_tf32 != 1)
+    return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "build: disable_tf32 must be 0 or 1, got %d",
+                (int)opts->disable_tf32);
   if (opts->nb_profile < 0 || (opts->nb_profile > 0 && opts->profile == NULL))
     return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT,
                 "build: nb_profile %d with profile %s", (int)opts->nb_profile,
@@ -1713,6 +1727,7 @@ FAKE_EXPORT trtshim_status trtshim_build(const void* onnx, size_t onnx_len, cons
 
   strbuf sb = {NULL, 0, 0, 0};
   sb_add(&sb, "%s\nprecision %s\n", FAKE_PLAN_MAGIC, prec);
+  if (opts->disable_tf32) sb_add(&sb, "no_tf32\n");
   for (int32_t k = 0; k < e->nb_io; k++) {
     const fake_io* io = &e->io[k];
     int is_in = io->mode == TRTSHIM_IO_INPUT;

@@ -174,7 +174,7 @@ typedef struct trtshim_io_info {
 /* ---- build ------------------------------------------------------------ */
 
 enum {
-  TRTSHIM_PRECISION_FP32 = 0, /* TensorRT's default: fp32 (tf32 allowed) */
+  TRTSHIM_PRECISION_FP32 = 0, /* TensorRT's default: fp32 (tf32 allowed unless disable_tf32) */
   TRTSHIM_PRECISION_FP16 = 1, /* fp16 kernels allowed (TensorRT 10 flags) */
   TRTSHIM_PRECISION_BF16 = 2,
   TRTSHIM_PRECISION_INT8 = 3, /* INT8 kernels for a Q/DQ model (TensorRT 10) */
@@ -205,6 +205,11 @@ typedef struct trtshim_build_options {
   int32_t optimization_level; /* -1: default (3); else 0..5 */
   int32_t hardware_compat;    /* TRTSHIM_HWCOMPAT_* */
   int32_t version_compat;     /* 1: kVERSION_COMPATIBLE plan */
+  /* 1: clear BuilderFlag::kTF32, so layers that run in fp32 get no TF32
+   * kernels (strict fp32). 0: TensorRT's default, which allows TF32 on
+   * Ampere and newer. Zero is the default so that a zero-initialised
+   * struct builds as TensorRT would. */
+  int32_t disable_tf32;
   const trtshim_profile_dim* profile;
   int32_t nb_profile;
   const void* timing_cache;   /* a serialized timing cache, or NULL */

@@ -298,6 +298,10 @@ trtshim_status validate_build_options(const trtshim_build_options* o, std::strin
     *why = "version_compat must be 0 or 1, got " + std::to_string(o->version_compat);
     return TRTSHIM_ERR_INVALID_ARGUMENT;
   }
+  if (o->disable_tf32 != 0 && o->disable_tf32 != 1) {
+    *why = "disable_tf32 must be 0 or 1, got " + std::to_string(o->disable_tf32);
+    return TRTSHIM_ERR_INVALID_ARGUMENT;
+  }
   if (o->timing_cache == nullptr && o->timing_cache_len != 0) {
     *why = "timing_cache is NULL but timing_cache_len is " + std::to_string(o->timing_cache_len);
     return TRTSHIM_ERR_INVALID_ARGUMENT;

@@ -674,6 +674,11 @@ trtshim_status build_impl(const void* onnx, size_t onnx_len, const char* model_d
     default: break;  // NONE: TensorRT's default
   }
   if (o.version_compat == 1) cfg->setFlag(nv::BuilderFlag::kVERSION_COMPATIBLE);
+  // kTF32 is on in a fresh IBuilderConfig (TensorRT 10 and 11): fp32 layers
+  // may then multiply 10-bit mantissas. Clearing it is the builder's own
+  // switch, so strict fp32 no longer depends on NVIDIA_TF32_OVERRIDE being
+  // set in the environment of whoever builds.
+  if (o.disable_tf32 == 1) cfg->clearFlag(nv::BuilderFlag::kTF32);
   apply_precision(*cfg, o.precision);
 
   if (o.timing_cache != nullptr || cache_out != nullptr) {

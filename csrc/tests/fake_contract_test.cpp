@@ -367,6 +367,8 @@ TEST(FakeEngine, BadPlans) {
       {h + "precision fp64\n", TRTSHIM_ERR_DESERIALIZE, "line 2"},
       {h + "fail_enqueue_every 0\n", TRTSHIM_ERR_DESERIALIZE, "line 2"},
       {h + "device_memory -5\n", TRTSHIM_ERR_DESERIALIZE, "line 2"},
+      {h + "no_tf32\nno_tf32\n", TRTSHIM_ERR_DESERIALIZE, "line 3"},
+      {h + "no_tf32 yes\n", TRTSHIM_ERR_DESERIALIZE, "line 2"},
       {h + "input a FLOAT 1x2\noutput o FLOAT 1x-1\n", TRTSHIM_ERR_UNSUPPORTED,
        "data-dependent output shapes are not supported by the fake"},
       {h + "input a FLOAT 1\noutput o FLOAT 1\n" + std::string("\0", 1), TRTSHIM_ERR_DESERIALIZE,
@@ -727,6 +729,26 @@ TEST(FakeBuild, BuildLoadRun) {
       << err.msg();
   EXPECT_EQ(BlobStr(plan2), BlobStr(plan));
   trtshim_blob_free(&plan2);
+
+  // disable_tf32 reaches the shim: the plan records it and still loads.
+  o.disable_tf32 = 1;
+  ASSERT_EQ(trtshim_build(onnx.data(), onnx.size(), nullptr, &o, &plan2, nullptr, &err),
+            TRTSHIM_OK)
+      << err.msg();
+  EXPECT_EQ(BlobStr(plan2),
+            "trtshim-fake-plan 1\n"
+            "precision fp16\n"
+            "no_tf32\n"
+            "input x FLOAT -1x3x4 min=1x3x4 opt=2x3x4 max=6x3x4\n"
+            "output y FLOAT -1x5\n"
+            "output z FLOAT -1x2\n");
+  {
+    trtshim_engine* e2 = nullptr;
+    ASSERT_EQ(trtshim_engine_load(plan2.data, plan2.len, &e2, &err), TRTSHIM_OK) << err.msg();
+    trtshim_engine_free(e2);
+  }
+  trtshim_blob_free(&plan2);
+  o.disable_tf32 = 0;
   EXPECT_EQ(plan2.data, nullptr);
   EXPECT_EQ(plan2.len, 0u);
 
@@ -826,6 +848,10 @@ TEST(FakeBuild, Errors) {
   o = ok;
   o.version_compat = 2;
   EXPECT_EQ(build(o, onnx, err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  o = ok;
+  o.disable_tf32 = 2;
+  EXPECT_EQ(build(o, onnx, err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(err.msg().find("disable_tf32"), std::string::npos) << err.msg();
   o = ok;
   o.precision = TRTSHIM_PRECISION_STRONGLY_TYPED;
   o.hardware_compat = TRTSHIM_HWCOMPAT_AMPERE_PLUS;

@@ -276,6 +276,7 @@ TEST(BuildOptions, RejectsBadScalars) {
       {"opt level low", [](trtshim_build_options& o) { o.optimization_level = -2; }, "optimization_level"},
       {"hw compat", [](trtshim_build_options& o) { o.hardware_compat = 9; }, "hardware_compat"},
       {"version compat", [](trtshim_build_options& o) { o.version_compat = 2; }, "version_compat"},
+      {"disable tf32", [](trtshim_build_options& o) { o.disable_tf32 = -1; }, "disable_tf32"},
       {"timing cache", [](trtshim_build_options& o) { o.timing_cache_len = 10; }, "timing_cache"},
       {"nb_profile < 0", [](trtshim_build_options& o) { o.nb_profile = -1; }, "nb_profile"},
       {"profile NULL", [](trtshim_build_options& o) { o.nb_profile = 1; }, "profile is NULL"},
@@ -293,6 +294,7 @@ TEST(BuildOptions, AcceptsEdgeValues) {
   o.optimization_level = 0;
   o.workspace_bytes = 1LL << 32;
   o.version_compat = 1;
+  o.disable_tf32 = 1;
   o.hardware_compat = TRTSHIM_HWCOMPAT_AMPERE_PLUS;
   o.precision = TRTSHIM_PRECISION_STRONGLY_TYPED;
   static const char cache[4] = {1, 2, 3, 4};

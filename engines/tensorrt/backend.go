@@ -177,15 +177,17 @@ func BuildProfile(inputs []engines.TensorInfo, minB, optB, maxB, h, w int) ([]tr
 // TensorRT version, and every build setting that changes what the builder
 // may choose: precision, workspace (tactics needing more scratch are left
 // out under a smaller cap), optimisation level, hardware and version
-// compatibility, the profile, and tf32Override (NVIDIA_TF32_OVERRIDE at
-// build time: "0" keeps TF32 kernels out). The timing cache and progress
-// callback only change how long a build takes, so they are not part of it.
+// compatibility, DisableTF32 (kTF32 cleared), the profile, and
+// tf32Override (NVIDIA_TF32_OVERRIDE at build time: "0" keeps TF32 kernels
+// out even where kTF32 is left on, so it still counts). The timing cache
+// and progress callback only change how long a build takes, so they are
+// not part of it.
 func CacheKey(onnx []byte, computeCapability, trtVersion string, o trt.BuildOptions, tf32Override string) string {
 	h := sha256.New()
 	sum := sha256.Sum256(onnx)
 	h.Write(sum[:])
-	fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00ws=%d\x00opt=%d\x00hw=%d\x00vc=%t\x00tf32=%q\x00", computeCapability, trtVersion, o.Precision,
-		o.WorkspaceBytes, o.OptimizationLevel, o.HardwareCompat, o.VersionCompat, tf32Override)
+	fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00ws=%d\x00opt=%d\x00hw=%d\x00vc=%t\x00notf32=%t\x00tf32=%q\x00", computeCapability, trtVersion, o.Precision,
+		o.WorkspaceBytes, o.OptimizationLevel, o.HardwareCompat, o.VersionCompat, o.DisableTF32, tf32Override)
 	for _, p := range o.Profile {
 		fmt.Fprintf(h, "%s:%v:%v:%v;", p.Name, p.Min, p.Opt, p.Max)
 	}
@@ -220,7 +222,7 @@ func (b *Backend) plan(ctx context.Context, spec *engines.Model) ([]byte, error)
 		return nil, fmt.Errorf("%w: the TensorRT library here (%s runtime, %s) runs engine files only and cannot build %s: build model.engine where full TensorRT is (trtserve build) and put it in the version folder",
 			trt.ErrUnsupported, info.Runtime, info.TensorRTPath, filepath.Base(spec.File))
 	}
-	opts := trt.BuildOptions{Precision: prec, OptimizationLevel: -1, Profile: profile, WorkspaceBytes: b.opts.WorkspaceBytes}
+	opts := trt.BuildOptions{Precision: prec, OptimizationLevel: -1, Profile: profile, WorkspaceBytes: b.opts.WorkspaceBytes, DisableTF32: spec.DisableTF32}
 	tf32 := os.Getenv("NVIDIA_TF32_OVERRIDE")
 	key := CacheKey(onnx, b.dev.ComputeCapability(), info.Version(), opts, tf32)
 	if err := os.MkdirAll(b.opts.CacheDir, 0o755); err != nil {
@@ -238,7 +240,7 @@ func (b *Backend) plan(ctx context.Context, spec *engines.Model) ([]byte, error)
 		return plan, nil
 	}
 	b.opts.Log.Info("building TensorRT engine: the model is not ready until it is done", "model", spec.ID(), "onnx", spec.File,
-		"precision", precision, "gpu", b.dev.Name, "compute_capability", b.dev.ComputeCapability(), "tensorrt", info.Version(), "engine", path)
+		"precision", precision, "tf32", !opts.DisableTF32, "gpu", b.dev.Name, "compute_capability", b.dev.ComputeCapability(), "tensorrt", info.Version(), "engine", path)
 	plan, err := b.Build(ctx, onnx, filepath.Dir(spec.File), opts, spec.ID())
 	if err != nil {
 		return nil, err
@@ -250,7 +252,7 @@ func (b *Backend) plan(ctx context.Context, spec *engines.Model) ([]byte, error)
 		"model": spec.ID(), "onnx": spec.File, "onnx_sha256": fmt.Sprintf("%x", sha256.Sum256(onnx)), "gpu": b.dev.Name,
 		"compute_capability": b.dev.ComputeCapability(), "tensorrt": info.Version(), "precision": precision,
 		"workspace_bytes": opts.WorkspaceBytes, "optimization_level": opts.OptimizationLevel,
-		"hardware_compat": opts.HardwareCompat, "version_compat": opts.VersionCompat, "nvidia_tf32_override": tf32,
+		"hardware_compat": opts.HardwareCompat, "version_compat": opts.VersionCompat, "tf32": !opts.DisableTF32, "nvidia_tf32_override": tf32,
 		"profile": profile, "built": time.Now().UTC().Format(time.RFC3339),
 	}, "", "  ")
 	writeAtomic(base+".json", meta)

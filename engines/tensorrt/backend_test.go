@@ -217,6 +217,60 @@ func TestBuildCacheAndRun(t *testing.T) {
 	}
 }
 
+// config.yaml's tf32: false reaches the shim as disable_tf32 (the fake
+// writes "no_tf32" into the plan it builds), is recorded beside the cached
+// plan, and is its own cache entry: turning it back on rebuilds.
+func TestConfigTF32ReachesShim(t *testing.T) {
+	f := newFixture(t)
+	e := f.addONNX(t, "cls", "tf32: false\n")
+	plans := func() map[string]bool {
+		t.Helper()
+		files, _ := filepath.Glob(filepath.Join(f.root, "cache", "cls-1-*.plan"))
+		out := map[string]bool{}
+		for _, p := range files {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[p] = strings.Contains(string(b), "\nno_tf32\n")
+		}
+		return out
+	}
+	for i, tc := range []struct {
+		config    string
+		noTF32    bool
+		metaTF32  string
+		wantPlans int
+	}{
+		{"tf32: false\n", true, `"tf32": false`, 1},
+		{"tf32: true\n", false, `"tf32": true`, 2},
+	} {
+		os.WriteFile(filepath.Join(f.root, "models", "cls", "config.yaml"), []byte(tc.config), 0o644)
+		eng, err := f.load(t, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng.Close()
+		if got := strings.Count(f.logs.String(), "building TensorRT engine"); got != i+1 {
+			t.Fatalf("%q: %d builds, want %d", tc.config, got, i+1)
+		}
+		ps := plans()
+		if len(ps) != tc.wantPlans {
+			t.Fatalf("%q: cache holds %v", tc.config, ps)
+		}
+		found := false
+		for p, noTF32 := range ps {
+			meta, _ := os.ReadFile(strings.TrimSuffix(p, ".plan") + ".json")
+			if noTF32 == tc.noTF32 && strings.Contains(string(meta), tc.metaTF32) {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("%q: no cached plan with no_tf32 = %v and %s: %v", tc.config, tc.noTF32, tc.metaTF32, ps)
+		}
+	}
+}
+
 // Two loads of one model at once build once: the cache file lock.
 func TestConcurrentLoadsBuildOnce(t *testing.T) {
 	f := newFixture(t)
@@ -526,10 +580,18 @@ func TestCacheKey(t *testing.T) {
 		"same-cc compat":  key("onnx", "sm_90", "10.16.0-rt101600", func(o *trt.BuildOptions) { o.HardwareCompat = trt.HWCompatSameComputeCapability }, ""),
 		"version compat":  key("onnx", "sm_90", "10.16.0-rt101600", func(o *trt.BuildOptions) { o.VersionCompat = true }, ""),
 		"tf32 off":        key("onnx", "sm_90", "10.16.0-rt101600", nil, "0"),
+		"tf32 flag off":   key("onnx", "sm_90", "10.16.0-rt101600", func(o *trt.BuildOptions) { o.DisableTF32 = true }, ""),
 	} {
 		if k == base {
 			t.Errorf("changing the %s keeps the key", name)
 		}
+	}
+	// The build option and the environment variable are separate inputs:
+	// an engine built with one is not the cached answer for the other.
+	flagOff := key("onnx", "sm_90", "10.16.0-rt101600", func(o *trt.BuildOptions) { o.DisableTF32 = true }, "")
+	if flagOff == key("onnx", "sm_90", "10.16.0-rt101600", nil, "0") ||
+		flagOff == key("onnx", "sm_90", "10.16.0-rt101600", func(o *trt.BuildOptions) { o.DisableTF32 = true }, "0") {
+		t.Error("tf32: false and NVIDIA_TF32_OVERRIDE=0 share a key")
 	}
 	same := key("onnx", "sm_90", "10.16.0-rt101600", func(o *trt.BuildOptions) {
 		o.TimingCache = []byte("trtshim-fake-timing-cache 1\n")

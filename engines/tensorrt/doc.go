@@ -7,14 +7,16 @@
 // capability, the TensorRT version (the shim's headers and the loaded
 // library) and every build setting that changes the plan (precision,
 // workspace, optimisation level, hardware and version compatibility,
-// NVIDIA_TF32_OVERRIDE, the optimization profile), so an engine is rebuilt
-// exactly when one of them changes. A file lock per key makes two
-// loaders — in this process or another — build once; builds run one at a
-// time per GPU on their own thread, so other models keep serving, and the
-// model stays LOADING (not ready) until its engine is built, deserialized
-// and warmed up (at every batch size: Engine.WarmupBatches). Progress goes
-// to the log. A runtime that cannot build (TensorRT's lean or dispatch
-// library) refuses ONNX models before trying.
+// config.yaml's tf32 — false clears TensorRT's kTF32 builder flag, for
+// strict fp32 — NVIDIA_TF32_OVERRIDE, the optimization profile), so an
+// engine is rebuilt exactly when one of them changes. A file lock per key
+// makes two loaders — in this process or another — build once; builds
+// run one at a time per GPU on their own thread, so other models keep
+// serving, and the model stays LOADING (not ready) until its engine is
+// built, deserialized and warmed up (at every batch size:
+// Engine.WarmupBatches). Progress goes to the log. A runtime that cannot
+// build (TensorRT's lean or dispatch library) refuses ONNX models before
+// trying.
 //
 // Load refuses what trtserve cannot feed or read: outputs are probed at
 // the profile's smallest and largest batch and must be [batch, fixed...]
