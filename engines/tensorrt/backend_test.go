@@ -79,6 +79,19 @@ func (f *fixture) addONNX(t *testing.T, name, config string) engines.Entry {
 	return f.entry(t, name)
 }
 
+// addEngine writes a fake plan as an engine-only version folder (and the
+// model's config.yaml unless config is empty) and returns its entry.
+func (f *fixture) addEngine(t *testing.T, name, plan, config string) engines.Entry {
+	t.Helper()
+	dir := filepath.Join(f.root, "models", name, "1")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "model.engine"), []byte(plan), 0o644)
+	if config != "" {
+		os.WriteFile(filepath.Join(dir, "..", "config.yaml"), []byte(config), 0o644)
+	}
+	return f.entry(t, name)
+}
+
 func (f *fixture) entry(t *testing.T, name string) engines.Entry {
 	t.Helper()
 	entries, err := f.repo.Scan()
@@ -296,12 +309,7 @@ func TestConcurrentLoadsBuildOnce(t *testing.T) {
 
 func TestEngineFile(t *testing.T) {
 	f := newFixture(t)
-	dir := filepath.Join(f.root, "models", "det", "1")
-	os.MkdirAll(dir, 0o755)
-	write := func(plan, config string) {
-		os.WriteFile(filepath.Join(dir, "model.engine"), []byte(plan), 0o644)
-		os.WriteFile(filepath.Join(dir, "..", "config.yaml"), []byte(config), 0o644)
-	}
+	write := func(plan, config string) { f.addEngine(t, "det", plan, config) }
 	write("trtshim-fake-plan 1\ninput images FLOAT -1x3x64x64 min=1x3x64x64 opt=2x3x64x64 max=2x3x64x64\noutput out FLOAT -1x6x10\n",
 		"task: object-detection\ninput_width: 64\ninput_height: 64\nclass_names: [a, b]\nmax_batch_size: 8\n")
 	eng, err := f.load(t, f.entry(t, "det"))
@@ -335,7 +343,7 @@ func TestEngineFile(t *testing.T) {
 		})
 	}
 	// Without config.yaml an engine-only folder cannot be resolved.
-	os.Remove(filepath.Join(dir, "..", "config.yaml"))
+	os.Remove(filepath.Join(f.root, "models", "det", "config.yaml"))
 	if _, err := f.repo.Resolve(f.entry(t, "det")); !errors.Is(err, engines.ErrBadModel) {
 		t.Fatalf("engine without config: %v", err)
 	}
@@ -347,9 +355,7 @@ func TestEngineFile(t *testing.T) {
 // (dimension 0 taken for the batch) or panicking on a scalar.
 func TestEngineFileOutputShapes(t *testing.T) {
 	f := newFixture(t)
-	dir := filepath.Join(f.root, "models", "det", "1")
-	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "..", "config.yaml"), []byte("task: classification\ninput_width: 64\ninput_height: 64\nmax_batch_size: 4\n"), 0o644)
+	const config = "task: classification\ninput_width: 64\ninput_height: 64\nmax_batch_size: 4\n"
 	const dynamic = "trtshim-fake-plan 1\ninput images FLOAT -1x3x64x64 min=1x3x64x64 opt=4x3x64x64 max=4x3x64x64\n"
 	const fixed = "trtshim-fake-plan 1\ninput images FLOAT 1x3x64x64\n"
 	for _, tc := range []struct{ name, plan, want string }{
@@ -359,16 +365,14 @@ func TestEngineFileOutputShapes(t *testing.T) {
 		{"scalar output", dynamic + "output out FLOAT -1x6\noutput loss FLOAT scalar\n", "output loss is a scalar (rank 0)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			os.WriteFile(filepath.Join(dir, "model.engine"), []byte(tc.plan), 0o644)
-			_, err := f.load(t, f.entry(t, "det"))
+			_, err := f.load(t, f.addEngine(t, "det", tc.plan, config))
 			if !errors.Is(err, engines.ErrBadModel) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want ErrBadModel with %q", err, tc.want)
 			}
 		})
 	}
 	// Outputs that follow the batch load; several of them too.
-	os.WriteFile(filepath.Join(dir, "model.engine"), []byte(dynamic+"output a FLOAT -1x6\noutput b FLOAT -1x2x3\n"), 0o644)
-	eng, err := f.load(t, f.entry(t, "det"))
+	eng, err := f.load(t, f.addEngine(t, "det", dynamic+"output a FLOAT -1x6\noutput b FLOAT -1x2x3\n", config))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,15 +421,12 @@ func TestBatchedShape(t *testing.T) {
 // minimum is raised to it (every run computes that many anyway).
 func TestEngineFileProfileMinAboveOne(t *testing.T) {
 	f := newFixture(t)
-	dir := filepath.Join(f.root, "models", "det", "1")
-	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "model.engine"), []byte("trtshim-fake-plan 1\ninput images FLOAT -1x3x64x64 min=3x3x64x64 opt=4x3x64x64 max=6x3x64x64\noutput out FLOAT -1x10\n"), 0o644)
+	const plan = "trtshim-fake-plan 1\ninput images FLOAT -1x3x64x64 min=3x3x64x64 opt=4x3x64x64 max=6x3x64x64\noutput out FLOAT -1x10\n"
 	for _, tc := range []struct {
 		maxBatch, want int
 	}{{4, 4}, {2, 3}} {
 		t.Run(fmt.Sprintf("max_batch_size %d", tc.maxBatch), func(t *testing.T) {
-			os.WriteFile(filepath.Join(dir, "..", "config.yaml"), []byte(fmt.Sprintf("task: classification\ninput_width: 64\ninput_height: 64\nmax_batch_size: %d\n", tc.maxBatch)), 0o644)
-			eng, err := f.load(t, f.entry(t, "det"))
+			eng, err := f.load(t, f.addEngine(t, "det", plan, fmt.Sprintf("task: classification\ninput_width: 64\ninput_height: 64\nmax_batch_size: %d\n", tc.maxBatch)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -453,11 +454,8 @@ func TestEngineFileProfileMinAboveOne(t *testing.T) {
 // what they read (mean 0 for zeroed rows).
 func TestPadRowsAreZeroed(t *testing.T) {
 	f := newFixture(t)
-	dir := filepath.Join(f.root, "models", "det", "1")
-	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "model.engine"), []byte("trtshim-fake-plan 1\ninput x FLOAT -1x4 min=3x4 opt=3x4 max=3x4\noutput y FLOAT -1x2\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "..", "config.yaml"), []byte("task: classification\ninput_width: 64\ninput_height: 64\n"), 0o644)
-	eng, err := f.load(t, f.entry(t, "det"))
+	eng, err := f.load(t, f.addEngine(t, "det", "trtshim-fake-plan 1\ninput x FLOAT -1x4 min=3x4 opt=3x4 max=3x4\noutput y FLOAT -1x2\n",
+		"task: classification\ninput_width: 64\ninput_height: 64\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,16 +512,13 @@ func TestPadRowsAreZeroed(t *testing.T) {
 // sent (engines.WarmupSizer), a fixed-batch engine at its one size.
 func TestWarmupBatches(t *testing.T) {
 	f := newFixture(t)
-	dir := filepath.Join(f.root, "models", "det", "1")
-	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "..", "config.yaml"), []byte("task: classification\ninput_width: 64\ninput_height: 64\nmax_batch_size: 8\n"), 0o644)
+	const config = "task: classification\ninput_width: 64\ninput_height: 64\nmax_batch_size: 8\n"
 	for _, tc := range []struct{ plan, want string }{
 		{"input images FLOAT -1x3x64x64 min=1x3x64x64 opt=4x3x64x64 max=4x3x64x64\noutput out FLOAT -1x10\n", "[1 2 3 4]"},
 		{"input images FLOAT -1x3x64x64 min=2x3x64x64 opt=3x3x64x64 max=3x3x64x64\noutput out FLOAT -1x10\n", "[1 2 3]"},
 		{"input images FLOAT 2x3x64x64\noutput out FLOAT 2x10\n", "[2]"},
 	} {
-		os.WriteFile(filepath.Join(dir, "model.engine"), []byte("trtshim-fake-plan 1\n"+tc.plan), 0o644)
-		eng, err := f.load(t, f.entry(t, "det"))
+		eng, err := f.load(t, f.addEngine(t, "det", "trtshim-fake-plan 1\n"+tc.plan, config))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -626,11 +621,8 @@ func TestLeanRuntimeCannotBuild(t *testing.T) {
 	if strings.Contains(f.logs.String(), "building TensorRT engine") {
 		t.Fatal("a build was attempted")
 	}
-	edir := filepath.Join(f.root, "models", "det", "1")
-	os.MkdirAll(edir, 0o755)
-	os.WriteFile(filepath.Join(edir, "model.engine"), []byte("trtshim-fake-plan 1\ninput images FLOAT -1x3x64x64 min=1x3x64x64 opt=2x3x64x64 max=2x3x64x64\noutput out FLOAT -1x10\n"), 0o644)
-	os.WriteFile(filepath.Join(edir, "..", "config.yaml"), []byte("task: classification\ninput_width: 64\ninput_height: 64\n"), 0o644)
-	eng, err := f.load(t, f.entry(t, "det"))
+	eng, err := f.load(t, f.addEngine(t, "det", "trtshim-fake-plan 1\ninput images FLOAT -1x3x64x64 min=1x3x64x64 opt=2x3x64x64 max=2x3x64x64\noutput out FLOAT -1x10\n",
+		"task: classification\ninput_width: 64\ninput_height: 64\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
