@@ -34,7 +34,11 @@ ETCD_VERSION=v3.6.4
 
 have_version() { # BIN WANT CMD...
   local bin=$1 want=$2; shift 2
-  [ -x "$bin" ] && "$@" 2>/dev/null | grep -q -- "$want"
+  # The output is read whole before grep: under pipefail, `cmd | grep -q`
+  # fails whenever grep exits on its match before cmd has written the rest
+  # (kubectl then dies of SIGPIPE; seen in a fresh-clone CI run).
+  local out
+  [ -x "$bin" ] && out=$("$@" 2>/dev/null) && grep -q -- "$want" <<<"$out"
 }
 
 install_helm() {
