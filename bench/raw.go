@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
+	"github.com/trtserve/trtserve/repository"
 )
 
 // Raw measures a backend alone: the model's engine run back to back on
@@ -16,7 +18,7 @@ import (
 // as the model config asks for. No decode, no HTTP, no scheduling: the
 // ceiling the server's fps is compared with.
 type Raw struct {
-	Repo     *engines.Repository
+	Repo     *repository.Repository
 	Backends *engines.Registry
 	Model    string
 	Batches  []int // empty: 1, 2, 4, ... up to the engine's max
@@ -99,7 +101,7 @@ func (r *Raw) level(ctx context.Context, eng engines.Engine, batch, instances in
 		}
 		ru := runner{inst: inst}
 		for _, set := range []struct {
-			ts  []engines.TensorInfo
+			ts  []model.TensorInfo
 			dst *[]*engines.HostBuffer
 		}{{eng.Inputs(), &ru.in}, {eng.Outputs(), &ru.out}} {
 			for _, t := range set.ts {

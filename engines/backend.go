@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/trtserve/trtserve/model"
 )
 
 // Sentinel errors that callers map to user-facing statuses.
 var (
-	ErrUnknownModel   = errors.New("unknown model")
 	ErrUnknownBackend = errors.New("unknown backend")
 	ErrBackendMissing = errors.New("backend not available")
-	ErrBadModel       = errors.New("invalid model")
 	ErrBadShape       = errors.New("invalid tensor shape")
 	// ErrBackendCannotRun: the backend cannot run this model on this
 	// machine (TensorRT cannot parse or build its ONNX, or cannot start
@@ -28,7 +28,7 @@ type Backend interface {
 	Name() string
 	// Load prepares the model's weights. Input spatial dimensions that are
 	// dynamic in the file are fixed to spec.InputHeight/InputWidth.
-	Load(ctx context.Context, spec *Model) (Engine, error)
+	Load(ctx context.Context, spec *model.Spec) (Engine, error)
 	Close() error
 }
 
@@ -36,8 +36,8 @@ type Backend interface {
 // dimension, which is -1 when the model accepts any batch size up to
 // MaxBatch.
 type Engine interface {
-	Inputs() []TensorInfo
-	Outputs() []TensorInfo
+	Inputs() []model.TensorInfo
+	Outputs() []model.TensorInfo
 	// MaxBatch is the largest batch one Run accepts.
 	MaxBatch() int
 	// FixedBatch reports a model that only runs at exactly MaxBatch; callers

@@ -10,6 +10,7 @@ import (
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/simulated"
 	"github.com/trtserve/trtserve/pipeline"
+	"github.com/trtserve/trtserve/repository"
 )
 
 type nop struct{ fail bool }
@@ -25,7 +26,7 @@ func (nop) Postprocess([][]float32) error { return nil }
 func TestTritonNamesAndCounts(t *testing.T) {
 	backends := engines.NewRegistry()
 	backends.Register(simulated.New())
-	repo := &engines.Repository{Roots: []string{"../testdata/models"}, Defaults: engines.Defaults{MaxBatchSize: 4, InstanceCount: 1, ForceBackend: simulated.Name}}
+	repo := &repository.Repository{Roots: []string{"../testdata/models"}, Defaults: repository.Defaults{MaxBatchSize: 4, InstanceCount: 1, ForceBackend: simulated.Name}}
 	mg := pipeline.NewManager(repo, backends, nil, pipeline.ManagerOptions{})
 	defer mg.Close()
 	m, err := mg.Load(context.Background(), "yolov8n-320/1")

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
 )
 
 // fallBack loads spec on its backend's fallback after the backend failed
@@ -16,7 +17,7 @@ import (
 // engine-only folder has nothing another backend could run. The model then
 // serves from the same ONNX, with a warning in the log and the reason in
 // spec.FallbackReason (shown by its status), rather than not at all.
-func (mg *Manager) fallBack(ctx context.Context, spec *engines.Model, loadErr error) (engines.Engine, error) {
+func (mg *Manager) fallBack(ctx context.Context, spec *model.Spec, loadErr error) (engines.Engine, error) {
 	to, ok := mg.Backends.Alternative(spec.Backend)
 	if !ok || spec.Source == "engine" || spec.ONNX == nil || !errors.Is(loadErr, engines.ErrBackendCannotRun) {
 		return nil, loadErr

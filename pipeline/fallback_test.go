@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
+	"github.com/trtserve/trtserve/repository"
 )
 
 // refusingBackend stands in for TensorRT: it loads nothing, failing with err.
@@ -19,7 +21,7 @@ type refusingBackend struct{ err error }
 
 func (refusingBackend) Name() string { return "tensorrt" }
 func (refusingBackend) Close() error { return nil }
-func (b refusingBackend) Load(context.Context, *engines.Model) (engines.Engine, error) {
+func (b refusingBackend) Load(context.Context, *model.Spec) (engines.Engine, error) {
 	return nil, b.err
 }
 
@@ -41,7 +43,7 @@ func TestPerModelFallback(t *testing.T) {
 		fallBack bool
 	}{
 		{"cannot run here", cannot, false, false, true},
-		{"another error", fmt.Errorf("cls/1: %w: output out is a scalar", engines.ErrBadModel), false, false, false},
+		{"another error", fmt.Errorf("cls/1: %w: output out is a scalar", model.ErrBadModel), false, false, false},
 		{"engine-only folder", cannot, true, false, false},
 		{"no fallback backend", cannot, false, true, false},
 	} {
@@ -62,7 +64,7 @@ func TestPerModelFallback(t *testing.T) {
 			}
 			reg.SetFallback("tensorrt", "onnxruntime")
 			var logs bytes.Buffer
-			repo := &engines.Repository{Roots: []string{root}, Defaults: engines.Defaults{Backend: "tensorrt", MaxBatchSize: 2, InstanceCount: 1}}
+			repo := &repository.Repository{Roots: []string{root}, Defaults: repository.Defaults{Backend: "tensorrt", MaxBatchSize: 2, InstanceCount: 1}}
 			mg := NewManager(repo, reg, nil, ManagerOptions{Log: slog.New(slog.NewTextHandler(&logs, nil))})
 			defer mg.Close()
 

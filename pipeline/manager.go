@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
+	"github.com/trtserve/trtserve/repository"
 )
 
 // ManagerOptions configure every model a Manager loads.
@@ -36,7 +38,7 @@ type ManagerOptions struct {
 
 // Manager loads, serves and unloads models found in a repository.
 type Manager struct {
-	Repo     *engines.Repository
+	Repo     *repository.Repository
 	Backends *engines.Registry
 	Alloc    engines.Allocator
 	opts     ManagerOptions
@@ -48,7 +50,7 @@ type Manager struct {
 	// reasons says why a repository version is not loaded: its last load
 	// error, or how it was unloaded.
 	reasons map[string]string
-	// prints are the engines.Entry fingerprints of the files each version
+	// prints are the repository.Entry fingerprints of the files each version
 	// was last loaded (or failed to load) from, for Sync.
 	prints map[string]string
 	// retiring are replaced models waiting out RetireGrace.
@@ -66,7 +68,7 @@ type loadCall struct {
 }
 
 // NewManager makes a manager with nothing loaded. Close stops its workers.
-func NewManager(repo *engines.Repository, backends *engines.Registry, alloc engines.Allocator, opts ManagerOptions) *Manager {
+func NewManager(repo *repository.Repository, backends *engines.Registry, alloc engines.Allocator, opts ManagerOptions) *Manager {
 	if alloc == nil {
 		alloc = engines.MmapAllocator{}
 	}
@@ -94,7 +96,7 @@ func NewManager(repo *engines.Repository, backends *engines.Registry, alloc engi
 // Mode is the pipeline models get by default.
 func (mg *Manager) Mode() Mode { return mg.opts.withModel(nil).Mode }
 
-func (o ManagerOptions) withModel(spec *engines.Model) Options {
+func (o ManagerOptions) withModel(spec *model.Spec) Options {
 	opts := Options{Mode: o.Mode, MaxQueueSize: o.MaxQueueSize, MaxQueueDelay: o.MaxQueueDelay, RingDepth: o.RingDepth, Warmup: true}
 	if spec != nil {
 		b := spec.Batching
@@ -125,7 +127,7 @@ func (mg *Manager) Load(ctx context.Context, id string) (*Model, error) {
 }
 
 // Reload loads a model afresh from its files (or with override in place of
-// its config.yaml, see engines.Repository.ResolveWith) even when it is
+// its config.yaml, see repository.Repository.ResolveWith) even when it is
 // loaded. The running version serves until the new one is ready, then the
 // new one takes every new request and the old one finishes the requests it
 // admitted before it is closed: nothing is dropped. When the new version
@@ -242,7 +244,7 @@ func (mg *Manager) leastRecentlyUsed(keep string) *Model {
 	return lru
 }
 
-func (mg *Manager) open(ctx context.Context, e engines.Entry, override []byte) (*Model, error) {
+func (mg *Manager) open(ctx context.Context, e repository.Entry, override []byte) (*Model, error) {
 	spec, err := mg.Repo.ResolveWith(e, override)
 	if err != nil {
 		return nil, err
@@ -389,7 +391,7 @@ func (mg *Manager) Latest(name string) (*Model, bool) {
 	defer mg.mu.Unlock()
 	var best *Model
 	for _, m := range mg.loaded {
-		if m.Spec.Name == name && (best == nil || engines.VersionLess(best.Spec.Version, m.Spec.Version)) {
+		if m.Spec.Name == name && (best == nil || repository.VersionLess(best.Spec.Version, m.Spec.Version)) {
 			best = m
 		}
 	}
@@ -462,7 +464,7 @@ func (mg *Manager) Index() ([]Status, error) {
 		if out[i].Name != out[j].Name {
 			return out[i].Name < out[j].Name
 		}
-		return engines.VersionLess(out[i].Version, out[j].Version)
+		return repository.VersionLess(out[i].Version, out[j].Version)
 	})
 	return out, nil
 }
@@ -475,7 +477,7 @@ func (mg *Manager) Status(id string) Status {
 }
 
 func (mg *Manager) statusLocked(id string) Status {
-	name, version := engines.SplitID(id)
+	name, version := model.SplitID(id)
 	st := Status{Name: name, Version: version, State: StateUnavailable}
 	switch _, loading := mg.loading[id]; {
 	case mg.loaded[id] != nil:

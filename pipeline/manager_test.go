@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
+	"github.com/trtserve/trtserve/repository"
 )
 
 // fakeBackend fails to load failFor, and loads brokenFor with an engine
@@ -21,9 +23,9 @@ type fakeBackend struct{ failFor, brokenFor string }
 
 func (fakeBackend) Name() string { return "onnxruntime" }
 func (fakeBackend) Close() error { return nil }
-func (b fakeBackend) Load(_ context.Context, m *engines.Model) (engines.Engine, error) {
+func (b fakeBackend) Load(_ context.Context, m *model.Spec) (engines.Engine, error) {
 	if m.ID() == b.failFor {
-		return nil, engines.ErrBadModel
+		return nil, model.ErrBadModel
 	}
 	e := newFake()
 	e.fail.Store(m.ID() == b.brokenFor)
@@ -37,7 +39,7 @@ func testManager(t *testing.T, maxLoaded int, failFor string) *Manager {
 func testManagerWith(t *testing.T, b fakeBackend, opts ManagerOptions, root string) *Manager {
 	reg := engines.NewRegistry()
 	reg.Register(b)
-	repo := &engines.Repository{Roots: []string{root}, Defaults: engines.Defaults{MaxBatchSize: 4, InstanceCount: 1}}
+	repo := &repository.Repository{Roots: []string{root}, Defaults: repository.Defaults{MaxBatchSize: 4, InstanceCount: 1}}
 	mg := NewManager(repo, reg, nil, opts)
 	t.Cleanup(func() { mg.Close() })
 	return mg
@@ -72,7 +74,7 @@ func TestLeastRecentlyUsedModelIsUnloaded(t *testing.T) {
 func TestFailedLoadFailsOnlyItsModel(t *testing.T) {
 	mg := testManager(t, 0, "yolov8n-seg-320/1")
 	ctx := context.Background()
-	if _, err := mg.Load(ctx, "yolov8n-seg-320/1"); !errors.Is(err, engines.ErrBadModel) {
+	if _, err := mg.Load(ctx, "yolov8n-seg-320/1"); !errors.Is(err, model.ErrBadModel) {
 		t.Fatalf("want the load error, got %v", err)
 	}
 	m, err := mg.Load(ctx, "yolov8n-320/1")

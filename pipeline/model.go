@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
 )
 
 // Mode picks how a model runs its requests.
@@ -80,7 +81,7 @@ func (o Options) withDefaults() Options {
 // Model is a loaded model: its engine, its instances and the batch
 // buffers they run on, and the scheduler requests go through.
 type Model struct {
-	Spec   *engines.Model
+	Spec   *model.Spec
 	Engine engines.Engine
 	Stats  *Stats
 	opts   Options
@@ -137,7 +138,7 @@ type batch struct {
 	pending sync.WaitGroup // decodes still writing into the set
 }
 
-func newModel(spec *engines.Model, eng engines.Engine, alloc engines.Allocator, opts Options, p *pools) (*Model, error) {
+func newModel(spec *model.Spec, eng engines.Engine, alloc engines.Allocator, opts Options, p *pools) (*Model, error) {
 	opts = opts.withDefaults()
 	m := &Model{Spec: spec, Engine: eng, opts: opts, pools: p, maxBatch: eng.MaxBatch()}
 	m.Stats = newStats(m.maxBatch)
@@ -237,7 +238,7 @@ func warmupSizes(eng engines.Engine, maxBatch int) []int {
 
 func newBufSet(eng engines.Engine, alloc engines.Allocator, batch int) (*bufSet, error) {
 	s := &bufSet{dirty: batch} // allocators need not zero memory
-	alloc1 := func(ts []engines.TensorInfo) (bufs []*engines.HostBuffer, items []int, err error) {
+	alloc1 := func(ts []model.TensorInfo) (bufs []*engines.HostBuffer, items []int, err error) {
 		for _, t := range ts {
 			n := t.ElemsPerItem()
 			if n <= 0 {

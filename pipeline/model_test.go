@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
 )
 
 // fakeEngine multiplies its single input by factor into its single output.
@@ -30,11 +31,11 @@ type fakeEngine struct {
 
 func newFake() *fakeEngine { return &fakeEngine{factor: 2, max: 3} }
 
-func (e *fakeEngine) Inputs() []engines.TensorInfo {
-	return []engines.TensorInfo{{Name: "in", DataType: engines.FP32, Shape: []int64{-1, 4}}}
+func (e *fakeEngine) Inputs() []model.TensorInfo {
+	return []model.TensorInfo{{Name: "in", DataType: model.FP32, Shape: []int64{-1, 4}}}
 }
-func (e *fakeEngine) Outputs() []engines.TensorInfo {
-	return []engines.TensorInfo{{Name: "out", DataType: engines.FP32, Shape: []int64{-1, 4}}}
+func (e *fakeEngine) Outputs() []model.TensorInfo {
+	return []model.TensorInfo{{Name: "out", DataType: model.FP32, Shape: []int64{-1, 4}}}
 }
 func (e *fakeEngine) MaxBatch() int                          { return e.max }
 func (e *fakeEngine) FixedBatch() bool                       { return e.fixed }
@@ -105,7 +106,7 @@ func testPools(t *testing.T) *pools {
 
 func newTestModel(t *testing.T, eng *fakeEngine, instances int, opts Options) *Model {
 	t.Helper()
-	m, err := newModel(&engines.Model{Name: "f", Version: "1", InstanceCount: instances}, eng, engines.MmapAllocator{}, opts, testPools(t))
+	m, err := newModel(&model.Spec{Name: "f", Version: "1", InstanceCount: instances}, eng, engines.MmapAllocator{}, opts, testPools(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +444,7 @@ func TestFairShare(t *testing.T) {
 	t.Run("flooded model, other model", func(t *testing.T) {
 		p := testPools(t)
 		open := func(eng *fakeEngine) *Model {
-			m, err := newModel(&engines.Model{Name: "m", Version: "1", InstanceCount: 1}, eng, engines.MmapAllocator{}, Options{MaxQueueSize: 64}, p)
+			m, err := newModel(&model.Spec{Name: "m", Version: "1", InstanceCount: 1}, eng, engines.MmapAllocator{}, Options{MaxQueueSize: 64}, p)
 			if err != nil {
 				t.Fatal(err)
 			}

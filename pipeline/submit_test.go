@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
 )
 
 // submitEngine's instances overlap batches as a GPU instance does: Submit
@@ -76,7 +77,7 @@ func (in *submitInstance) Close() error { in.wg.Wait(); return nil }
 func TestSubmitterOverlapsBatches(t *testing.T) {
 	eng := &submitEngine{fakeEngine: newFake(), depth: 2}
 	eng.max, eng.delay = 4, 5*time.Millisecond
-	m, err := newModel(&engines.Model{Name: "s", Version: "1", InstanceCount: 1}, eng, engines.MmapAllocator{}, Options{}, testPools(t))
+	m, err := newModel(&model.Spec{Name: "s", Version: "1", InstanceCount: 1}, eng, engines.MmapAllocator{}, Options{}, testPools(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
 )
 
 // sizedEngine is a fakeEngine that asks to be warmed up at given sizes, as
@@ -39,7 +40,7 @@ func TestWarmupSizes(t *testing.T) {
 			if tc.sizes != nil {
 				eng = sizedEngine{fake, tc.sizes}
 			}
-			m, err := newModel(&engines.Model{Name: "f", Version: "1", InstanceCount: 2}, eng, engines.MmapAllocator{}, Options{Warmup: true}, testPools(t))
+			m, err := newModel(&model.Spec{Name: "f", Version: "1", InstanceCount: 2}, eng, engines.MmapAllocator{}, Options{Warmup: true}, testPools(t))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,7 +8,7 @@ import (
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
 	"github.com/trtserve/trtserve/vision"
 )
@@ -161,7 +161,7 @@ func (s *Server) inferClassification(c *fiber.Ctx) error {
 func (s *Server) classify(c *fiber.Ctx, start time.Time, req *clsRequest, conf float64, images [][]byte, list bool) error {
 	ctx, cancel := s.inferContext(c)
 	defer cancel()
-	m, err := s.taskModel(ctx, req.ModelID, engines.Classification)
+	m, err := s.taskModel(ctx, req.ModelID, model.Classification)
 	if err != nil {
 		return err
 	}

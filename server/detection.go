@@ -7,7 +7,7 @@ import (
 	gojson "github.com/goccy/go-json"
 	"github.com/google/uuid"
 
-	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
 	"github.com/trtserve/trtserve/vision"
 )
@@ -80,7 +80,7 @@ type detectWork struct {
 	req *detectReq
 }
 
-func resizeMode(m engines.ResizeMode) vision.ResizeMode {
+func resizeMode(m model.ResizeMode) vision.ResizeMode {
 	if m.IsFit() {
 		return vision.Fit
 	}

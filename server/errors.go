@@ -11,6 +11,7 @@ import (
 
 	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
 	"github.com/trtserve/trtserve/vision"
 )
@@ -75,9 +76,9 @@ func classify(err error) (int, string, string) {
 		return http.StatusRequestEntityTooLarge, "ImageTooLarge", err.Error()
 	case errors.Is(err, vision.ErrUnsupportedFormat), errors.Is(err, vision.ErrCorruptImage):
 		return http.StatusUnprocessableEntity, "InvalidImage", "could not decode image: " + err.Error()
-	case errors.Is(err, engines.ErrUnknownModel):
+	case errors.Is(err, model.ErrUnknownModel):
 		return http.StatusNotFound, "ModelNotFound", clip(err.Error()) // holds the client's model id
-	case errors.Is(err, engines.ErrBadModel), errors.Is(err, engines.ErrBackendMissing), errors.Is(err, engines.ErrUnknownBackend):
+	case errors.Is(err, model.ErrBadModel), errors.Is(err, engines.ErrBackendMissing), errors.Is(err, engines.ErrUnknownBackend):
 		return http.StatusServiceUnavailable, "ModelLoadError", err.Error()
 	case errors.Is(err, pipeline.ErrBusy):
 		return http.StatusTooManyRequests, "TooManyRequests", "the model's queue is full: retry later"

@@ -7,7 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
 )
 
 // kpRequest is KeypointsDetectionInferenceRequest: detection's fields plus
@@ -39,7 +39,7 @@ type kpResponse struct {
 	Visualization string         `json:"visualization,omitempty"`
 }
 
-func keypointName(m *engines.Model, id int) string {
+func keypointName(m *model.Spec, id int) string {
 	if id >= 0 && id < len(m.KeypointNames) {
 		return m.KeypointNames[id]
 	}
@@ -73,5 +73,5 @@ func (s *Server) inferKeypoints(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.detectTask(c, start, &req.odRequest, images, list, engines.KeypointDetection, kpConf)
+	return s.detectTask(c, start, &req.odRequest, images, list, model.KeypointDetection, kpConf)
 }

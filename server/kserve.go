@@ -12,7 +12,9 @@ import (
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/simgpu"
 	"github.com/trtserve/trtserve/engines/simulated"
+	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
+	"github.com/trtserve/trtserve/repository"
 )
 
 // KServe v2 / Triton HTTP routes (../shared/reference/triton-kserve.md §5).
@@ -97,7 +99,7 @@ type tensorMetadata struct {
 
 // tensorsMetadata is engine tensors as KServe metadata shows them: a
 // batching model's first dimension is -1.
-func tensorsMetadata(ts []engines.TensorInfo) []tensorMetadata {
+func tensorsMetadata(ts []model.TensorInfo) []tensorMetadata {
 	out := make([]tensorMetadata, len(ts))
 	for i, t := range ts {
 		shape := slices.Clone(t.Shape)
@@ -119,7 +121,7 @@ func (s *Server) kserveMetadata(c *fiber.Ctx) error {
 		}
 	}
 	slices.SortFunc(versions, func(a, b string) int {
-		if engines.VersionLess(a, b) {
+		if repository.VersionLess(a, b) {
 			return -1
 		}
 		return 1
@@ -146,7 +148,7 @@ type configTensor struct {
 	Dims     []int64 `json:"dims"`
 }
 
-func configTensors(ts []engines.TensorInfo, format string) []configTensor {
+func configTensors(ts []model.TensorInfo, format string) []configTensor {
 	out := make([]configTensor, len(ts))
 	for i, t := range ts {
 		out[i] = configTensor{t.Name, "TYPE_" + string(t.DataType), format, slices.Clone(t.Shape[1:])}
@@ -374,7 +376,7 @@ func (s *Server) repositoryLoad(c *fiber.Ctx) error {
 		return &apiError{Status: http.StatusNotFound, Type: "ModelNotFound", Msg: "failed to load '" + clip(name) + "': not in the model repository"}
 	}
 	if _, err := s.models.Reload(ctx, e.ID(), override); err != nil {
-		if errors.Is(err, engines.ErrBadModel) || errors.Is(err, engines.ErrBackendMissing) || errors.Is(err, engines.ErrUnknownBackend) || errors.Is(err, engines.ErrBadShape) {
+		if errors.Is(err, model.ErrBadModel) || errors.Is(err, engines.ErrBackendMissing) || errors.Is(err, engines.ErrUnknownBackend) || errors.Is(err, engines.ErrBadShape) {
 			return badRequest("load failed for model '%s': %v", name, err)
 		}
 		return err

@@ -13,7 +13,7 @@ import (
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
 )
 
@@ -55,7 +55,7 @@ type tensorReq struct {
 
 type tensorOut struct {
 	index  int // model output index
-	info   engines.TensorInfo
+	info   model.TensorInfo
 	binary bool
 	data   []byte // the whole batch's bytes, filled by the works
 }
@@ -120,7 +120,7 @@ func parseInfer(m *pipeline.Model, body []byte, headerLen string) (*tensorReq, e
 		return nil, badRequest("expected %d inputs but got %d inputs for model '%s'", len(ins), len(req.Inputs), m.Spec.Name)
 	}
 	for _, in := range req.Inputs {
-		i := slices.IndexFunc(ins, func(t engines.TensorInfo) bool { return t.Name == in.Name })
+		i := slices.IndexFunc(ins, func(t model.TensorInfo) bool { return t.Name == in.Name })
 		if i < 0 {
 			return nil, badRequest("unexpected inference input '%s' for model '%s'", in.Name, m.Spec.Name)
 		}
@@ -189,7 +189,7 @@ func parseInfer(m *pipeline.Model, body []byte, headerLen string) (*tensorReq, e
 		}
 	}
 	for _, o := range req.Outputs {
-		i := slices.IndexFunc(outs, func(t engines.TensorInfo) bool { return t.Name == o.Name })
+		i := slices.IndexFunc(outs, func(t model.TensorInfo) bool { return t.Name == o.Name })
 		if i < 0 {
 			return nil, badRequest("unexpected inference output '%s' for model '%s'", o.Name, m.Spec.Name)
 		}
@@ -207,7 +207,7 @@ func parseInfer(m *pipeline.Model, body []byte, headerLen string) (*tensorReq, e
 
 // checkShape accepts [N, dims...] where dims match the model's (a -1 in
 // the model is fixed here at load, so every dim must match) and N ≥ 1.
-func checkShape(shape []int64, want engines.TensorInfo, model string) error {
+func checkShape(shape []int64, want model.TensorInfo, model string) error {
 	ok := len(shape) == len(want.Shape) && len(shape) > 0 && shape[0] >= 1
 	for d := 1; ok && d < len(shape); d++ {
 		ok = shape[d] == want.Shape[d]

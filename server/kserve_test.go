@@ -22,6 +22,7 @@ import (
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/simulated"
 	"github.com/trtserve/trtserve/pipeline"
+	"github.com/trtserve/trtserve/repository"
 )
 
 const testModel = "yolov8n-320"
@@ -32,7 +33,7 @@ func testServer(t testing.TB, opts Options) *Server {
 	t.Helper()
 	reg := engines.NewRegistry()
 	reg.Register(simulated.New())
-	repo := &engines.Repository{Roots: []string{"../testdata/models"}, Defaults: engines.Defaults{
+	repo := &repository.Repository{Roots: []string{"../testdata/models"}, Defaults: repository.Defaults{
 		Backend: simulated.Name, MaxBatchSize: 4, InstanceCount: 1, ForceBackend: simulated.Name}}
 	mg := pipeline.NewManager(repo, reg, nil, pipeline.ManagerOptions{Log: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { mg.Close() })

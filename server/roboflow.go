@@ -15,7 +15,7 @@ import (
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
 	"github.com/trtserve/trtserve/vision"
 )
@@ -227,7 +227,7 @@ func (s *Server) newDetectReq(m *pipeline.Model, req *odRequest, start time.Time
 
 // taskModel finds (or loads) the model a request names and checks it does
 // the route's task.
-func (s *Server) taskModel(ctx context.Context, id string, task engines.Task) (*pipeline.Model, error) {
+func (s *Server) taskModel(ctx context.Context, id string, task model.Task) (*pipeline.Model, error) {
 	m, err := s.model(ctx, id)
 	if err != nil {
 		return nil, err
@@ -266,12 +266,12 @@ func (s *Server) run(ctx context.Context, c *fiber.Ctx, m *pipeline.Model, ir *i
 
 // detect is shared by /infer/object_detection and the legacy route.
 func (s *Server) detect(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte, list bool) error {
-	return s.detectTask(c, start, req, images, list, engines.ObjectDetection, 0)
+	return s.detectTask(c, start, req, images, list, model.ObjectDetection, 0)
 }
 
 // detectTask runs detection-shaped tasks: object detection, and keypoints
 // (boxes plus keypoints at or above kpConf).
-func (s *Server) detectTask(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte, list bool, task engines.Task, kpConf float64) error {
+func (s *Server) detectTask(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte, list bool, task model.Task, kpConf float64) error {
 	nms, err := req.nmsOptions()
 	if err != nil {
 		return err
@@ -286,7 +286,7 @@ func (s *Server) detectTask(c *fiber.Ctx, start time.Time, req *odRequest, image
 	if err != nil {
 		return err
 	}
-	shared.keypoints, shared.kpConfidence = task == engines.KeypointDetection, kpConf
+	shared.keypoints, shared.kpConfidence = task == model.KeypointDetection, kpConf
 	return s.run(ctx, c, m, &shared.imageReq, images, list, func(iw imageWork) (pipeline.Work, *imageWork) {
 		w := &detectWork{imageWork: iw, req: shared}
 		return w, &w.imageWork
@@ -389,14 +389,14 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if m.Spec.Task == engines.InstanceSegmentation {
+	if m.Spec.Task == model.InstanceSegmentation {
 		mode, tradeoff, rle, err := legacySegOptions(c)
 		if err != nil {
 			return err
 		}
 		return s.segment(c, start, &req, mode, tradeoff, rle, [][]byte{data}, false)
 	}
-	if m.Spec.Task == engines.KeypointDetection {
+	if m.Spec.Task == model.KeypointDetection {
 		kpConf := 0.0
 		if v := c.Query("keypoint_confidence"); v != "" {
 			f, err := strconv.ParseFloat(v, 64)
@@ -407,9 +407,9 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 				return err
 			}
 		}
-		return s.detectTask(c, start, &req, [][]byte{data}, false, engines.KeypointDetection, kpConf)
+		return s.detectTask(c, start, &req, [][]byte{data}, false, model.KeypointDetection, kpConf)
 	}
-	if m.Spec.Task == engines.Classification {
+	if m.Spec.Task == model.Classification {
 		conf, err := parseClsConfidence(req.Confidence, true)
 		if err != nil {
 			return err

@@ -25,6 +25,7 @@ import (
 	"github.com/trtserve/trtserve/engines/tensorrt"
 	"github.com/trtserve/trtserve/metrics"
 	"github.com/trtserve/trtserve/pipeline"
+	"github.com/trtserve/trtserve/repository"
 	"github.com/trtserve/trtserve/trt"
 	"github.com/trtserve/trtserve/vision"
 )
@@ -175,7 +176,7 @@ func poll(ctx context.Context, log *slog.Logger, models *pipeline.Manager, every
 	}
 }
 
-func loadInitial(ctx context.Context, log *slog.Logger, repo *engines.Repository, models *pipeline.Manager, which string) {
+func loadInitial(ctx context.Context, log *slog.Logger, repo *repository.Repository, models *pipeline.Manager, which string) {
 	var ids []string
 	switch strings.TrimSpace(which) {
 	case "none", "":
@@ -466,8 +467,8 @@ func mockFaultTrigger(m *cuda.Mock, file string, log *slog.Logger) func() {
 }
 
 // NewRepository is the model repository the config describes.
-func NewRepository(cfg *config.Config, b *Backends) *engines.Repository {
-	return &engines.Repository{Roots: cfg.Roots(), Defaults: engines.Defaults{
+func NewRepository(cfg *config.Config, b *Backends) *repository.Repository {
+	return &repository.Repository{Roots: cfg.Roots(), Defaults: repository.Defaults{
 		Backend: b.Default, MaxBatchSize: cfg.MaxBatchSize, InstanceCount: cfg.InstanceCount, ForceBackend: cfg.Backend,
 	}}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
-	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
 	"github.com/trtserve/trtserve/vision"
 )
@@ -177,7 +177,7 @@ func (s *Server) segment(c *fiber.Ctx, start time.Time, req *odRequest, mode vis
 	}
 	ctx, cancel := s.inferContext(c)
 	defer cancel()
-	m, err := s.taskModel(ctx, req.ModelID, engines.InstanceSegmentation)
+	m, err := s.taskModel(ctx, req.ModelID, model.InstanceSegmentation)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 
-	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/vision"
 )
 
@@ -44,7 +44,7 @@ func (f visFlags) options() (*visOptions, error) {
 }
 
 // boxOverlay is a detection's box and label, in its class colour.
-func boxOverlay(m *engines.Model, p *odPrediction) vision.Overlay {
+func boxOverlay(m *model.Spec, p *odPrediction) vision.Overlay {
 	return vision.Overlay{
 		Box:   [4]float64{p.X - p.Width/2, p.Y - p.Height/2, p.X + p.Width/2, p.Y + p.Height/2},
 		Color: vision.ClassColor(m.Colors, p.Class, p.ClassID),
@@ -54,7 +54,7 @@ func boxOverlay(m *engines.Model, p *odPrediction) vision.Overlay {
 
 // classOverlay labels a classification: one tab per class, stacked from
 // the top-left corner.
-func classOverlay(m *engines.Model, ids []int, labels []string) []vision.Overlay {
+func classOverlay(m *model.Spec, ids []int, labels []string) []vision.Overlay {
 	var out []vision.Overlay
 	for i, id := range ids {
 		out = append(out, vision.Overlay{
@@ -76,7 +76,7 @@ func (w *imageWork) visualize(overlays []vision.Overlay) (string, error) {
 		return "", nil
 	}
 	defer func() { w.img.Release(); w.img = nil }()
-	labels := v.labels || w.ir.model.Spec.Task == engines.Classification
+	labels := v.labels || w.ir.model.Spec.Task == model.Classification
 	data, err := vision.EncodeJPEG(vision.Draw(w.img, overlays, v.stroke, labels))
 	if err != nil {
 		return "", err

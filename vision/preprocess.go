@@ -5,7 +5,7 @@ import (
 	"math"
 )
 
-// ResizeMode mirrors engines.ResizeMode (Roboflow's names) without
+// ResizeMode mirrors model.ResizeMode (Roboflow's names) without
 // importing engines: vision must not depend on the model layer.
 type ResizeMode int
 

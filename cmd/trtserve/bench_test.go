@@ -12,6 +12,8 @@ import (
 
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/onnxruntime"
+	"github.com/trtserve/trtserve/model"
+	"github.com/trtserve/trtserve/repository"
 	"github.com/trtserve/trtserve/vision"
 )
 
@@ -86,7 +88,7 @@ func bareONNXRuntime(b *testing.B, id string, image []byte) func() {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { be.Close() })
-	repo := &engines.Repository{Roots: []string{"../../models"}, Defaults: engines.Defaults{MaxBatchSize: 8, InstanceCount: 1}}
+	repo := &repository.Repository{Roots: []string{"../../models"}, Defaults: repository.Defaults{MaxBatchSize: 8, InstanceCount: 1}}
 	e, err := repo.Find(id)
 	if err != nil {
 		b.Fatal(err)
@@ -100,7 +102,7 @@ func bareONNXRuntime(b *testing.B, id string, image []byte) func() {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { eng.Close() })
-	alloc := func(ts []engines.TensorInfo) (bufs []*engines.HostBuffer) {
+	alloc := func(ts []model.TensorInfo) (bufs []*engines.HostBuffer) {
 		for _, t := range ts {
 			buf, err := engines.MmapAllocator{}.Alloc(t.ElemsPerItem() * 4)
 			if err != nil {

@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"github.com/trtserve/trtserve/cuda"
-	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/tensorrt"
+	"github.com/trtserve/trtserve/model"
+	"github.com/trtserve/trtserve/repository"
 	"github.com/trtserve/trtserve/trt"
 )
 
@@ -110,7 +111,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	info, err := engines.ParseONNXInfo(onnx)
+	info, err := repository.ParseONNXInfo(onnx)
 	if err != nil {
 		return fmt.Errorf("%s: %w", model, err)
 	}
@@ -257,9 +258,9 @@ func printIO(w io.Writer, ios []trt.IO) {
 }
 
 // inputSize is --input-size, or the Ultralytics imgsz metadata.
-func inputSize(s string, info *engines.ONNXInfo) (w, h int, err error) {
+func inputSize(s string, info *model.ONNXInfo) (w, h int, err error) {
 	if s == "" {
-		h, w, err := engines.MetadataImageSize(info.Metadata)
+		h, w, err := repository.MetadataImageSize(info.Metadata)
 		return w, h, err // 0, 0 without imgsz: fixed-size models need none
 	}
 	a, b, ok := strings.Cut(s, "x")

@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/trtserve/trtserve/cuda"
-	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/repository"
 	"github.com/trtserve/trtserve/trt"
 )
 
@@ -80,7 +80,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	r := inspectReport{File: file, Bytes: int64(len(data))}
-	if info, onnxErr := engines.ParseONNXInfo(data); onnxErr == nil && len(info.Inputs) > 0 {
+	if info, onnxErr := repository.ParseONNXInfo(data); onnxErr == nil && len(info.Inputs) > 0 {
 		r.Kind, r.IR, r.Producer, r.Opsets, r.Metadata = "onnx", info.IRVersion, info.Producer, info.Opsets, info.Metadata
 		for _, t := range info.Inputs {
 			r.Inputs = append(r.Inputs, inspectTensor{Name: t.Name, DataType: string(t.DataType), Shape: t.Shape, Dims: info.DimParams[t.Name]})

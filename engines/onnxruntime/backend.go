@@ -11,6 +11,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
 )
 
 // Name is the backend name models use in config.yaml.
@@ -117,10 +118,10 @@ func (b *Backend) Close() error {
 // Load creates a session for the model and resolves every output shape by
 // one warm-up run at batch 1 (Ultralytics' dynamic exports leave the anchor
 // count symbolic), so later runs write into fixed-size buffers.
-func (b *Backend) Load(ctx context.Context, m *engines.Model) (engines.Engine, error) {
+func (b *Backend) Load(ctx context.Context, m *model.Spec) (engines.Engine, error) {
 	ins, outs, err := ort.GetInputOutputInfo(m.File)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", engines.ErrBadModel, m.ID(), err)
+		return nil, fmt.Errorf("%w: %s: %v", model.ErrBadModel, m.ID(), err)
 	}
 	e := &Engine{model: m}
 	for _, in := range ins {
@@ -140,11 +141,11 @@ func (b *Backend) Load(ctx context.Context, m *engines.Model) (engines.Engine, e
 		e.outputNames = append(e.outputNames, out.Name)
 	}
 	if len(e.inputs) != 1 {
-		return nil, fmt.Errorf("%w: %s: image models have one input, this one has %d", engines.ErrBadModel, m.ID(), len(e.inputs))
+		return nil, fmt.Errorf("%w: %s: image models have one input, this one has %d", model.ErrBadModel, m.ID(), len(e.inputs))
 	}
 	in := e.inputs[0]
 	if len(in.Shape) != 4 {
-		return nil, fmt.Errorf("%w: %s: input %s must be NCHW", engines.ErrBadModel, m.ID(), in.Name)
+		return nil, fmt.Errorf("%w: %s: input %s must be NCHW", model.ErrBadModel, m.ID(), in.Name)
 	}
 	if in.Shape[0] > 0 {
 		e.fixedBatch = true
@@ -175,7 +176,7 @@ func (b *Backend) Load(ctx context.Context, m *engines.Model) (engines.Engine, e
 	}
 	e.session, err = ort.NewDynamicAdvancedSession(m.File, e.inputNames, e.outputNames, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", engines.ErrBadModel, m.ID(), err)
+		return nil, fmt.Errorf("%w: %s: %v", model.ErrBadModel, m.ID(), err)
 	}
 	if err := e.resolveOutputs(); err != nil {
 		e.Close()
@@ -184,24 +185,24 @@ func (b *Backend) Load(ctx context.Context, m *engines.Model) (engines.Engine, e
 	return e, nil
 }
 
-func tensorInfo(io ort.InputOutputInfo) (engines.TensorInfo, error) {
+func tensorInfo(io ort.InputOutputInfo) (model.TensorInfo, error) {
 	if io.OrtValueType != ort.ONNXTypeTensor {
-		return engines.TensorInfo{}, fmt.Errorf("%w: %s is a %s, only tensors are supported", engines.ErrBadModel, io.Name, io.OrtValueType)
+		return model.TensorInfo{}, fmt.Errorf("%w: %s is a %s, only tensors are supported", model.ErrBadModel, io.Name, io.OrtValueType)
 	}
 	if io.DataType != ort.TensorElementDataTypeFloat {
-		return engines.TensorInfo{}, fmt.Errorf("%w: %s is %s; the onnxruntime backend feeds float32 tensors only", engines.ErrBadModel, io.Name, io.DataType)
+		return model.TensorInfo{}, fmt.Errorf("%w: %s is %s; the onnxruntime backend feeds float32 tensors only", model.ErrBadModel, io.Name, io.DataType)
 	}
 	shape := make([]int64, len(io.Dimensions))
 	copy(shape, io.Dimensions)
-	return engines.TensorInfo{Name: io.Name, DataType: engines.FP32, Shape: shape}, nil
+	return model.TensorInfo{Name: io.Name, DataType: model.FP32, Shape: shape}, nil
 }
 
 // Engine is one ONNX Runtime session. ORT sessions are safe for concurrent
 // Run calls, so instances share it.
 type Engine struct {
-	model                   *engines.Model
+	model                   *model.Spec
 	session                 *ort.DynamicAdvancedSession
-	inputs, outputs         []engines.TensorInfo
+	inputs, outputs         []model.TensorInfo
 	inputNames, outputNames []string
 	maxBatch                int
 	fixedBatch              bool
@@ -236,10 +237,10 @@ func (e *Engine) resolveOutputs() error {
 }
 
 // Inputs implements engines.Engine.
-func (e *Engine) Inputs() []engines.TensorInfo { return e.inputs }
+func (e *Engine) Inputs() []model.TensorInfo { return e.inputs }
 
 // Outputs implements engines.Engine.
-func (e *Engine) Outputs() []engines.TensorInfo { return e.outputs }
+func (e *Engine) Outputs() []model.TensorInfo { return e.outputs }
 
 // MaxBatch implements engines.Engine.
 func (e *Engine) MaxBatch() int { return e.maxBatch }
@@ -284,7 +285,7 @@ func (i *instance) Run(ctx context.Context, batch int, in, out []*engines.HostBu
 			v.Destroy()
 		}
 	}()
-	wrap := func(info engines.TensorInfo, buf *engines.HostBuffer) (ort.Value, error) {
+	wrap := func(info model.TensorInfo, buf *engines.HostBuffer) (ort.Value, error) {
 		shape := append([]int64{int64(batch)}, info.Shape[1:]...)
 		n := int(ort.Shape(shape).FlattenedSize())
 		data := buf.Float32s()

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
+	"github.com/trtserve/trtserve/repository"
 	"github.com/trtserve/trtserve/vision"
 )
 
@@ -25,9 +27,9 @@ func backend(tb testing.TB) *Backend {
 	return b
 }
 
-func load(tb testing.TB, b *Backend, id string) (*engines.Model, engines.Engine) {
+func load(tb testing.TB, b *Backend, id string) (*model.Spec, engines.Engine) {
 	tb.Helper()
-	repo := &engines.Repository{Roots: []string{"../../testdata/models", "../../models"}, Defaults: engines.Defaults{MaxBatchSize: 4, InstanceCount: 1}}
+	repo := &repository.Repository{Roots: []string{"../../testdata/models", "../../models"}, Defaults: repository.Defaults{MaxBatchSize: 4, InstanceCount: 1}}
 	e, err := repo.Find(id)
 	if err != nil {
 		tb.Fatal(err)
@@ -44,7 +46,7 @@ func load(tb testing.TB, b *Backend, id string) (*engines.Model, engines.Engine)
 	return m, eng
 }
 
-func buffers(tb testing.TB, ts []engines.TensorInfo, batch int) []*engines.HostBuffer {
+func buffers(tb testing.TB, ts []model.TensorInfo, batch int) []*engines.HostBuffer {
 	var out []*engines.HostBuffer
 	for _, t := range ts {
 		buf, err := engines.MmapAllocator{}.Alloc(t.ElemsPerItem() * batch * 4)

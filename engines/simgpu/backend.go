@@ -11,6 +11,7 @@ import (
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/simulated"
 	"github.com/trtserve/trtserve/engines/staged"
+	"github.com/trtserve/trtserve/model"
 )
 
 // Name is the servable backend's name (serve --backend simulated-gpu, or
@@ -59,7 +60,7 @@ func (*Backend) Close() error { return nil }
 // Load resolves the model's shapes and synthetic outputs as the simulated
 // backend does (from the ONNX header; no weights are read) and uploads the
 // outputs' variants to the device.
-func (b *Backend) Load(ctx context.Context, m *engines.Model) (engines.Engine, error) {
+func (b *Backend) Load(ctx context.Context, m *model.Spec) (engines.Engine, error) {
 	se, err := b.sim.Load(ctx, m)
 	if err != nil {
 		return nil, err
@@ -103,10 +104,10 @@ type Engine struct {
 }
 
 // Inputs implements engines.Engine.
-func (e *Engine) Inputs() []engines.TensorInfo { return e.sim.Inputs() }
+func (e *Engine) Inputs() []model.TensorInfo { return e.sim.Inputs() }
 
 // Outputs implements engines.Engine.
-func (e *Engine) Outputs() []engines.TensorInfo { return e.sim.Outputs() }
+func (e *Engine) Outputs() []model.TensorInfo { return e.sim.Outputs() }
 
 // MaxBatch implements engines.Engine.
 func (e *Engine) MaxBatch() int { return e.sim.MaxBatch() }

@@ -10,15 +10,17 @@ import (
 	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/simulated"
+	"github.com/trtserve/trtserve/model"
+	"github.com/trtserve/trtserve/repository"
 )
 
-func loadOnMock(t *testing.T, m *cuda.Mock, pool *cuda.Pool, id string) (*Engine, *engines.Model) {
+func loadOnMock(t *testing.T, m *cuda.Mock, pool *cuda.Pool, id string) (*Engine, *model.Spec) {
 	t.Helper()
 	b, err := NewBackend(BackendOptions{Runtime: m, Kernel: HostKernel{Runtime: m}, Pool: pool})
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo := &engines.Repository{Roots: []string{"../../testdata/models"}, Defaults: engines.Defaults{MaxBatchSize: 4, ForceBackend: Name}}
+	repo := &repository.Repository{Roots: []string{"../../testdata/models"}, Defaults: repository.Defaults{MaxBatchSize: 4, ForceBackend: Name}}
 	e, err := repo.Find(id)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +29,7 @@ func loadOnMock(t *testing.T, m *cuda.Mock, pool *cuda.Pool, id string) (*Engine
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec.Simulated = engines.SimulatedTiming{BaseMicros: 100, PerItemMicros: 10}
+	spec.Simulated = model.SimulatedTiming{BaseMicros: 100, PerItemMicros: 10}
 	eng, err := b.Load(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
 )
 
 // Name is the backend name models select in config.yaml (backend:
@@ -45,9 +46,9 @@ func (*Backend) Close() error { return nil }
 
 // Load reads the shapes from the model's ONNX header (no weights are read)
 // and builds the synthetic outputs.
-func (*Backend) Load(_ context.Context, m *engines.Model) (engines.Engine, error) {
+func (*Backend) Load(_ context.Context, m *model.Spec) (engines.Engine, error) {
 	if m.ONNX == nil || len(m.ONNX.Inputs) != 1 {
-		return nil, fmt.Errorf("%w: %s: the simulated backend needs an ONNX model with one input", engines.ErrBadModel, m.ID())
+		return nil, fmt.Errorf("%w: %s: the simulated backend needs an ONNX model with one input", model.ErrBadModel, m.ID())
 	}
 	e := &Engine{model: m, base: DefaultBase, perItem: DefaultPerItem, written: map[*engines.HostBuffer][]int8{}}
 	if m.Simulated.BaseMicros > 0 {
@@ -63,7 +64,7 @@ func (*Backend) Load(_ context.Context, m *engines.Model) (engines.Engine, error
 		e.fixed, e.maxBatch = true, int(in.Shape[0])
 	}
 	in.Shape[0], in.Shape[2], in.Shape[3] = -1, int64(m.InputHeight), int64(m.InputWidth)
-	e.inputs = []engines.TensorInfo{in}
+	e.inputs = []model.TensorInfo{in}
 	for _, o := range m.ONNX.Outputs {
 		o.Shape = append([]int64(nil), o.Shape...)
 		if len(o.Shape) < 2 {
@@ -73,7 +74,7 @@ func (*Backend) Load(_ context.Context, m *engines.Model) (engines.Engine, error
 		if err := resolveDims(o.Shape, m.InputHeight, m.InputWidth); err != nil {
 			return nil, fmt.Errorf("%w: %s: output %s: %v", engines.ErrBadShape, m.ID(), o.Name, err)
 		}
-		o.DataType = engines.FP32
+		o.DataType = model.FP32
 		e.outputs = append(e.outputs, o)
 	}
 	e.templates = make([][][]float32, len(e.outputs))
@@ -110,7 +111,7 @@ func resolveDims(shape []int64, h, w int) error {
 // ([C, anchors], YOLOv8 layout) get a few confident boxes in a sea of
 // low scores, so NMS and rescaling have real work; classification gets
 // one winning class; anything else small noise.
-func synth(m *engines.Model, index int, t engines.TensorInfo, seed uint64) []float32 {
+func synth(m *model.Spec, index int, t model.TensorInfo, seed uint64) []float32 {
 	r := rand.New(rand.NewPCG(seed, uint64(index)))
 	out := make([]float32, t.ElemsPerItem())
 	for i := range out {
@@ -160,8 +161,8 @@ func synth(m *engines.Model, index int, t engines.TensorInfo, seed uint64) []flo
 
 // Engine is a simulated model.
 type Engine struct {
-	model           *engines.Model
-	inputs, outputs []engines.TensorInfo
+	model           *model.Spec
+	inputs, outputs []model.TensorInfo
 	templates       [][][]float32 // [output][variant] one item
 	maxBatch        int
 	fixed           bool
@@ -173,10 +174,10 @@ type Engine struct {
 }
 
 // Inputs implements engines.Engine.
-func (e *Engine) Inputs() []engines.TensorInfo { return e.inputs }
+func (e *Engine) Inputs() []model.TensorInfo { return e.inputs }
 
 // Outputs implements engines.Engine.
-func (e *Engine) Outputs() []engines.TensorInfo { return e.outputs }
+func (e *Engine) Outputs() []model.TensorInfo { return e.outputs }
 
 // MaxBatch implements engines.Engine.
 func (e *Engine) MaxBatch() int { return e.maxBatch }

@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
+	"github.com/trtserve/trtserve/repository"
 	"github.com/trtserve/trtserve/vision"
 )
 
-func load(t *testing.T, id string, timing engines.SimulatedTiming) *Engine {
+func load(t *testing.T, id string, timing model.SimulatedTiming) *Engine {
 	t.Helper()
-	repo := &engines.Repository{Roots: []string{"../../testdata/models"}, Defaults: engines.Defaults{MaxBatchSize: 4, ForceBackend: Name}}
+	repo := &repository.Repository{Roots: []string{"../../testdata/models"}, Defaults: repository.Defaults{MaxBatchSize: 4, ForceBackend: Name}}
 	e, err := repo.Find(id)
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +34,7 @@ func load(t *testing.T, id string, timing engines.SimulatedTiming) *Engine {
 	return eng.(*Engine)
 }
 
-func buffers(t *testing.T, ts []engines.TensorInfo, batch int) []*engines.HostBuffer {
+func buffers(t *testing.T, ts []model.TensorInfo, batch int) []*engines.HostBuffer {
 	var out []*engines.HostBuffer
 	for _, ti := range ts {
 		b, err := engines.MmapAllocator{}.Alloc(ti.ElemsPerItem() * batch * 4)
@@ -55,7 +57,7 @@ func TestShapesOfEveryTask(t *testing.T) {
 		{"yolov8n-pose-320/1", [][]int64{{-1, 56, 2100}}},
 		{"yolov8n-cls-320/1", [][]int64{{-1, 1000}}},
 	} {
-		e := load(t, c.id, engines.SimulatedTiming{})
+		e := load(t, c.id, model.SimulatedTiming{})
 		for i, o := range e.Outputs() {
 			if !slices.Equal(o.Shape, c.outs[i]) {
 				t.Errorf("%s output %d: %v, want %v", c.id, i, o.Shape, c.outs[i])
@@ -65,7 +67,7 @@ func TestShapesOfEveryTask(t *testing.T) {
 }
 
 func TestRunTakesItsTimeAndIsDeterministic(t *testing.T) {
-	e := load(t, "yolov8n-320/1", engines.SimulatedTiming{BaseMicros: 20000, PerItemMicros: 5000})
+	e := load(t, "yolov8n-320/1", model.SimulatedTiming{BaseMicros: 20000, PerItemMicros: 5000})
 	in, out := buffers(t, e.Inputs(), 4), buffers(t, e.Outputs(), 4)
 	f := in[0].Float32s()
 	item := len(f) / 4
@@ -106,7 +108,7 @@ func TestRunTakesItsTimeAndIsDeterministic(t *testing.T) {
 // Outputs must be right whatever the buffer held: the engine skips copies
 // into slots it knows hold the same variant, never others.
 func TestOutputsRightAfterReuse(t *testing.T) {
-	e := load(t, "yolov8n-320/1", engines.SimulatedTiming{BaseMicros: 1, PerItemMicros: 1})
+	e := load(t, "yolov8n-320/1", model.SimulatedTiming{BaseMicros: 1, PerItemMicros: 1})
 	in, out := buffers(t, e.Inputs(), 2), buffers(t, e.Outputs(), 2)
 	f, o := in[0].Float32s(), out[0].Float32s()
 	n := len(o) / 2

@@ -17,6 +17,8 @@ import (
 
 	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/model"
+	"github.com/trtserve/trtserve/repository"
 	"github.com/trtserve/trtserve/trt"
 )
 
@@ -87,7 +89,7 @@ func (b *Backend) onDevice(f func() error) error {
 }
 
 // Load deserializes the model's engine, building it first if needed.
-func (b *Backend) Load(ctx context.Context, spec *engines.Model) (engines.Engine, error) {
+func (b *Backend) Load(ctx context.Context, spec *model.Spec) (engines.Engine, error) {
 	plan, err := b.plan(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", spec.ID(), cannotRun(err))
@@ -119,9 +121,9 @@ func cannotRun(err error) error {
 // Profile is the optimization profile trtserve builds a model with: batch
 // 1..max_batch_size (optimized for the largest, which dynamic batching
 // fills under load) and the model's configured input size.
-func Profile(spec *engines.Model) ([]trt.ProfileDim, error) {
+func Profile(spec *model.Spec) ([]trt.ProfileDim, error) {
 	if spec.ONNX == nil {
-		return nil, fmt.Errorf("%w: no ONNX inputs to build from", engines.ErrBadModel)
+		return nil, fmt.Errorf("%w: no ONNX inputs to build from", model.ErrBadModel)
 	}
 	b := max(spec.MaxBatchSize, 1)
 	return BuildProfile(spec.ONNX.Inputs, 1, b, b, spec.InputHeight, spec.InputWidth)
@@ -130,9 +132,9 @@ func Profile(spec *engines.Model) ([]trt.ProfileDim, error) {
 // BuildProfile is the profile of the ONNX inputs with a dynamic dimension:
 // the batch dimension from minB/optB/maxB, spatial dimensions of NCHW
 // images fixed to h×w (a fixed dimension keeps its value).
-func BuildProfile(inputs []engines.TensorInfo, minB, optB, maxB, h, w int) ([]trt.ProfileDim, error) {
+func BuildProfile(inputs []model.TensorInfo, minB, optB, maxB, h, w int) ([]trt.ProfileDim, error) {
 	if len(inputs) == 0 {
-		return nil, fmt.Errorf("%w: the model has no inputs", engines.ErrBadModel)
+		return nil, fmt.Errorf("%w: the model has no inputs", model.ErrBadModel)
 	}
 	if minB < 1 || minB > optB || optB > maxB {
 		return nil, fmt.Errorf("%w: batch range min %d, opt %d, max %d: want 1 <= min <= opt <= max", trt.ErrInvalidArgument, minB, optB, maxB)
@@ -147,7 +149,7 @@ func BuildProfile(inputs []engines.TensorInfo, minB, optB, maxB, h, w int) ([]tr
 			continue
 		}
 		if len(in.Shape) != 4 {
-			return nil, fmt.Errorf("%w: input %s has dynamic dimensions %v that trtserve cannot choose (only NCHW images): give a profile", engines.ErrBadModel, in.Name, in.Shape)
+			return nil, fmt.Errorf("%w: input %s has dynamic dimensions %v that trtserve cannot choose (only NCHW images): give a profile", model.ErrBadModel, in.Name, in.Shape)
 		}
 		at := func(n int) []int64 {
 			d := append([]int64(nil), in.Shape...)
@@ -165,7 +167,7 @@ func BuildProfile(inputs []engines.TensorInfo, minB, optB, maxB, h, w int) ([]tr
 			return d
 		}
 		if (in.Shape[2] < 0 || in.Shape[3] < 0) && (h <= 0 || w <= 0) {
-			return nil, fmt.Errorf("%w: input %s has a dynamic image size: say which (input size)", engines.ErrBadModel, in.Name)
+			return nil, fmt.Errorf("%w: input %s has a dynamic image size: say which (input size)", model.ErrBadModel, in.Name)
 		}
 		out = append(out, trt.ProfileDim{Name: in.Name, Min: at(minB), Opt: at(optB), Max: at(maxB)})
 	}
@@ -196,8 +198,8 @@ func CacheKey(onnx []byte, computeCapability, trtVersion string, o trt.BuildOpti
 
 // plan is the model's serialized engine: its own model.engine/model.plan,
 // or a cached build of its ONNX, or a new build.
-func (b *Backend) plan(ctx context.Context, spec *engines.Model) ([]byte, error) {
-	if f := engines.EngineFile(spec.Dir); f != "" {
+func (b *Backend) plan(ctx context.Context, spec *model.Spec) ([]byte, error) {
+	if f := repository.EngineFile(spec.Dir); f != "" {
 		b.opts.Log.Info("loading TensorRT engine file", "model", spec.ID(), "file", f)
 		return os.ReadFile(f)
 	}

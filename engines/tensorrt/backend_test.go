@@ -17,6 +17,8 @@ import (
 	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/staged"
+	"github.com/trtserve/trtserve/model"
+	"github.com/trtserve/trtserve/repository"
 	"github.com/trtserve/trtserve/trt"
 	"github.com/trtserve/trtserve/trt/trttest"
 )
@@ -33,7 +35,7 @@ type fixture struct {
 	backend *Backend
 	mock    *cuda.Mock
 	pool    *cuda.Pool
-	repo    *engines.Repository
+	repo    *repository.Repository
 	logs    *syncBuf
 	root    string
 }
@@ -51,7 +53,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.repo = &engines.Repository{Roots: []string{filepath.Join(f.root, "models")}, Defaults: engines.Defaults{Backend: Name, MaxBatchSize: 4}}
+	f.repo = &repository.Repository{Roots: []string{filepath.Join(f.root, "models")}, Defaults: repository.Defaults{Backend: Name, MaxBatchSize: 4}}
 	t.Cleanup(func() {
 		f.pool.Close()
 		if st := f.mock.Stats(); st.HostAllocs+st.DeviceAllocs+st.StreamsLive+st.EventsLive != 0 {
@@ -63,7 +65,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // addONNX puts testdata's 320 classification export into the repository.
-func (f *fixture) addONNX(t *testing.T, name, config string) engines.Entry {
+func (f *fixture) addONNX(t *testing.T, name, config string) repository.Entry {
 	t.Helper()
 	root, _ := trttest.Root()
 	dir := filepath.Join(f.root, "models", name, "1")
@@ -81,7 +83,7 @@ func (f *fixture) addONNX(t *testing.T, name, config string) engines.Entry {
 
 // addEngine writes a fake plan as an engine-only version folder (and the
 // model's config.yaml unless config is empty) and returns its entry.
-func (f *fixture) addEngine(t *testing.T, name, plan, config string) engines.Entry {
+func (f *fixture) addEngine(t *testing.T, name, plan, config string) repository.Entry {
 	t.Helper()
 	dir := filepath.Join(f.root, "models", name, "1")
 	os.MkdirAll(dir, 0o755)
@@ -92,7 +94,7 @@ func (f *fixture) addEngine(t *testing.T, name, plan, config string) engines.Ent
 	return f.entry(t, name)
 }
 
-func (f *fixture) entry(t *testing.T, name string) engines.Entry {
+func (f *fixture) entry(t *testing.T, name string) repository.Entry {
 	t.Helper()
 	entries, err := f.repo.Scan()
 	if err != nil {
@@ -104,10 +106,10 @@ func (f *fixture) entry(t *testing.T, name string) engines.Entry {
 		}
 	}
 	t.Fatalf("%s not in the repository", name)
-	return engines.Entry{}
+	return repository.Entry{}
 }
 
-func (f *fixture) load(t *testing.T, e engines.Entry) (*Engine, error) {
+func (f *fixture) load(t *testing.T, e repository.Entry) (*Engine, error) {
 	t.Helper()
 	spec, err := f.repo.Resolve(e)
 	if err != nil {
@@ -344,7 +346,7 @@ func TestEngineFile(t *testing.T) {
 	}
 	// Without config.yaml an engine-only folder cannot be resolved.
 	os.Remove(filepath.Join(f.root, "models", "det", "config.yaml"))
-	if _, err := f.repo.Resolve(f.entry(t, "det")); !errors.Is(err, engines.ErrBadModel) {
+	if _, err := f.repo.Resolve(f.entry(t, "det")); !errors.Is(err, model.ErrBadModel) {
 		t.Fatalf("engine without config: %v", err)
 	}
 }
@@ -366,7 +368,7 @@ func TestEngineFileOutputShapes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.load(t, f.addEngine(t, "det", tc.plan, config))
-			if !errors.Is(err, engines.ErrBadModel) || !strings.Contains(err.Error(), tc.want) {
+			if !errors.Is(err, model.ErrBadModel) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want ErrBadModel with %q", err, tc.want)
 			}
 		})
@@ -408,7 +410,7 @@ func TestBatchedShape(t *testing.T) {
 				t.Fatalf("refused: %v", err)
 			case tc.want == "" && fmt.Sprint(got) != fmt.Sprint(tc.atHi):
 				t.Fatalf("shape %v, want %v", got, tc.atHi)
-			case tc.want != "" && (!errors.Is(err, engines.ErrBadModel) || !strings.Contains(err.Error(), tc.want)):
+			case tc.want != "" && (!errors.Is(err, model.ErrBadModel) || !strings.Contains(err.Error(), tc.want)):
 				t.Fatalf("err = %v, want ErrBadModel with %q", err, tc.want)
 			}
 		})
@@ -644,7 +646,7 @@ func TestCannotRunMarksFallbackErrors(t *testing.T) {
 		mark bool
 	}{
 		{trt.ErrParse, true}, {trt.ErrBuild, true}, {trt.ErrUnsupported, true}, {trt.ErrCUDAInit, true},
-		{trt.ErrDeserialize, false}, {trt.ErrOutOfMemory, false}, {engines.ErrBadModel, false}, {os.ErrNotExist, false},
+		{trt.ErrDeserialize, false}, {trt.ErrOutOfMemory, false}, {model.ErrBadModel, false}, {os.ErrNotExist, false},
 	} {
 		got := cannotRun(fmt.Errorf("tensorrt build: %w", tc.err))
 		if errors.Is(got, engines.ErrBackendCannotRun) != tc.mark || !errors.Is(got, tc.err) {

@@ -6,16 +6,17 @@ import (
 	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/staged"
+	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/trt"
 )
 
 // Engine is a deserialized TensorRT engine.
 type Engine struct {
 	b        *Backend
-	spec     *engines.Model
+	spec     *model.Spec
 	eng      *trt.Engine
-	inputs   []engines.TensorInfo
-	outputs  []engines.TensorInfo
+	inputs   []model.TensorInfo
+	outputs  []model.TensorInfo
 	inShape  [][]int64 // per input: the shape to set, batch dim overwritten per run
 	names    []string  // inputs then outputs, TensorRT names
 	maxBatch int
@@ -40,10 +41,10 @@ func (e *Engine) load(plan []byte) error {
 			continue
 		}
 		if io.DataType != trt.Float || !io.Linear {
-			return fmt.Errorf("%w: input %s is %s (linear %v); trtserve feeds linear FP32 (build with FP32 inputs)", engines.ErrBadModel, io.Name, io.DataType, io.Linear)
+			return fmt.Errorf("%w: input %s is %s (linear %v); trtserve feeds linear FP32 (build with FP32 inputs)", model.ErrBadModel, io.Name, io.DataType, io.Linear)
 		}
 		if len(io.Shape) == 0 {
-			return fmt.Errorf("%w: input %s is a scalar", engines.ErrBadModel, io.Name)
+			return fmt.Errorf("%w: input %s is a scalar", model.ErrBadModel, io.Name)
 		}
 		shape := append([]int64(nil), io.Shape...)
 		if len(shape) == 4 {
@@ -51,13 +52,13 @@ func (e *Engine) load(plan []byte) error {
 				if shape[i] < 0 {
 					shape[i] = want
 				} else if shape[i] != want {
-					return fmt.Errorf("%w: input %s is %v but the model's input size is %dx%d (fix input_width/input_height)", engines.ErrBadModel, io.Name, io.Shape, spec.InputWidth, spec.InputHeight)
+					return fmt.Errorf("%w: input %s is %v but the model's input size is %dx%d (fix input_width/input_height)", model.ErrBadModel, io.Name, io.Shape, spec.InputWidth, spec.InputHeight)
 				}
 			}
 		}
 		for i, d := range shape[1:] {
 			if d < 0 {
-				return fmt.Errorf("%w: input %s dimension %d is dynamic and trtserve cannot choose it", engines.ErrBadModel, io.Name, i+1)
+				return fmt.Errorf("%w: input %s dimension %d is dynamic and trtserve cannot choose it", model.ErrBadModel, io.Name, i+1)
 			}
 		}
 		switch {
@@ -68,20 +69,20 @@ func (e *Engine) load(plan []byte) error {
 			e.minBatch = max(e.minBatch, int(io.Min[0]))
 			for i := 1; i < len(shape); i++ {
 				if shape[i] < io.Min[i] || shape[i] > io.Max[i] {
-					return fmt.Errorf("%w: input %s: %v is outside the engine's profile %v..%v", engines.ErrBadModel, io.Name, shape, io.Min, io.Max)
+					return fmt.Errorf("%w: input %s: %v is outside the engine's profile %v..%v", model.ErrBadModel, io.Name, shape, io.Min, io.Max)
 				}
 			}
 		}
 		e.inShape = append(e.inShape, shape)
 		e.names = append(e.names, io.Name)
-		info := engines.TensorInfo{Name: io.Name, DataType: engines.FP32, Shape: append([]int64(nil), shape...)}
+		info := model.TensorInfo{Name: io.Name, DataType: model.FP32, Shape: append([]int64(nil), shape...)}
 		if !e.fixed {
 			info.Shape[0] = -1
 		}
 		e.inputs = append(e.inputs, info)
 	}
 	if len(e.inputs) == 0 {
-		return fmt.Errorf("%w: engine has no inputs", engines.ErrBadModel)
+		return fmt.Errorf("%w: engine has no inputs", model.ErrBadModel)
 	}
 	e.minBatch = max(e.minBatch, 1)
 	if e.fixed {
@@ -142,13 +143,13 @@ func (e *Engine) load(plan []byte) error {
 			continue
 		}
 		if io.DataType != trt.Float {
-			return fmt.Errorf("%w: output %s is %s; trtserve reads FP32 outputs", engines.ErrBadModel, io.Name, io.DataType)
+			return fmt.Errorf("%w: output %s is %s; trtserve reads FP32 outputs", model.ErrBadModel, io.Name, io.DataType)
 		}
 		if len(io.Shape) == 0 {
-			return fmt.Errorf("%w: output %s is a scalar (rank 0): trtserve splits outputs by their batch dimension, so every output needs one", engines.ErrBadModel, io.Name)
+			return fmt.Errorf("%w: output %s is a scalar (rank 0): trtserve splits outputs by their batch dimension, so every output needs one", model.ErrBadModel, io.Name)
 		}
 		if io.DataDependent {
-			return fmt.Errorf("%w: output %s has a shape that depends on the data (an NMS layer in the engine?); export the model without NMS", engines.ErrBadModel, io.Name)
+			return fmt.Errorf("%w: output %s has a shape that depends on the data (an NMS layer in the engine?); export the model without NMS", model.ErrBadModel, io.Name)
 		}
 		shape, err := batchedShape(io.Name, lo, hi, atLo[io.Name], atHi[io.Name])
 		if err != nil {
@@ -158,7 +159,7 @@ func (e *Engine) load(plan []byte) error {
 			shape[0] = -1
 		}
 		e.names = append(e.names, io.Name)
-		e.outputs = append(e.outputs, engines.TensorInfo{Name: io.Name, DataType: engines.FP32, Shape: shape})
+		e.outputs = append(e.outputs, model.TensorInfo{Name: io.Name, DataType: model.FP32, Shape: shape})
 	}
 	return nil
 }
@@ -169,29 +170,29 @@ func (e *Engine) load(plan []byte) error {
 // k the k-th slice. It returns the shape at hi.
 func batchedShape(name string, lo, hi int, atLo, atHi []int64) ([]int64, error) {
 	if len(atLo) == 0 || len(atHi) == 0 {
-		return nil, fmt.Errorf("%w: output %s is a scalar (rank 0): trtserve splits outputs by their batch dimension, so every output needs one", engines.ErrBadModel, name)
+		return nil, fmt.Errorf("%w: output %s is a scalar (rank 0): trtserve splits outputs by their batch dimension, so every output needs one", model.ErrBadModel, name)
 	}
 	if len(atLo) != len(atHi) {
-		return nil, fmt.Errorf("%w: output %s changes rank with the batch (%v at batch %d, %v at batch %d)", engines.ErrBadModel, name, atLo, lo, atHi, hi)
+		return nil, fmt.Errorf("%w: output %s changes rank with the batch (%v at batch %d, %v at batch %d)", model.ErrBadModel, name, atLo, lo, atHi, hi)
 	}
 	if atLo[0] != int64(lo) || atHi[0] != int64(hi) {
-		return nil, fmt.Errorf("%w: output %s dimension 0 is not the batch (%v at batch %d, %v at batch %d): trtserve needs outputs shaped [batch, ...]", engines.ErrBadModel, name, atLo, lo, atHi, hi)
+		return nil, fmt.Errorf("%w: output %s dimension 0 is not the batch (%v at batch %d, %v at batch %d): trtserve needs outputs shaped [batch, ...]", model.ErrBadModel, name, atLo, lo, atHi, hi)
 	}
 	for i := 1; i < len(atHi); i++ {
 		if atLo[i] < 0 || atHi[i] < 0 {
-			return nil, fmt.Errorf("%w: output %s dimension %d depends on the data (an NMS layer in the engine?); export the model without NMS", engines.ErrBadModel, name, i)
+			return nil, fmt.Errorf("%w: output %s dimension %d depends on the data (an NMS layer in the engine?); export the model without NMS", model.ErrBadModel, name, i)
 		}
 		if atLo[i] != atHi[i] {
-			return nil, fmt.Errorf("%w: output %s dimension %d changes with the batch (%v at batch %d, %v at batch %d): only dimension 0 may", engines.ErrBadModel, name, i, atLo, lo, atHi, hi)
+			return nil, fmt.Errorf("%w: output %s dimension %d changes with the batch (%v at batch %d, %v at batch %d): only dimension 0 may", model.ErrBadModel, name, i, atLo, lo, atHi, hi)
 		}
 	}
 	return append([]int64(nil), atHi...), nil
 }
 
-func (e *Engine) Inputs() []engines.TensorInfo  { return e.inputs }
-func (e *Engine) Outputs() []engines.TensorInfo { return e.outputs }
-func (e *Engine) MaxBatch() int                 { return e.maxBatch }
-func (e *Engine) FixedBatch() bool              { return e.fixed }
+func (e *Engine) Inputs() []model.TensorInfo  { return e.inputs }
+func (e *Engine) Outputs() []model.TensorInfo { return e.outputs }
+func (e *Engine) MaxBatch() int               { return e.maxBatch }
+func (e *Engine) FixedBatch() bool            { return e.fixed }
 
 // WarmupBatches is every batch size the batcher can send, 1..MaxBatch
 // (engines.WarmupSizer). Not just 1 and the maximum: TensorRT may pick
@@ -219,7 +220,7 @@ func (e *Engine) Allocator() engines.Allocator { return staged.PinnedAllocator{P
 // NewInstance makes an execution context with its own streams and device
 // buffers.
 func (e *Engine) NewInstance() (engines.Instance, error) {
-	bytes := func(ts []engines.TensorInfo) []int {
+	bytes := func(ts []model.TensorInfo) []int {
 		var out []int
 		for _, t := range ts {
 			out = append(out, t.ElemsPerItem()*4)

@@ -1,4 +1,4 @@
-package engines
+package repository
 
 import (
 	"errors"
@@ -7,21 +7,9 @@ import (
 	"os"
 
 	"google.golang.org/protobuf/encoding/protowire"
-)
 
-// ONNXInfo is what trtserve reads from an ONNX file without a runtime: its
-// IO tensors, opsets and metadata_props (where Ultralytics stores names,
-// imgsz, task, stride).
-type ONNXInfo struct {
-	IRVersion int64
-	Producer  string
-	Opsets    map[string]int64
-	Metadata  map[string]string
-	Inputs    []TensorInfo
-	Outputs   []TensorInfo
-	// DimParams names the symbolic dimensions by tensor, e.g. "batch".
-	DimParams map[string][]string
-}
+	"github.com/trtserve/trtserve/model"
+)
 
 // Field numbers of onnx.proto (ModelProto, GraphProto, ValueInfoProto, ...).
 const (
@@ -45,14 +33,14 @@ const (
 )
 
 // ONNX element type numbers (onnx.TensorProto.DataType).
-var onnxElemTypes = map[int64]DataType{1: FP32, 2: UINT8, 6: INT32, 7: INT64, 10: FP16}
+var onnxElemTypes = map[int64]model.DataType{1: model.FP32, 2: model.UINT8, 6: model.INT32, 7: model.INT64, 10: model.FP16}
 
 // maxONNXHeader bounds how much of a file ReadONNXInfo parses when the graph
 // is stored after huge initializers; 2 GiB is protobuf's own limit.
 const maxONNXFile = 2 << 30
 
 // ReadONNXInfoFile reads an ONNX model's header information from path.
-func ReadONNXInfoFile(path string) (*ONNXInfo, error) {
+func ReadONNXInfoFile(path string) (*model.ONNXInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -63,7 +51,7 @@ func ReadONNXInfoFile(path string) (*ONNXInfo, error) {
 		return nil, err
 	}
 	if st.Size() > maxONNXFile {
-		return nil, fmt.Errorf("%w: %s is larger than 2 GiB (external data is not supported)", ErrBadModel, path)
+		return nil, fmt.Errorf("%w: %s is larger than 2 GiB (external data is not supported)", model.ErrBadModel, path)
 	}
 	data, err := io.ReadAll(f)
 	if err != nil {
@@ -79,8 +67,8 @@ func ReadONNXInfoFile(path string) (*ONNXInfo, error) {
 // ParseONNXInfo decodes the parts of a serialized ModelProto that trtserve
 // needs, skipping weights. Inputs that are also initializers (old exports
 // list weights as graph inputs) are dropped.
-func ParseONNXInfo(data []byte) (*ONNXInfo, error) {
-	info := &ONNXInfo{Opsets: map[string]int64{}, Metadata: map[string]string{}, DimParams: map[string][]string{}}
+func ParseONNXInfo(data []byte) (*model.ONNXInfo, error) {
+	info := &model.ONNXInfo{Opsets: map[string]int64{}, Metadata: map[string]string{}, DimParams: map[string][]string{}}
 	var graph []byte
 	err := walk(data, func(num protowire.Number, typ protowire.Type, v []byte, n uint64) error {
 		switch {
@@ -121,10 +109,10 @@ func ParseONNXInfo(data []byte) (*ONNXInfo, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: not an ONNX model: %v", ErrBadModel, err)
+		return nil, fmt.Errorf("%w: not an ONNX model: %v", model.ErrBadModel, err)
 	}
 	if graph == nil {
-		return nil, fmt.Errorf("%w: ONNX model has no graph", ErrBadModel)
+		return nil, fmt.Errorf("%w: ONNX model has no graph", model.ErrBadModel)
 	}
 	initializers := map[string]bool{}
 	var ins, outs [][]byte
@@ -148,7 +136,7 @@ func ParseONNXInfo(data []byte) (*ONNXInfo, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: bad ONNX graph: %v", ErrBadModel, err)
+		return nil, fmt.Errorf("%w: bad ONNX graph: %v", model.ErrBadModel, err)
 	}
 	for _, raw := range ins {
 		t, params, err := parseValueInfo(raw)
@@ -169,13 +157,13 @@ func ParseONNXInfo(data []byte) (*ONNXInfo, error) {
 		info.DimParams[t.Name] = params
 	}
 	if len(info.Inputs) == 0 || len(info.Outputs) == 0 {
-		return nil, fmt.Errorf("%w: ONNX graph declares no inputs or no outputs", ErrBadModel)
+		return nil, fmt.Errorf("%w: ONNX graph declares no inputs or no outputs", model.ErrBadModel)
 	}
 	return info, nil
 }
 
-func parseValueInfo(raw []byte) (TensorInfo, []string, error) {
-	var t TensorInfo
+func parseValueInfo(raw []byte) (model.TensorInfo, []string, error) {
+	var t model.TensorInfo
 	var params []string
 	err := walk(raw, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if typ != protowire.BytesType {
@@ -194,7 +182,7 @@ func parseValueInfo(raw []byte) (TensorInfo, []string, error) {
 					case num == tensorElemType && typ == protowire.VarintType:
 						t.DataType = onnxElemTypes[int64(n)]
 						if t.DataType == "" {
-							t.DataType = DataType(fmt.Sprintf("ONNX_TYPE_%d", n))
+							t.DataType = model.DataType(fmt.Sprintf("ONNX_TYPE_%d", n))
 						}
 					case num == tensorShape && typ == protowire.BytesType:
 						return walk(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
@@ -224,7 +212,7 @@ func parseValueInfo(raw []byte) (TensorInfo, []string, error) {
 		return nil
 	})
 	if err != nil {
-		return t, nil, fmt.Errorf("%w: bad ONNX value info: %v", ErrBadModel, err)
+		return t, nil, fmt.Errorf("%w: bad ONNX value info: %v", model.ErrBadModel, err)
 	}
 	return t, params, nil
 }

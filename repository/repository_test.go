@@ -1,4 +1,4 @@
-package engines
+package repository
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/trtserve/trtserve/model"
 )
 
 func TestParsePythonNames(t *testing.T) {
@@ -56,8 +58,8 @@ func TestParseONNXInfoOfUltralyticsExport(t *testing.T) {
 		t.Errorf("metadata %v opsets %v", info.Metadata, info.Opsets)
 	}
 	for _, bad := range [][]byte{nil, []byte("not onnx at all"), {0x0a, 0xff}} {
-		if _, err := ParseONNXInfo(bad); !errors.Is(err, ErrBadModel) {
-			t.Errorf("%q: want ErrBadModel, got %v", bad, err)
+		if _, err := ParseONNXInfo(bad); !errors.Is(err, model.ErrBadModel) {
+			t.Errorf("%q: want model.ErrBadModel, got %v", bad, err)
 		}
 	}
 }
@@ -121,7 +123,7 @@ func TestRepositoryScanAndResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Task != ObjectDetection || m.MaxBatchSize != 4 || m.NMS != "ultralytics" || m.Pre.Resize != Stretch ||
+	if m.Task != model.ObjectDetection || m.MaxBatchSize != 4 || m.NMS != "ultralytics" || m.Pre.Resize != model.Stretch ||
 		m.InputWidth != 320 || len(m.ClassNames) != 80 || m.ClassNames[0] != "person" || !m.Pre.AutoOrient {
 		t.Errorf("resolved dets: %+v", m)
 	}
@@ -130,7 +132,7 @@ func TestRepositoryScanAndResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Source != "roboflow" || m.Pre.Resize != FitWhite || !reflect.DeepEqual(m.ClassNames, []string{"ace", "king"}) ||
+	if m.Source != "roboflow" || m.Pre.Resize != model.FitWhite || !reflect.DeepEqual(m.ClassNames, []string{"ace", "king"}) ||
 		m.Colors["a"] != "#FF0000" || !m.Pre.AutoOrient || m.Pre.Std != [3]float32{1, 1, 1} {
 		t.Errorf("resolved cards: %+v", m)
 	}
@@ -138,7 +140,7 @@ func TestRepositoryScanAndResolve(t *testing.T) {
 	if m, err = repo.Resolve(e); err != nil {
 		t.Fatal(err)
 	}
-	if m.Source != "roboflow" || filepath.Base(m.File) != "yolov5s_weights.onnx" || m.OutputLayout != "yolov5" || m.Pre.Resize != Stretch {
+	if m.Source != "roboflow" || filepath.Base(m.File) != "yolov5s_weights.onnx" || m.OutputLayout != "yolov5" || m.Pre.Resize != model.Stretch {
 		t.Errorf("resolved cards/8: %+v", m)
 	}
 	e, _ = repo.Find("v5/1")
@@ -147,60 +149,37 @@ func TestRepositoryScanAndResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A YOLOv5 export says nothing of its task: its output shape does.
-	if m.Task != ObjectDetection || m.OutputLayout != "yolov5" || m.InputWidth != 320 || len(m.ClassNames) != 80 ||
-		m.Pre.Resize != FitGrey || m.MaxBatchSize != 8 {
+	if m.Task != model.ObjectDetection || m.OutputLayout != "yolov5" || m.InputWidth != 320 || len(m.ClassNames) != 80 ||
+		m.Pre.Resize != model.FitGrey || m.MaxBatchSize != 8 {
 		t.Errorf("resolved v5: %+v", m)
 	}
 	e, _ = repo.Find("typo/1")
-	if _, err := repo.Resolve(e); !errors.Is(err, ErrBadModel) {
+	if _, err := repo.Resolve(e); !errors.Is(err, model.ErrBadModel) {
 		t.Errorf("config.yaml typo must fail loudly, got %v", err)
 	}
-	if _, err := repo.Find("nope/1"); !errors.Is(err, ErrUnknownModel) {
+	if _, err := repo.Find("nope/1"); !errors.Is(err, model.ErrUnknownModel) {
 		t.Errorf("unknown model: %v", err)
 	}
 }
 
-func TestMmapAllocator(t *testing.T) {
-	b, err := MmapAllocator{}.Alloc(1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := b.Float32s()
-	if len(f) != 250 {
-		t.Fatalf("len %d", len(f))
-	}
-	f[249] = 1.5
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal("second Close must be a no-op:", err)
-	}
-	if _, err := (MmapAllocator{}).Alloc(0); err == nil {
-		t.Fatal("zero-size alloc must fail")
-	}
-}
-
-// TestUltralyticsLayoutFromOutputShape: YOLOv5 exports are told from YOLOv8
-// ones by their output shape, with or without a task in the metadata.
 func TestUltralyticsLayoutFromOutputShape(t *testing.T) {
 	names := "{0: 'a', 1: 'b'}"
 	cases := []struct {
 		name   string
 		meta   map[string]string
 		shape  []int64
-		task   Task
+		task   model.Task
 		layout string
 	}{
-		{"yolov5 without task", map[string]string{"names": names}, []int64{-1, 6300, 7}, ObjectDetection, "yolov5"},
-		{"yolov5 with task", map[string]string{"names": names, "task": "detect"}, []int64{-1, 6300, 7}, ObjectDetection, "yolov5"},
-		{"yolov8", map[string]string{"names": names, "task": "detect"}, []int64{-1, 6, 2100}, ObjectDetection, "yolov8"},
+		{"yolov5 without task", map[string]string{"names": names}, []int64{-1, 6300, 7}, model.ObjectDetection, "yolov5"},
+		{"yolov5 with task", map[string]string{"names": names, "task": "detect"}, []int64{-1, 6300, 7}, model.ObjectDetection, "yolov5"},
+		{"yolov8", map[string]string{"names": names, "task": "detect"}, []int64{-1, 6, 2100}, model.ObjectDetection, "yolov8"},
 		{"no names, no task", map[string]string{}, []int64{-1, 6300, 7}, "", "yolov8"},
-		{"pose stays pose", map[string]string{"names": names, "task": "pose", "kpt_shape": "[1, 3]"}, []int64{-1, 6300, 7}, KeypointDetection, "yolov8"},
+		{"pose stays pose", map[string]string{"names": names, "task": "pose", "kpt_shape": "[1, 3]"}, []int64{-1, 6300, 7}, model.KeypointDetection, "yolov8"},
 	}
 	for _, c := range cases {
-		m := &Model{OutputLayout: "yolov8"}
-		info := &ONNXInfo{Metadata: c.meta, Outputs: []TensorInfo{{Name: "output0", Shape: c.shape}}}
+		m := &model.Spec{OutputLayout: "yolov8"}
+		info := &model.ONNXInfo{Metadata: c.meta, Outputs: []model.TensorInfo{{Name: "output0", Shape: c.shape}}}
 		if err := applyUltralytics(m, info); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -229,7 +208,7 @@ func TestResolveTF32(t *testing.T) {
 		{"true", "tf32: true\n", false, nil},
 		{"false", "tf32: false\n", true, nil},
 		{"with fp16", "precision: fp16\ntf32: false\n", true, nil},
-		{"not a bool", "tf32: maybe\n", false, ErrBadModel},
+		{"not a bool", "tf32: maybe\n", false, model.ErrBadModel},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := repo.ResolveWith(e, []byte(tc.config))

@@ -1,4 +1,4 @@
-package engines
+package model
 
 import (
 	"fmt"
@@ -92,9 +92,9 @@ type Preprocessing struct {
 	Mean, Std [3]float32
 }
 
-// Model is one servable model version with everything resolved: where its
+// Spec is one servable model version with everything resolved: where its
 // weights are, which backend runs it, its task, classes and preprocessing.
-type Model struct {
+type Spec struct {
 	Name, Version string
 	// Dir is the version folder; File the weights file inside it.
 	Dir, File string
@@ -159,10 +159,10 @@ type DynamicBatching struct {
 }
 
 // ID is the model's "name/version" identifier (Roboflow's dataset/version).
-func (m *Model) ID() string { return m.Name + "/" + m.Version }
+func (m *Spec) ID() string { return m.Name + "/" + m.Version }
 
 // ClassName returns the name of class id, or its number when unnamed.
-func (m *Model) ClassName(id int) string {
+func (m *Spec) ClassName(id int) string {
 	if id >= 0 && id < len(m.ClassNames) {
 		return m.ClassNames[id]
 	}

@@ -1,0 +1,135 @@
+package repository
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/trtserve/trtserve/model"
+)
+
+// FileConfig is models/<name>/config.yaml. Every field is optional and
+// overrides what was read from the model's own files.
+type FileConfig struct {
+	Backend       string   `yaml:"backend"`
+	Task          string   `yaml:"task"`
+	ClassNames    []string `yaml:"class_names"`
+	InputWidth    int      `yaml:"input_width"`
+	InputHeight   int      `yaml:"input_height"`
+	Preprocessing struct {
+		Resize     string      `yaml:"resize"`
+		AutoOrient *bool       `yaml:"auto_orient"`
+		Mean       *[3]float32 `yaml:"mean"`
+		Std        *[3]float32 `yaml:"std"`
+	} `yaml:"preprocessing"`
+	NMS             string                 `yaml:"nms"`
+	OutputLayout    string                 `yaml:"output_layout"`
+	MaxBatchSize    int                    `yaml:"max_batch_size"`
+	InstanceCount   int                    `yaml:"instance_count"`
+	DynamicBatching *model.DynamicBatching `yaml:"dynamic_batching"`
+	Simulated       *model.SimulatedTiming `yaml:"simulated"`
+	// Precision is what the TensorRT backend builds the engine with:
+	// fp32 (default), fp16, bf16, int8 or strongly-typed.
+	Precision string `yaml:"precision"`
+	// TF32 false makes the TensorRT build keep TF32 kernels out of fp32
+	// layers; absent or true is TensorRT's default (TF32 allowed). A
+	// pointer, because absent and true mean the same but false is a choice.
+	TF32 *bool `yaml:"tf32"`
+}
+
+// ParseFileConfig decodes config.yaml strictly: unknown keys are errors, so
+// a typo never silently falls back to a default.
+func ParseFileConfig(data []byte) (*FileConfig, error) {
+	var c FileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: config.yaml: %v", model.ErrBadModel, err)
+	}
+	if c.NMS != "" && c.NMS != "roboflow" && c.NMS != "ultralytics" {
+		return nil, fmt.Errorf("%w: config.yaml: nms must be roboflow or ultralytics, got %q", model.ErrBadModel, c.NMS)
+	}
+	if c.OutputLayout != "" && c.OutputLayout != "yolov8" && c.OutputLayout != "yolov5" {
+		return nil, fmt.Errorf("%w: config.yaml: output_layout must be yolov8 or yolov5, got %q", model.ErrBadModel, c.OutputLayout)
+	}
+	if c.MaxBatchSize < 0 || c.InstanceCount < 0 {
+		return nil, fmt.Errorf("%w: config.yaml: max_batch_size and instance_count must not be negative", model.ErrBadModel)
+	}
+	return &c, nil
+}
+
+func applyFileConfig(m *model.Spec, c *FileConfig) error {
+	if c.Backend != "" {
+		m.Backend = c.Backend
+	}
+	if c.Precision != "" {
+		switch c.Precision {
+		case "fp32", "fp16", "bf16", "int8", "strongly-typed":
+			m.Precision = c.Precision
+		default:
+			return fmt.Errorf("%w: config.yaml: precision must be fp32, fp16, bf16, int8 or strongly-typed, got %q", model.ErrBadModel, c.Precision)
+		}
+	}
+	if c.TF32 != nil {
+		m.DisableTF32 = !*c.TF32
+	}
+	if c.Task != "" {
+		t, err := model.ParseTask(c.Task)
+		if err != nil {
+			return err
+		}
+		m.Task = t
+		m.Pre.Mean, m.Pre.Std = taskNormalization(t)
+	}
+	if len(c.ClassNames) > 0 {
+		m.ClassNames = c.ClassNames
+	}
+	if c.InputWidth > 0 {
+		m.InputWidth = c.InputWidth
+	}
+	if c.InputHeight > 0 {
+		m.InputHeight = c.InputHeight
+	}
+	if c.Preprocessing.Resize != "" {
+		m.Pre.Resize = model.ParseResizeMode(c.Preprocessing.Resize)
+	}
+	if c.Preprocessing.AutoOrient != nil {
+		m.Pre.AutoOrient = *c.Preprocessing.AutoOrient
+	}
+	if c.Preprocessing.Mean != nil {
+		m.Pre.Mean = *c.Preprocessing.Mean
+	}
+	if c.Preprocessing.Std != nil {
+		for _, s := range c.Preprocessing.Std {
+			if s == 0 {
+				return fmt.Errorf("%w: config.yaml: preprocessing.std must not be 0", model.ErrBadModel)
+			}
+		}
+		m.Pre.Std = *c.Preprocessing.Std
+	}
+	if c.NMS != "" {
+		m.NMS = c.NMS
+	}
+	if c.OutputLayout != "" {
+		m.OutputLayout = c.OutputLayout
+	}
+	if c.MaxBatchSize > 0 {
+		m.MaxBatchSize = c.MaxBatchSize
+	}
+	if c.InstanceCount > 0 {
+		m.InstanceCount = c.InstanceCount
+	}
+	if c.DynamicBatching != nil {
+		m.Batching = *c.DynamicBatching
+	}
+	if c.Simulated != nil {
+		if c.Simulated.BaseMicros < 0 || c.Simulated.PerItemMicros < 0 {
+			return fmt.Errorf("%w: config.yaml: simulated times must not be negative", model.ErrBadModel)
+		}
+		m.Simulated = *c.Simulated
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package repository
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/trtserve/trtserve/model"
+)
+
+// applyUltralytics reads an Ultralytics export's metadata_props. Without
+// environment.json there is no Roboflow preprocessing to follow, so such
+// models get Ultralytics' own: letterbox with grey (114) edges, EXIF
+// auto-orientation on. YOLOv5 exports (ultralytics/yolov5's export.py)
+// carry names and stride but no task: a single output [batch, anchors,
+// 5+classes] makes them YOLOv5-layout detectors (YOLOv8's is [batch,
+// 4+classes, anchors]), with a task in the metadata or without.
+func applyUltralytics(m *model.Spec, info *model.ONNXInfo) error {
+	meta := info.Metadata
+	m.Pre.Resize = model.FitGrey
+	m.Pre.AutoOrient = true
+	if task, ok := meta["task"]; ok {
+		t, err := model.ParseTask(task)
+		if err != nil {
+			return err
+		}
+		m.Task = t
+		m.ModelType = "yolov8"
+	}
+	if names, ok := meta["names"]; ok {
+		list, err := ParsePythonNames(names)
+		if err != nil {
+			return fmt.Errorf("%w: metadata names: %v", model.ErrBadModel, err)
+		}
+		m.ClassNames = list
+	}
+	if n := int64(len(m.ClassNames)); n > 0 && (m.Task == "" || m.Task == model.ObjectDetection) &&
+		len(info.Outputs) == 1 && len(info.Outputs[0].Shape) == 3 {
+		if s := info.Outputs[0].Shape; s[2] == 5+n && s[1] != 4+n {
+			m.Task, m.ModelType, m.OutputLayout = model.ObjectDetection, "yolov5", "yolov5"
+		}
+	}
+	h, w, err := MetadataImageSize(meta)
+	if err != nil {
+		return err
+	}
+	if h > 0 && m.InputHeight == 0 {
+		m.InputHeight, m.InputWidth = h, w
+	}
+	if kpt, ok := meta["kpt_shape"]; ok {
+		dims, err := parseIntList(kpt)
+		if err != nil || len(dims) != 2 {
+			return fmt.Errorf("%w: metadata kpt_shape %q", model.ErrBadModel, kpt)
+		}
+		m.KeypointNames = make([]string, dims[0])
+		for i := range m.KeypointNames {
+			m.KeypointNames[i] = strconv.Itoa(i)
+		}
+	}
+	m.Pre.Mean, m.Pre.Std = taskNormalization(m.Task)
+	return nil
+}
+
+// MetadataImageSize is the input size in an Ultralytics export's imgsz
+// metadata ("[h, w]" or "n"), or 0, 0 when there is none.
+func MetadataImageSize(meta map[string]string) (h, w int, err error) {
+	imgsz, ok := meta["imgsz"]
+	if !ok {
+		return 0, 0, nil
+	}
+	dims, err := parseIntList(imgsz)
+	if err != nil || len(dims) == 0 {
+		return 0, 0, fmt.Errorf("%w: metadata imgsz %q", model.ErrBadModel, imgsz)
+	}
+	h, w = dims[0], dims[0]
+	if len(dims) > 1 {
+		w = dims[1]
+	}
+	return h, w, nil
+}
+
+func parseIntList(s string) ([]int, error) {
+	s = strings.Trim(strings.TrimSpace(s), "[]()")
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
