@@ -1,0 +1,69 @@
+package config
+
+import "time"
+
+// Every default trtserve has lives here, so that a reader looking for "what
+// happens when I set nothing" finds one file. The envDefault tags of Config
+// must spell the same values (TestEnvDefaultsMatchConstants checks), and the
+// packages that fill zero fields (server, pipeline) take their fallbacks
+// from these constants rather than keeping their own.
+
+// Listening and the model repository.
+const (
+	DefaultHost            = "0.0.0.0"
+	DefaultPort            = 9001
+	DefaultModelRepository = "./models"
+	DefaultLoadModels      = "all"
+)
+
+// Batching and engine instances.
+const (
+	DefaultMaxBatchSize  = 8
+	DefaultInstanceCount = 1
+)
+
+// HTTP limits. A zero field of server.Options falls back to these.
+const (
+	DefaultMaxBodyBytes    = 64 << 20
+	DefaultMaxImagePixels  = int64(64_000_000)
+	DefaultRequestTimeout  = 60 * time.Second
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultReadTimeout     = 30 * time.Second
+	DefaultWriteTimeout    = 60 * time.Second
+	DefaultMaxConnections  = 8192
+	// URL inputs have no setting of their own: a download is capped by size
+	// and time so a slow or huge remote image cannot hold a request.
+	DefaultMaxURLBytes = int64(32 << 20)
+	DefaultURLTimeout  = 10 * time.Second
+)
+
+// The pipeline. A zero field of pipeline's options falls back to these.
+const (
+	// DefaultPipeline is the parallel pipeline (decode pool, dynamic
+	// batcher, postprocess pool); "serial" is the baseline.
+	DefaultPipeline = "parallel"
+	// DefaultMaxQueueSize is how many images a model admits before 429.
+	DefaultMaxQueueSize = 2048
+	// DefaultRingDepth is the batch buffer sets per instance: one forming,
+	// one running, one in postprocess.
+	DefaultRingDepth = 3
+	// DefaultRetireGrace is how long a model replaced by a reload keeps
+	// serving requests already admitted to it.
+	DefaultRetireGrace = 5 * time.Second
+)
+
+// Backends, the GPU and model control.
+const (
+	DefaultTensorRT            = "auto"
+	DefaultAllowEngineHostCode = true
+	DefaultGPU                 = 0
+	DefaultCUDAMockDevices     = 1
+	DefaultModelControl        = "explicit"
+	DefaultPollInterval        = 15 * time.Second
+)
+
+// Logging.
+const (
+	DefaultLogLevel  = "info"
+	DefaultLogFormat = "text"
+)
