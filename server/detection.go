@@ -7,7 +7,6 @@ import (
 	gojson "github.com/goccy/go-json"
 	"github.com/google/uuid"
 
-	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
 	"github.com/trtserve/trtserve/vision"
 )
@@ -80,20 +79,13 @@ type detectWork struct {
 	req *detectReq
 }
 
-func resizeMode(m model.ResizeMode) vision.ResizeMode {
-	if m.IsFit() {
-		return vision.Fit
-	}
-	return vision.Stretch
-}
-
 func (w *imageWork) Preprocess(in [][]float32) error {
 	spec := w.ir.model.Spec
 	crop := spec.Pre.StaticCrop != nil && !w.ir.noCrop
 	gray := spec.Pre.Grayscale && !w.ir.noGray
 	opts := vision.DecodeOptions{MaxPixels: w.ir.maxPixels, AutoOrient: w.ir.autoOrient}
 	if w.ir.dctScale && !crop && !gray && spec.Pre.Contrast == "" {
-		opts.TargetW, opts.TargetH, opts.TargetMode = spec.InputWidth, spec.InputHeight, resizeMode(spec.Pre.Resize)
+		opts.TargetW, opts.TargetH, opts.TargetMode = spec.InputWidth, spec.InputHeight, spec.Pre.Resize
 	}
 	img, err := vision.Decode(w.data, opts)
 	if err != nil {
@@ -140,7 +132,7 @@ func (w *imageWork) Preprocess(in [][]float32) error {
 			vision.Gray(src)
 		}
 	}
-	w.geo = vision.NewGeometry(resizeMode(spec.Pre.Resize), src.SrcW, src.SrcH, spec.InputWidth, spec.InputHeight)
+	w.geo = vision.NewGeometry(spec.Pre.Resize, src.SrcW, src.SrcH, spec.InputWidth, spec.InputHeight)
 	return vision.ToTensor(src, w.geo, vision.Normalize{Mean: spec.Pre.Mean, Std: spec.Pre.Std}, spec.Pre.Resize.PadValue(), in[0])
 }
 

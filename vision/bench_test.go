@@ -5,6 +5,8 @@ import (
 	"image/jpeg"
 	"os"
 	"testing"
+
+	"github.com/trtserve/trtserve/model"
 )
 
 // BenchmarkDecodePreprocess1080p: a 1920x1080 q90 JPEG to a 640x640
@@ -22,7 +24,7 @@ func BenchmarkDecodePreprocess1080p(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		for i := 0; i < b.N; i++ {
 			img := decode()
-			g := NewGeometry(Fit, img.SrcW, img.SrcH, 640, 640)
+			g := NewGeometry(model.FitGrey, img.SrcW, img.SrcH, 640, 640)
 			if err := ToTensor(img, g, norm, 114, dst); err != nil {
 				b.Fatal(err)
 			}
@@ -33,7 +35,7 @@ func BenchmarkDecodePreprocess1080p(b *testing.B) {
 	})
 	b.Run(JPEGDecoder+"/dct-scaled", func(b *testing.B) {
 		run(b, func() *Image {
-			img, _ := Decode(data, DecodeOptions{TargetW: 640, TargetH: 640, TargetMode: Fit})
+			img, _ := Decode(data, DecodeOptions{TargetW: 640, TargetH: 640, TargetMode: model.FitGrey})
 			return img
 		})
 	})
@@ -69,7 +71,7 @@ func BenchmarkPreprocess640(b *testing.B) {
 		}
 	})
 	b.Run("tensor-same-size", func(b *testing.B) {
-		g := NewGeometry(Fit, img.SrcW, img.SrcH, 640, 640)
+		g := NewGeometry(model.FitGrey, img.SrcW, img.SrcH, 640, 640)
 		for i := 0; i < b.N; i++ {
 			ToTensor(img, g, norm, 114, dst)
 		}
@@ -79,7 +81,7 @@ func BenchmarkPreprocess640(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("tensor-1080p-letterbox", func(b *testing.B) {
-		g := NewGeometry(Fit, big.SrcW, big.SrcH, 640, 640)
+		g := NewGeometry(model.FitGrey, big.SrcW, big.SrcH, 640, 640)
 		for i := 0; i < b.N; i++ {
 			ToTensor(big, g, norm, 114, dst)
 		}

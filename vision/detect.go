@@ -231,7 +231,7 @@ func Rescale(dets []Detection, g Geometry, cropX, cropY int) {
 	for i := range dets {
 		d := &dets[i]
 		x1, y1, x2, y2 := float64(d.X1), float64(d.Y1), float64(d.X2), float64(d.Y2)
-		if g.Mode == Stretch {
+		if !g.Mode.IsFit() {
 			sx, sy := ow/float64(g.InW), oh/float64(g.InH)
 			x1, x2, y1, y2 = x1*sx, x2*sx, y1*sy, y2*sy
 		} else {
@@ -268,7 +268,7 @@ func Keypoints(d Detection, n int, g Geometry, cropX, cropY int) []Keypoint {
 	out := make([]Keypoint, 0, n)
 	for k := 0; k < n && 3*k+2 < len(d.Extra); k++ {
 		x, y := float64(d.Extra[3*k]), float64(d.Extra[3*k+1])
-		if g.Mode == Stretch {
+		if !g.Mode.IsFit() {
 			x *= ow / float64(g.InW)
 			y *= oh / float64(g.InH)
 		} else {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/trtserve/trtserve/model"
 )
 
 // FuzzDecode: any bytes either decode into an image no larger than the
@@ -25,7 +27,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(tinyPNG(f), false)
 	const limit = 1 << 20
 	f.Fuzz(func(t *testing.T, data []byte, orient bool) {
-		img, err := Decode(data, DecodeOptions{MaxPixels: limit, AutoOrient: orient, TargetW: 320, TargetH: 320, TargetMode: Stretch})
+		img, err := Decode(data, DecodeOptions{MaxPixels: limit, AutoOrient: orient, TargetW: 320, TargetH: 320, TargetMode: model.Stretch})
 		if err != nil {
 			if !errors.Is(err, ErrUnsupportedFormat) && !errors.Is(err, ErrCorruptImage) && !errors.Is(err, ErrTooManyPixels) {
 				t.Fatalf("unclassified error %v", err)

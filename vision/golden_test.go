@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/trtserve/trtserve/model"
 )
 
 type goldenPred struct {
@@ -72,11 +74,11 @@ func loadGolden(t *testing.T, name string, v any) {
 }
 
 // resizeOf maps Roboflow's resize format to ours.
-func resizeOf(format string) ResizeMode {
+func resizeOf(format string) model.ResizeMode {
 	if format == "Stretch to" {
-		return Stretch
+		return model.Stretch
 	}
-	return Fit
+	return model.FitGrey
 }
 
 // readFloats reads a gzipped little-endian float32 file of testdata/goldens.
@@ -174,9 +176,9 @@ func TestPreprocessingGoldens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mode, pad, tol, meanTol := Stretch, uint8(0), 0.02, 0.02
+			mode, pad, tol, meanTol := model.Stretch, uint8(0), 0.02, 0.02
 			if c.Resize != "Stretch to" {
-				mode, pad, tol, meanTol = Fit, 114, 1.0, 0.5
+				mode, pad, tol, meanTol = model.FitGrey, 114, 1.0, 0.5
 			}
 			if fallback && filepath.Ext(c.Image) == ".jpg" {
 				tol, meanTol = 20, 0.5

@@ -7,6 +7,8 @@ import (
 	"image"
 	"image/png"
 	"sync"
+
+	"github.com/trtserve/trtserve/model"
 )
 
 // Errors callers map to HTTP statuses.
@@ -68,7 +70,7 @@ type DecodeOptions struct {
 	// TargetW x TargetH model input resized with TargetMode (the resize that
 	// follows does the rest).
 	TargetW, TargetH int
-	TargetMode       ResizeMode
+	TargetMode       model.ResizeMode
 }
 
 // need is the smallest decoded size that still covers the image's

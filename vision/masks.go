@@ -274,7 +274,7 @@ func Polygon(pts [][2]int, maskW, maskH int, g Geometry, cropX, cropY int) []Poi
 	out := make([]Point, len(pts))
 	for i, p := range pts {
 		x, y := float32(p[0]), float32(p[1])
-		if g.Mode == Stretch {
+		if !g.Mode.IsFit() {
 			x *= float32(ow / float64(maskW))
 			y *= float32(oh / float64(maskH))
 		} else {

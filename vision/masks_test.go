@@ -3,6 +3,8 @@ package vision
 import (
 	"math"
 	"testing"
+
+	"github.com/trtserve/trtserve/model"
 )
 
 type segGolden struct {
@@ -147,7 +149,7 @@ func BenchmarkMasks(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	geo := NewGeometry(Stretch, 810, 1080, 320, 320)
+	geo := NewGeometry(model.Stretch, 810, 1080, 320, 320)
 	for _, mode := range []MaskMode{MaskFast, MaskAccurate, MaskTradeoff} {
 		b.Run([]string{"accurate", "fast", "tradeoff-0.5"}[mode], func(b *testing.B) {
 			for i := 0; i < b.N; i++ {

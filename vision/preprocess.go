@@ -3,24 +3,16 @@ package vision
 import (
 	"fmt"
 	"math"
-)
 
-// ResizeMode mirrors model.ResizeMode (Roboflow's names) without
-// importing engines: vision must not depend on the model layer.
-type ResizeMode int
-
-// Resize modes.
-const (
-	Stretch ResizeMode = iota
-	Fit
+	"github.com/trtserve/trtserve/model"
 )
 
 // Geometry places an image of SrcW x SrcH inside the model input InW x InH:
-// scaled to NW x NH and offset by PadX, PadY (Fit), or stretched to fill it.
-// It is computed on the full-resolution size so that decoding at a DCT
-// scale never changes where boxes land.
+// scaled to NW x NH and offset by PadX, PadY (a Fit mode), or stretched to
+// fill it. It is computed on the full-resolution size so that decoding at a
+// DCT scale never changes where boxes land.
 type Geometry struct {
-	Mode       ResizeMode
+	Mode       model.ResizeMode
 	SrcW, SrcH int
 	InW, InH   int
 	NW, NH     int
@@ -31,9 +23,9 @@ type Geometry struct {
 // resize_image_keeping_aspect_ratio and letterbox_image): for Fit, the side
 // that limits is set to the input size and the other is truncated
 // (int(W/ratio)); padding is split with the odd pixel at the bottom/right.
-func NewGeometry(mode ResizeMode, srcW, srcH, inW, inH int) Geometry {
+func NewGeometry(mode model.ResizeMode, srcW, srcH, inW, inH int) Geometry {
 	g := Geometry{Mode: mode, SrcW: srcW, SrcH: srcH, InW: inW, InH: inH, NW: inW, NH: inH}
-	if mode == Fit {
+	if mode.IsFit() {
 		imgRatio := float64(srcW) / float64(srcH)
 		if imgRatio >= float64(inW)/float64(inH) {
 			g.NW, g.NH = inW, int(float64(inW)/imgRatio)

@@ -1,6 +1,10 @@
 package vision
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/trtserve/trtserve/model"
+)
 
 // The expected strings are pycocotools 2.0's mask.encode of the same masks.
 func TestCOCORLE(t *testing.T) {
@@ -38,7 +42,7 @@ func TestMaskToImage(t *testing.T) {
 	// A 4x4 mask over an 8x8 model input, Stretch from a 16x8 image: the
 	// mask's left half maps to the image's left half.
 	m := Mask{Pix: []uint8{1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0}, W: 4, H: 4}
-	g := NewGeometry(Stretch, 16, 8, 8, 8)
+	g := NewGeometry(model.Stretch, 16, 8, 8, 8)
 	out := MaskToImage(m, g, 0, 0, 16, 8)
 	for y := 0; y < 8; y++ {
 		for x := 0; x < 16; x++ {

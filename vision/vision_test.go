@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"testing"
+
+	"github.com/trtserve/trtserve/model"
 )
 
 func TestDecodeOrientsEXIF(t *testing.T) {
@@ -74,7 +76,7 @@ func TestGeometryMatchesRoboflow(t *testing.T) {
 		{10, 1000, 640, 640, 6, 640, 317, 0},
 	}
 	for _, c := range cases {
-		g := NewGeometry(Fit, c.srcW, c.srcH, c.inW, c.inH)
+		g := NewGeometry(model.FitGrey, c.srcW, c.srcH, c.inW, c.inH)
 		if g.NW != c.nw || g.NH != c.nh || g.PadX != c.padX || g.PadY != c.padY {
 			t.Errorf("%dx%d in %dx%d: got %+v", c.srcW, c.srcH, c.inW, c.inH, g)
 		}

@@ -118,11 +118,7 @@ func bareONNXRuntime(b *testing.B, id string, image []byte) func() {
 	if err != nil {
 		b.Fatal(err)
 	}
-	mode := vision.Stretch
-	if m.Pre.Resize.IsFit() {
-		mode = vision.Fit
-	}
-	g := vision.NewGeometry(mode, img.SrcW, img.SrcH, m.InputWidth, m.InputHeight)
+	g := vision.NewGeometry(m.Pre.Resize, img.SrcW, img.SrcH, m.InputWidth, m.InputHeight)
 	if err := vision.ToTensor(img, g, vision.Normalize{Mean: m.Pre.Mean, Std: m.Pre.Std}, m.Pre.Resize.PadValue(), in[0].Float32s()); err != nil {
 		b.Fatal(err)
 	}

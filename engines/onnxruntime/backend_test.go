@@ -113,7 +113,7 @@ func BenchmarkInfer640(b *testing.B) {
 		b.Fatal(err)
 	}
 	bus := buffers(b, eng.Inputs(), 1)
-	g := vision.NewGeometry(vision.Fit, img.SrcW, img.SrcH, 640, 640)
+	g := vision.NewGeometry(model.FitGrey, img.SrcW, img.SrcH, 640, 640)
 	if err := vision.ToTensor(img, g, vision.Normalize{Std: [3]float32{1, 1, 1}}, 114, bus[0].Float32s()); err != nil {
 		b.Fatal(err)
 	}
