@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 )
 
 // Work is one image's trip through a model. Preprocess writes the image's
@@ -54,4 +56,18 @@ func reason(err error) string {
 		return ReasonBackend
 	}
 	return ReasonOther
+}
+
+// guard runs one stage, turning an error or a panic into a StageError so a
+// bad image or a bug fails only its own request.
+func guard(stage string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &StageError{stage, fmt.Errorf("panic: %v\n%s", r, debug.Stack())}
+		}
+	}()
+	if err := f(); err != nil {
+		return &StageError{stage, err}
+	}
+	return nil
 }
