@@ -1,4 +1,8 @@
-# trtserve: `make test` runs everything (it installs what it needs first).
+# trtserve: `make build` compiles, `make test` runs everything. Neither
+# installs system packages, so neither needs root: scripts/install-deps.sh
+# does that (./run.sh and .ci/run call it; `make deps` is a shortcut).
+# Targets fetch only into the tree (third_party/, .venv*, build/) and Go's
+# own caches.
 SHELL := /bin/bash
 GO ?= go
 VENV := .venv
@@ -17,7 +21,9 @@ export CGO_CFLAGS := -O2 -g -Wno-deprecated-declarations
 
 all: build
 
-# System packages: libjpeg-turbo's headers for vision's cgo decoder.
+# System packages (root or sudo): a C compiler, libjpeg-turbo, cmake,
+# GoogleTest, xz and a libcudart for the tests. The only target that
+# installs any; nothing depends on it.
 deps:
 	@./scripts/install-deps.sh
 
@@ -25,7 +31,10 @@ ort: $(ORT_LIB)
 $(ORT_LIB):
 	./scripts/install-onnxruntime.sh
 
-build: deps
+# check-build-deps.sh says what is missing (and to run install-deps.sh)
+# instead of cgo's bare "turbojpeg.h: No such file".
+build:
+	@./scripts/check-build-deps.sh
 	$(GO) build -o bin/trtserve ./cmd/trtserve
 
 # Python is for tests only: Roboflow's inference-sdk as a real client.
@@ -84,7 +93,7 @@ gpu-report:
 # naming the biggest files, and runs its doctor and device-check.sh here:
 # both must exit 0 with "no GPU: nothing checked" on a machine without one;
 # then device-check.sh's GPU path end to end on the CUDA mock.
-device-bundle: deps
+device-bundle:
 	./scripts/device-bundle.sh build
 device-bundle-check: device-bundle
 	./scripts/device-bundle.sh check
@@ -148,9 +157,13 @@ test-go:
 test-e2e: build ort venv
 	TRTSERVE_BIN=$(CURDIR)/bin/trtserve $(PY) -m pytest -q tests
 
+# staticcheck 2025.1.1 (module version v0.6.1), pinned; `go run` fetches it
+# through the module proxy into Go's module cache, as vulncheck does.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.6.1
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 # Regenerate committed fixtures (needs PyTorch; see scripts/fixtures/).
 # The yolov5 package goes in without its dependencies (it asks for the

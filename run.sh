@@ -174,8 +174,12 @@ fi
 
 say "local path: trtserve built here, serving on ONNX Runtime unless it finds a TensorRT shim (make shim) and a GPU ($reason)"
 if [ "$dry" = 1 ]; then
+  say "dry run: would install missing system packages: ./scripts/install-deps.sh"
   run_or_show make -s build ort '&&' ./bin/trtserve serve --port "${PORT:-9001}" --model-repository "${TRTSERVE_MODEL_REPOSITORY:-./models}" "$@"
 fi
 command -v go >/dev/null || { echo "run.sh: Go is required (https://go.dev/dl)" >&2; exit 1; }
+# System packages (sudo when not root) here, not in make: `make build`
+# itself never installs anything.
+./scripts/install-deps.sh
 make -s build ort
 exec ./bin/trtserve serve --port "${PORT:-9001}" --model-repository "${TRTSERVE_MODEL_REPOSITORY:-./models}" "$@"
