@@ -1,32 +1,35 @@
-package cuda
+package cuda_test
 
 import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/trtserve/trtserve/cuda"
+	"github.com/trtserve/trtserve/cuda/cudamock"
 )
 
 func TestMeasureCopyOnMock(t *testing.T) {
-	m := NewMock()
+	m := cudamock.New(1)
 	defer m.Close()
-	o := BandwidthOptions{Round: time.Millisecond, Rounds: 2}
+	o := cuda.BandwidthOptions{Round: time.Millisecond, Rounds: 2}
 	for _, c := range []struct {
-		dir Direction
-		mem HostMemory
+		dir cuda.Direction
+		mem cuda.HostMemory
 	}{
-		{HtoD, Pinned}, {HtoD, PinnedWriteCombined}, {HtoD, Pageable},
-		{DtoH, Pinned}, {DtoH, PinnedWriteCombined}, {DtoH, Pageable},
-		{DtoD, Pinned}, // D2D ignores the host kind
+		{cuda.HtoD, cuda.Pinned}, {cuda.HtoD, cuda.PinnedWriteCombined}, {cuda.HtoD, cuda.Pageable},
+		{cuda.DtoH, cuda.Pinned}, {cuda.DtoH, cuda.PinnedWriteCombined}, {cuda.DtoH, cuda.Pageable},
+		{cuda.DtoD, cuda.Pinned}, // D2D ignores the host kind
 	} {
 		before := m.Stats()
-		b, err := MeasureCopy(m, c.dir, c.mem, 64<<10, o)
+		b, err := cuda.MeasureCopy(m, c.dir, c.mem, 64<<10, o)
 		if err != nil {
 			t.Fatalf("%s %s: %v", c.dir, c.mem, err)
 		}
 		if b.GBps <= 0 || b.Copies < 1 || b.Bytes != 64<<10 || b.Direction != c.dir {
 			t.Errorf("%s %s: %+v", c.dir, c.mem, b)
 		}
-		if c.dir == DtoD && b.Memory != DeviceMemory {
+		if c.dir == cuda.DtoD && b.Memory != cuda.DeviceMemory {
 			t.Errorf("D2D reported as %q memory", b.Memory)
 		}
 		after := m.Stats()
@@ -34,19 +37,19 @@ func TestMeasureCopyOnMock(t *testing.T) {
 			t.Fatalf("%s %s left %+v", c.dir, c.mem, after)
 		}
 		// The copies really ran: the mock counts each direction.
-		if c.dir == HtoD && after.CopiesHtoD == before.CopiesHtoD && c.mem != Pageable {
+		if c.dir == cuda.HtoD && after.CopiesHtoD == before.CopiesHtoD && c.mem != cuda.Pageable {
 			t.Errorf("%s %s: no copy reached the runtime", c.dir, c.mem)
 		}
 	}
 	for _, c := range []struct {
-		dir  Direction
-		mem  HostMemory
+		dir  cuda.Direction
+		mem  cuda.HostMemory
 		size int
 	}{
-		{HtoD, Pinned, 0}, {"sideways", Pinned, 1024}, {HtoD, "swap", 1024},
+		{cuda.HtoD, cuda.Pinned, 0}, {"sideways", cuda.Pinned, 1024}, {cuda.HtoD, "swap", 1024},
 	} {
-		if _, err := MeasureCopy(m, c.dir, c.mem, c.size, o); !errors.Is(err, ErrBadMeasurement) {
-			t.Errorf("%s %s %d: err %v, want ErrBadMeasurement", c.dir, c.mem, c.size, err)
+		if _, err := cuda.MeasureCopy(m, c.dir, c.mem, c.size, o); !errors.Is(err, cuda.ErrBadMeasurement) {
+			t.Errorf("%s %s %d: err %v, want cuda.ErrBadMeasurement", c.dir, c.mem, c.size, err)
 		}
 	}
 	if st := m.Stats(); st.HostAllocs+st.DeviceAllocs+st.StreamsLive != 0 {
@@ -55,9 +58,9 @@ func TestMeasureCopyOnMock(t *testing.T) {
 }
 
 func TestAllocCyclesOnMock(t *testing.T) {
-	m := NewMock()
+	m := cudamock.New(1)
 	defer m.Close()
-	r, err := AllocCycles(m, AllocCyclesOptions{Cycles: 500})
+	r, err := cuda.AllocCycles(m, cuda.AllocCyclesOptions{Cycles: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +71,7 @@ func TestAllocCyclesOnMock(t *testing.T) {
 		t.Error(err)
 	}
 	m.DeviceLimit = 1 // every device allocation now fails: the error ends the run
-	if _, err := AllocCycles(m, AllocCyclesOptions{Cycles: 5}); err == nil {
+	if _, err := cuda.AllocCycles(m, cuda.AllocCyclesOptions{Cycles: 5}); err == nil {
 		t.Error("a failing Malloc went unreported")
 	}
 }
@@ -87,16 +90,16 @@ func TestAllocCyclesCheck(t *testing.T) {
 		{"host grew", 0, tol + 1, true},
 		{"host shrank", 0, -10 * tol, false},
 	} {
-		r := AllocCyclesResult{AllocCyclesOptions: AllocCyclesOptions{Cycles: 10000, Tolerance: tol}, DeviceFreeDelta: c.dev, VMSizeDelta: c.vm}
-		if err := r.Check(); errors.Is(err, ErrMemoryGrowth) != c.wantGrown {
+		r := cuda.AllocCyclesResult{AllocCyclesOptions: cuda.AllocCyclesOptions{Cycles: 10000, Tolerance: tol}, DeviceFreeDelta: c.dev, VMSizeDelta: c.vm}
+		if err := r.Check(); errors.Is(err, cuda.ErrMemoryGrowth) != c.wantGrown {
 			t.Errorf("%s: Check() = %v, want grown %v", c.name, err, c.wantGrown)
 		}
 	}
 }
 
 func TestVMSize(t *testing.T) {
-	v, err := VMSize()
+	v, err := cuda.VMSize()
 	if err != nil || v < 1<<20 {
-		t.Fatalf("VMSize = %d, %v", v, err)
+		t.Fatalf("cuda.VMSize = %d, %v", v, err)
 	}
 }

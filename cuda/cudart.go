@@ -328,6 +328,24 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("%v: %s: %s (%d): %s", e.kind, e.Op, e.Name, e.Code, e.Text)
 }
 
+// NewAPIError is the error a runtime call that failed with code returns,
+// for runtimes other than libcudart's (the simulated kernel, the mock):
+// its kind follows from the code as for libcudart's own errors. name ""
+// is the sticky error's name, or "cudaError".
+func NewAPIError(op string, code int, name, text string) *APIError {
+	if name == "" {
+		name = stickyCodes[code]
+		if name == "" {
+			name = "cudaError"
+		}
+	}
+	e := &APIError{Op: op, Code: code, Name: name, Text: text, kind: ErrCUDA}
+	if noDeviceCodes[code] {
+		e.kind = ErrNoDevice
+	}
+	return e
+}
+
 // Unwrap is the error's kind, and ErrDeviceFault too for a sticky error, so
 // errors.Is(err, cuda.ErrDeviceFault) picks out a device that is lost.
 func (e *APIError) Unwrap() []error {

@@ -9,7 +9,7 @@
 // runtime prototypes it calls itself and needs no CUDA headers to build.
 //
 // Every native call goes through the Runtime interface. The real one is
-// Open's; Mock does the same work in host memory, which is how the pool,
+// Open's; cuda/cudamock's does the same work in host memory: how the pool,
 // the TensorRT backend and the pipeline's GPU path are tested on machines
 // without a GPU. C never keeps a Go pointer: buffers handed to
 // asynchronous copies are C memory (pinned blocks, device memory).
@@ -19,13 +19,13 @@
 // SetDevice first (OnDevice does both). A call from a thread that never
 // chose a device creates a context on GPU 0, so under --gpu N everything
 // that needs a context — the Pool's pinned allocations included — runs
-// through OnDevice; DeviceInfo needs none. The Mock records which devices
+// through OnDevice; DeviceInfo needs none. The mock records which devices
 // got a context, the way the runtime creates them, so tests can check this.
 //
 // Sticky errors (an illegal address, a launch failure: the codes CUDA
 // documents as needing a new process) unwrap to ErrDeviceFault as well as
 // ErrCUDA. Watch wraps a Runtime to report the first one once, whichever
-// caller meets it; Mock.InjectFault makes the mock lose its device so.
+// caller meets it; the mock's InjectFault loses its device so.
 //
 // MeasureCopy and AllocCycles measure a device (copy bandwidth by host
 // memory kind, leaks over alloc/free cycles): `trtserve doctor` reports

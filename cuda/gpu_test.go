@@ -416,8 +416,9 @@ func BenchmarkCopyD2D(b *testing.B) {
 	}
 }
 
-// TestGPUReportBandwidth writes the pinned-vs-pageable table DESIGN.md §7
-// asks for to $TRTSERVE_GPU_REPORT (markdown), when that is set.
+// TestGPUReportBandwidth writes the pinned-vs-pageable table of
+// docs/benchmarks.md's GPU section to $TRTSERVE_GPU_REPORT (markdown), when
+// that is set.
 func TestGPUReportBandwidth(t *testing.T) {
 	path := os.Getenv("TRTSERVE_GPU_REPORT")
 	if path == "" {

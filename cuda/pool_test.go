@@ -1,29 +1,22 @@
-package cuda
+package cuda_test
 
 import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/trtserve/trtserve/cuda"
+	"github.com/trtserve/trtserve/cuda/cudamock"
 )
 
-func TestClassOf(t *testing.T) {
-	for _, tc := range []struct{ size, class int }{
-		{1, 4 << 10}, {4 << 10, 4 << 10}, {4<<10 + 1, 8 << 10}, {1 << 20, 1 << 20},
-		{1<<20 + 1, 2 << 20}, {16 << 20, 16 << 20}, {16<<20 + 1, 18 << 20}, {100 << 20, 100 << 20}, {100<<20 + 1, 102 << 20},
-	} {
-		if got := classOf(tc.size); got != tc.class {
-			t.Errorf("classOf(%d) = %d, want %d", tc.size, got, tc.class)
-		}
-	}
-}
-
 func TestPoolReuseAndAccounting(t *testing.T) {
-	m := NewMock()
+	m := cudamock.New(1)
 	defer m.Close()
-	p := NewPool(m, PoolOptions{})
+	p := cuda.NewPool(m, cuda.PoolOptions{})
 	a, err := p.Get(5000)
 	if err != nil {
 		t.Fatal(err)
@@ -62,10 +55,10 @@ func TestPoolReuseAndAccounting(t *testing.T) {
 }
 
 func TestPoolBudget(t *testing.T) {
-	m := NewMock()
+	m := cudamock.New(1)
 	defer m.Close()
 	var log bytes.Buffer
-	p := NewPool(m, PoolOptions{Budget: 64 << 10, Log: slog.New(slog.NewTextHandler(&log, nil))})
+	p := cuda.NewPool(m, cuda.PoolOptions{Budget: 64 << 10, Log: slog.New(slog.NewTextHandler(&log, nil))})
 	a, err := p.Get(32 << 10)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +77,7 @@ func TestPoolBudget(t *testing.T) {
 		t.Fatalf("held %d", total)
 	}
 	_, err = p.Get(1)
-	if !errors.Is(err, ErrPoolExhausted) || !strings.Contains(err.Error(), "--pinned-memory-pool-bytes") {
+	if !errors.Is(err, cuda.ErrPoolExhausted) || !strings.Contains(err.Error(), "--pinned-memory-pool-bytes") {
 		t.Fatalf("err = %v", err)
 	}
 	if !strings.Contains(log.String(), "level=ERROR") || !strings.Contains(log.String(), "exhausted") {
@@ -98,10 +91,10 @@ func TestPoolBudget(t *testing.T) {
 }
 
 func TestPoolHostAllocFailure(t *testing.T) {
-	m := &Mock{Devices: 1, HostLimit: 8 << 10}
+	m := &cudamock.Mock{Devices: 1, HostLimit: 8 << 10}
 	defer m.Close()
-	p := NewPool(m, PoolOptions{})
-	if _, err := p.Get(16 << 10); err == nil || !errors.Is(err, ErrCUDA) {
+	p := cuda.NewPool(m, cuda.PoolOptions{})
+	if _, err := p.Get(16 << 10); err == nil || !errors.Is(err, cuda.ErrCUDA) {
 		t.Fatalf("err = %v", err)
 	}
 	if total, used := p.Usage(); total != 0 || used != 0 || p.Outstanding() != 0 {
@@ -112,9 +105,9 @@ func TestPoolHostAllocFailure(t *testing.T) {
 // Ten thousand cycles of mixed sizes from several goroutines leave nothing
 // behind, by the pool's accounting and by the mock's own count.
 func TestPoolNoLeak(t *testing.T) {
-	m := NewMock()
+	m := cudamock.New(1)
 	defer m.Close()
-	p := NewPool(m, PoolOptions{Budget: 128 << 20}) // 4 goroutines × an 18 MiB class at most
+	p := cuda.NewPool(m, cuda.PoolOptions{Budget: 128 << 20}) // 4 goroutines × an 18 MiB class at most
 	var wg sync.WaitGroup
 	sizes := []int{1, 4096, 70_000, 1 << 20, 3 << 20, 17 << 20}
 	for g := range 4 {
@@ -146,14 +139,14 @@ func TestPoolNoLeak(t *testing.T) {
 }
 
 func TestPoolCloseWithBlocksOut(t *testing.T) {
-	m := NewMock()
+	m := cudamock.New(1)
 	defer m.Close()
-	p := NewPool(m, PoolOptions{})
+	p := cuda.NewPool(m, cuda.PoolOptions{})
 	b, _ := p.Get(100)
 	if err := p.Close(); err == nil {
 		t.Fatal("close with a block out did not complain")
 	}
-	if _, err := p.Get(1); !errors.Is(err, ErrClosed) {
+	if _, err := p.Get(1); !errors.Is(err, cuda.ErrClosed) {
 		t.Fatalf("get after close: %v", err)
 	}
 	b.Release()
@@ -162,32 +155,34 @@ func TestPoolCloseWithBlocksOut(t *testing.T) {
 	}
 }
 
-func TestMockChecksCopies(t *testing.T) {
-	m := NewMock()
+// Under --gpu 1 the pinned pool must create no context on GPU 0, whichever
+// goroutine allocates and releases.
+func TestPoolTouchesOnlyItsDevice(t *testing.T) {
+	m := &cudamock.Mock{Devices: 2}
 	defer m.Close()
-	s, _ := m.StreamCreate(0)
-	d, _ := m.Malloc(64)
-	h, _ := m.HostAlloc(64, HostAllocPortable)
-	if err := m.MemcpyHtoDAsync(d, h, 64, s); err != nil {
+	pool := cuda.NewPool(m, cuda.PoolOptions{Device: 1})
+	var blocks []*cuda.Block
+	for _, n := range []int{100, 5000, 20 << 20} {
+		b, err := pool.Get(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, b)
+	}
+	blocks[0].Release()
+	pool.Trim()
+	if _, err := pool.Get(100); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.MemcpyHtoDAsync(d+8, h, 64, s); !errors.Is(err, ErrCUDA) {
-		t.Fatalf("out-of-bounds copy: %v", err)
+	if err := pool.Close(); err == nil {
+		t.Fatal("closing with blocks out must say so")
 	}
-	if err := m.MemcpyHtoDAsync(d, h, 8, Stream(999)); !errors.Is(err, ErrCUDA) {
-		t.Fatalf("bad stream: %v", err)
+	for _, b := range blocks[1:] {
+		if err := b.Release(); err != nil { // freed at once: the pool is closed
+			t.Fatal(err)
+		}
 	}
-	if err := m.Free(d + 1); err == nil {
-		t.Fatal("free of an inner pointer succeeded")
-	}
-	m.Free(d)
-	m.FreeHost(h)
-	m.StreamDestroy(s)
-	if st := m.Stats(); st.HostAllocs+st.DeviceAllocs+st.StreamsLive != 0 {
-		t.Fatalf("%+v", st)
-	}
-	m.Close()
-	if _, err := m.Malloc(1); !errors.Is(err, ErrClosed) {
-		t.Fatalf("after close: %v", err)
+	if c := m.Contexts(); !reflect.DeepEqual(c, []int{1}) {
+		t.Fatalf("contexts on devices %v, want only [1]", c)
 	}
 }

@@ -94,7 +94,7 @@ func OnDevice(rt Runtime, device int, f func() error) error {
 }
 
 // Runtime is the native seam, in the manner of go-nvml's Interface: the
-// real implementation calls libcudart (Open); Mock does the same work on the
+// real implementation calls libcudart (Open); cudamock.Mock does the same work on the
 // host so pool, buffer and lifetime logic — and the TensorRT backend over
 // the fake shim — run unchanged without a GPU.
 //

@@ -28,8 +28,9 @@ type Options struct {
 	// Library paths, as the server's flags (--cudart-lib, --trtshim-lib,
 	// --tensorrt-lib) and TRTSERVE_SIMKERNEL_LIB.
 	CUDALib, ShimLib, TensorRTLib, SimKernelLib string
-	// Mock runs the checks on cuda.Mock with simgpu.HostKernel
-	// (TRTSERVE_CUDA_MOCK): every figure is labelled MOCK.
+	// Mock: Runtime is the CUDA mock (TRTSERVE_CUDA_MOCK, in a binary
+	// built with the tag cudamock); the checks run with simgpu.HostKernel
+	// and every figure is labelled MOCK.
 	Mock bool
 	// Quick uses small sizes and few rounds (tests; a first look).
 	Quick bool
@@ -178,9 +179,6 @@ func (r *Report) openRuntime(o Options) (cuda.Runtime, func()) {
 	switch {
 	case o.Runtime != nil:
 		rt = o.Runtime
-	case o.Mock:
-		rt = cuda.NewMock()
-		closeRT = func() { rt.Close() }
 	default:
 		var err error
 		if rt, err = cuda.Open(o.CUDALib); err != nil {

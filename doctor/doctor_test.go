@@ -14,6 +14,7 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
 
 	"github.com/trtserve/trtserve/cuda"
+	"github.com/trtserve/trtserve/cuda/cudamock"
 )
 
 // fakeNVML is go-nvml's mock with one GPU whose readings are fixed.
@@ -66,8 +67,8 @@ func TestNoGPU(t *testing.T) {
 		why  string // in the report's reason
 	}{
 		{"no libcudart", Options{CUDALib: "/nonexistent/libcudart.so.13", NVML: noNVML()}, "libcudart.so.13"},
-		{"no device", Options{Runtime: &cuda.Mock{Devices: 0}, NVML: noNVML()}, "mock machine without a GPU"},
-		{"--gpu beyond the devices", Options{Runtime: cuda.NewMock(), GPU: 3, NVML: noNVML()}, "--gpu 3, but 1 device(s)"},
+		{"no device", Options{Runtime: &cudamock.Mock{Devices: 0}, NVML: noNVML()}, "mock machine without a GPU"},
+		{"--gpu beyond the devices", Options{Runtime: cudamock.New(1), GPU: 3, NVML: noNVML()}, "--gpu 3, but 1 device(s)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r, err := Run(c.o)
@@ -103,7 +104,7 @@ func TestNoGPU(t *testing.T) {
 // rows, every figure is labelled MOCK, and NVML's readings come through the
 // server's collector.
 func TestChecksOnMock(t *testing.T) {
-	m := cuda.NewMock()
+	m := cudamock.New(1)
 	defer m.Close()
 	r, err := Run(Options{Runtime: m, Mock: true, Quick: true, NVML: fakeNVML(), Alloc: smallAlloc})
 	if err != nil {
@@ -172,7 +173,7 @@ func TestChecksOnMock(t *testing.T) {
 // cudaHostAlloc's is (the mock's calloc may come from memory the race
 // detector's allocator reserved long before, invisible in VmSize).
 type leaky struct {
-	*cuda.Mock
+	*cudamock.Mock
 	host, device bool
 }
 
@@ -211,7 +212,7 @@ func TestGrowthIsAProblem(t *testing.T) {
 		{"host", true, false, "virtual size grew"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m := cuda.NewMock()
+			m := cudamock.New(1)
 			defer m.Close()
 			rt := &leaky{Mock: m, host: c.host, device: c.device}
 			r, err := Run(Options{Runtime: rt, Mock: true, Quick: true, NVML: noNVML(), Alloc: smallAlloc})

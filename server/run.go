@@ -18,6 +18,7 @@ import (
 
 	"github.com/trtserve/trtserve/config"
 	"github.com/trtserve/trtserve/cuda"
+	"github.com/trtserve/trtserve/cuda/cudamock"
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/onnxruntime"
 	"github.com/trtserve/trtserve/engines/simgpu"
@@ -305,7 +306,7 @@ func startSimGPU(cfg *config.Config, log *slog.Logger, b *Backends) error {
 	)
 	if cfg.CUDAMock {
 		log.Warn("CUDA MOCK (TRTSERVE_CUDA_MOCK): the simulated-gpu backend runs on host memory with a host stand-in for its kernel — for tests only")
-		rt = &cuda.Mock{Devices: cfg.CUDAMockDevices}
+		rt = &cudamock.Mock{Devices: cfg.CUDAMockDevices}
 		kernel, closer = simgpu.HostKernel{Runtime: rt}, func() error { return nil }
 	} else {
 		var err error
@@ -362,7 +363,7 @@ func startTensorRT(cfg *config.Config, log *slog.Logger, b *Backends) error {
 	stopMock := func() {}
 	if cfg.CUDAMock {
 		log.Warn("CUDA MOCK (TRTSERVE_CUDA_MOCK): no GPU is used; \"device\" memory is host memory and copies are synchronous — for tests only", "devices", cfg.CUDAMockDevices)
-		m := &cuda.Mock{Devices: cfg.CUDAMockDevices}
+		m := &cudamock.Mock{Devices: cfg.CUDAMockDevices}
 		rt, stopMock = m, mockFaultTrigger(m, cfg.CUDAMockFaultFile, log)
 	} else if rt, err = openCUDART(cfg.CUDALib, lib.Info().CUDAVersion, log); err != nil {
 		return err
@@ -397,7 +398,7 @@ func startTensorRT(cfg *config.Config, log *slog.Logger, b *Backends) error {
 	}
 	b.Register(backend)
 	b.Default, b.PinnedPool, b.Runtime = tensorrt.Name, pool, rt
-	if m, ok := rt.(*cuda.Watched).Unwrap().(*cuda.Mock); ok {
+	if m, ok := rt.(*cuda.Watched).Unwrap().(*cudamock.Mock); ok {
 		// Closers run last to first: this one after everything else, so
 		// tests see every device that got a context in the whole run.
 		b.closers = append(b.closers, func() error {
@@ -434,7 +435,7 @@ func openCUDART(path string, cudaVersion int, log *slog.Logger) (cuda.Runtime, e
 // mockFaultTrigger makes the CUDA mock lose its device, with the sticky
 // error code written in file, once the file appears: how end-to-end tests
 // inject a GPU fault into a running server. It returns the stop function.
-func mockFaultTrigger(m *cuda.Mock, file string, log *slog.Logger) func() {
+func mockFaultTrigger(m *cudamock.Mock, file string, log *slog.Logger) func() {
 	if file == "" {
 		return func() {}
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/trtserve/trtserve/doctor"
+	"github.com/trtserve/trtserve/internal/app"
 )
 
 const doctorUsage = `usage: trtserve doctor [--gpu N] [--out DIR]
@@ -45,11 +46,19 @@ func runDoctor(args []string, stdout, stderr io.Writer) error {
 	if *gpu < 0 {
 		return fmt.Errorf("doctor: --gpu %d: must be 0 or more", *gpu)
 	}
-	mock, _ := strconv.ParseBool(os.Getenv("TRTSERVE_CUDA_MOCK"))
-	rep, err := doctor.Run(doctor.Options{
+	opts := doctor.Options{
 		GPU: *gpu, CUDALib: *cudaLib, ShimLib: *shimLib, TensorRTLib: *trtLib, SimKernelLib: os.Getenv("TRTSERVE_SIMKERNEL_LIB"),
-		Mock: mock, Quick: *quick, Progress: stderr,
-	})
+		Quick: *quick, Progress: stderr,
+	}
+	if mock, _ := strconv.ParseBool(os.Getenv("TRTSERVE_CUDA_MOCK")); mock {
+		m, err := app.OpenCUDAMock(1, "", nil)
+		if err != nil {
+			return fmt.Errorf("doctor: %w", err)
+		}
+		defer m.Runtime.Close()
+		opts.Runtime, opts.Mock = m.Runtime, true
+	}
+	rep, err := doctor.Run(opts)
 	rep.Summary(stdout)
 	if *out != "" {
 		if werr := rep.WriteFiles(*out); werr != nil {

@@ -14,11 +14,12 @@ import (
 	"time"
 )
 
-// buildBinary builds the real binary into a temporary folder.
+// buildBinary builds the real binary into a temporary folder, with the
+// CUDA mock compiled in (build tag cudamock) for TRTSERVE_CUDA_MOCK=1.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "trtserve")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-tags", "cudamock", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	return bin

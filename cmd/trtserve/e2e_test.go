@@ -99,7 +99,9 @@ func startBuilt(t testing.TB, buildFlags []string, args ...string) *process {
 		t.Skipf("ONNX Runtime not installed (%v): run ./scripts/install-onnxruntime.sh", err)
 	}
 	bin := filepath.Join(t.TempDir(), "trtserve")
-	if out, err := exec.Command("go", append(append([]string{"build"}, buildFlags...), "-o", bin, ".")...).CombinedOutput(); err != nil {
+	// -tags cudamock: the CUDA mock (TRTSERVE_CUDA_MOCK=1) is test code,
+	// compiled into test binaries only.
+	if out, err := exec.Command("go", append(append([]string{"build", "-tags", "cudamock"}, buildFlags...), "-o", bin, ".")...).CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -8,13 +8,14 @@ import (
 	"unsafe"
 
 	"github.com/trtserve/trtserve/cuda"
+	"github.com/trtserve/trtserve/cuda/cudamock"
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/simulated"
 	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/repository"
 )
 
-func loadOnMock(t *testing.T, m *cuda.Mock, pool *cuda.Pool, id string) (*Engine, *model.Spec) {
+func loadOnMock(t *testing.T, m *cudamock.Mock, pool *cuda.Pool, id string) (*Engine, *model.Spec) {
 	t.Helper()
 	b, err := NewBackend(BackendOptions{Runtime: m, Kernel: HostKernel{Runtime: m}, Pool: pool})
 	if err != nil {
@@ -47,7 +48,7 @@ func f32bytes(f []float32) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(&
 func TestBackendOnMock(t *testing.T) {
 	for _, id := range []string{"yolov8n-320/1", "yolov8n-seg-320/1", "yolov8n-cls-320/1"} {
 		t.Run(id, func(t *testing.T) {
-			m := cuda.NewMock()
+			m := cudamock.New(1)
 			defer m.Close()
 			pool := cuda.NewPool(m, cuda.PoolOptions{})
 			eng, spec := loadOnMock(t, m, pool, id)
@@ -137,7 +138,7 @@ func TestBackendOnMock(t *testing.T) {
 }
 
 func TestBackendNeedsItsParts(t *testing.T) {
-	m := cuda.NewMock()
+	m := cudamock.New(1)
 	defer m.Close()
 	pool := cuda.NewPool(m, cuda.PoolOptions{})
 	defer pool.Close()

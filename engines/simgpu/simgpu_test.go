@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trtserve/trtserve/cuda"
+	"github.com/trtserve/trtserve/cuda/cudamock"
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/staged"
 )
@@ -44,7 +45,7 @@ func (k *hostKernel) Launch(s cuda.Stream, in cuda.DevicePtr, inBytes int, out c
 // On the mock, the simulated engine's plumbing: busy time per batch, the
 // kernel's output copied back, nothing leaked.
 func TestSimulatedEngineOnMock(t *testing.T) {
-	m := cuda.NewMock()
+	m := cudamock.New(1)
 	defer m.Close()
 	pool := cuda.NewPool(m, cuda.PoolOptions{})
 	k := &hostKernel{rt: m}

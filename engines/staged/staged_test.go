@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trtserve/trtserve/cuda"
+	"github.com/trtserve/trtserve/cuda/cudamock"
 	"github.com/trtserve/trtserve/engines"
 )
 
@@ -49,7 +50,7 @@ func (d *doubler) Enqueue(s cuda.Stream, batch int, in, out []cuda.DevicePtr, co
 
 func (d *doubler) Close() error { *d.closed++; return nil }
 
-func newInstance(t *testing.T, m *cuda.Mock, depth, failAt int) (*Instance, *doubler, *int) {
+func newInstance(t *testing.T, m *cudamock.Mock, depth, failAt int) (*Instance, *doubler, *int) {
 	t.Helper()
 	closed := new(int)
 	d := &doubler{rt: m, item: 6, failAt: failAt, closed: closed}
@@ -63,7 +64,7 @@ func newInstance(t *testing.T, m *cuda.Mock, depth, failAt int) (*Instance, *dou
 
 func TestStagedBatches(t *testing.T) {
 	for _, depth := range []int{1, 2, 3} {
-		m := cuda.NewMock()
+		m := cudamock.New(1)
 		pool := cuda.NewPool(m, cuda.PoolOptions{})
 		alloc := PinnedAllocator{pool}
 		inst, d, closed := newInstance(t, m, depth, 0)
@@ -134,7 +135,7 @@ func TestStagedBatches(t *testing.T) {
 }
 
 func TestStagedErrors(t *testing.T) {
-	m := cuda.NewMock()
+	m := cudamock.New(1)
 	defer m.Close()
 	pool := cuda.NewPool(m, cuda.PoolOptions{})
 	defer pool.Close()
@@ -177,7 +178,7 @@ func TestStagedErrors(t *testing.T) {
 }
 
 func TestStagedSetupFailure(t *testing.T) {
-	m := &cuda.Mock{Devices: 1, DeviceLimit: 100}
+	m := &cudamock.Mock{Devices: 1, DeviceLimit: 100}
 	defer m.Close()
 	_, err := New(Options{Runtime: m, Depth: 2, MaxBatch: 8, InBytes: []int{24}, OutBytes: []int{24},
 		NewCompute: func() (Compute, error) { t.Fatal("compute made despite failed setup"); return nil, nil }})
@@ -187,7 +188,7 @@ func TestStagedSetupFailure(t *testing.T) {
 	if st := m.Stats(); st.DeviceAllocs+st.StreamsLive+st.EventsLive != 0 {
 		t.Fatalf("failed setup leaked: %+v", st)
 	}
-	noGPU := &cuda.Mock{}
+	noGPU := &cudamock.Mock{}
 	defer noGPU.Close()
 	if _, err := New(Options{Runtime: noGPU, MaxBatch: 1, NewCompute: func() (Compute, error) { return nil, nil }}); !errors.Is(err, cuda.ErrNoDevice) {
 		t.Fatalf("no device: %v", err)
@@ -208,7 +209,7 @@ func (noop) Close() error { return nil }
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, depth := range []int{1, 2} {
 		b.Run(fmt.Sprintf("depth=%d", depth), func(b *testing.B) {
-			m := cuda.NewMock()
+			m := cudamock.New(1)
 			defer m.Close()
 			pool := cuda.NewPool(m, cuda.PoolOptions{})
 			defer pool.Close()
@@ -236,7 +237,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 // After a sticky CUDA error the instance reports it and refuses later
 // batches at once, as the device is lost until the process exits.
 func TestStagedStickyFault(t *testing.T) {
-	m := cuda.NewMock()
+	m := cudamock.New(1)
 	defer m.Close()
 	pool := cuda.NewPool(m, cuda.PoolOptions{})
 	inst, _, _ := newInstance(t, m, 2, 0)
@@ -266,7 +267,7 @@ func TestStagedStickyFault(t *testing.T) {
 // An instance on GPU 1 (its streams, buffers, compute, waiter and close)
 // creates no context on GPU 0.
 func TestStagedTouchesOnlyItsDevice(t *testing.T) {
-	m := &cuda.Mock{Devices: 2}
+	m := &cudamock.Mock{Devices: 2}
 	defer m.Close()
 	pool := cuda.NewPool(m, cuda.PoolOptions{Device: 1})
 	d := &doubler{rt: m, item: 6, closed: new(int)}
@@ -295,7 +296,7 @@ func TestStagedTouchesOnlyItsDevice(t *testing.T) {
 // waiter notes the fault while Submit holds the instance's lock waiting for
 // the slot the waiter is about to free.
 func TestStagedFaultWithBatchesWaiting(t *testing.T) {
-	m := cuda.NewMock()
+	m := cudamock.New(1)
 	defer m.Close()
 	pool := cuda.NewPool(m, cuda.PoolOptions{})
 	inst, _, _ := newInstance(t, m, 1, 0)

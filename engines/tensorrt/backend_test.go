@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/trtserve/trtserve/cuda"
+	"github.com/trtserve/trtserve/cuda/cudamock"
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/staged"
 	"github.com/trtserve/trtserve/model"
@@ -33,7 +34,7 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 
 type fixture struct {
 	backend *Backend
-	mock    *cuda.Mock
+	mock    *cudamock.Mock
 	pool    *cuda.Pool
 	repo    *repository.Repository
 	logs    *syncBuf
@@ -46,7 +47,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{mock: cuda.NewMock(), logs: &syncBuf{}, root: t.TempDir()}
+	f := &fixture{mock: cudamock.New(1), logs: &syncBuf{}, root: t.TempDir()}
 	f.pool = cuda.NewPool(f.mock, cuda.PoolOptions{})
 	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.backend, err = New(Options{Lib: lib, Runtime: f.mock, Pool: f.pool, CacheDir: filepath.Join(f.root, "cache"), Log: log})

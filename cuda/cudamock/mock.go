@@ -1,4 +1,4 @@
-package cuda
+package cudamock
 
 /*
 #include <stdlib.h>
@@ -13,11 +13,13 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/trtserve/trtserve/cuda"
 )
 
-// Mock is a Runtime that does the work on the host, for tests and for
+// Mock is a cuda.Runtime that does the work on the host, for tests and for
 // running the GPU code paths without a GPU: "device" memory is C memory
-// too, so a native library handed a DevicePtr (the fake TensorRT shim) can
+// too, so a native library handed a cuda.DevicePtr (the fake TensorRT shim) can
 // read and write it. Every asynchronous call completes before it returns,
 // so stream order holds trivially and events are always complete; what the
 // mock checks is everything else — that every copy stays inside one live
@@ -39,16 +41,16 @@ type Mock struct {
 	mu      sync.Mutex // guards everything below
 	host    map[uintptr]mockAlloc
 	dev     map[uintptr]mockAlloc
-	streams map[Stream]bool
-	events  map[Event]time.Time
+	streams map[cuda.Stream]bool
+	events  map[cuda.Event]time.Time
 	next    uintptr
 	closed  bool
-	stats   MockStats
+	stats   Stats
 	// current is each OS thread's current device (absent: 0, CUDA's
 	// default); contexts are the devices that got a primary context.
 	current  map[int]int
 	contexts map[int]bool
-	fault    *APIError // set by InjectFault: every call needing a context fails
+	fault    *cuda.APIError // set by InjectFault: every call needing a context fails
 }
 
 type mockAlloc struct {
@@ -56,8 +58,8 @@ type mockAlloc struct {
 	size int
 }
 
-// MockStats counts what the mock has seen.
-type MockStats struct {
+// Stats counts what the mock has seen.
+type Stats struct {
 	HostBytes, DeviceBytes     int64 // in use now
 	HostAllocs, DeviceAllocs   int   // live allocations
 	StreamsLive, EventsLive    int
@@ -66,18 +68,19 @@ type MockStats struct {
 	StreamWaits, EventsRecords int
 }
 
-// NewMock is a mock machine with one device.
-func NewMock() *Mock { return &Mock{Devices: 1} }
+// New is a mock machine with that many devices (0: a machine whose GPU is
+// missing).
+func New(devices int) *Mock { return &Mock{Devices: devices} }
 
-var _ Runtime = (*Mock)(nil)
+var _ cuda.Runtime = (*Mock)(nil)
 
 func (m *Mock) init() error {
 	if m.closed {
-		return ErrClosed
+		return cuda.ErrClosed
 	}
 	if m.host == nil {
 		m.host, m.dev = map[uintptr]mockAlloc{}, map[uintptr]mockAlloc{}
-		m.streams, m.events = map[Stream]bool{}, map[Event]time.Time{}
+		m.streams, m.events = map[cuda.Stream]bool{}, map[cuda.Event]time.Time{}
 		m.current, m.contexts = map[int]int{}, map[int]bool{}
 	}
 	return nil
@@ -117,11 +120,7 @@ func (m *Mock) Contexts() []int {
 func (m *Mock) InjectFault(code int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	name := stickyCodes[code]
-	if name == "" {
-		name = "cudaError"
-	}
-	m.fault = &APIError{Code: code, Name: name, Text: "injected by the CUDA mock", kind: ErrCUDA}
+	m.fault = cuda.NewAPIError("", code, "", "injected by the CUDA mock")
 }
 
 // do runs f with the lock held on an open mock, in a context (see ctx).
@@ -135,7 +134,7 @@ func (m *Mock) do(op string, f func() error) error {
 }
 
 // Stats is a snapshot of the mock's accounting.
-func (m *Mock) Stats() MockStats {
+func (m *Mock) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.stats
@@ -150,20 +149,20 @@ func (m *Mock) DeviceCount() (int, error) {
 		return 0, err
 	}
 	if m.Devices == 0 {
-		return 0, fmt.Errorf("%w: mock machine without a GPU", ErrNoDevice)
+		return 0, fmt.Errorf("%w: mock machine without a GPU", cuda.ErrNoDevice)
 	}
 	return m.Devices, nil
 }
 
-func (m *Mock) DeviceInfo(device int) (DeviceInfo, error) {
+func (m *Mock) DeviceInfo(device int) (cuda.DeviceInfo, error) {
 	n, err := m.DeviceCount()
 	if err != nil {
-		return DeviceInfo{}, err
+		return cuda.DeviceInfo{}, err
 	}
 	if device < 0 || device >= n {
-		return DeviceInfo{}, fmt.Errorf("%w: invalid device ordinal %d", ErrCUDA, device)
+		return cuda.DeviceInfo{}, fmt.Errorf("%w: invalid device ordinal %d", cuda.ErrCUDA, device)
 	}
-	return DeviceInfo{Index: device, Name: "Mock GPU", Major: 9, Minor: 0, TotalMemory: 80 << 30, CopyEngines: 2}, nil
+	return cuda.DeviceInfo{Index: device, Name: "Mock GPU", Major: 9, Minor: 0, TotalMemory: 80 << 30, CopyEngines: 2}, nil
 }
 
 // SetDevice creates the device's context at once, as cudaSetDevice does
@@ -195,14 +194,14 @@ func (m *Mock) Version() (runtime, driver int, err error) { return 13000, 13000,
 
 func (m *Mock) alloc(table map[uintptr]mockAlloc, size int, inUse *int64, limit int64, count *int) (unsafe.Pointer, error) {
 	if size <= 0 {
-		return nil, fmt.Errorf("%w: invalid argument: size %d", ErrCUDA, size)
+		return nil, fmt.Errorf("%w: invalid argument: size %d", cuda.ErrCUDA, size)
 	}
 	if limit > 0 && *inUse+int64(size) > limit {
-		return nil, fmt.Errorf("%w: out of memory (mock limit %d bytes, %d in use, %d asked)", ErrCUDA, limit, *inUse, size)
+		return nil, fmt.Errorf("%w: out of memory (mock limit %d bytes, %d in use, %d asked)", cuda.ErrCUDA, limit, *inUse, size)
 	}
 	p := C.calloc(1, C.size_t(size))
 	if p == nil {
-		return nil, fmt.Errorf("%w: out of memory", ErrCUDA)
+		return nil, fmt.Errorf("%w: out of memory", cuda.ErrCUDA)
 	}
 	table[uintptr(p)] = mockAlloc{p, size}
 	*inUse += int64(size)
@@ -213,7 +212,7 @@ func (m *Mock) alloc(table map[uintptr]mockAlloc, size int, inUse *int64, limit 
 func (m *Mock) free(table map[uintptr]mockAlloc, p uintptr, inUse *int64, count *int) error {
 	a, ok := table[p]
 	if !ok {
-		return fmt.Errorf("%w: invalid argument: %#x is not the start of a live allocation", ErrCUDA, p)
+		return fmt.Errorf("%w: invalid argument: %#x is not the start of a live allocation", cuda.ErrCUDA, p)
 	}
 	delete(table, p)
 	*inUse -= int64(a.size)
@@ -222,7 +221,7 @@ func (m *Mock) free(table map[uintptr]mockAlloc, p uintptr, inUse *int64, count 
 	return nil
 }
 
-func (m *Mock) HostAlloc(size int, flags HostAllocFlags) (unsafe.Pointer, error) {
+func (m *Mock) HostAlloc(size int, flags cuda.HostAllocFlags) (unsafe.Pointer, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.ctx("cudaHostAlloc"); err != nil {
@@ -237,17 +236,17 @@ func (m *Mock) FreeHost(p unsafe.Pointer) error {
 	})
 }
 
-func (m *Mock) Malloc(size int) (DevicePtr, error) {
+func (m *Mock) Malloc(size int) (cuda.DevicePtr, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.ctx("cudaMalloc"); err != nil {
 		return 0, err
 	}
 	p, err := m.alloc(m.dev, size, &m.stats.DeviceBytes, m.DeviceLimit, &m.stats.DeviceAllocs)
-	return DevicePtr(p), err
+	return cuda.DevicePtr(p), err
 }
 
-func (m *Mock) Free(p DevicePtr) error {
+func (m *Mock) Free(p cuda.DevicePtr) error {
 	return m.do("cudaFree", func() error {
 		return m.free(m.dev, uintptr(p), &m.stats.DeviceBytes, &m.stats.DeviceAllocs)
 	})
@@ -261,17 +260,17 @@ func span(table map[uintptr]mockAlloc, addr uintptr, n int, what string) ([]byte
 			return unsafe.Slice((*byte)(unsafe.Add(a.p, addr-base)), n), nil
 		}
 	}
-	return nil, fmt.Errorf("%w: invalid argument: %s range %#x+%d is not inside one live allocation", ErrCUDA, what, addr, n)
+	return nil, fmt.Errorf("%w: invalid argument: %s range %#x+%d is not inside one live allocation", cuda.ErrCUDA, what, addr, n)
 }
 
-func (m *Mock) stream(s Stream) error {
+func (m *Mock) stream(s cuda.Stream) error {
 	if s != 0 && !m.streams[s] {
-		return fmt.Errorf("%w: invalid resource handle: stream %#x", ErrCUDA, uintptr(s))
+		return fmt.Errorf("%w: invalid resource handle: stream %#x", cuda.ErrCUDA, uintptr(s))
 	}
 	return nil
 }
 
-func (m *Mock) copy(dstT, srcT map[uintptr]mockAlloc, dst, src uintptr, n int, s Stream) error {
+func (m *Mock) copy(dstT, srcT map[uintptr]mockAlloc, dst, src uintptr, n int, s cuda.Stream) error {
 	if err := m.ctx("cudaMemcpyAsync"); err != nil {
 		return err
 	}
@@ -293,7 +292,7 @@ func (m *Mock) copy(dstT, srcT map[uintptr]mockAlloc, dst, src uintptr, n int, s
 	return nil
 }
 
-func (m *Mock) MemcpyHtoDAsync(dst DevicePtr, src unsafe.Pointer, n int, s Stream) error {
+func (m *Mock) MemcpyHtoDAsync(dst cuda.DevicePtr, src unsafe.Pointer, n int, s cuda.Stream) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	// Async copies must come from pinned memory: a Go or malloc pointer
@@ -306,7 +305,7 @@ func (m *Mock) MemcpyHtoDAsync(dst DevicePtr, src unsafe.Pointer, n int, s Strea
 	return nil
 }
 
-func (m *Mock) MemcpyDtoHAsync(dst unsafe.Pointer, src DevicePtr, n int, s Stream) error {
+func (m *Mock) MemcpyDtoHAsync(dst unsafe.Pointer, src cuda.DevicePtr, n int, s cuda.Stream) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.copy(m.host, m.dev, uintptr(dst), uintptr(src), n, s); err != nil {
@@ -317,13 +316,13 @@ func (m *Mock) MemcpyDtoHAsync(dst unsafe.Pointer, src DevicePtr, n int, s Strea
 	return nil
 }
 
-func (m *Mock) MemcpyDtoDAsync(dst, src DevicePtr, n int, s Stream) error {
+func (m *Mock) MemcpyDtoDAsync(dst, src cuda.DevicePtr, n int, s cuda.Stream) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.copy(m.dev, m.dev, uintptr(dst), uintptr(src), n, s)
 }
 
-func (m *Mock) MemsetAsync(dst DevicePtr, value byte, n int, s Stream) error {
+func (m *Mock) MemsetAsync(dst cuda.DevicePtr, value byte, n int, s cuda.Stream) error {
 	return m.do("cudaMemsetAsync", func() error {
 		if err := m.stream(s); err != nil {
 			return err
@@ -339,7 +338,7 @@ func (m *Mock) MemsetAsync(dst DevicePtr, value byte, n int, s Stream) error {
 	})
 }
 
-func (m *Mock) MemcpyHtoD(dst DevicePtr, src []byte) error {
+func (m *Mock) MemcpyHtoD(dst cuda.DevicePtr, src []byte) error {
 	return m.do("cudaMemcpy", func() error {
 		d, err := span(m.dev, uintptr(dst), len(src), "destination")
 		if err != nil {
@@ -350,7 +349,7 @@ func (m *Mock) MemcpyHtoD(dst DevicePtr, src []byte) error {
 	})
 }
 
-func (m *Mock) MemcpyDtoH(dst []byte, src DevicePtr) error {
+func (m *Mock) MemcpyDtoH(dst []byte, src cuda.DevicePtr) error {
 	return m.do("cudaMemcpy", func() error {
 		sv, err := span(m.dev, uintptr(src), len(dst), "source")
 		if err != nil {
@@ -361,17 +360,17 @@ func (m *Mock) MemcpyDtoH(dst []byte, src DevicePtr) error {
 	})
 }
 
-func (m *Mock) StreamCreate(priority int) (Stream, error) {
+func (m *Mock) StreamCreate(priority int) (cuda.Stream, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.ctx("cudaStreamCreateWithPriority"); err != nil {
 		return 0, err
 	}
 	if priority < -5 || priority > 0 {
-		return 0, fmt.Errorf("%w: invalid argument: priority %d outside [-5, 0]", ErrCUDA, priority)
+		return 0, fmt.Errorf("%w: invalid argument: priority %d outside [-5, 0]", cuda.ErrCUDA, priority)
 	}
 	m.next++
-	s := Stream(m.next)
+	s := cuda.Stream(m.next)
 	m.streams[s] = true
 	m.stats.StreamsLive++
 	return s, nil
@@ -386,10 +385,10 @@ func (m *Mock) StreamPriorityRange() (least, greatest int, err error) {
 	return 0, -5, nil
 }
 
-func (m *Mock) StreamDestroy(s Stream) error {
+func (m *Mock) StreamDestroy(s cuda.Stream) error {
 	return m.do("cudaStreamDestroy", func() error {
 		if !m.streams[s] {
-			return fmt.Errorf("%w: invalid resource handle: stream %#x", ErrCUDA, uintptr(s))
+			return fmt.Errorf("%w: invalid resource handle: stream %#x", cuda.ErrCUDA, uintptr(s))
 		}
 		delete(m.streams, s)
 		m.stats.StreamsLive--
@@ -397,46 +396,46 @@ func (m *Mock) StreamDestroy(s Stream) error {
 	})
 }
 
-func (m *Mock) StreamSynchronize(s Stream) error {
+func (m *Mock) StreamSynchronize(s cuda.Stream) error {
 	return m.do("cudaStreamSynchronize", func() error {
 		return m.stream(s)
 	})
 }
 
-func (m *Mock) StreamWaitEvent(s Stream, e Event) error {
+func (m *Mock) StreamWaitEvent(s cuda.Stream, e cuda.Event) error {
 	return m.do("cudaStreamWaitEvent", func() error {
 		if err := m.stream(s); err != nil {
 			return err
 		}
 		if _, ok := m.events[e]; !ok {
-			return fmt.Errorf("%w: invalid resource handle: event %#x", ErrCUDA, uintptr(e))
+			return fmt.Errorf("%w: invalid resource handle: event %#x", cuda.ErrCUDA, uintptr(e))
 		}
 		m.stats.StreamWaits++
 		return nil
 	})
 }
 
-func (m *Mock) EventCreate(flags EventFlags) (Event, error) {
+func (m *Mock) EventCreate(flags cuda.EventFlags) (cuda.Event, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.ctx("cudaEventCreateWithFlags"); err != nil {
 		return 0, err
 	}
 	m.next++
-	e := Event(m.next)
+	e := cuda.Event(m.next)
 	m.events[e] = time.Time{}
 	m.stats.EventsLive++
 	return e, nil
 }
 
-func (m *Mock) event(e Event) error {
+func (m *Mock) event(e cuda.Event) error {
 	if _, ok := m.events[e]; !ok {
-		return fmt.Errorf("%w: invalid resource handle: event %#x", ErrCUDA, uintptr(e))
+		return fmt.Errorf("%w: invalid resource handle: event %#x", cuda.ErrCUDA, uintptr(e))
 	}
 	return nil
 }
 
-func (m *Mock) EventRecord(e Event, s Stream) error {
+func (m *Mock) EventRecord(e cuda.Event, s cuda.Stream) error {
 	return m.do("cudaEventRecord", func() error {
 		if err := m.stream(s); err != nil {
 			return err
@@ -450,13 +449,13 @@ func (m *Mock) EventRecord(e Event, s Stream) error {
 	})
 }
 
-func (m *Mock) EventSynchronize(e Event) error {
+func (m *Mock) EventSynchronize(e cuda.Event) error {
 	return m.do("cudaEventSynchronize", func() error {
 		return m.event(e)
 	})
 }
 
-func (m *Mock) EventQuery(e Event) (bool, error) {
+func (m *Mock) EventQuery(e cuda.Event) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.ctx("cudaEventQuery"); err != nil {
@@ -465,7 +464,7 @@ func (m *Mock) EventQuery(e Event) (bool, error) {
 	return true, m.event(e)
 }
 
-func (m *Mock) EventElapsed(start, end Event) (time.Duration, error) {
+func (m *Mock) EventElapsed(start, end cuda.Event) (time.Duration, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.ctx("cudaEventElapsedTime"); err != nil {
@@ -474,12 +473,12 @@ func (m *Mock) EventElapsed(start, end Event) (time.Duration, error) {
 	t0, ok0 := m.events[start]
 	t1, ok1 := m.events[end]
 	if !ok0 || !ok1 || t0.IsZero() || t1.IsZero() {
-		return 0, fmt.Errorf("%w: invalid resource handle: event not recorded", ErrCUDA)
+		return 0, fmt.Errorf("%w: invalid resource handle: event not recorded", cuda.ErrCUDA)
 	}
 	return t1.Sub(t0), nil
 }
 
-func (m *Mock) EventDestroy(e Event) error {
+func (m *Mock) EventDestroy(e cuda.Event) error {
 	return m.do("cudaEventDestroy", func() error {
 		if err := m.event(e); err != nil {
 			return err
