@@ -57,7 +57,7 @@ run() {
     # longer committed: the tracked tree must stay under 40 MiB.)
     ort-yolov5s) compare ort-yolov5s models yolov5s-coco/1 testdata/bench/640 1,8,64,1000 ;;
     rss-1080p)   compare rss-1080p bench/models yolov8n-sim/1 testdata/bench/1080p 1000 ;;
-    # The seed's table: detection, segmentation (fast masks), classification.
+    # Roboflow's published comparison: detection, segmentation (fast masks), classification.
     tasks)       compare task-det bench/models yolov8n-sim/1 testdata/bench/640 64,1000
                  compare task-seg bench/models yolov8n-seg-sim/1 testdata/bench/640 64,1000 \
                    --task instance_segmentation --param mask_decode_mode=fast

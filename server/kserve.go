@@ -17,7 +17,8 @@ import (
 	"github.com/trtserve/trtserve/repository"
 )
 
-// KServe v2 / Triton HTTP routes (../shared/reference/triton-kserve.md §5).
+// KServe v2 / Triton HTTP routes (the Open Inference Protocol's REST API and
+// Triton's extensions to it).
 // Statuses: unknown model 404, known but not loaded 503, bad request 400,
 // full queue 429, as for the Roboflow routes; the body is the protocol's
 // {"error": "..."}.

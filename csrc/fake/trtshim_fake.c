@@ -3,7 +3,7 @@
  *
  * It exports exactly the trtshim_* API and does documented CPU math, so the
  * Go binding (trt/) and the GPU backend are tested for real on machines
- * without TensorRT or a GPU (DESIGN.md §6). It is NOT TensorRT: it runs no
+ * without TensorRT or a GPU (docs/development.md, Tests). It is NOT TensorRT: it runs no
  * network, it computes the function below. Build:
  *
  *   cc -std=c11 -O2 -Wall -Wextra -Werror -fPIC -shared -Icsrc/include \

@@ -1,7 +1,7 @@
 /*
  * simkernel.h — a simulated inference engine that is a real GPU kernel.
  *
- * The pipeline benchmarks on a GPU host without TensorRT (DESIGN.md §6)
+ * The pipeline benchmarks on a GPU host without TensorRT (docs/benchmarks.md)
  * need an "engine" whose cost on the GPU is known and real: it occupies the
  * stream, reads the input batch from device memory, writes the outputs, and
  * takes as long as the caller says (a + b x batch, calibrated by the

@@ -1,5 +1,5 @@
-// Package staged runs a GPU network the way DESIGN.md §3 draws an
-// instance: a copy-in stream for H2D, a compute stream for the network and
+// Package staged runs a GPU network the way docs/architecture.md §3 lays
+// out an instance: a copy-in stream for H2D, a compute stream for the network and
 // a copy-out stream for D2H, linked by events, over a ring of device
 // buffer sets so that batch b+1's input copy overlaps batch b's compute and
 // batch b-1's output copy.
