@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs once in each serve image of Dockerfile.tensorrt, at `docker build`
-# time: refuses an image that would not start on the hosts the README
-# promises (wrong CUDA major, a driver floor that lies, libcudart or a
+# time: refuses an image that would not start on the hosts
+# docs/tensorrt.md promises (wrong CUDA major, a driver floor that lies, libcudart or a
 # library dependency missing), then registers /opt/trtserve/lib with the
 # dynamic linker and creates the non-root user.
 #

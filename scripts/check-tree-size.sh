@@ -46,7 +46,7 @@ check() {
     echo "its $top biggest files:"
     printf '%s\n' "$list" | sort -t$'\t' -k1,1nr | head -n "$top" |
       awk -F'\t' '{ printf "  %10d  %s\n", $1, $2 }'
-    echo "shrink or drop some (see README, 'Test fixtures'), or keep them out of git"
+    echo "shrink or drop some (see docs/development.md, 'Test fixtures'), or keep them out of git"
     return 1
   fi
   echo "ok: the tracked tree is $(mib "$total") in $n files (limit $(mib "$limit"))"

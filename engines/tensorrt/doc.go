@@ -34,5 +34,6 @@
 //
 // With trt's fake shim and cuda.Mock the whole path runs on a CPU machine
 // (device memory is host memory there); that is how it is tested. It has
-// not run against real TensorRT on a GPU: see the README's table.
+// not run against real TensorRT on a GPU: see docs/development.md, "What
+// runs where".
 package tensorrt
