@@ -85,8 +85,8 @@ type Preprocessing struct {
 	Resize     ResizeMode
 	AutoOrient bool
 	StaticCrop *StaticCrop
-	// Contrast is "" or one of Roboflow's contrast types.
-	Contrast  string
+	// Contrast is ContrastNone or one of Roboflow's contrast types.
+	Contrast  Contrast
 	Grayscale bool
 	// Tensor value = (pixel/255 - Mean[c]) / Std[c], channels in RGB order.
 	Mean, Std [3]float32
@@ -98,9 +98,10 @@ type Spec struct {
 	Name, Version string
 	// Dir is the version folder; File the weights file inside it.
 	Dir, File string
-	// Source tells how the folder was recognised: "repository" (model.onnx)
-	// or "roboflow" (Roboflow model-cache layout).
-	Source  string
+	// Source tells how the folder was recognised.
+	Source Source
+	// Backend names the backend that runs the model (BackendONNXRuntime,
+	// BackendTensorRT, ...).
 	Backend string
 	// FallbackReason says why the model runs on Backend instead of the
 	// backend it asked for ("" when it runs where it asked); the model's
@@ -115,12 +116,8 @@ type Spec struct {
 	InputWidth     int
 	InputHeight    int
 	Pre            Preprocessing
-	// NMS is "roboflow" (inference-core's overlap-over-area test, the
-	// default) or "ultralytics" (true IoU).
-	NMS string
-	// OutputLayout is "yolov8" ([B, 4+nc(+extra), N]) or "yolov5"
-	// ([B, N, 5+nc(+extra)] with objectness).
-	OutputLayout  string
+	NMS           NMS
+	OutputLayout  OutputLayout
 	MaxBatchSize  int
 	InstanceCount int
 	Batching      DynamicBatching

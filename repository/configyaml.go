@@ -25,8 +25,8 @@ type FileConfig struct {
 		Mean       *[3]float32 `yaml:"mean"`
 		Std        *[3]float32 `yaml:"std"`
 	} `yaml:"preprocessing"`
-	NMS             string                 `yaml:"nms"`
-	OutputLayout    string                 `yaml:"output_layout"`
+	NMS             model.NMS              `yaml:"nms"`
+	OutputLayout    model.OutputLayout     `yaml:"output_layout"`
 	MaxBatchSize    int                    `yaml:"max_batch_size"`
 	InstanceCount   int                    `yaml:"instance_count"`
 	DynamicBatching *model.DynamicBatching `yaml:"dynamic_batching"`
@@ -49,10 +49,10 @@ func ParseFileConfig(data []byte) (*FileConfig, error) {
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: config.yaml: %v", model.ErrBadModel, err)
 	}
-	if c.NMS != "" && c.NMS != "roboflow" && c.NMS != "ultralytics" {
+	if c.NMS != "" && c.NMS != model.NMSRoboflow && c.NMS != model.NMSUltralytics {
 		return nil, fmt.Errorf("%w: config.yaml: nms must be roboflow or ultralytics, got %q", model.ErrBadModel, c.NMS)
 	}
-	if c.OutputLayout != "" && c.OutputLayout != "yolov8" && c.OutputLayout != "yolov5" {
+	if c.OutputLayout != "" && c.OutputLayout != model.LayoutYOLOv8 && c.OutputLayout != model.LayoutYOLOv5 {
 		return nil, fmt.Errorf("%w: config.yaml: output_layout must be yolov8 or yolov5, got %q", model.ErrBadModel, c.OutputLayout)
 	}
 	if c.MaxBatchSize < 0 || c.InstanceCount < 0 {

@@ -25,7 +25,7 @@ func EngineFile(dir string) string {
 func (r *Repository) resolveEngine(e Entry, override []byte) (*model.Spec, error) {
 	m := &model.Spec{
 		Name: e.Name, Version: e.Version, Dir: e.Dir, File: e.File, Source: e.Source,
-		Backend: "tensorrt", NMS: "roboflow", OutputLayout: "yolov8",
+		Backend: model.BackendTensorRT, NMS: model.NMSRoboflow, OutputLayout: model.LayoutYOLOv8,
 		InstanceCount: r.Defaults.InstanceCount, MaxBatchSize: r.Defaults.MaxBatchSize,
 	}
 	cfgPath := e.ConfigPath()
@@ -43,7 +43,7 @@ func (r *Repository) resolveEngine(e Entry, override []byte) (*model.Spec, error
 	if err := applyFileConfig(m, fc); err != nil {
 		return nil, fmt.Errorf("%s: %w", e.ID(), err)
 	}
-	if m.Backend != "tensorrt" {
+	if m.Backend != model.BackendTensorRT {
 		return nil, fmt.Errorf("%w: %s: %s is a TensorRT engine; backend %q cannot run it", model.ErrBadModel, e.ID(), filepath.Base(e.File), m.Backend)
 	}
 	if m.Task == "" || m.InputWidth <= 0 || m.InputHeight <= 0 {

@@ -169,7 +169,7 @@ func TestUltralyticsLayoutFromOutputShape(t *testing.T) {
 		meta   map[string]string
 		shape  []int64
 		task   model.Task
-		layout string
+		layout model.OutputLayout
 	}{
 		{"yolov5 without task", map[string]string{"names": names}, []int64{-1, 6300, 7}, model.ObjectDetection, "yolov5"},
 		{"yolov5 with task", map[string]string{"names": names, "task": "detect"}, []int64{-1, 6300, 7}, model.ObjectDetection, "yolov5"},

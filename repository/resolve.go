@@ -14,7 +14,7 @@ func (r *Repository) Resolve(e Entry) (*model.Spec, error) { return r.ResolveWit
 // model's config.yaml: the same keys, as YAML or JSON (KServe's load
 // request carries the config as a JSON string).
 func (r *Repository) ResolveWith(e Entry, override []byte) (*model.Spec, error) {
-	if e.Source == "engine" {
+	if e.Source == model.SourceEngine {
 		return r.resolveEngine(e, override)
 	}
 	info, err := ReadONNXInfoFile(e.File)
@@ -23,7 +23,7 @@ func (r *Repository) ResolveWith(e Entry, override []byte) (*model.Spec, error) 
 	}
 	m := &model.Spec{
 		Name: e.Name, Version: e.Version, Dir: e.Dir, File: e.File, Source: e.Source,
-		Backend: r.Defaults.Backend, NMS: "roboflow", OutputLayout: "yolov8",
+		Backend: r.Defaults.Backend, NMS: model.NMSRoboflow, OutputLayout: model.LayoutYOLOv8,
 		InstanceCount: r.Defaults.InstanceCount, ONNX: info,
 	}
 	if len(info.Inputs[0].Shape) != 4 {
@@ -33,7 +33,7 @@ func (r *Repository) ResolveWith(e Entry, override []byte) (*model.Spec, error) 
 		m.InputHeight, m.InputWidth = int(h), int(w)
 	}
 	switch e.Source {
-	case "roboflow":
+	case model.SourceRoboflow:
 		err = applyRoboflow(m)
 	default:
 		err = applyUltralytics(m, info)
@@ -76,7 +76,7 @@ func (r *Repository) ResolveWith(e Entry, override []byte) (*model.Spec, error) 
 		m.InstanceCount = 1
 	}
 	if m.Backend == "" {
-		m.Backend = "onnxruntime"
+		m.Backend = model.BackendONNXRuntime
 	}
 	if r.Defaults.ForceBackend != "" {
 		m.Backend = r.Defaults.ForceBackend

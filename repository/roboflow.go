@@ -86,7 +86,7 @@ func applyRoboflow(m *model.Spec) error {
 		}
 		m.ModelType = mt.ModelType
 		if strings.HasPrefix(strings.ToLower(mt.ModelType), "yolov5") {
-			m.OutputLayout = "yolov5"
+			m.OutputLayout = model.LayoutYOLOv5
 		}
 	}
 	var env roboflowEnv
@@ -116,8 +116,8 @@ func applyRoboflow(m *model.Spec) error {
 		m.Pre.StaticCrop = &model.StaticCrop{XMin: c.XMin, YMin: c.YMin, XMax: c.XMax, YMax: c.YMax}
 	}
 	if c := pre.Contrast; c != nil && c.Enabled {
-		m.Pre.Contrast = c.Type
-		if c.Type != "Contrast Stretching" && c.Type != "Histogram Equalization" && c.Type != "Adaptive Equalization" {
+		m.Pre.Contrast = model.Contrast(c.Type)
+		if !m.Pre.Contrast.Known() {
 			m.Warnings = append(m.Warnings, fmt.Sprintf("environment.json asks for contrast adjustment %q, which trtserve does not apply: predictions may differ from Roboflow's", c.Type))
 		}
 	}

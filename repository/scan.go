@@ -34,7 +34,8 @@ type Repository struct {
 
 // Entry is a model version found on disk, before it is resolved.
 type Entry struct {
-	Name, Version, Dir, File, Source string
+	Name, Version, Dir, File string
+	Source                   model.Source
 }
 
 // ID is "name/version".
@@ -90,13 +91,13 @@ func (r *Repository) Scan() ([]Entry, error) {
 				e := Entry{Name: n.Name(), Version: v.Name(), Dir: dir}
 				switch {
 				case fileExists(filepath.Join(dir, "model.onnx")):
-					e.File, e.Source = filepath.Join(dir, "model.onnx"), "repository"
+					e.File, e.Source = filepath.Join(dir, "model.onnx"), model.SourceRepository
 				case fileExists(filepath.Join(dir, "weights.onnx")):
-					e.File, e.Source = filepath.Join(dir, "weights.onnx"), "roboflow"
+					e.File, e.Source = filepath.Join(dir, "weights.onnx"), model.SourceRoboflow
 				case fileExists(filepath.Join(dir, "yolov5s_weights.onnx")): // what inference-core's YOLOv5 classes read
-					e.File, e.Source = filepath.Join(dir, "yolov5s_weights.onnx"), "roboflow"
+					e.File, e.Source = filepath.Join(dir, "yolov5s_weights.onnx"), model.SourceRoboflow
 				case EngineFile(dir) != "":
-					e.File, e.Source = EngineFile(dir), "engine"
+					e.File, e.Source = EngineFile(dir), model.SourceEngine
 				default:
 					continue
 				}

@@ -37,7 +37,7 @@ func applyUltralytics(m *model.Spec, info *model.ONNXInfo) error {
 	if n := int64(len(m.ClassNames)); n > 0 && (m.Task == "" || m.Task == model.ObjectDetection) &&
 		len(info.Outputs) == 1 && len(info.Outputs[0].Shape) == 3 {
 		if s := info.Outputs[0].Shape; s[2] == 5+n && s[1] != 4+n {
-			m.Task, m.ModelType, m.OutputLayout = model.ObjectDetection, "yolov5", "yolov5"
+			m.Task, m.ModelType, m.OutputLayout = model.ObjectDetection, "yolov5", model.LayoutYOLOv5
 		}
 	}
 	h, w, err := MetadataImageSize(meta)

@@ -15,7 +15,7 @@ import (
 )
 
 // Name is the backend name models use in config.yaml.
-const Name = "onnxruntime"
+const Name = model.BackendONNXRuntime
 
 // InstallHint is the command that installs the library this backend needs.
 const InstallHint = "./scripts/install-onnxruntime.sh"

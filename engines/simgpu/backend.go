@@ -17,7 +17,7 @@ import (
 // Name is the servable backend's name (serve --backend simulated-gpu, or
 // backend: simulated-gpu in config.yaml). It says "simulated" because every
 // answer it gives is synthetic.
-const Name = "simulated-gpu"
+const Name = model.BackendSimulatedGPU
 
 // ErrUnavailable: the backend cannot start here (no GPU, no kernel).
 var ErrUnavailable = errors.New("simulated-gpu backend unavailable")

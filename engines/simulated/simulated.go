@@ -16,7 +16,7 @@ import (
 
 // Name is the backend name models select in config.yaml (backend:
 // simulated) or with serve --backend simulated.
-const Name = "simulated"
+const Name = model.BackendSimulated
 
 // Default timing: a batch of n takes DefaultBase + n × DefaultPerItem.
 // Batch 1 is 1.0 ms, Ultralytics' published YOLOv8n latency with TensorRT
@@ -123,7 +123,7 @@ func synth(m *model.Spec, index int, t model.TensorInfo, seed uint64) []float32 
 		out[r.IntN(len(out))] = 8 // a logit that wins the softmax
 	case index == 0 && len(t.Shape) == 3:
 		rows, anchors := int(t.Shape[1]), int(t.Shape[2])
-		yolov5 := m.OutputLayout == "yolov5"
+		yolov5 := m.OutputLayout == model.LayoutYOLOv5
 		if yolov5 {
 			rows, anchors = anchors, rows
 		}

@@ -23,7 +23,7 @@ import (
 )
 
 // Name is the backend's name in config.yaml and the registry.
-const Name = "tensorrt"
+const Name = model.BackendTensorRT
 
 // Options configure the backend.
 type Options struct {
