@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trtserve/trtserve/config"
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/repository"
@@ -31,7 +32,7 @@ type ManagerOptions struct {
 	MaxLoaded int
 	// RetireGrace is how long a model replaced by Reload keeps accepting
 	// requests: those that looked it up just before the swap are served
-	// by it instead of failing. Default 5 s.
+	// by it instead of failing. Default config.DefaultRetireGrace.
 	RetireGrace time.Duration
 	Log         *slog.Logger
 }
@@ -82,7 +83,7 @@ func NewManager(repo *repository.Repository, backends *engines.Registry, alloc e
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	if opts.RetireGrace <= 0 {
-		opts.RetireGrace = 5 * time.Second
+		opts.RetireGrace = config.DefaultRetireGrace
 	}
 	return &Manager{
 		Repo: repo, Backends: backends, Alloc: alloc, opts: opts,

@@ -21,7 +21,7 @@ type Model struct {
 	opts   Options
 
 	maxBatch int // the engine's largest batch: every buffer set holds this many
-	target   int // the batch size the batcher aims for
+	policy   batchPolicy
 	pools    *pools
 	sets     []*bufSet
 	runs     []engines.Instance
@@ -33,6 +33,7 @@ type Model struct {
 
 	// parallel mode
 	queue    chan *item   // admitted images in arrival order, room for MaxQueueSize
+	held     []*item      // the batcher's: taken off queue, left for the next batch by the rule
 	reserved atomic.Int64 // images admitted and not yet given a slot: the admission bound
 	free     chan *bufSet // sets nobody is filling, running or postprocessing
 	full     chan *batch  // complete batches waiting for an instance
@@ -57,10 +58,7 @@ func newModel(spec *model.Spec, eng engines.Engine, alloc engines.Allocator, opt
 	opts = opts.withDefaults()
 	m := &Model{Spec: spec, Engine: eng, opts: opts, pools: p, maxBatch: eng.MaxBatch()}
 	m.Stats = newStats(m.maxBatch)
-	m.target = m.maxBatch
-	if ps := slices.DeleteFunc(slices.Clone(opts.PreferredBatchSizes), func(n int) bool { return n < 1 || n > m.maxBatch }); len(ps) > 0 {
-		m.target = slices.Max(ps)
-	}
+	m.policy = newBatchPolicy(m.maxBatch, opts.PreferredBatchSizes, opts.MaxQueueDelay)
 	n := max(spec.InstanceCount, 1)
 	if bp, ok := eng.(engines.BufferProvider); ok {
 		alloc = bp.Allocator()
@@ -106,7 +104,7 @@ func newModel(spec *model.Spec, eng engines.Engine, alloc engines.Allocator, opt
 		}
 		set.dirty = 0
 		for _, size := range warmupSizes(eng, m.maxBatch) {
-			if err := guard("warm-up", func() error { return run.Run(context.Background(), size, set.in, set.out) }); err != nil {
+			if err := guard(StageWarmup, func() error { return run.Run(context.Background(), size, set.in, set.out) }); err != nil {
 				return fail(fmt.Errorf("warm-up at batch %d: %w", size, err))
 			}
 		}

@@ -136,8 +136,8 @@ func TestDoMixedWorks(t *testing.T) {
 				ws := []*work{{x: 1}, {x: 2, bad: true}, {x: 3}, {x: 4, panic: true}}
 				errs := m.Do(context.Background(), []Work{ws[0], ws[1], ws[2], ws[3]})
 				var se, pe *StageError
-				if errs[0] != nil || errs[2] != nil || !errors.As(errs[1], &se) || se.Stage != "preprocess" ||
-					!errors.As(errs[3], &pe) || pe.Stage != "preprocess" {
+				if errs[0] != nil || errs[2] != nil || !errors.As(errs[1], &se) || se.Stage != StagePreprocess ||
+					!errors.As(errs[3], &pe) || pe.Stage != StagePreprocess {
 					t.Fatalf("errs %v", errs)
 				}
 				if ws[0].got.Load() != 2 || ws[2].got.Load() != 6 {
@@ -221,51 +221,101 @@ func TestModelsNeverMix(t *testing.T) {
 	}
 }
 
+// eventually waits for cond, failing the test if it has not held after
+// ten seconds: a guard against a hang, not a timing assertion.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting for %s", what)
+		}
+	}
+}
+
+// The scheduler carries out decideBatch's rule (batcher_test.go has the
+// rule itself). Each case is ordered by what the batcher has seen, not by
+// the clock: a max_queue_delay of an hour means "never" here.
 func TestMaxQueueDelay(t *testing.T) {
-	const delay = 150 * time.Millisecond
-	eng := newFake()
-	eng.max = 8
-	m := newTestModel(t, eng, 1, Options{MaxQueueDelay: delay})
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := doOne(context.Background(), m, eng, float32(i+1)); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
-	if took := time.Since(start); took < delay {
-		t.Fatalf("a partial batch left after %v, before max_queue_delay %v", took, delay)
-	}
-	if runs := eng.executions(); len(runs) != 1 || runs[0] != 3 {
-		t.Fatalf("want one batch of 3 within the delay, got %v", runs)
-	}
-
-	// A full batch leaves at once, without waiting out a long delay.
-	eng2 := newFake()
-	eng2.max = 2
-	m2 := newTestModel(t, eng2, 1, Options{MaxQueueDelay: time.Hour})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // guards against a hang
 	defer cancel()
-	ws := []Work{&work{x: 1}, &work{x: 2}}
-	if errs := m2.Do(ctx, ws); errs[0] != nil || errs[1] != nil {
-		t.Fatalf("full batch waited for the delay: %v", errs)
-	}
 
-	// A preferred batch size leaves without waiting out the delay too.
-	eng3 := newFake()
-	eng3.max = 8
-	m3 := newTestModel(t, eng3, 1, Options{MaxQueueDelay: time.Hour, PreferredBatchSizes: []int{2, 4}})
-	if errs := m3.Do(ctx, []Work{&work{x: 1}, &work{x: 2}}); errs[0] != nil || errs[1] != nil {
-		t.Fatalf("preferred batch waited for the delay: %v", errs)
-	}
-	if runs := eng3.executions(); len(runs) != 1 || runs[0] != 2 {
-		t.Fatalf("preferred batch: runs %v", runs)
-	}
+	t.Run("a partial batch waits for more images", func(t *testing.T) {
+		eng := newFake()
+		eng.max = 2
+		m := newTestModel(t, eng, 1, Options{MaxQueueDelay: time.Hour})
+		a := &work{x: 1}
+		done := make(chan []error, 1)
+		go func() { done <- m.Do(ctx, []Work{a}) }()
+		eventually(t, "the first image to get its slot", func() bool { return a.calls.Load() == 1 })
+		if errs := m.Do(ctx, []Work{&work{x: 2}}); errs[0] != nil {
+			t.Fatal(errs[0])
+		}
+		if errs := <-done; errs[0] != nil {
+			t.Fatal(errs[0])
+		}
+		if runs := eng.executions(); fmt.Sprint(runs) != "[2]" {
+			t.Fatalf("runs %v: the first image left alone instead of waiting for the second", runs)
+		}
+	})
+
+	t.Run("the delay ships a partial batch", func(t *testing.T) {
+		eng := newFake()
+		eng.max = 8
+		m := newTestModel(t, eng, 1, Options{MaxQueueDelay: 20 * time.Millisecond})
+		if errs := m.Do(ctx, []Work{&work{x: 1}, &work{x: 2}, &work{x: 3}}); errs[0] != nil || errs[1] != nil || errs[2] != nil {
+			t.Fatalf("a partial batch never left: %v", errs)
+		}
+		if runs := eng.executions(); fmt.Sprint(runs) != "[3]" {
+			t.Fatalf("runs %v, want one batch of 3", runs)
+		}
+	})
+
+	t.Run("a full batch leaves at once", func(t *testing.T) {
+		eng := newFake()
+		eng.max = 2
+		m := newTestModel(t, eng, 1, Options{MaxQueueDelay: time.Hour})
+		if errs := m.Do(ctx, []Work{&work{x: 1}, &work{x: 2}}); errs[0] != nil || errs[1] != nil {
+			t.Fatalf("full batch waited for the delay: %v", errs)
+		}
+	})
+
+	t.Run("a preferred size leaves at once", func(t *testing.T) {
+		eng := newFake()
+		eng.max = 8
+		m := newTestModel(t, eng, 1, Options{MaxQueueDelay: time.Hour, PreferredBatchSizes: []int{2, 4}})
+		if errs := m.Do(ctx, []Work{&work{x: 1}, &work{x: 2}}); errs[0] != nil || errs[1] != nil {
+			t.Fatalf("preferred batch waited for the delay: %v", errs)
+		}
+		if runs := eng.executions(); fmt.Sprint(runs) != "[2]" {
+			t.Fatalf("preferred batch: runs %v", runs)
+		}
+	})
+
+	// Triton's rule: three images with preferred sizes 2 and 4 send 2 at
+	// once and keep the third for the next batch, which a fourth image
+	// then makes a preferred 2 as well.
+	t.Run("the largest preferred size reached leaves, the rest waits", func(t *testing.T) {
+		eng := newFake()
+		eng.max = 8
+		m := newTestModel(t, eng, 1, Options{MaxQueueDelay: time.Hour, PreferredBatchSizes: []int{2, 4}})
+		done := make(chan []error, 1)
+		go func() { done <- m.Do(ctx, []Work{&work{x: 1}, &work{x: 2}, &work{x: 3}}) }()
+		eventually(t, "a first batch", func() bool { return len(eng.executions()) == 1 })
+		if runs := eng.executions(); fmt.Sprint(runs) != "[2]" {
+			t.Fatalf("first batch %v, want the preferred 2", runs)
+		}
+		if err := doOne(ctx, m, eng, 4); err != nil {
+			t.Fatal(err)
+		}
+		for _, err := range <-done {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if runs := eng.executions(); fmt.Sprint(runs) != "[2 2]" {
+			t.Fatalf("runs %v, want two preferred batches of 2", runs)
+		}
+	})
 }
 
 // waitFree waits until every buffer set is back in the free list but the
@@ -364,7 +414,7 @@ func TestBackendErrorFailsOnlyItsBatch(t *testing.T) {
 	m := newTestModel(t, eng, 1, Options{})
 	eng.fail.Store(true)
 	var se *StageError
-	if err := doOne(context.Background(), m, eng, 1); !errors.As(err, &se) || se.Stage != "infer" {
+	if err := doOne(context.Background(), m, eng, 1); !errors.As(err, &se) || se.Stage != StageInfer {
 		t.Fatalf("want infer error, got %v", err)
 	}
 	if err := doOne(context.Background(), m, eng, 2); err != nil {
@@ -434,7 +484,7 @@ func TestFairShare(t *testing.T) {
 		start := time.Now()
 		hugeDone, smallDone := make(chan time.Duration, 1), make(chan time.Duration, 1)
 		go timedDo(m, huge, hugeDone, start)
-		time.Sleep(25 * time.Millisecond) // the huge request is running
+		eventually(t, "the huge request to start running", func() bool { return len(eng.executions()) > 0 })
 		go timedDo(m, []Work{&work{x: 1000}}, smallDone, start)
 		small, all := <-smallDone, <-hugeDone
 		if small > all/2 {
@@ -466,14 +516,17 @@ func TestFairShare(t *testing.T) {
 				}
 			}()
 		}
-		time.Sleep(50 * time.Millisecond)
+		// a's queue full of images is this many batches: a request of b's
+		// that waited behind it would see a run about as many.
+		behind := a.opts.MaxQueueSize / slow.max
+		eventually(t, "a's queue to fill", func() bool { return a.QueueLen() >= a.opts.MaxQueueSize/2 })
 		for i := range 20 {
-			t0 := time.Now()
+			before := a.Stats.ExecutionCount.Load()
 			if err := doOne(context.Background(), b, fast, float32(i)); err != nil {
 				t.Fatal(err)
 			}
-			if d := time.Since(t0); d > 100*time.Millisecond {
-				t.Fatalf("model b took %v while a was flooded", d)
+			if ran := a.Stats.ExecutionCount.Load() - before; ran >= uint64(behind/2) {
+				t.Fatalf("a request to model b took as long as %d of flooded a's batches (its queue is %d batches)", ran, behind)
 			}
 		}
 		cancel()

@@ -12,7 +12,7 @@ type Mode string
 
 const (
 	// Parallel: admission queue, decode pool, dynamic batcher, instances
-	// with buffer rings, postprocess pool (DESIGN.md §3).
+	// with buffer rings, postprocess pool (see doc.go).
 	Parallel Mode = "parallel"
 	// Serial: decode → infer at batch 1 → postprocess on the requester's
 	// goroutine, holding an instance throughout. The baseline.
@@ -29,7 +29,8 @@ func ParseMode(s string) (Mode, error) {
 }
 
 // Options are one model's scheduling settings: Triton's dynamic_batching
-// fields plus the pipeline's own.
+// fields plus the pipeline's own. A zero field takes its default from
+// package config.
 type Options struct {
 	Mode Mode
 	// MaxQueueSize bounds the images admitted and not yet in a batch slot
@@ -40,8 +41,11 @@ type Options struct {
 	// once an instance is free (Triton's max_queue_delay_microseconds; 0
 	// ships what is ready).
 	MaxQueueDelay time.Duration
-	// PreferredBatchSizes are shipped without waiting out MaxQueueDelay;
-	// the largest one is the batch the batcher aims for.
+	// PreferredBatchSizes (Triton's preferred_batch_size): when the images
+	// at hand reach one, the largest reached leaves without waiting out
+	// MaxQueueDelay; the largest of all is the batch the batcher aims for
+	// (decideBatch has the whole rule). Sizes outside 1..max batch are
+	// ignored.
 	PreferredBatchSizes []int
 	// RingDepth is the number of batch buffer sets per instance (≥2): one
 	// filling while another runs and a third being postprocessed.

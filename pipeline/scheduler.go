@@ -74,53 +74,76 @@ func (m *Model) form() {
 }
 
 // fill claims items into b until it ships; false means the model stopped.
+// decideBatch makes every choice; fill carries it out. Images the rule
+// leaves for the next batch wait in m.held, unclaimed, so that the
+// batcher still wakes when one arrives.
 func (m *Model) fill(b *batch) bool {
 	var timer *time.Timer
-	var timerC <-chan time.Time
-	delayPassed := m.opts.MaxQueueDelay <= 0
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
 	for {
-	greedy: // take everything already queued before offering a partial batch
-		for len(b.items) < m.target {
-			select {
-			case it := <-m.queue:
-				m.claim(b, it)
-			default:
-				break greedy
-			}
+		m.look(m.policy.target() - len(b.items))
+		oldest := b.first
+		if len(b.items) == 0 && len(m.held) > 0 {
+			oldest = m.held[0].enq
 		}
 		n := len(b.items)
-		if n == m.target {
-			m.full <- b // cap is the number of sets: never blocks
-			return true
+		d := decideBatch(m.policy, n, len(m.held), oldest, time.Now())
+		for _, it := range m.held[:d.Take] {
+			m.claim(b, it)
+		}
+		m.held = slices.Delete(m.held, 0, d.Take)
+		if len(b.items) < n+d.Take {
+			continue // some had given up before their slot: decide on what is left
 		}
 		var offer chan *batch
-		if n > 0 {
-			if delayPassed || (slices.Contains(m.opts.PreferredBatchSizes, n) && len(m.queue) == 0) {
-				offer = m.ready
-			} else if timerC == nil {
-				timer = time.NewTimer(time.Until(b.first.Add(m.opts.MaxQueueDelay)))
+		var timerC <-chan time.Time
+		switch d.Ship {
+		case shipFull:
+			m.full <- b // cap is the number of sets: never blocks
+			return true
+		case shipIdle:
+			offer = m.ready
+		case keep:
+			if d.Wait > 0 {
+				if timer == nil {
+					timer = time.NewTimer(d.Wait)
+				} else {
+					timer.Reset(d.Wait)
+				}
 				timerC = timer.C
 			}
 		}
 		select {
 		case it := <-m.queue:
-			m.claim(b, it)
+			m.held = append(m.held, it)
 		case offer <- b:
 			return true
 		case <-timerC:
-			delayPassed = true
 		case <-m.stop:
 			b.pending.Wait()
-			for _, it := range b.items {
+			for _, it := range slices.Concat(b.items, m.held) {
 				it.fail(ErrClosed)
 			}
+			m.held = nil
 			m.free <- b.set
 			return false
+		}
+	}
+}
+
+// look moves queued images into m.held, the batcher's view of the head of
+// the queue, until it holds n or the queue is empty. It never blocks.
+func (m *Model) look(n int) {
+	for len(m.held) < n {
+		select {
+		case it := <-m.queue:
+			m.held = append(m.held, it)
+		default:
+			return
 		}
 	}
 }
@@ -151,7 +174,7 @@ func (m *Model) decode(b *batch, k int, it *item) {
 	}
 	t0 := time.Now()
 	it.queued = t0.Sub(it.enq)
-	err := guard("preprocess", func() error { return it.work.Preprocess(slots(b.set.in, b.set.inItem, k)) })
+	err := guard(StagePreprocess, func() error { return it.work.Preprocess(slots(b.set.in, b.set.inItem, k)) })
 	it.decode = time.Since(t0)
 	it.finish(stReady, err)
 }
@@ -206,10 +229,10 @@ func (m *Model) execute(run engines.Instance, b *batch) {
 		// The instance overlaps this batch with the ones before it; the
 		// rest happens when the device is done. infer time then includes
 		// waiting behind the batch ahead on the device.
-		err := guard("infer", func() error {
+		err := guard(StageInfer, func() error {
 			return sub.Submit(size, set.in, set.out, func(err error) {
 				if err != nil {
-					err = &StageError{"infer", err}
+					err = &StageError{StageInfer, err}
 				}
 				m.complete(b, size, live, input, time.Since(t0), err)
 			})
@@ -219,7 +242,7 @@ func (m *Model) execute(run engines.Instance, b *batch) {
 		}
 		return
 	}
-	err := guard("infer", func() error { return run.Run(context.Background(), size, set.in, set.out) })
+	err := guard(StageInfer, func() error { return run.Run(context.Background(), size, set.in, set.out) })
 	m.complete(b, size, live, input, time.Since(t0), err)
 }
 
@@ -243,7 +266,7 @@ func (m *Model) complete(b *batch, size int, live []int, input, d time.Duration,
 		m.pools.post.submit(func() {
 			if it.start(stReady, stPost) {
 				t0 := time.Now()
-				err := guard("postprocess", func() error { return it.work.Postprocess(slots(set.out, set.outItem, k)) })
+				err := guard(StagePostprocess, func() error { return it.work.Postprocess(slots(set.out, set.outItem, k)) })
 				it.post = time.Since(t0)
 				postNs.Add(int64(it.post))
 				it.finish(stDone, err)

@@ -40,7 +40,7 @@ func (m *Model) one(it *item) error {
 	set := inst.set
 	t0 := time.Now()
 	it.queued = t0.Sub(it.enq)
-	if err := guard("preprocess", func() error { return it.work.Preprocess(slots(set.in, set.inItem, 0)) }); err != nil {
+	if err := guard(StagePreprocess, func() error { return it.work.Preprocess(slots(set.in, set.inItem, 0)) }); err != nil {
 		return err
 	}
 	t1 := time.Now()
@@ -53,13 +53,13 @@ func (m *Model) one(it *item) error {
 	if err := it.ctx.Err(); err != nil {
 		return err
 	}
-	if err := guard("infer", func() error { return inst.run.Run(it.ctx, batch, set.in, set.out) }); err != nil {
+	if err := guard(StageInfer, func() error { return inst.run.Run(it.ctx, batch, set.in, set.out) }); err != nil {
 		return err
 	}
 	t2 := time.Now()
 	it.infer = t2.Sub(t1)
 	m.Stats.execution(batch, it.decode, it.infer)
-	err := guard("postprocess", func() error { return it.work.Postprocess(slots(set.out, set.outItem, 0)) })
+	err := guard(StagePostprocess, func() error { return it.work.Postprocess(slots(set.out, set.outItem, 0)) })
 	it.post = time.Since(t2)
 	m.Stats.batchOutput(batch, it.post)
 	return err

@@ -26,23 +26,28 @@ var (
 	ErrDeviceLost = errors.New("the model's GPU failed: restart the server")
 )
 
+// Stage is a step of an image's trip through a model. Its value starts
+// the message of a StageError, which clients see.
+type Stage string
+
+// The stages a StageError can name.
+const (
+	StagePreprocess  Stage = "preprocess"  // the image: decode, resize, write the input slot
+	StageInfer       Stage = "infer"       // the engine: one batch run
+	StagePostprocess Stage = "postprocess" // the output: decode the slot, encode the answer
+	StageWarmup      Stage = "warm-up"     // the load-time run on zeros
+)
+
 // StageError tells which stage failed, so the server can say whether the
 // image (preprocess), the model (infer) or the output (postprocess) was at
 // fault.
 type StageError struct {
-	Stage string
+	Stage Stage
 	Err   error
 }
 
-func (e *StageError) Error() string { return e.Stage + ": " + e.Err.Error() }
+func (e *StageError) Error() string { return string(e.Stage) + ": " + e.Err.Error() }
 func (e *StageError) Unwrap() error { return e.Err }
-
-// Runner executes Works for one model.
-type Runner interface {
-	// Do runs each work and returns one error per work (nil on success).
-	// A failed work never fails the others.
-	Do(ctx context.Context, works []Work) []error
-}
 
 // reason classifies a failed image for Stats.
 func reason(err error) string {
@@ -52,7 +57,7 @@ func reason(err error) string {
 		return ReasonRejected
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return ReasonCanceled
-	case errors.As(err, &se) && se.Stage == "infer":
+	case errors.As(err, &se) && se.Stage == StageInfer:
 		return ReasonBackend
 	}
 	return ReasonOther
@@ -60,7 +65,7 @@ func reason(err error) string {
 
 // guard runs one stage, turning an error or a panic into a StageError so a
 // bad image or a bug fails only its own request.
-func guard(stage string, f func() error) (err error) {
+func guard(stage Stage, f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &StageError{stage, fmt.Errorf("panic: %v\n%s", r, debug.Stack())}
