@@ -313,8 +313,12 @@ func TestGPUSimKernel(t *testing.T) {
 		must(t, err)
 		times[busy] = el
 		t.Logf("busy %v: kernel took %v", busy, el)
-		if el < busy || el > busy+2*time.Millisecond {
-			t.Errorf("busy %v: took %v, want within [busy, busy+2ms]", busy, el)
+		// At least busy: the kernel spins on the GPU's own clock. At most
+		// twice that catches a miscalibrated spin (wrong clock units) while
+		// leaving room for a GPU shared with other work; the device's
+		// timing, not the host's, and no fixed margin.
+		if el < busy || el > 2*busy {
+			t.Errorf("busy %v: took %v, want within [busy, 2×busy]", busy, el)
 		}
 		part := outSize / batch
 		for i, c := range out {
@@ -324,8 +328,10 @@ func TestGPUSimKernel(t *testing.T) {
 			}
 		}
 	}
-	if d := times[20*time.Millisecond] - times[time.Millisecond]; d < 18*time.Millisecond || d > 21*time.Millisecond {
-		t.Errorf("20 ms vs 1 ms busy differ by %v, want about 19 ms", d)
+	// The time scales with what was asked: 20 ms of spin takes longer than
+	// 5 ms, which takes longer than 1 ms.
+	if !(times[time.Millisecond] < times[5*time.Millisecond] && times[5*time.Millisecond] < times[20*time.Millisecond]) {
+		t.Errorf("kernel times do not grow with busy: %v", times)
 	}
 }
 

@@ -204,9 +204,34 @@ func peakRSS(t *testing.T, pid int) int64 {
 	return 0
 }
 
+// scrape reads one series of /metrics without failing the test (the
+// sampler below runs on its own goroutine): ok is false when the scrape
+// failed or the series is absent.
+func scrape(client *http.Client, url, series string) (v float64, ok bool) {
+	resp, err := client.Get(url + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if rest, found := strings.CutPrefix(sc.Text(), series+" "); found {
+			v, err := strconv.ParseFloat(rest, 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
 // Offered ten times what the server can do, it answers everything: the
-// requests it accepts complete correctly within the queue's bound, the
-// others get 429 with Retry-After at once, and memory stays bounded.
+// requests it accepts get their own answers, the others get 429 with
+// Retry-After without reaching the model, the queue never holds more than
+// its bound in images, and memory stays bounded. Nothing here depends on
+// the machine's speed: capacity is measured first, and latencies are only
+// compared with each other (a rejection must be quicker than an accepted
+// request), never with a fixed duration; absolute figures are the
+// benchmarks' (docs/reliability.md).
 // TRTSERVE_OVERLOAD=30s makes the long run reported in docs/reliability.md.
 func TestOverloadTenTimesCapacity(t *testing.T) {
 	duration := 3 * time.Second
@@ -252,6 +277,41 @@ func TestOverloadTenTimesCapacity(t *testing.T) {
 	capacity := float64(done.Load()) / time.Since(t0).Seconds()
 	offered := 10 * capacity
 
+	// What reached the model so far: the sum of executed batch sizes counts
+	// every image that ran, whatever its request's outcome.
+	series := func(name string, labels ...string) string {
+		return name + `{model="o",` + strings.Join(append(labels, `version="1"`), ",") + "}"
+	}
+	ran := series("trtserve_batch_size_sum")
+	rejectedSeries := series("nv_inference_request_failure", `reason="REJECTED"`)
+	counters := func() (ranImages, rejectedCount float64) {
+		var ok bool
+		if ranImages, ok = scrape(client, srv.url, ran); !ok {
+			t.Fatalf("no %s in /metrics", ran)
+		}
+		rejectedCount, _ = scrape(client, srv.url, rejectedSeries) // absent until the first rejection
+		return ranImages, rejectedCount
+	}
+	ran0, rejected0 := counters()
+
+	// The admission queue's length, sampled throughout the overload.
+	queueLen := series("trtserve_queue_length")
+	var maxQueued atomic.Int64
+	samplerDone, stopSampler := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(samplerDone)
+		for {
+			if v, ok := scrape(client, srv.url, queueLen); ok && int64(v) > maxQueued.Load() {
+				maxQueued.Store(int64(v))
+			}
+			select {
+			case <-stopSampler:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+
 	// Open loop at ten times that.
 	var mu sync.Mutex
 	var accepted, rejected []time.Duration
@@ -287,15 +347,14 @@ func TestOverloadTenTimesCapacity(t *testing.T) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	close(stopSampler)
+	<-samplerDone
+	ran1, rejected1 := counters()
 	rss := peakRSS(t, srv.cmd.Process.Pid)
-	// The queue holds `queue` images and an instance takes 4 per 20 ms: an
-	// accepted image waits at most about queue/4 batches. Generous slack
-	// for a shared machine and the race detector.
-	bound := time.Duration(queue/4+2)*20*time.Millisecond + 2*time.Second
-	p99a, p99r := pct(accepted, 0.99), pct(rejected, 0.99)
-	report := fmt.Sprintf("capacity %.0f/s; offered %.0f/s for %v (%d requests): accepted %d (p50 %v, p99 %v), rejected 429 %d (p50 %v, p99 %v), wrong %d, other %d; peak RSS %d MiB",
-		capacity, float64(n)/elapsed.Seconds(), duration, n, len(accepted), pct(accepted, 0.5).Round(time.Millisecond), p99a.Round(time.Millisecond),
-		len(rejected), pct(rejected, 0.5).Round(time.Millisecond), p99r.Round(time.Millisecond), wrong, other, rss>>20)
+	p50a, p50r := pct(accepted, 0.5), pct(rejected, 0.5)
+	report := fmt.Sprintf("capacity %.0f/s; offered %.0f/s for %v (%d requests): accepted %d (p50 %v, p99 %v), rejected 429 %d (p50 %v, p99 %v), wrong %d, other %d; images run %.0f; queue at most %d of %d; peak RSS %d MiB",
+		capacity, float64(n)/elapsed.Seconds(), duration, n, len(accepted), p50a.Round(time.Millisecond), pct(accepted, 0.99).Round(time.Millisecond),
+		len(rejected), p50r.Round(time.Millisecond), pct(rejected, 0.99).Round(time.Millisecond), wrong, other, ran1-ran0, maxQueued.Load(), queue, rss>>20)
 	t.Log(report)
 	if path := os.Getenv("TRTSERVE_OVERLOAD_REPORT"); path != "" {
 		os.WriteFile(path, []byte(report+"\n"), 0o644)
@@ -303,11 +362,22 @@ func TestOverloadTenTimesCapacity(t *testing.T) {
 	if wrong > 0 || other > 0 || len(accepted) == 0 || len(rejected) == 0 {
 		t.Fatalf("want only correct 200s and 429s, both: %s", report)
 	}
-	if p99a > bound {
-		t.Errorf("accepted p99 %v beyond the queue's bound %v", p99a, bound)
+	// Rejected requests never reach the model: the images that ran are
+	// exactly the accepted ones, and the server counted every 429.
+	if got := int(ran1 - ran0); got != len(accepted) {
+		t.Errorf("the model ran %d images for %d accepted requests: rejected requests reached it", got, len(accepted))
 	}
-	if p99r > time.Second {
-		t.Errorf("429s p99 %v: rejections must be quick", p99r)
+	if got := int(rejected1 - rejected0); got != len(rejected) {
+		t.Errorf("the server counted %d rejections, clients got %d 429s", got, len(rejected))
+	}
+	// The queue's bound is in images, whatever the load.
+	if q := maxQueued.Load(); q > queue {
+		t.Errorf("the admission queue held %d images, beyond its bound of %d", q, queue)
+	}
+	// A rejection does not wait for the model: it must be quicker than an
+	// accepted request, which waits its turn in the queue.
+	if p50r >= p50a {
+		t.Errorf("rejections (p50 %v) are not quicker than accepted requests (p50 %v): they wait for the model", p50r, p50a)
 	}
 	if rss > 1<<30 {
 		t.Errorf("peak RSS %d MiB", rss>>20)
@@ -319,10 +389,12 @@ func TestOverloadTenTimesCapacity(t *testing.T) {
 
 // Clients that send slowly or never read cannot exhaust the server: the
 // others are served meanwhile, and the slow senders are cut off after
-// the read timeout.
+// the read timeout. What is checked is an order of events (served while
+// the slow clients still hold their connections, then the cut), not a
+// duration: the timeouts only need to outlast five requests by far.
 func TestSlowClientsDoNotBlockOthers(t *testing.T) {
 	root := simRepo(t, "s", "backend: simulated\n")
-	url := startServer(t, "--model-repository", root, "--read-timeout", "2s", "--write-timeout", "2s")
+	url := startServer(t, "--model-repository", root, "--read-timeout", "5s", "--write-timeout", "5s")
 	addr := strings.TrimPrefix(url, "http://")
 	var conns []net.Conn
 	defer func() {
@@ -356,16 +428,27 @@ func TestSlowClientsDoNotBlockOthers(t *testing.T) {
 		}()
 		conns = append(conns, c)
 	}
+	// The first slow sender's connection ends when the server cuts it off
+	// (the deadline only guards against a hang).
+	cut := make(chan error, 1)
+	go func() {
+		conns[0].SetReadDeadline(time.Now().Add(2 * time.Minute))
+		_, err := io.ReadAll(conns[0])
+		cut <- err
+	}()
 	time.Sleep(300 * time.Millisecond)
 	for range 5 {
-		t0 := time.Now()
-		if status, body := kserveZeros(t, url, "s", 1, ""); status != 200 || time.Since(t0) > time.Second {
-			t.Fatalf("a normal client beside slow ones: %d in %v %s", status, time.Since(t0), body)
+		if status, body := kserveZeros(t, url, "s", 1, ""); status != 200 {
+			t.Fatalf("a normal client beside slow ones: %d %s", status, body)
 		}
 	}
+	select {
+	case err := <-cut:
+		t.Fatalf("the normal requests were answered only after the slow senders were cut off (%v): the slow clients blocked them", err)
+	default:
+	}
 	// The slow senders are cut off after the read timeout.
-	conns[0].SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadAll(conns[0]); err != nil {
+	if err := <-cut; err != nil {
 		t.Fatalf("slow sender still connected after the read timeout: %v", err)
 	}
 }
