@@ -116,36 +116,23 @@ type Spec struct {
 	InputWidth     int
 	InputHeight    int
 	Pre            Preprocessing
-	NMS           NMS
-	OutputLayout  OutputLayout
-	MaxBatchSize  int
-	InstanceCount int
-	Batching      DynamicBatching
+	NMS            NMS
+	OutputLayout   OutputLayout
+	MaxBatchSize   int
+	InstanceCount  int
+	Batching       DynamicBatching
 	// Warnings are things about the model trtserve serves differently from
 	// its origin; logged when it loads.
 	Warnings []string
-	// Simulated times the simulated backend (config.yaml simulated:).
-	Simulated SimulatedTiming
 	// ONNX is the ONNX file's description; nil for an engine-only folder.
 	ONNX *ONNXInfo
-	// Precision is the TensorRT build precision ("" = fp32).
-	Precision string
-	// DisableTF32 is config.yaml's tf32: false: the TensorRT build clears
-	// kTF32 so fp32 layers run in strict fp32 (TensorRT allows TF32 by
-	// default).
-	DisableTF32 bool
-}
-
-// SimulatedTiming is the wall time of one batch on the simulated
-// accelerator: BaseMicros + PerItemMicros × batch. Zero fields take the
-// backend's defaults. FailEvery and PanicEvery inject faults for the
-// hardening tests: every Nth run (counting the warm-up) returns an error,
-// or panics, as a broken engine or driver would.
-type SimulatedTiming struct {
-	BaseMicros    float64 `yaml:"base_us"`
-	PerItemMicros float64 `yaml:"per_item_us"`
-	FailEvery     int     `yaml:"fail_every"`
-	PanicEvery    int     `yaml:"panic_every"`
+	// Config is the model's config document as the repository read it
+	// (config.yaml, or the override a load request carried), nil when it
+	// has none. The generic keys are already in the fields above; a
+	// backend decodes its own keys from it on Load (simulated: for the
+	// simulated backends, precision: and tf32: for TensorRT), so a setting
+	// that only one backend understands never becomes a field here.
+	Config []byte
 }
 
 // DynamicBatching holds Triton's dynamic_batching settings.

@@ -30,14 +30,13 @@ type FileConfig struct {
 	MaxBatchSize    int                    `yaml:"max_batch_size"`
 	InstanceCount   int                    `yaml:"instance_count"`
 	DynamicBatching *model.DynamicBatching `yaml:"dynamic_batching"`
-	Simulated       *model.SimulatedTiming `yaml:"simulated"`
-	// Precision is what the TensorRT backend builds the engine with:
-	// fp32 (default), fp16, bf16, int8 or strongly-typed.
-	Precision string `yaml:"precision"`
-	// TF32 false makes the TensorRT build keep TF32 kernels out of fp32
-	// layers; absent or true is TensorRT's default (TF32 allowed). A
-	// pointer, because absent and true mean the same but false is a choice.
-	TF32 *bool `yaml:"tf32"`
+
+	// Keys that belong to one backend. They are named here so that a
+	// misspelt key is still an error, but left undecoded: the backend reads
+	// them from Spec.Config on Load and says what is wrong with them.
+	Simulated yaml.Node `yaml:"simulated"` // engines/simulated: timings and faults
+	Precision yaml.Node `yaml:"precision"` // engines/tensorrt: build precision
+	TF32      yaml.Node `yaml:"tf32"`      // engines/tensorrt: false clears kTF32
 }
 
 // ParseFileConfig decodes config.yaml strictly: unknown keys are errors, so
@@ -64,17 +63,6 @@ func ParseFileConfig(data []byte) (*FileConfig, error) {
 func applyFileConfig(m *model.Spec, c *FileConfig) error {
 	if c.Backend != "" {
 		m.Backend = c.Backend
-	}
-	if c.Precision != "" {
-		switch c.Precision {
-		case "fp32", "fp16", "bf16", "int8", "strongly-typed":
-			m.Precision = c.Precision
-		default:
-			return fmt.Errorf("%w: config.yaml: precision must be fp32, fp16, bf16, int8 or strongly-typed, got %q", model.ErrBadModel, c.Precision)
-		}
-	}
-	if c.TF32 != nil {
-		m.DisableTF32 = !*c.TF32
 	}
 	if c.Task != "" {
 		t, err := model.ParseTask(c.Task)
@@ -124,12 +112,6 @@ func applyFileConfig(m *model.Spec, c *FileConfig) error {
 	}
 	if c.DynamicBatching != nil {
 		m.Batching = *c.DynamicBatching
-	}
-	if c.Simulated != nil {
-		if c.Simulated.BaseMicros < 0 || c.Simulated.PerItemMicros < 0 {
-			return fmt.Errorf("%w: config.yaml: simulated times must not be negative", model.ErrBadModel)
-		}
-		m.Simulated = *c.Simulated
 	}
 	return nil
 }

@@ -43,6 +43,7 @@ func (r *Repository) resolveEngine(e Entry, override []byte) (*model.Spec, error
 	if err := applyFileConfig(m, fc); err != nil {
 		return nil, fmt.Errorf("%s: %w", e.ID(), err)
 	}
+	m.Config = data
 	if m.Backend != model.BackendTensorRT {
 		return nil, fmt.Errorf("%w: %s: %s is a TensorRT engine; backend %q cannot run it", model.ErrBadModel, e.ID(), filepath.Base(e.File), m.Backend)
 	}

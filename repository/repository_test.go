@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/trtserve/trtserve/model"
@@ -189,9 +190,11 @@ func TestUltralyticsLayoutFromOutputShape(t *testing.T) {
 	}
 }
 
-// config.yaml's tf32 key: only an explicit false turns TF32 off, because
-// TensorRT allows it by default and an absent key must build as before.
-func TestResolveTF32(t *testing.T) {
+// Keys that belong to one backend (simulated:, precision:, tf32:) are
+// accepted here but not interpreted: the spec carries the document and the
+// backend decodes them on Load. A misspelt key is still the repository's
+// error.
+func TestResolveLeavesBackendKeysToTheBackend(t *testing.T) {
 	root := t.TempDir()
 	link(t, "../testdata/models/yolov8n-320/1/model.onnx", filepath.Join(root, "dets", "1", "model.onnx"))
 	repo := &Repository{Roots: []string{root}, Defaults: Defaults{MaxBatchSize: 8, InstanceCount: 1}}
@@ -201,28 +204,26 @@ func TestResolveTF32(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, config string
-		disable      bool
-		err          error
+		err          string
 	}{
-		{"absent", "precision: fp32\n", false, nil},
-		{"true", "tf32: true\n", false, nil},
-		{"false", "tf32: false\n", true, nil},
-		{"with fp16", "precision: fp16\ntf32: false\n", true, nil},
-		{"not a bool", "tf32: maybe\n", false, model.ErrBadModel},
+		{"tensorrt keys", "precision: fp16\ntf32: false\n", ""},
+		{"values are the backend's to judge", "precision: fp64\ntf32: maybe\nsimulated: {base_us: -1}\n", ""},
+		{"simulated", "backend: simulated\nsimulated:\n  base_us: 500\n  fail_every: 3\n", ""},
+		{"misspelt key", "precison: fp16\n", "field precison not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := repo.ResolveWith(e, []byte(tc.config))
-			if tc.err != nil {
-				if !errors.Is(err, tc.err) {
-					t.Fatalf("err = %v, want %v", err, tc.err)
+			if tc.err != "" {
+				if !errors.Is(err, model.ErrBadModel) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.DisableTF32 != tc.disable {
-				t.Fatalf("DisableTF32 = %v, want %v", m.DisableTF32, tc.disable)
+			if string(m.Config) != tc.config {
+				t.Fatalf("Config = %q, want the document %q", m.Config, tc.config)
 			}
 		})
 	}

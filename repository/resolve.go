@@ -54,6 +54,7 @@ func (r *Repository) ResolveWith(e Entry, override []byte) (*model.Spec, error) 
 		if err := applyFileConfig(m, fc); err != nil {
 			return nil, fmt.Errorf("%s: %w", e.ID(), err)
 		}
+		m.Config = data
 	}
 	if m.Task == "" {
 		return nil, fmt.Errorf("%w: %s: cannot tell the task (no Ultralytics metadata, no model_type.json): set task in %s", model.ErrBadModel, e.ID(), cfgPath)

@@ -30,7 +30,7 @@ func loadOnMock(t *testing.T, m *cudamock.Mock, pool *cuda.Pool, id string) (*En
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec.Simulated = model.SimulatedTiming{BaseMicros: 100, PerItemMicros: 10}
+	spec.Config = []byte("simulated: {base_us: 100, per_item_us: 10}\n")
 	eng, err := b.Load(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,34 @@ const (
 	DefaultPerItem = 400 * time.Microsecond
 )
 
+// Timing is config.yaml's simulated: section: the wall time of one batch,
+// BaseMicros + PerItemMicros × batch, zero fields taking the defaults
+// above. FailEvery and PanicEvery inject faults for the hardening tests:
+// every Nth run (counting the warm-up) returns an error, or panics, as a
+// broken engine or driver would.
+type Timing struct {
+	BaseMicros    float64 `yaml:"base_us"`
+	PerItemMicros float64 `yaml:"per_item_us"`
+	FailEvery     int     `yaml:"fail_every"`
+	PanicEvery    int     `yaml:"panic_every"`
+}
+
+// TimingOf decodes spec's simulated: section; a model without one gets the
+// zero Timing (the default times, no faults).
+func TimingOf(spec *model.Spec) (Timing, error) {
+	var c struct {
+		Simulated         Timing `yaml:"simulated"`
+		engines.OtherKeys `yaml:",inline"`
+	}
+	if err := engines.DecodeConfig(spec, &c); err != nil {
+		return Timing{}, err
+	}
+	if c.Simulated.BaseMicros < 0 || c.Simulated.PerItemMicros < 0 {
+		return Timing{}, fmt.Errorf("%w: config.yaml: simulated times must not be negative", model.ErrBadModel)
+	}
+	return c.Simulated, nil
+}
+
 // variants is how many distinct synthetic outputs a model has; an image
 // picks one by the hash of its input tensor.
 const variants = 8
@@ -50,12 +78,16 @@ func (*Backend) Load(_ context.Context, m *model.Spec) (engines.Engine, error) {
 	if m.ONNX == nil || len(m.ONNX.Inputs) != 1 {
 		return nil, fmt.Errorf("%w: %s: the simulated backend needs an ONNX model with one input", model.ErrBadModel, m.ID())
 	}
-	e := &Engine{model: m, base: DefaultBase, perItem: DefaultPerItem, written: map[*engines.HostBuffer][]int8{}}
-	if m.Simulated.BaseMicros > 0 {
-		e.base = time.Duration(m.Simulated.BaseMicros * float64(time.Microsecond))
+	timing, err := TimingOf(m)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", m.ID(), err)
 	}
-	if m.Simulated.PerItemMicros > 0 {
-		e.perItem = time.Duration(m.Simulated.PerItemMicros * float64(time.Microsecond))
+	e := &Engine{model: m, timing: timing, base: DefaultBase, perItem: DefaultPerItem, written: map[*engines.HostBuffer][]int8{}}
+	if timing.BaseMicros > 0 {
+		e.base = time.Duration(timing.BaseMicros * float64(time.Microsecond))
+	}
+	if timing.PerItemMicros > 0 {
+		e.perItem = time.Duration(timing.PerItemMicros * float64(time.Microsecond))
 	}
 	in := m.ONNX.Inputs[0]
 	in.Shape = append([]int64(nil), in.Shape...)
@@ -166,6 +198,7 @@ type Engine struct {
 	templates       [][][]float32 // [output][variant] one item
 	maxBatch        int
 	fixed           bool
+	timing          Timing
 	base, perItem   time.Duration
 	runs            atomic.Int64 // for the injected faults
 
@@ -205,7 +238,7 @@ func (e *Engine) Run(ctx context.Context, batch int, in, out []*engines.HostBuff
 	if batch < 1 || batch > e.maxBatch {
 		return fmt.Errorf("%w: batch %d outside 1..%d", engines.ErrBadShape, batch, e.maxBatch)
 	}
-	if n, f := e.runs.Add(1), e.model.Simulated; f.FailEvery > 0 && n%int64(f.FailEvery) == 0 {
+	if n, f := e.runs.Add(1), e.timing; f.FailEvery > 0 && n%int64(f.FailEvery) == 0 {
 		return fmt.Errorf("simulated fault: run %d failed (fail_every: %d)", n, f.FailEvery)
 	} else if f.PanicEvery > 0 && n%int64(f.PanicEvery) == 0 {
 		panic(fmt.Sprintf("simulated fault: run %d panicked (panic_every: %d)", n, f.PanicEvery))

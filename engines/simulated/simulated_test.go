@@ -2,7 +2,10 @@ package simulated
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +15,7 @@ import (
 	"github.com/trtserve/trtserve/vision"
 )
 
-func load(t *testing.T, id string, timing model.SimulatedTiming) *Engine {
+func load(t *testing.T, id string, timing Timing) *Engine {
 	t.Helper()
 	repo := &repository.Repository{Roots: []string{"../../testdata/models"}, Defaults: repository.Defaults{MaxBatchSize: 4, ForceBackend: Name}}
 	e, err := repo.Find(id)
@@ -26,7 +29,7 @@ func load(t *testing.T, id string, timing model.SimulatedTiming) *Engine {
 	if spec.Backend != Name {
 		t.Fatalf("ForceBackend: backend %q", spec.Backend)
 	}
-	spec.Simulated = timing
+	spec.Config = fmt.Appendf(nil, "simulated: {base_us: %g, per_item_us: %g}\n", timing.BaseMicros, timing.PerItemMicros)
 	eng, err := New().Load(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +60,7 @@ func TestShapesOfEveryTask(t *testing.T) {
 		{"yolov8n-pose-320/1", [][]int64{{-1, 56, 2100}}},
 		{"yolov8n-cls-320/1", [][]int64{{-1, 1000}}},
 	} {
-		e := load(t, c.id, model.SimulatedTiming{})
+		e := load(t, c.id, Timing{})
 		for i, o := range e.Outputs() {
 			if !slices.Equal(o.Shape, c.outs[i]) {
 				t.Errorf("%s output %d: %v, want %v", c.id, i, o.Shape, c.outs[i])
@@ -67,7 +70,7 @@ func TestShapesOfEveryTask(t *testing.T) {
 }
 
 func TestRunTakesItsTimeAndIsDeterministic(t *testing.T) {
-	e := load(t, "yolov8n-320/1", model.SimulatedTiming{BaseMicros: 20000, PerItemMicros: 5000})
+	e := load(t, "yolov8n-320/1", Timing{BaseMicros: 20000, PerItemMicros: 5000})
 	in, out := buffers(t, e.Inputs(), 4), buffers(t, e.Outputs(), 4)
 	f := in[0].Float32s()
 	item := len(f) / 4
@@ -108,7 +111,7 @@ func TestRunTakesItsTimeAndIsDeterministic(t *testing.T) {
 // Outputs must be right whatever the buffer held: the engine skips copies
 // into slots it knows hold the same variant, never others.
 func TestOutputsRightAfterReuse(t *testing.T) {
-	e := load(t, "yolov8n-320/1", model.SimulatedTiming{BaseMicros: 1, PerItemMicros: 1})
+	e := load(t, "yolov8n-320/1", Timing{BaseMicros: 1, PerItemMicros: 1})
 	in, out := buffers(t, e.Inputs(), 2), buffers(t, e.Outputs(), 2)
 	f, o := in[0].Float32s(), out[0].Float32s()
 	n := len(o) / 2
@@ -125,5 +128,36 @@ func TestOutputsRightAfterReuse(t *testing.T) {
 		} else if !slices.Equal(o[:n], want[round-3]) {
 			t.Fatalf("round %d: slot 0 differs from the first run with the same input", round)
 		}
+	}
+}
+
+// The simulated: section is the backend's own: decoded on Load, strictly,
+// while the repository's keys beside it pass through.
+func TestTimingOf(t *testing.T) {
+	for _, tc := range []struct {
+		name, config string
+		want         Timing
+		err          string
+	}{
+		{"no config", "", Timing{}, ""},
+		{"other keys only", "max_batch_size: 4\nprecision: fp16\n", Timing{}, ""},
+		{"times and faults", "backend: simulated\nsimulated:\n  base_us: 500\n  per_item_us: 20\n  fail_every: 3\n  panic_every: 4\n",
+			Timing{BaseMicros: 500, PerItemMicros: 20, FailEvery: 3, PanicEvery: 4}, ""},
+		{"negative", "simulated: {base_us: -1}\n", Timing{}, "config.yaml: simulated times must not be negative"},
+		{"misspelt", "simulated: {base_ms: 1}\n", Timing{}, "field base_ms not found"},
+		{"not a number", "simulated: {base_us: slow}\n", Timing{}, "cannot unmarshal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := TimingOf(&model.Spec{Config: []byte(tc.config)})
+			if tc.err != "" {
+				if err == nil || !errors.Is(err, model.ErrBadModel) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q (invalid model)", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("TimingOf = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
 	}
 }

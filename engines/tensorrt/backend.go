@@ -88,9 +88,47 @@ func (b *Backend) onDevice(f func() error) error {
 	return cuda.OnDevice(b.opts.Runtime, b.opts.Device, f)
 }
 
+// Settings are config.yaml's TensorRT keys, which only this backend reads.
+type Settings struct {
+	// Precision is what an ONNX model is built with: fp32 (the default),
+	// fp16, bf16, int8 or strongly-typed.
+	Precision string
+	// DisableTF32 is tf32: false: the build clears kTF32 so fp32 layers
+	// run in strict fp32. Absent or true is TensorRT's default (TF32
+	// allowed), so only an explicit false changes the build.
+	DisableTF32 bool
+}
+
+// SettingsOf decodes spec's TensorRT keys, checking them as the rest of
+// config.yaml is checked: a bad value fails the model's load with the
+// reason, it is never built some other way.
+func SettingsOf(spec *model.Spec) (Settings, error) {
+	var c struct {
+		Precision         string `yaml:"precision"`
+		TF32              *bool  `yaml:"tf32"` // a pointer: absent and true mean the same, false is a choice
+		engines.OtherKeys `yaml:",inline"`
+	}
+	if err := engines.DecodeConfig(spec, &c); err != nil {
+		return Settings{}, err
+	}
+	s := Settings{Precision: "fp32", DisableTF32: c.TF32 != nil && !*c.TF32}
+	switch c.Precision {
+	case "":
+	case "fp32", "fp16", "bf16", "int8", "strongly-typed":
+		s.Precision = c.Precision
+	default:
+		return Settings{}, fmt.Errorf("%w: config.yaml: precision must be fp32, fp16, bf16, int8 or strongly-typed, got %q", model.ErrBadModel, c.Precision)
+	}
+	return s, nil
+}
+
 // Load deserializes the model's engine, building it first if needed.
 func (b *Backend) Load(ctx context.Context, spec *model.Spec) (engines.Engine, error) {
-	plan, err := b.plan(ctx, spec)
+	settings, err := SettingsOf(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.ID(), err)
+	}
+	plan, err := b.plan(ctx, spec, settings)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", spec.ID(), cannotRun(err))
 	}
@@ -198,7 +236,7 @@ func CacheKey(onnx []byte, computeCapability, trtVersion string, o trt.BuildOpti
 
 // plan is the model's serialized engine: its own model.engine/model.plan,
 // or a cached build of its ONNX, or a new build.
-func (b *Backend) plan(ctx context.Context, spec *model.Spec) ([]byte, error) {
+func (b *Backend) plan(ctx context.Context, spec *model.Spec, settings Settings) ([]byte, error) {
 	if f := repository.EngineFile(spec.Dir); f != "" {
 		b.opts.Log.Info("loading TensorRT engine file", "model", spec.ID(), "file", f)
 		return os.ReadFile(f)
@@ -207,10 +245,7 @@ func (b *Backend) plan(ctx context.Context, spec *model.Spec) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	precision := spec.Precision
-	if precision == "" {
-		precision = "fp32"
-	}
+	precision := settings.Precision
 	prec, err := trt.ParsePrecision(precision)
 	if err != nil {
 		return nil, err
@@ -224,7 +259,7 @@ func (b *Backend) plan(ctx context.Context, spec *model.Spec) ([]byte, error) {
 		return nil, fmt.Errorf("%w: the TensorRT library here (%s runtime, %s) runs engine files only and cannot build %s: build model.engine where full TensorRT is (trtserve build) and put it in the version folder",
 			trt.ErrUnsupported, info.Runtime, info.TensorRTPath, filepath.Base(spec.File))
 	}
-	opts := trt.BuildOptions{Precision: prec, OptimizationLevel: -1, Profile: profile, WorkspaceBytes: b.opts.WorkspaceBytes, DisableTF32: spec.DisableTF32}
+	opts := trt.BuildOptions{Precision: prec, OptimizationLevel: -1, Profile: profile, WorkspaceBytes: b.opts.WorkspaceBytes, DisableTF32: settings.DisableTF32}
 	tf32 := os.Getenv("NVIDIA_TF32_OVERRIDE")
 	key := CacheKey(onnx, b.dev.ComputeCapability(), info.Version(), opts, tf32)
 	if err := os.MkdirAll(b.opts.CacheDir, 0o755); err != nil {

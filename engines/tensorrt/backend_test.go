@@ -287,6 +287,53 @@ func TestConfigTF32ReachesShim(t *testing.T) {
 	}
 }
 
+// config.yaml's precision: and tf32: are this backend's: decoded on Load,
+// with the reason when a value is wrong; only an explicit tf32: false
+// turns TF32 off, because TensorRT allows it by default and an absent key
+// must build as before.
+func TestSettingsOf(t *testing.T) {
+	for _, tc := range []struct {
+		name, config string
+		want         Settings
+		err          string
+	}{
+		{"no config", "", Settings{Precision: "fp32"}, ""},
+		{"other keys only", "max_batch_size: 4\nsimulated: {base_us: 1}\n", Settings{Precision: "fp32"}, ""},
+		{"absent tf32", "precision: fp32\n", Settings{Precision: "fp32"}, ""},
+		{"tf32 true", "tf32: true\n", Settings{Precision: "fp32"}, ""},
+		{"tf32 false", "tf32: false\n", Settings{Precision: "fp32", DisableTF32: true}, ""},
+		{"with fp16", "precision: fp16\ntf32: false\n", Settings{Precision: "fp16", DisableTF32: true}, ""},
+		{"strongly typed", "precision: strongly-typed\n", Settings{Precision: "strongly-typed"}, ""},
+		{"tf32 not a bool", "tf32: maybe\n", Settings{}, "cannot unmarshal"},
+		{"unknown precision", "precision: fp64\n", Settings{}, `config.yaml: precision must be fp32, fp16, bf16, int8 or strongly-typed, got "fp64"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := SettingsOf(&model.Spec{Config: []byte(tc.config)})
+			if tc.err != "" {
+				if !errors.Is(err, model.ErrBadModel) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q (invalid model)", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("SettingsOf = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// A bad TensorRT setting fails the load with the reason; it is not a
+// reason to fall back to another backend (the config is wrong everywhere).
+func TestBadSettingFailsLoad(t *testing.T) {
+	f := newFixture(t)
+	e := f.addONNX(t, "cls", "precision: fp64\n")
+	_, err := f.load(t, e)
+	if !errors.Is(err, model.ErrBadModel) || errors.Is(err, engines.ErrBackendCannotRun) ||
+		!strings.Contains(err.Error(), "cls/1: invalid model: config.yaml: precision must be") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 // Two loads of one model at once build once: the cache file lock.
 func TestConcurrentLoadsBuildOnce(t *testing.T) {
 	f := newFixture(t)
