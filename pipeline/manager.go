@@ -94,21 +94,18 @@ func NewManager(repo *repository.Repository, backends *engines.Registry, alloc e
 	}
 }
 
-// Mode is the pipeline models get by default.
-func (mg *Manager) Mode() Mode { return mg.opts.withModel(nil).Mode }
-
+// withModel is spec's scheduling: the manager's settings, overridden by
+// the model's dynamic_batching.
 func (o ManagerOptions) withModel(spec *model.Spec) Options {
 	opts := Options{Mode: o.Mode, MaxQueueSize: o.MaxQueueSize, MaxQueueDelay: o.MaxQueueDelay, RingDepth: o.RingDepth, Warmup: true}
-	if spec != nil {
-		b := spec.Batching
-		if b.MaxQueueSize > 0 {
-			opts.MaxQueueSize = b.MaxQueueSize
-		}
-		if b.MaxQueueDelayMicroseconds > 0 {
-			opts.MaxQueueDelay = time.Duration(b.MaxQueueDelayMicroseconds) * time.Microsecond
-		}
-		opts.PreferredBatchSizes = b.PreferredBatchSize
+	b := spec.Batching
+	if b.MaxQueueSize > 0 {
+		opts.MaxQueueSize = b.MaxQueueSize
 	}
+	if b.MaxQueueDelayMicroseconds > 0 {
+		opts.MaxQueueDelay = time.Duration(b.MaxQueueDelayMicroseconds) * time.Microsecond
+	}
+	opts.PreferredBatchSizes = b.PreferredBatchSize
 	return opts.withDefaults()
 }
 
