@@ -10,8 +10,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/trtserve/trtserve/engines"
-	"github.com/trtserve/trtserve/engines/simgpu"
-	"github.com/trtserve/trtserve/engines/simulated"
 	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
 	"github.com/trtserve/trtserve/repository"
@@ -414,7 +412,7 @@ func empty(c *fiber.Ctx, status int) error {
 
 // simulatedHeader marks answers of the simulated accelerator.
 func simulatedHeader(c *fiber.Ctx, m *pipeline.Model) {
-	if m.Spec.Backend == simulated.Name || m.Spec.Backend == simgpu.Name {
+	if m.Spec.Backend == model.BackendSimulated || m.Spec.Backend == model.BackendSimulatedGPU {
 		c.Set(HeaderBackend, m.Spec.Backend)
 	}
 }

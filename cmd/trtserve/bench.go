@@ -15,7 +15,7 @@ import (
 
 	"github.com/trtserve/trtserve/bench"
 	"github.com/trtserve/trtserve/config"
-	"github.com/trtserve/trtserve/server"
+	"github.com/trtserve/trtserve/internal/app"
 )
 
 const benchUsage = `usage: trtserve bench [flags]
@@ -130,12 +130,12 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		backends, err := server.NewBackends(cfg, log)
+		backends, err := app.OpenBackends(cfg, log)
 		if err != nil {
 			return err
 		}
 		defer backends.Close()
-		r := &bench.Raw{Repo: server.NewRepository(cfg, backends), Backends: backends.Registry, Model: *model, Batches: bs, Warmup: *warmup, Duration: *duration}
+		r := &bench.Raw{Repo: app.NewRepository(cfg, backends), Backends: backends.Registry, Model: *model, Batches: bs, Warmup: *warmup, Duration: *duration}
 		levels, err := r.Run(ctx)
 		bench.WriteRawTable(stdout, *model, levels)
 		return err

@@ -148,9 +148,9 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: %s is the TensorRT %s runtime, which runs engines but cannot build them: run build with the full TensorRT (libnvinfer and its ONNX parser: the trtserve TensorRT container, or --tensorrt-lib pointing at libnvinfer.so)",
 			trt.ErrUnsupported, li.TensorRTPath, li.Runtime)
 	}
-	gpuName := "(fake shim: no GPU used)"
+	gpuName := "(none: this shim runs no GPU code)"
 	var rt cuda.Runtime
-	if !li.Fake {
+	if li.NeedsDevice {
 		r, devs, err := cuda.InitFor(*cudart, li.CUDAVersion/1000)
 		if err != nil {
 			return fmt.Errorf("TensorRT builds for the GPU it runs on: %w", err)

@@ -111,7 +111,7 @@ func inspectEngine(r *inspectReport, plan []byte, shim, trtLib, cudart string, g
 	}
 	r.TensorRT = lib.Info().Version()
 	var rt cuda.Runtime
-	if !lib.Info().Fake {
+	if lib.Info().NeedsDevice {
 		var err error
 		var devs []cuda.DeviceInfo
 		if rt, devs, err = cuda.InitFor(cudart, lib.Info().CUDAVersion/1000); err != nil {

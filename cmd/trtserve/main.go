@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/trtserve/trtserve/config"
+	"github.com/trtserve/trtserve/internal/app"
 	"github.com/trtserve/trtserve/server"
 )
 
@@ -39,7 +40,7 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		if err := server.Run(cfg); err != nil {
+		if err := app.Run(cfg); err != nil {
 			fail(err)
 		}
 	case "bench":
