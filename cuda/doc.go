@@ -32,5 +32,5 @@
 // them and the GPU tests assert on them.
 //
 // This package imports nothing of trtserve's; engines/tensorrt and
-// engines/staged build on it. It must not know about models or HTTP.
+// engines/gpuexec build on it. It must not know about models or HTTP.
 package cuda

@@ -20,7 +20,7 @@
 //     plans and ONNX bytes are only read during the call, and callbacks
 //     reach Go through cgo.Handle values, not pointers;
 //   - a Context is not safe for concurrent use, like TensorRT's
-//     IExecutionContext: its owner (engines/staged) drives it from one
+//     IExecutionContext: its owner (engines/gpuexec) drives it from one
 //     goroutine locked to the OS thread that owns its CUDA stream.
 //
 // The package imports nothing of trtserve's.

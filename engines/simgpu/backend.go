@@ -10,7 +10,7 @@ import (
 	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/simulated"
-	"github.com/trtserve/trtserve/engines/staged"
+	"github.com/trtserve/trtserve/engines/gpuexec"
 	"github.com/trtserve/trtserve/model"
 )
 
@@ -117,7 +117,7 @@ func (e *Engine) FixedBatch() bool { return e.sim.FixedBatch() }
 
 // Allocator implements engines.BufferProvider: batch buffers come from the
 // pinned pool, as the TensorRT backend's do.
-func (e *Engine) Allocator() engines.Allocator { return staged.PinnedAllocator{Pool: e.b.o.Pool} }
+func (e *Engine) Allocator() engines.Allocator { return gpuexec.PinnedAllocator{Pool: e.b.o.Pool} }
 
 // Close frees the device templates (on the backend's device, so no other
 // GPU gets a context).
@@ -137,14 +137,14 @@ func (e *Engine) Close() error {
 	})
 }
 
-// NewInstance implements engines.Engine: a staged instance whose compute
+// NewInstance implements engines.Engine: a GPU executor instance whose compute
 // is the simulated kernel followed by device copies of the templates.
 func (e *Engine) NewInstance() (engines.Instance, error) {
 	in := &Instance{e: e}
-	st, err := staged.New(staged.Options{
+	st, err := gpuexec.New(gpuexec.Options{
 		Runtime: e.b.o.Runtime, Device: e.b.o.Device, Depth: e.b.o.Depth, MaxBatch: e.MaxBatch(),
 		InBytes: []int{e.inBytes}, OutBytes: e.outBytes,
-		NewCompute: func() (staged.Compute, error) {
+		NewCompute: func() (gpuexec.Compute, error) {
 			scratch, err := e.b.o.Runtime.Malloc(e.MaxBatch())
 			if err != nil {
 				return nil, err
@@ -162,10 +162,10 @@ func (e *Engine) NewInstance() (engines.Instance, error) {
 // Instance runs batches on the device; it implements engines.Submitter.
 type Instance struct {
 	e  *Engine
-	st *staged.Instance
+	st *gpuexec.Instance
 
 	// submitMu keeps the order of variants pushed equal to the order of
-	// batches handed to the staged instance, whose goroutine pops them.
+	// batches handed to the executor instance, whose goroutine pops them.
 	submitMu sync.Mutex
 	mu       sync.Mutex // guards fifo
 	fifo     [][]int    // per submitted batch, each item's variant
@@ -190,7 +190,7 @@ func (in *Instance) Submit(batch int, inBufs, outBufs []*engines.HostBuffer, don
 	in.mu.Lock()
 	in.fifo = append(in.fifo, vs)
 	in.mu.Unlock()
-	// A batch the staged instance takes but fails before its compute (an
+	// A batch the executor instance takes but fails before its compute (an
 	// input copy refused) leaves its entry behind, and later batches would
 	// copy another item's variant: only after a device fault, which stops
 	// the instance, and outputs are synthetic either way.

@@ -93,7 +93,7 @@ func TestBackendOnMock(t *testing.T) {
 				if err := inst.Run(context.Background(), batch, []*engines.HostBuffer{in}, outs); err != nil {
 					t.Fatal(err)
 				}
-				// The staged copy-in plus the host kernel's read-back: the
+				// The executor's copy-in plus the host kernel's read-back: the
 				// input went to the device and was read there.
 				if got := m.Stats().BytesHtoD - before; got < int64(batch*item) {
 					t.Fatalf("%d bytes copied to the device, want at least %d", got, batch*item)

@@ -2,7 +2,7 @@
 // backend built on it, "simulated-gpu" (trtserve serve --backend
 // simulated-gpu), in the manner of Triton's identity backend.
 //
-// Everything around the network is real: a staged instance (engines/staged)
+// Everything around the network is real: a GPU executor instance (engines/gpuexec)
 // with a stream per stage, the server's pinned host memory pool, H2D copies
 // of every batch, a real CUDA kernel (csrc/simkernel) that reads every
 // input byte and keeps the compute stream busy for Base + PerItem×batch

@@ -8,7 +8,7 @@ import (
 
 	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/engines"
-	"github.com/trtserve/trtserve/engines/staged"
+	"github.com/trtserve/trtserve/engines/gpuexec"
 )
 
 // OverlapOptions describe an overlap measurement; zero values take a
@@ -92,9 +92,9 @@ func MeasureOverlap(o OverlapOptions) (Overlap, error) {
 // Drive pushes n batches through inst with Depth+1 pinned host buffer sets
 // in rotation, so the host never waits for a buffer the device could be
 // filling, and returns the wall time. The first error ends it.
-func Drive(inst *staged.Instance, pool *cuda.Pool, inBytes, outBytes, batch, n int) (time.Duration, error) {
+func Drive(inst *gpuexec.Instance, pool *cuda.Pool, inBytes, outBytes, batch, n int) (time.Duration, error) {
 	sets := inst.Depth() + 1
-	alloc := staged.PinnedAllocator{Pool: pool}
+	alloc := gpuexec.PinnedAllocator{Pool: pool}
 	type set struct{ in, out *engines.HostBuffer }
 	var ss []set
 	defer func() {

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/trtserve/trtserve/cuda"
-	"github.com/trtserve/trtserve/engines/staged"
+	"github.com/trtserve/trtserve/engines/gpuexec"
 )
 
 // Launcher runs the simulated network on a stream; *cuda.SimKernel is the
@@ -27,15 +27,15 @@ type Options struct {
 	Base, PerItem time.Duration
 }
 
-// New starts a staged instance whose compute is the simulated kernel.
-func New(o Options) (*staged.Instance, error) {
+// New starts a GPU executor instance whose compute is the simulated kernel.
+func New(o Options) (*gpuexec.Instance, error) {
 	if o.Kernel == nil {
 		return nil, fmt.Errorf("simulated engine: no kernel (make simkernel)")
 	}
-	return staged.New(staged.Options{
+	return gpuexec.New(gpuexec.Options{
 		Runtime: o.Runtime, Device: o.Device, Depth: o.Depth, MaxBatch: o.MaxBatch,
 		InBytes: []int{o.InBytes}, OutBytes: []int{o.OutBytes},
-		NewCompute: func() (staged.Compute, error) { return &compute{o}, nil },
+		NewCompute: func() (gpuexec.Compute, error) { return &compute{o}, nil },
 	})
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/cuda/cudamock"
 	"github.com/trtserve/trtserve/engines"
-	"github.com/trtserve/trtserve/engines/staged"
+	"github.com/trtserve/trtserve/engines/gpuexec"
 )
 
 // hostKernel stands in for the CUDA kernel on the mock: out[i] = byte sum
@@ -53,7 +53,7 @@ func TestSimulatedEngineOnMock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alloc := staged.PinnedAllocator{Pool: pool}
+	alloc := gpuexec.PinnedAllocator{Pool: pool}
 	in, _ := alloc.Alloc(64)
 	out, _ := alloc.Alloc(32)
 	for i := range in.Bytes() {
@@ -97,7 +97,7 @@ func gpu(t testing.TB) (cuda.Runtime, *cuda.SimKernel) {
 }
 
 // run is Drive for tests and benchmarks.
-func run(t testing.TB, inst *staged.Instance, pool *cuda.Pool, inBytes, outBytes, batch, n int) time.Duration {
+func run(t testing.TB, inst *gpuexec.Instance, pool *cuda.Pool, inBytes, outBytes, batch, n int) time.Duration {
 	t.Helper()
 	took, err := Drive(inst, pool, inBytes, outBytes, batch, n)
 	if err != nil {

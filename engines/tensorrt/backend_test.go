@@ -17,7 +17,7 @@ import (
 	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/cuda/cudamock"
 	"github.com/trtserve/trtserve/engines"
-	"github.com/trtserve/trtserve/engines/staged"
+	"github.com/trtserve/trtserve/engines/gpuexec"
 	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/repository"
 	"github.com/trtserve/trtserve/trt"
@@ -590,7 +590,7 @@ func TestPinnedBudget(t *testing.T) {
 	defer eng.Close()
 	small := cuda.NewPool(f.mock, cuda.PoolOptions{Budget: 1 << 20, Log: slog.New(slog.DiscardHandler)})
 	defer small.Close()
-	_, err = staged.PinnedAllocator{Pool: small}.Alloc(4 * 3 * 320 * 320 * 4)
+	_, err = gpuexec.PinnedAllocator{Pool: small}.Alloc(4 * 3 * 320 * 320 * 4)
 	if !errors.Is(err, cuda.ErrPoolExhausted) {
 		t.Fatalf("err = %v", err)
 	}

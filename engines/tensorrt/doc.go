@@ -28,7 +28,7 @@
 // engines.ErrBackendCannotRun; the pipeline's manager then serves the
 // model on ONNX Runtime and says why in its status.
 //
-// Instances are engines/staged instances: pinned host buffers from the
+// Instances run on the GPU executor (engines/gpuexec): pinned host buffers from the
 // backend's cuda.Pool, H2D, enqueueV3 and D2H on a stream per stage with
 // events between them, and a ring of device buffer sets.
 //

@@ -5,7 +5,7 @@ import (
 
 	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/engines"
-	"github.com/trtserve/trtserve/engines/staged"
+	"github.com/trtserve/trtserve/engines/gpuexec"
 	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/trt"
 )
@@ -215,7 +215,7 @@ func (e *Engine) WarmupBatches() []int {
 
 // Allocator is the backend's pinned pool: the pipeline's batch buffers are
 // what the copy-in stream DMAs from.
-func (e *Engine) Allocator() engines.Allocator { return staged.PinnedAllocator{Pool: e.b.opts.Pool} }
+func (e *Engine) Allocator() engines.Allocator { return gpuexec.PinnedAllocator{Pool: e.b.opts.Pool} }
 
 // NewInstance makes an execution context with its own streams and device
 // buffers.
@@ -227,10 +227,10 @@ func (e *Engine) NewInstance() (engines.Instance, error) {
 		}
 		return out
 	}
-	return staged.New(staged.Options{
+	return gpuexec.New(gpuexec.Options{
 		Runtime: e.b.opts.Runtime, Device: e.b.opts.Device, Depth: e.b.opts.Depth, MaxBatch: e.maxBatch,
 		InBytes: bytes(e.inputs), OutBytes: bytes(e.outputs),
-		NewCompute: func() (staged.Compute, error) {
+		NewCompute: func() (gpuexec.Compute, error) {
 			ctx, err := e.eng.NewContext(false)
 			if err != nil {
 				return nil, err

@@ -1,4 +1,4 @@
-package staged
+package gpuexec
 
 import (
 	"context"
@@ -62,7 +62,7 @@ func newInstance(t *testing.T, m *cudamock.Mock, depth, failAt int) (*Instance, 
 	return in, d, closed
 }
 
-func TestStagedBatches(t *testing.T) {
+func TestInstanceBatches(t *testing.T) {
 	for _, depth := range []int{1, 2, 3} {
 		m := cudamock.New(1)
 		pool := cuda.NewPool(m, cuda.PoolOptions{})
@@ -134,7 +134,7 @@ func TestStagedBatches(t *testing.T) {
 	}
 }
 
-func TestStagedErrors(t *testing.T) {
+func TestInstanceErrors(t *testing.T) {
 	m := cudamock.New(1)
 	defer m.Close()
 	pool := cuda.NewPool(m, cuda.PoolOptions{})
@@ -177,7 +177,7 @@ func TestStagedErrors(t *testing.T) {
 	}
 }
 
-func TestStagedSetupFailure(t *testing.T) {
+func TestInstanceSetupFailure(t *testing.T) {
 	m := &cudamock.Mock{Devices: 1, DeviceLimit: 100}
 	defer m.Close()
 	_, err := New(Options{Runtime: m, Depth: 2, MaxBatch: 8, InBytes: []int{24}, OutBytes: []int{24},
@@ -204,7 +204,7 @@ func (noop) Close() error { return nil }
 
 // BenchmarkRoundTrip is the instance's own cost per batch (two goroutine
 // handoffs, the mock's bookkeeping for 3 copies and 4 events), with a
-// network that does nothing: what the staged design adds on top of the
+// network that does nothing: what the staged (stream-per-stage) design adds on top of the
 // GPU's time.
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, depth := range []int{1, 2} {
@@ -236,7 +236,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 
 // After a sticky CUDA error the instance reports it and refuses later
 // batches at once, as the device is lost until the process exits.
-func TestStagedStickyFault(t *testing.T) {
+func TestInstanceStickyFault(t *testing.T) {
 	m := cudamock.New(1)
 	defer m.Close()
 	pool := cuda.NewPool(m, cuda.PoolOptions{})
@@ -266,7 +266,7 @@ func TestStagedStickyFault(t *testing.T) {
 
 // An instance on GPU 1 (its streams, buffers, compute, waiter and close)
 // creates no context on GPU 0.
-func TestStagedTouchesOnlyItsDevice(t *testing.T) {
+func TestInstanceTouchesOnlyItsDevice(t *testing.T) {
 	m := &cudamock.Mock{Devices: 2}
 	defer m.Close()
 	pool := cuda.NewPool(m, cuda.PoolOptions{Device: 1})
@@ -295,7 +295,7 @@ func TestStagedTouchesOnlyItsDevice(t *testing.T) {
 // A fault met while other batches wait for a slot must not deadlock: the
 // waiter notes the fault while Submit holds the instance's lock waiting for
 // the slot the waiter is about to free.
-func TestStagedFaultWithBatchesWaiting(t *testing.T) {
+func TestInstanceFaultWithBatchesWaiting(t *testing.T) {
 	m := cudamock.New(1)
 	defer m.Close()
 	pool := cuda.NewPool(m, cuda.PoolOptions{})

@@ -1,4 +1,4 @@
-package staged
+package gpuexec
 
 import (
 	"context"
@@ -86,7 +86,7 @@ func New(opts Options) (*Instance, error) {
 		opts.Depth = 2
 	}
 	if opts.MaxBatch < 1 {
-		return nil, fmt.Errorf("staged: max batch %d", opts.MaxBatch)
+		return nil, fmt.Errorf("gpuexec: max batch %d", opts.MaxBatch)
 	}
 	in := &Instance{
 		opts: opts, rt: opts.Runtime,
@@ -161,7 +161,7 @@ func (in *Instance) Submit(batch int, inBufs, outBufs []*engines.HostBuffer, don
 	}
 	if err := in.Fault(); err != nil {
 		in.mu.Unlock()
-		return fmt.Errorf("staged: the device failed earlier: %w", err)
+		return fmt.Errorf("gpuexec: the device failed earlier: %w", err)
 	}
 	// Sending under the lock keeps Close from closing jobs under us; the
 	// owner goroutine never takes the lock, so it always drains.
