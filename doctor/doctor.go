@@ -258,8 +258,9 @@ func (r *Report) checkShim(o Options) {
 	}
 	i := lib.Info()
 	r.component("TensorRT shim", true, "%s (ABI %d, built against TensorRT %s, CUDA %s)", i.Path, i.ABI, i.Header, cudaVersion(i.CUDAVersion))
-	if i.Fake {
-		r.component("TensorRT", false, "the shim is the FAKE (csrc/fake): tests only")
+	if i.RuntimeVersion == 0 {
+		// No TensorRT library behind the shim (csrc/fake's CPU math).
+		r.component("TensorRT", false, "none behind this shim: %s", i.Description)
 		return
 	}
 	r.component("TensorRT", true, "%s runtime %d at %s; can build: %v; plugins: %v", i.Runtime, i.RuntimeVersion, i.TensorRTPath, i.CanBuild, i.Plugins)

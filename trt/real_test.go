@@ -36,7 +36,7 @@ func TestRealInfo(t *testing.T) {
 	lib := realShim(t)
 	info := lib.Info()
 	t.Logf("%+v", info)
-	if info.Fake || info.Runtime != os.Getenv("TRTSERVE_TRT_REAL_KIND") || info.TensorRTPath == "" {
+	if !info.NeedsDevice || info.Notice != "" || info.Runtime != os.Getenv("TRTSERVE_TRT_REAL_KIND") || info.TensorRTPath == "" {
 		t.Fatalf("info %+v, want runtime %q", info, os.Getenv("TRTSERVE_TRT_REAL_KIND"))
 	}
 	if want := os.Getenv("TRTSERVE_TRT_REAL_VERSION"); want != "" && want != itoa(info.RuntimeVersion) {

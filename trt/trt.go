@@ -122,7 +122,14 @@ type Info struct {
 	// library (0 for the fake).
 	RuntimeVersion int
 	ONNXParser     int // 0 when no ONNX parser was opened (lean, dispatch, fake)
-	Fake           bool
+	// NeedsDevice: builds and loads run on the calling thread's current
+	// CUDA device, so the caller opens libcudart and makes its GPU current
+	// first (cuda.OnDevice). False for a shim that runs no GPU code
+	// (csrc/fake), which then needs no libcudart either.
+	NeedsDevice bool
+	// Notice is what the shim asks its user to be told at start ("" for
+	// the real shim; the fake says its outputs are synthetic).
+	Notice string
 	// CUDAVersion is the CUDA runtime version the shim was built for
 	// (12090, 13000); 0 = unknown. TensorRT links cudart statically, but
 	// the server's own libcudart should be of the same major.
@@ -138,10 +145,11 @@ type Info struct {
 }
 
 // Version is the cache key's TensorRT version: what the shim was built
-// against plus what it runs on.
+// against plus what it runs on. A shim with no TensorRT library behind it
+// (no runtime version: csrc/fake) is named by its runtime kind.
 func (i Info) Version() string {
-	if i.Fake {
-		return "fake"
+	if i.RuntimeVersion == 0 {
+		return i.Runtime
 	}
 	return fmt.Sprintf("%s-rt%d", i.Header, i.RuntimeVersion)
 }
@@ -229,11 +237,12 @@ func open(path string, o OpenOptions) (*Library, error) {
 	l := &Library{api: api, path: path, opts: o, info: Info{
 		Path: path, ABI: int(ci.abi_version),
 		Header:         fmt.Sprintf("%d.%d.%d", ci.trt_major, ci.trt_minor, ci.trt_patch),
-		RuntimeVersion: int(ci.trt_runtime), ONNXParser: int(ci.onnx_parser), Fake: ci.fake != 0,
+		RuntimeVersion: int(ci.trt_runtime), ONNXParser: int(ci.onnx_parser), NeedsDevice: ci.needs_cuda_device != 0,
 		CUDAVersion: int(ci.cuda_version), Runtime: runtimeKinds[ci.runtime_kind], CanBuild: ci.can_build != 0,
 		TensorRTPath: C.GoString(&ci.tensorrt_path[0]), Plugins: ci.plugins != 0,
 		AllowEngineHostCode: ci.allow_engine_host_code != 0,
 		Description:         C.GoString(&ci.description[0]),
+		Notice:              C.GoString(&ci.notice[0]),
 	}}
 	opened[path] = l
 	return l, nil

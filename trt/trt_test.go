@@ -34,7 +34,7 @@ func open(t *testing.T) *trt.Library {
 func TestOpen(t *testing.T) {
 	lib := open(t)
 	info := lib.Info()
-	if !info.Fake || info.ABI != 2 || info.Version() != "fake" || !strings.Contains(info.Description, "not TensorRT") {
+	if info.NeedsDevice || !strings.Contains(info.Notice, "FAKE") || info.ABI != 3 || info.Version() != "fake" || !strings.Contains(info.Description, "not TensorRT") {
 		t.Fatalf("info %+v", info)
 	}
 	again, _ := trt.Open(trttest.FakeLib(t))

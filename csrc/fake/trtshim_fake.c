@@ -167,8 +167,10 @@
  *
  * ---- 5. Library ----------------------------------------------------------
  * - trtshim_abi_version() = TRTSHIM_ABI_VERSION; get_info: trt_* = 0,
- *   onnx_parser = 0, fake = 1, cuda_version = 0, plugins = 0, description
- *   "trtserve fake TensorRT shim: CPU math, not TensorRT"; runtime_kind,
+ *   onnx_parser = 0, needs_cuda_device = 0, cuda_version = 0, plugins = 0,
+ *   description "trtserve fake TensorRT shim: CPU math, not TensorRT",
+ *   notice "the TensorRT shim is the FAKE (csrc/fake): outputs are synthetic
+ *   CPU math, not your model — for tests only"; runtime_kind,
  *   can_build, allow_engine_host_code and tensorrt_path as trtshim_init set
  *   them (before any init: FAKE, 1, 1, "").
  * - trtshim_init: the fake needs no init (it opens nothing) but honours it:
@@ -819,7 +821,7 @@ FAKE_EXPORT trtshim_status trtshim_get_info(trtshim_info* out, trtshim_err* err)
   if (out == NULL) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "get_info: out is NULL");
   memset(out, 0, sizeof *out);
   out->abi_version = TRTSHIM_ABI_VERSION;
-  out->fake = 1;
+  out->needs_cuda_device = 0;
   pthread_mutex_lock(&g_init_mu);
   out->runtime_kind = g_runtime_kind;
   out->can_build = g_runtime_kind == TRTSHIM_RUNTIME_FAKE;
@@ -828,6 +830,8 @@ FAKE_EXPORT trtshim_status trtshim_get_info(trtshim_info* out, trtshim_err* err)
   pthread_mutex_unlock(&g_init_mu);
   snprintf(out->description, sizeof out->description, "%s",
            "trtserve fake TensorRT shim: CPU math, not TensorRT");
+  snprintf(out->notice, sizeof out->notice, "%s",
+           "the TensorRT shim is the FAKE (csrc/fake): outputs are synthetic CPU math, not your model — for tests only");
   return TRTSHIM_OK;
 }
 

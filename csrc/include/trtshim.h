@@ -39,7 +39,7 @@
 extern "C" {
 #endif
 
-#define TRTSHIM_ABI_VERSION 2
+#define TRTSHIM_ABI_VERSION 3
 #define TRTSHIM_MAX_DIMS 8
 #define TRTSHIM_NAME_LEN 256
 #define TRTSHIM_ERR_LEN 1024
@@ -84,7 +84,11 @@ typedef struct trtshim_info {
   int32_t trt_major, trt_minor, trt_patch; /* headers it was built against */
   int32_t trt_runtime;     /* getInferLibVersion() of the opened library (0 before trtshim_init) */
   int32_t onnx_parser;     /* getNvOnnxParserVersion(); 0 when no parser was opened */
-  int32_t fake;            /* 1 for csrc/fake */
+  /* 1: builds and engine loads run on the calling thread's current CUDA
+   * device, so the caller opens CUDA and makes its GPU current first (the
+   * real shim). 0: the library runs no GPU code and needs no CUDA at all
+   * (csrc/fake). */
+  int32_t needs_cuda_device;
   int32_t cuda_version;    /* CUDA_VERSION the shim was built for (12090, 13000); 0 = unknown */
   int32_t runtime_kind;    /* TRTSHIM_RUNTIME_* */
   int32_t can_build;       /* 1 when trtshim_build can work (full library and its ONNX parser) */
@@ -92,6 +96,9 @@ typedef struct trtshim_info {
   int32_t allow_engine_host_code; /* as given to trtshim_init */
   char tensorrt_path[TRTSHIM_PATH_LEN]; /* the opened TensorRT library, as found */
   char description[TRTSHIM_NAME_LEN];
+  /* What the caller must tell its user when it starts using the library,
+   * e.g. that its outputs are synthetic (csrc/fake); "" for the real shim. */
+  char notice[TRTSHIM_NAME_LEN];
 } trtshim_info;
 
 /* What trtshim_init opens and how. */

@@ -868,7 +868,7 @@ trtshim_status trtshim_get_info(trtshim_info* out, trtshim_err* err) {
     info.trt_major = NV_TENSORRT_MAJOR;
     info.trt_minor = NV_TENSORRT_MINOR;
     info.trt_patch = NV_TENSORRT_PATCH;
-    info.fake = 0;
+    info.needs_cuda_device = 1;
     info.cuda_version = TRTSHIM_CUDA_VERSION_VALUE;
     if (g_trt_ready.load(std::memory_order_acquire)) {
       info.trt_runtime = g_trt.lib_version;

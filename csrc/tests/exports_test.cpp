@@ -67,7 +67,8 @@ void CheckLibrary(const char* path, int32_t want_fake) {
   trtshim_err err{};
   ASSERT_EQ(info_fn(&info, &err), TRTSHIM_OK) << err.msg;
   EXPECT_EQ(info.abi_version, TRTSHIM_ABI_VERSION);
-  EXPECT_EQ(info.fake, want_fake);
+  EXPECT_EQ(info.needs_cuda_device, want_fake ? 0 : 1);
+  EXPECT_EQ(std::string(info.notice).empty(), want_fake == 0) << info.notice;
   EXPECT_NE(std::string(info.description), "");
   // NULL out: an argument error with a message, never a crash.
   EXPECT_EQ(info_fn(nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);

@@ -189,7 +189,8 @@ TEST(FakeLibrary, InfoAndAbi) {
   Err err;
   ASSERT_EQ(trtshim_get_info(&info, &err), TRTSHIM_OK);
   EXPECT_EQ(info.abi_version, TRTSHIM_ABI_VERSION);
-  EXPECT_EQ(info.fake, 1);
+  EXPECT_EQ(info.needs_cuda_device, 0);
+  EXPECT_NE(std::string(info.notice).find("FAKE"), std::string::npos) << info.notice;
   EXPECT_EQ(info.trt_major, 0);
   EXPECT_EQ(info.trt_minor, 0);
   EXPECT_EQ(info.trt_patch, 0);
