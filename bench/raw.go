@@ -19,7 +19,7 @@ import (
 // ceiling the server's fps is compared with.
 type Raw struct {
 	Repo     *repository.Repository
-	Backends *engines.Registry
+	Backends *engines.BackendSet
 	Model    string
 	Batches  []int // empty: 1, 2, 4, ... up to the engine's max
 	Warmup   time.Duration

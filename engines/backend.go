@@ -3,9 +3,6 @@ package engines
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sort"
-	"sync"
 
 	"github.com/trtserve/trtserve/model"
 )
@@ -18,7 +15,7 @@ var (
 	// ErrBackendCannotRun: the backend cannot run this model on this
 	// machine (TensorRT cannot parse or build its ONNX, or cannot start
 	// CUDA), though another backend could; the manager then loads it on
-	// the backend's fallback (see Registry.SetFallback).
+	// the backend's fallback (see BackendSet.SetFallback).
 	ErrBackendCannotRun = errors.New("cannot run this model here")
 )
 
@@ -55,111 +52,6 @@ type Engine interface {
 type Instance interface {
 	Run(ctx context.Context, batch int, in, out []*HostBuffer) error
 	Close() error
-}
-
-// Registry maps backend names to backends. Backends register when they are
-// available on this machine; a model naming a missing one fails to load
-// with ErrBackendMissing and the reason recorded at registration.
-type Registry struct {
-	mu        sync.Mutex // guards backends, missing and fallbacks
-	backends  map[string]Backend
-	missing   map[string]error
-	fallbacks map[string]string
-}
-
-// NewRegistry makes an empty registry.
-func NewRegistry() *Registry {
-	return &Registry{backends: map[string]Backend{}, missing: map[string]error{}, fallbacks: map[string]string{}}
-}
-
-// SetFallback makes models that ask for the missing backend from run on
-// to instead (tensorrt → onnxruntime on a machine without a GPU).
-func (r *Registry) SetFallback(from, to string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.fallbacks[from] = to
-}
-
-// Fallback is the backend that stands in for a missing one: its name and
-// why the asked-for one is missing. ok is false when name is available or
-// has no fallback.
-func (r *Registry) Fallback(name string) (to string, why error, ok bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, here := r.backends[name]; here {
-		return "", nil, false
-	}
-	to, ok = r.fallbacks[name]
-	if _, avail := r.backends[to]; !ok || !avail {
-		return "", nil, false
-	}
-	return to, r.missing[name], true
-}
-
-// Alternative is the available backend that stands in for name when name
-// cannot run a particular model (ErrBackendCannotRun): the fallback set
-// with SetFallback, if it is registered.
-func (r *Registry) Alternative(name string) (string, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	to, ok := r.fallbacks[name]
-	if !ok {
-		return "", false
-	}
-	_, avail := r.backends[to]
-	return to, avail
-}
-
-// Register adds an available backend.
-func (r *Registry) Register(b Backend) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.backends[b.Name()] = b
-	delete(r.missing, b.Name())
-}
-
-// MarkMissing records why a backend could not start here.
-func (r *Registry) MarkMissing(name string, why error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.missing[name] = why
-}
-
-// Get returns the named backend.
-func (r *Registry) Get(name string) (Backend, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if b, ok := r.backends[name]; ok {
-		return b, nil
-	}
-	if why, ok := r.missing[name]; ok {
-		return nil, fmt.Errorf("%w: %s: %v", ErrBackendMissing, name, why)
-	}
-	return nil, fmt.Errorf("%w: %q", ErrUnknownBackend, name)
-}
-
-// Names lists the available backends, sorted.
-func (r *Registry) Names() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]string, 0, len(r.backends))
-	for n := range r.backends {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Close closes every backend.
-func (r *Registry) Close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var errs []error
-	for _, b := range r.backends {
-		errs = append(errs, b.Close())
-	}
-	r.backends = map[string]Backend{}
-	return errors.Join(errs...)
 }
 
 // Submitter is an Instance that overlaps batches, as a GPU instance with

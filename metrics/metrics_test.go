@@ -24,7 +24,7 @@ func (n nop) Preprocess([][]float32) error {
 func (nop) Postprocess([][]float32) error { return nil }
 
 func TestTritonNamesAndCounts(t *testing.T) {
-	backends := engines.NewRegistry()
+	backends := engines.NewBackendSet()
 	backends.Register(simulated.New())
 	repo := &repository.Repository{Roots: []string{"../testdata/models"}, Defaults: repository.Defaults{MaxBatchSize: 4, InstanceCount: 1, ForceBackend: simulated.Name}}
 	mg := pipeline.NewManager(repo, backends, nil, pipeline.ManagerOptions{})

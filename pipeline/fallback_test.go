@@ -57,7 +57,7 @@ func TestPerModelFallback(t *testing.T) {
 			} else {
 				os.WriteFile(filepath.Join(dir, "model.onnx"), onnx, 0o644)
 			}
-			reg := engines.NewRegistry()
+			reg := engines.NewBackendSet()
 			reg.Register(refusingBackend{tc.loadErr})
 			if !tc.noAlt {
 				reg.Register(fakeBackend{})

@@ -40,7 +40,7 @@ type ManagerOptions struct {
 // Manager loads, serves and unloads models found in a repository.
 type Manager struct {
 	Repo     *repository.Repository
-	Backends *engines.Registry
+	Backends *engines.BackendSet
 	Alloc    engines.Allocator
 	opts     ManagerOptions
 	pools    *pools
@@ -69,7 +69,7 @@ type loadCall struct {
 }
 
 // NewManager makes a manager with nothing loaded. Close stops its workers.
-func NewManager(repo *repository.Repository, backends *engines.Registry, alloc engines.Allocator, opts ManagerOptions) *Manager {
+func NewManager(repo *repository.Repository, backends *engines.BackendSet, alloc engines.Allocator, opts ManagerOptions) *Manager {
 	if alloc == nil {
 		alloc = engines.MmapAllocator{}
 	}

@@ -37,7 +37,7 @@ func testManager(t *testing.T, maxLoaded int, failFor string) *Manager {
 }
 
 func testManagerWith(t *testing.T, b fakeBackend, opts ManagerOptions, root string) *Manager {
-	reg := engines.NewRegistry()
+	reg := engines.NewBackendSet()
 	reg.Register(b)
 	repo := &repository.Repository{Roots: []string{root}, Defaults: repository.Defaults{MaxBatchSize: 4, InstanceCount: 1}}
 	mg := NewManager(repo, reg, nil, opts)

@@ -31,7 +31,7 @@ const testModel = "yolov8n-320"
 // (fast, no ONNX Runtime needed) with yolov8n-320/1 loaded.
 func testServer(t testing.TB, opts Options) *Server {
 	t.Helper()
-	reg := engines.NewRegistry()
+	reg := engines.NewBackendSet()
 	reg.Register(simulated.New())
 	repo := &repository.Repository{Roots: []string{"../testdata/models"}, Defaults: repository.Defaults{
 		Backend: simulated.Name, MaxBatchSize: 4, InstanceCount: 1, ForceBackend: simulated.Name}}

@@ -135,7 +135,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer backends.Close()
-		r := &bench.Raw{Repo: app.NewRepository(cfg, backends), Backends: backends.Registry, Model: *model, Batches: bs, Warmup: *warmup, Duration: *duration}
+		r := &bench.Raw{Repo: app.NewRepository(cfg, backends), Backends: backends.BackendSet, Model: *model, Batches: bs, Warmup: *warmup, Duration: *duration}
 		levels, err := r.Run(ctx)
 		bench.WriteRawTable(stdout, *model, levels)
 		return err

@@ -9,8 +9,8 @@ import (
 
 	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/engines"
-	"github.com/trtserve/trtserve/engines/simulated"
 	"github.com/trtserve/trtserve/engines/gpuexec"
+	"github.com/trtserve/trtserve/engines/simulated"
 	"github.com/trtserve/trtserve/model"
 )
 

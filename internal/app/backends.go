@@ -20,7 +20,7 @@ import (
 // Backends are the backends this machine started, and what follows from
 // which did.
 type Backends struct {
-	*engines.Registry
+	*engines.BackendSet
 	// Default runs models whose config.yaml names no backend: tensorrt
 	// when the GPU path started, else onnxruntime.
 	Default string
@@ -52,7 +52,7 @@ func (b *Backends) fault(err error) {
 
 // Close closes the backends, then the GPU runtime.
 func (b *Backends) Close() error {
-	errs := []error{b.Registry.Close()}
+	errs := []error{b.BackendSet.Close()}
 	for i := len(b.closers) - 1; i >= 0; i-- {
 		errs = append(errs, b.closers[i]())
 	}
@@ -65,7 +65,7 @@ func (b *Backends) Close() error {
 // Runtime), ONNX Runtime (its absence is fatal unless another backend can
 // run the models) and the simulated accelerator.
 func OpenBackends(cfg *config.Config, log *slog.Logger) (*Backends, error) {
-	b := &Backends{Registry: engines.NewRegistry(), Default: onnxruntime.Name, gpuFault: make(chan error, 1)}
+	b := &Backends{BackendSet: engines.NewBackendSet(), Default: onnxruntime.Name, gpuFault: make(chan error, 1)}
 	b.GPUFault = b.gpuFault
 	b.SetFallback(tensorrt.Name, onnxruntime.Name)
 	trtErr := startTensorRT(cfg, log, b)

@@ -59,7 +59,7 @@ func Run(cfg *config.Config) error {
 	if postWorkers == 0 {
 		postWorkers = cpus
 	}
-	models := pipeline.NewManager(repo, backends.Registry, nil, pipeline.ManagerOptions{
+	models := pipeline.NewManager(repo, backends.BackendSet, nil, pipeline.ManagerOptions{
 		Mode: mode, MaxQueueSize: cfg.MaxQueueSize, MaxQueueDelay: cfg.MaxQueueDelay,
 		DecodeWorkers: decodeWorkers, PostWorkers: postWorkers, MaxLoaded: cfg.MaxActiveModels, Log: log,
 	})
