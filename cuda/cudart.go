@@ -1,12 +1,7 @@
 package cuda
 
 /*
-#cgo LDFLAGS: -ldl
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <link.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +13,9 @@ package cuda
 typedef int cuerr;
 typedef void *cuhandle;
 
+// The runtime's entry points, resolved by Go (internal/dl) into this table
+// and called through the cudart_* trampolines below: cgo cannot call a C
+// function pointer itself.
 typedef struct {
 	cuerr (*GetDeviceCount)(int *);
 	cuerr (*GetDeviceProperties)(void *, int);
@@ -48,84 +46,6 @@ typedef struct {
 	cuerr (*MemsetAsync)(void *, int, size_t, cuhandle);
 	cuerr (*Memcpy)(void *, const void *, size_t, int);
 } cudart_fns;
-
-// cudart_open dlopens path and resolves every symbol in one C call, so
-// dlerror (per thread) describes the dlopen that just failed. On failure it
-// returns NULL and copies the reason into err; on success *out is a
-// calloc'ed table the caller frees after dlclose.
-static void *cudart_open(const char *path, cudart_fns **out, char *err, size_t errlen) {
-	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (h == NULL) {
-		const char *e = dlerror();
-		snprintf(err, errlen, "%s", e ? e : "dlopen failed");
-		return NULL;
-	}
-	cudart_fns *f = calloc(1, sizeof *f);
-	if (f == NULL) {
-		dlclose(h);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	const char *missing = NULL;
-#define SYM(field, name) \
-	if (missing == NULL && (*(void **)&f->field = dlsym(h, name)) == NULL) missing = name;
-// SYM2 prefers a versioned entry point and accepts the older one: NVIDIA
-// adds "_v2" symbols when a signature or struct changes and may drop the
-// unversioned one in a later major release.
-#define SYM2(field, v2, v1) \
-	if (missing == NULL && (*(void **)&f->field = dlsym(h, v2)) == NULL && \
-	    (*(void **)&f->field = dlsym(h, v1)) == NULL) missing = v1;
-	SYM(GetDeviceCount, "cudaGetDeviceCount")
-	SYM2(GetDeviceProperties, "cudaGetDeviceProperties_v2", "cudaGetDeviceProperties")
-	SYM(DeviceGetAttribute, "cudaDeviceGetAttribute")
-	SYM(SetDevice, "cudaSetDevice")
-	SYM(GetDevice, "cudaGetDevice")
-	SYM(MemGetInfo, "cudaMemGetInfo")
-	SYM(RuntimeGetVersion, "cudaRuntimeGetVersion")
-	SYM(DriverGetVersion, "cudaDriverGetVersion")
-	SYM(GetErrorName, "cudaGetErrorName")
-	SYM(GetErrorString, "cudaGetErrorString")
-	SYM(HostAlloc, "cudaHostAlloc")
-	SYM(FreeHost, "cudaFreeHost")
-	SYM(Malloc, "cudaMalloc")
-	SYM(Free, "cudaFree")
-	SYM(StreamCreateWithPriority, "cudaStreamCreateWithPriority")
-	SYM(DeviceGetStreamPriorityRange, "cudaDeviceGetStreamPriorityRange")
-	SYM(StreamDestroy, "cudaStreamDestroy")
-	SYM(StreamSynchronize, "cudaStreamSynchronize")
-	SYM(StreamWaitEvent, "cudaStreamWaitEvent")
-	SYM(EventCreateWithFlags, "cudaEventCreateWithFlags")
-	SYM(EventRecord, "cudaEventRecord")
-	SYM(EventSynchronize, "cudaEventSynchronize")
-	SYM(EventQuery, "cudaEventQuery")
-	SYM2(EventElapsedTime, "cudaEventElapsedTime_v2", "cudaEventElapsedTime")
-	SYM(EventDestroy, "cudaEventDestroy")
-	SYM(MemcpyAsync, "cudaMemcpyAsync")
-	SYM(MemsetAsync, "cudaMemsetAsync")
-	SYM(Memcpy, "cudaMemcpy")
-#undef SYM
-#undef SYM2
-	if (missing != NULL) {
-		snprintf(err, errlen, "%s: undefined symbol %s", path, missing);
-		free(f);
-		dlclose(h);
-		return NULL;
-	}
-	*out = f;
-	return h;
-}
-
-// cudart_loaded_path is the file the dynamic linker actually mapped.
-static const char *cudart_loaded_path(void *h) {
-	struct link_map *lm = NULL;
-	if (dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || lm == NULL) return NULL;
-	return lm->l_name;
-}
-
-static void cudart_close(void *h, cudart_fns *f) {
-	free(f);
-	dlclose(h);
-}
 
 static const char *cudart_error_name(cudart_fns *f, cuerr e) { return f->GetErrorName(e); }
 static const char *cudart_error_string(cudart_fns *f, cuerr e) { return f->GetErrorString(e); }
@@ -253,6 +173,8 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/trtserve/trtserve/internal/dl"
 )
 
 // cudartCandidates are the names Open("") tries after TRTSERVE_CUDART_LIB:
@@ -357,13 +279,15 @@ func (e *APIError) Unwrap() []error {
 
 // cudartLib is one dlopen handle shared by every Runtime opened on it.
 type cudartLib struct {
-	handle  unsafe.Pointer // dlopen's handle, C memory
-	fns     *C.cudart_fns  // C memory, freed at dlclose
-	path    string         // what was passed to dlopen
-	file    string         // the file the dynamic linker mapped
-	version int            // runtime version, 12040 for 12.4; 0 if unknown
-	name    string         // "libcudart 12.4"
-	refs    int            // guarded by libsMu
+	dl *dl.Library
+	// fns holds C function pointers only, so C may be handed &fns (cgo's
+	// pointer rules look at the field, not the struct around it).
+	fns     C.cudart_fns
+	path    string // what was passed to dlopen
+	file    string // the file the dynamic linker mapped
+	version int    // runtime version, 12040 for 12.4; 0 if unknown
+	name    string // "libcudart 12.4"
+	refs    int    // guarded by libsMu
 }
 
 var (
@@ -423,30 +347,26 @@ func OpenFor(path string, major int) (Runtime, error) {
 }
 
 func openLib(path string) (*cudartLib, error) {
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
-	var errbuf [512]C.char
-	var fns *C.cudart_fns
-
 	libsMu.Lock()
 	defer libsMu.Unlock()
-	h := C.cudart_open(cpath, &fns, &errbuf[0], C.size_t(len(errbuf)))
-	if h == nil {
-		return nil, fmt.Errorf("%s", C.GoString(&errbuf[0]))
+	d, err := dl.Open(path, dl.Now|dl.Local)
+	if err != nil {
+		return nil, err
 	}
-	if lib := libs[uintptr(h)]; lib != nil {
+	if lib := libs[d.Handle()]; lib != nil {
 		// dlopen counted this open too; our own count is the one that
 		// decides when to unload, so give dlopen's back now.
-		C.cudart_close(h, fns)
+		d.Close()
 		lib.refs++
 		return lib, nil
 	}
-	lib := &cudartLib{handle: h, fns: fns, path: path, refs: 1}
-	if p := C.cudart_loaded_path(h); p != nil {
-		lib.file = C.GoString(p)
+	lib := &cudartLib{dl: d, path: path, file: d.Path(), refs: 1}
+	if err := lib.resolve(); err != nil {
+		d.Close()
+		return nil, err
 	}
 	var v C.int
-	if C.cudart_runtime_version(fns, &v) == 0 && v > 0 {
+	if C.cudart_runtime_version(&lib.fns, &v) == 0 && v > 0 {
 		lib.version = int(v)
 	} else {
 		// CUDA 11's cudaRuntimeGetVersion fails without a driver
@@ -458,8 +378,62 @@ func openLib(path string) (*cudartLib, error) {
 	if lib.version > 0 {
 		lib.name = fmt.Sprintf("libcudart %d.%d", lib.version/1000, lib.version%1000/10)
 	}
-	libs[uintptr(h)] = lib
+	libs[d.Handle()] = lib
 	return lib, nil
+}
+
+// resolve fills fns; a library lacking any entry point is refused whole.
+// Where two names are given the first is a versioned entry point, preferred:
+// NVIDIA adds "_v2" symbols when a signature or struct changes and may drop
+// the unversioned one in a later major release.
+func (l *cudartLib) resolve() error {
+	f := &l.fns
+	for _, s := range []struct {
+		dst   **[0]byte
+		names []string
+	}{
+		{&f.GetDeviceCount, []string{"cudaGetDeviceCount"}},
+		{&f.GetDeviceProperties, []string{"cudaGetDeviceProperties_v2", "cudaGetDeviceProperties"}},
+		{&f.DeviceGetAttribute, []string{"cudaDeviceGetAttribute"}},
+		{&f.SetDevice, []string{"cudaSetDevice"}},
+		{&f.GetDevice, []string{"cudaGetDevice"}},
+		{&f.MemGetInfo, []string{"cudaMemGetInfo"}},
+		{&f.RuntimeGetVersion, []string{"cudaRuntimeGetVersion"}},
+		{&f.DriverGetVersion, []string{"cudaDriverGetVersion"}},
+		{&f.GetErrorName, []string{"cudaGetErrorName"}},
+		{&f.GetErrorString, []string{"cudaGetErrorString"}},
+		{&f.HostAlloc, []string{"cudaHostAlloc"}},
+		{&f.FreeHost, []string{"cudaFreeHost"}},
+		{&f.Malloc, []string{"cudaMalloc"}},
+		{&f.Free, []string{"cudaFree"}},
+		{&f.StreamCreateWithPriority, []string{"cudaStreamCreateWithPriority"}},
+		{&f.DeviceGetStreamPriorityRange, []string{"cudaDeviceGetStreamPriorityRange"}},
+		{&f.StreamDestroy, []string{"cudaStreamDestroy"}},
+		{&f.StreamSynchronize, []string{"cudaStreamSynchronize"}},
+		{&f.StreamWaitEvent, []string{"cudaStreamWaitEvent"}},
+		{&f.EventCreateWithFlags, []string{"cudaEventCreateWithFlags"}},
+		{&f.EventRecord, []string{"cudaEventRecord"}},
+		{&f.EventSynchronize, []string{"cudaEventSynchronize"}},
+		{&f.EventQuery, []string{"cudaEventQuery"}},
+		{&f.EventElapsedTime, []string{"cudaEventElapsedTime_v2", "cudaEventElapsedTime"}},
+		{&f.EventDestroy, []string{"cudaEventDestroy"}},
+		{&f.MemcpyAsync, []string{"cudaMemcpyAsync"}},
+		{&f.MemsetAsync, []string{"cudaMemsetAsync"}},
+		{&f.Memcpy, []string{"cudaMemcpy"}},
+	} {
+		var err error
+		for _, name := range s.names {
+			var p unsafe.Pointer
+			if p, err = l.dl.Lookup(name); err == nil {
+				*s.dst = (*[0]byte)(p)
+				break
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // acquire pins the library for one call; release must follow.
@@ -497,10 +471,10 @@ func (l *cudartLib) apiError(op string, code int) *APIError {
 	if noDeviceCodes[code] {
 		e.kind = ErrNoDevice
 	}
-	if s := C.cudart_error_name(l.fns, C.cuerr(code)); s != nil {
+	if s := C.cudart_error_name(&l.fns, C.cuerr(code)); s != nil {
 		e.Name = C.GoString(s)
 	}
-	if s := C.cudart_error_string(l.fns, C.cuerr(code)); s != nil {
+	if s := C.cudart_error_string(&l.fns, C.cuerr(code)); s != nil {
 		e.Text = C.GoString(s)
 	}
 	return e
@@ -530,9 +504,9 @@ func (r *cudart) Close() error {
 	defer libsMu.Unlock()
 	lib.refs--
 	if lib.refs == 0 {
-		delete(libs, uintptr(lib.handle))
-		C.cudart_close(lib.handle, lib.fns)
-		lib.fns, lib.handle = nil, nil
+		delete(libs, lib.dl.Handle())
+		lib.fns = C.cudart_fns{}
+		return lib.dl.Close()
 	}
 	return nil
 }
@@ -546,7 +520,7 @@ func (r *cudart) DeviceCount() (int, error) {
 	}
 	defer r.release()
 	var n C.int
-	if err := l.check("cudaGetDeviceCount", C.cudart_get_device_count(l.fns, &n)); err != nil {
+	if err := l.check("cudaGetDeviceCount", C.cudart_get_device_count(&l.fns, &n)); err != nil {
 		return 0, err
 	}
 	return int(n), nil
@@ -561,7 +535,7 @@ func (r *cudart) DeviceInfo(device int) (DeviceInfo, error) {
 	}
 	defer r.release()
 	var info C.cudart_devinfo
-	code := C.cudart_device_info(l.fns, C.int(device), &info)
+	code := C.cudart_device_info(&l.fns, C.int(device), &info)
 	if code != 0 {
 		return DeviceInfo{}, l.check(C.GoString(info.failed), code)
 	}
@@ -580,7 +554,7 @@ func (r *cudart) DeviceInfo(device int) (DeviceInfo, error) {
 // goroutine that drives a device calls runtime.LockOSThread first, or the
 // next call may run on another thread with another current device.
 func (r *cudart) SetDevice(device int) error {
-	return r.do("cudaSetDevice", func(l *cudartLib) C.cuerr { return C.cudart_set_device(l.fns, C.int(device)) })
+	return r.do("cudaSetDevice", func(l *cudartLib) C.cuerr { return C.cudart_set_device(&l.fns, C.int(device)) })
 }
 
 // MemGetInfo is for the calling thread's current device (see SetDevice).
@@ -591,7 +565,7 @@ func (r *cudart) MemGetInfo() (free, total int64, err error) {
 	}
 	defer r.release()
 	var f, t C.size_t
-	if err := l.check("cudaMemGetInfo", C.cudart_mem_get_info(l.fns, &f, &t)); err != nil {
+	if err := l.check("cudaMemGetInfo", C.cudart_mem_get_info(&l.fns, &f, &t)); err != nil {
 		return 0, 0, err
 	}
 	return int64(f), int64(t), nil
@@ -607,13 +581,13 @@ func (r *cudart) Version() (runtime, driver int, err error) {
 	}
 	defer r.release()
 	var rv, dv C.int
-	if code := C.cudart_runtime_version(l.fns, &rv); code != 0 {
+	if code := C.cudart_runtime_version(&l.fns, &rv); code != 0 {
 		if l.version == 0 {
 			return 0, 0, l.check("cudaRuntimeGetVersion", code)
 		}
 		rv = C.int(l.version) // known from the file name; see openLib
 	}
-	if err := l.check("cudaDriverGetVersion", C.cudart_driver_version(l.fns, &dv)); err != nil {
+	if err := l.check("cudaDriverGetVersion", C.cudart_driver_version(&l.fns, &dv)); err != nil {
 		return 0, 0, err
 	}
 	return int(rv), int(dv), nil
@@ -660,7 +634,7 @@ func (r *cudart) HostAlloc(size int, flags HostAllocFlags) (unsafe.Pointer, erro
 	}
 	defer r.release()
 	var code C.cuerr
-	p := C.cudart_host_alloc(l.fns, C.size_t(size), C.uint(flags), &code)
+	p := C.cudart_host_alloc(&l.fns, C.size_t(size), C.uint(flags), &code)
 	if err := l.check("cudaHostAlloc", code); err != nil {
 		return nil, err
 	}
@@ -668,7 +642,7 @@ func (r *cudart) HostAlloc(size int, flags HostAllocFlags) (unsafe.Pointer, erro
 }
 
 func (r *cudart) FreeHost(p unsafe.Pointer) error {
-	return r.do("cudaFreeHost", func(l *cudartLib) C.cuerr { return C.cudart_free_host(l.fns, p) })
+	return r.do("cudaFreeHost", func(l *cudartLib) C.cuerr { return C.cudart_free_host(&l.fns, p) })
 }
 
 func (r *cudart) Malloc(size int) (DevicePtr, error) {
@@ -681,14 +655,14 @@ func (r *cudart) Malloc(size int) (DevicePtr, error) {
 	}
 	defer r.release()
 	var p C.uintptr_t
-	if err := l.check("cudaMalloc", C.cudart_malloc(l.fns, &p, C.size_t(size))); err != nil {
+	if err := l.check("cudaMalloc", C.cudart_malloc(&l.fns, &p, C.size_t(size))); err != nil {
 		return 0, err
 	}
 	return DevicePtr(p), nil
 }
 
 func (r *cudart) Free(p DevicePtr) error {
-	return r.do("cudaFree", func(l *cudartLib) C.cuerr { return C.cudart_free(l.fns, C.uintptr_t(p)) })
+	return r.do("cudaFree", func(l *cudartLib) C.cuerr { return C.cudart_free(&l.fns, C.uintptr_t(p)) })
 }
 
 func (r *cudart) StreamCreate(priority int) (Stream, error) {
@@ -698,7 +672,7 @@ func (r *cudart) StreamCreate(priority int) (Stream, error) {
 	}
 	defer r.release()
 	var s C.uintptr_t
-	if err := l.check("cudaStreamCreateWithPriority", C.cudart_stream_create(l.fns, &s, C.int(priority))); err != nil {
+	if err := l.check("cudaStreamCreateWithPriority", C.cudart_stream_create(&l.fns, &s, C.int(priority))); err != nil {
 		return 0, err
 	}
 	return Stream(s), nil
@@ -711,24 +685,24 @@ func (r *cudart) StreamPriorityRange() (least, greatest int, err error) {
 	}
 	defer r.release()
 	var lo, hi C.int
-	if err := l.check("cudaDeviceGetStreamPriorityRange", C.cudart_stream_priority_range(l.fns, &lo, &hi)); err != nil {
+	if err := l.check("cudaDeviceGetStreamPriorityRange", C.cudart_stream_priority_range(&l.fns, &lo, &hi)); err != nil {
 		return 0, 0, err
 	}
 	return int(lo), int(hi), nil
 }
 
 func (r *cudart) StreamDestroy(s Stream) error {
-	return r.do("cudaStreamDestroy", func(l *cudartLib) C.cuerr { return C.cudart_stream_destroy(l.fns, C.uintptr_t(s)) })
+	return r.do("cudaStreamDestroy", func(l *cudartLib) C.cuerr { return C.cudart_stream_destroy(&l.fns, C.uintptr_t(s)) })
 }
 
 // StreamSynchronize blocks the calling OS thread (the Go scheduler starts
 // another for other goroutines).
 func (r *cudart) StreamSynchronize(s Stream) error {
-	return r.do("cudaStreamSynchronize", func(l *cudartLib) C.cuerr { return C.cudart_stream_synchronize(l.fns, C.uintptr_t(s)) })
+	return r.do("cudaStreamSynchronize", func(l *cudartLib) C.cuerr { return C.cudart_stream_synchronize(&l.fns, C.uintptr_t(s)) })
 }
 
 func (r *cudart) StreamWaitEvent(s Stream, e Event) error {
-	return r.do("cudaStreamWaitEvent", func(l *cudartLib) C.cuerr { return C.cudart_stream_wait_event(l.fns, C.uintptr_t(s), C.uintptr_t(e)) })
+	return r.do("cudaStreamWaitEvent", func(l *cudartLib) C.cuerr { return C.cudart_stream_wait_event(&l.fns, C.uintptr_t(s), C.uintptr_t(e)) })
 }
 
 func (r *cudart) EventCreate(flags EventFlags) (Event, error) {
@@ -738,20 +712,20 @@ func (r *cudart) EventCreate(flags EventFlags) (Event, error) {
 	}
 	defer r.release()
 	var e C.uintptr_t
-	if err := l.check("cudaEventCreateWithFlags", C.cudart_event_create(l.fns, &e, C.uint(flags))); err != nil {
+	if err := l.check("cudaEventCreateWithFlags", C.cudart_event_create(&l.fns, &e, C.uint(flags))); err != nil {
 		return 0, err
 	}
 	return Event(e), nil
 }
 
 func (r *cudart) EventRecord(e Event, s Stream) error {
-	return r.do("cudaEventRecord", func(l *cudartLib) C.cuerr { return C.cudart_event_record(l.fns, C.uintptr_t(e), C.uintptr_t(s)) })
+	return r.do("cudaEventRecord", func(l *cudartLib) C.cuerr { return C.cudart_event_record(&l.fns, C.uintptr_t(e), C.uintptr_t(s)) })
 }
 
 // EventSynchronize sleeps the thread for events made with
 // EventBlockingSync and spins it otherwise.
 func (r *cudart) EventSynchronize(e Event) error {
-	return r.do("cudaEventSynchronize", func(l *cudartLib) C.cuerr { return C.cudart_event_synchronize(l.fns, C.uintptr_t(e)) })
+	return r.do("cudaEventSynchronize", func(l *cudartLib) C.cuerr { return C.cudart_event_synchronize(&l.fns, C.uintptr_t(e)) })
 }
 
 func (r *cudart) EventQuery(e Event) (bool, error) {
@@ -760,7 +734,7 @@ func (r *cudart) EventQuery(e Event) (bool, error) {
 		return false, err
 	}
 	defer r.release()
-	code := C.cudart_event_query(l.fns, C.uintptr_t(e))
+	code := C.cudart_event_query(&l.fns, C.uintptr_t(e))
 	if code == cudaErrorNotReady {
 		return false, nil
 	}
@@ -779,14 +753,14 @@ func (r *cudart) EventElapsed(start, end Event) (time.Duration, error) {
 	}
 	defer r.release()
 	var ms C.float
-	if err := l.check("cudaEventElapsedTime", C.cudart_event_elapsed(l.fns, &ms, C.uintptr_t(start), C.uintptr_t(end))); err != nil {
+	if err := l.check("cudaEventElapsedTime", C.cudart_event_elapsed(&l.fns, &ms, C.uintptr_t(start), C.uintptr_t(end))); err != nil {
 		return 0, err
 	}
 	return time.Duration(float64(ms) * float64(time.Millisecond)), nil
 }
 
 func (r *cudart) EventDestroy(e Event) error {
-	return r.do("cudaEventDestroy", func(l *cudartLib) C.cuerr { return C.cudart_event_destroy(l.fns, C.uintptr_t(e)) })
+	return r.do("cudaEventDestroy", func(l *cudartLib) C.cuerr { return C.cudart_event_destroy(&l.fns, C.uintptr_t(e)) })
 }
 
 // MemcpyHtoDAsync: src must stay valid until the stream reaches the copy,
@@ -800,7 +774,7 @@ func (r *cudart) MemcpyHtoDAsync(dst DevicePtr, src unsafe.Pointer, n int, s Str
 		return nil
 	}
 	return r.do("cudaMemcpyAsync", func(l *cudartLib) C.cuerr {
-		return C.cudart_htod_async(l.fns, C.uintptr_t(dst), src, C.size_t(n), C.uintptr_t(s))
+		return C.cudart_htod_async(&l.fns, C.uintptr_t(dst), src, C.size_t(n), C.uintptr_t(s))
 	})
 }
 
@@ -812,7 +786,7 @@ func (r *cudart) MemcpyDtoHAsync(dst unsafe.Pointer, src DevicePtr, n int, s Str
 		return nil
 	}
 	return r.do("cudaMemcpyAsync", func(l *cudartLib) C.cuerr {
-		return C.cudart_dtoh_async(l.fns, dst, C.uintptr_t(src), C.size_t(n), C.uintptr_t(s))
+		return C.cudart_dtoh_async(&l.fns, dst, C.uintptr_t(src), C.size_t(n), C.uintptr_t(s))
 	})
 }
 
@@ -824,7 +798,7 @@ func (r *cudart) MemcpyDtoDAsync(dst, src DevicePtr, n int, s Stream) error {
 		return nil
 	}
 	return r.do("cudaMemcpyAsync", func(l *cudartLib) C.cuerr {
-		return C.cudart_dtod_async(l.fns, C.uintptr_t(dst), C.uintptr_t(src), C.size_t(n), C.uintptr_t(s))
+		return C.cudart_dtod_async(&l.fns, C.uintptr_t(dst), C.uintptr_t(src), C.size_t(n), C.uintptr_t(s))
 	})
 }
 
@@ -836,7 +810,7 @@ func (r *cudart) MemsetAsync(dst DevicePtr, value byte, n int, s Stream) error {
 		return nil
 	}
 	return r.do("cudaMemsetAsync", func(l *cudartLib) C.cuerr {
-		return C.cudart_memset_async(l.fns, C.uintptr_t(dst), C.int(value), C.size_t(n), C.uintptr_t(s))
+		return C.cudart_memset_async(&l.fns, C.uintptr_t(dst), C.int(value), C.size_t(n), C.uintptr_t(s))
 	})
 }
 
@@ -850,7 +824,7 @@ func (r *cudart) MemcpyHtoD(dst DevicePtr, src []byte) error {
 		return nil
 	}
 	return r.do("cudaMemcpy", func(l *cudartLib) C.cuerr {
-		return C.cudart_htod(l.fns, C.uintptr_t(dst), unsafe.Pointer(&src[0]), C.size_t(len(src)))
+		return C.cudart_htod(&l.fns, C.uintptr_t(dst), unsafe.Pointer(&src[0]), C.size_t(len(src)))
 	})
 }
 
@@ -861,7 +835,7 @@ func (r *cudart) MemcpyDtoH(dst []byte, src DevicePtr) error {
 		return nil
 	}
 	return r.do("cudaMemcpy", func(l *cudartLib) C.cuerr {
-		return C.cudart_dtoh(l.fns, unsafe.Pointer(&dst[0]), C.uintptr_t(src), C.size_t(len(dst)))
+		return C.cudart_dtoh(&l.fns, unsafe.Pointer(&dst[0]), C.uintptr_t(src), C.size_t(len(dst)))
 	})
 }
 

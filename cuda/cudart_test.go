@@ -112,6 +112,7 @@ func TestCudartErrorKinds(t *testing.T) {
 func TestCudartRefcount(t *testing.T) {
 	r1 := openCudart(t)
 	lib := r1.(*cudart).lib
+	handle := lib.dl.Handle()
 	// Other tests in this process (gpu_test.go) may hold references of
 	// their own.
 	libsMu.Lock()
@@ -147,10 +148,10 @@ func TestCudartRefcount(t *testing.T) {
 		t.Fatalf("last Close: %v", err)
 	}
 	libsMu.Lock()
-	_, still := libs[uintptr(lib.handle)]
+	_, still := libs[handle]
 	refs = lib.refs
 	libsMu.Unlock()
-	if base == 0 && (still || lib.fns != nil) {
+	if base == 0 && (still || lib.fns.GetDeviceCount != nil || lib.dl.Handle() != 0) {
 		t.Fatalf("library not unloaded after the last Close (still in map: %v)", still)
 	}
 	if refs != base {
@@ -248,7 +249,7 @@ func TestCudartMissing(t *testing.T) {
 		path, want string
 	}{
 		{"/nonexistent/libcudart.so.12", "/nonexistent/libcudart.so.12"},
-		{"libc.so.6", "undefined symbol cudaGetDeviceCount"},
+		{"libc.so.6", "undefined symbol: cudaGetDeviceCount"},
 	} {
 		rt, err := Open(tc.path)
 		if !errors.Is(err, ErrNoLibrary) || rt != nil {

@@ -1,41 +1,16 @@
 package cuda
 
 /*
-#cgo LDFLAGS: -ldl
-#include <dlfcn.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 // The two entry points of csrc/simkernel/simkernel.h, declared here so the
-// package builds without that header or any CUDA header.
-typedef int (*simkernel_launch_fn)(void *, const void *, size_t, void *, size_t, long long, int);
-typedef const char *(*simkernel_error_string_fn)(int);
-
+// package builds without that header or any CUDA header; Go resolves them
+// (internal/dl) and calls them through the trampolines below.
 typedef struct {
-	simkernel_launch_fn launch;
-	simkernel_error_string_fn error_string;
+	int (*launch)(void *, const void *, size_t, void *, size_t, long long, int);
+	const char *(*error_string)(int);
 } simkernel_fns;
-
-// As cudart_open: dlopen, dlerror and dlsym in one C call (dlerror is per
-// thread).
-static void *simkernel_open(const char *path, simkernel_fns *f, char *err, size_t errlen) {
-	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (h == NULL) {
-		const char *e = dlerror();
-		snprintf(err, errlen, "%s", e ? e : "dlopen failed");
-		return NULL;
-	}
-	const char *missing = NULL;
-	if ((*(void **)&f->launch = dlsym(h, "simkernel_launch")) == NULL) missing = "simkernel_launch";
-	else if ((*(void **)&f->error_string = dlsym(h, "simkernel_error_string")) == NULL) missing = "simkernel_error_string";
-	if (missing != NULL) {
-		snprintf(err, errlen, "%s: undefined symbol %s", path, missing);
-		dlclose(h);
-		return NULL;
-	}
-	return h;
-}
 
 static int simkernel_call_launch(simkernel_fns *f, uintptr_t stream, uintptr_t in, size_t in_bytes,
                                  uintptr_t out, size_t out_bytes, long long busy_ns, int batch) {
@@ -43,19 +18,18 @@ static int simkernel_call_launch(simkernel_fns *f, uintptr_t stream, uintptr_t i
 }
 
 static const char *simkernel_call_error_string(simkernel_fns *f, int code) { return f->error_string(code); }
-static void simkernel_close(void *h) { dlclose(h); }
 */
 import "C"
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
+
+	"github.com/trtserve/trtserve/internal/dl"
 )
 
 // SimKernelLib is the simulated engine's library file name (built from
@@ -72,12 +46,12 @@ const SimKernelLib = "libtrtserve_simkernel.so"
 // memory from Open's Runtime are valid in it because both runtimes share
 // the driver's primary context of the device.
 type SimKernel struct {
-	// mu guards handle (nil once closed); Launch holds it for reading so
+	// mu guards lib (nil once closed); Launch holds it for reading so
 	// Close never unloads the library under a call.
-	mu     sync.RWMutex
-	handle unsafe.Pointer
-	fns    C.simkernel_fns
-	path   string
+	mu   sync.RWMutex
+	lib  *dl.Library
+	fns  C.simkernel_fns // C function pointers only: C may be handed &fns
+	path string
 }
 
 // LoadSimKernel opens the simulated-engine library. A path without a slash
@@ -130,16 +104,25 @@ func simKernelCandidates() []string {
 }
 
 func loadSimKernel(path string) (*SimKernel, error) {
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
-	var errbuf [512]C.char
-	k := &SimKernel{path: path}
-	// k.fns is Go memory that C fills during this call only.
-	h := C.simkernel_open(cpath, &k.fns, &errbuf[0], C.size_t(len(errbuf)))
-	if h == nil {
-		return nil, errors.New(C.GoString(&errbuf[0]))
+	lib, err := dl.Open(path, dl.Now|dl.Local)
+	if err != nil {
+		return nil, err
 	}
-	k.handle = h
+	k := &SimKernel{lib: lib, path: path}
+	for _, s := range []struct {
+		dst  **[0]byte
+		name string
+	}{
+		{&k.fns.launch, "simkernel_launch"},
+		{&k.fns.error_string, "simkernel_error_string"},
+	} {
+		p, err := lib.Lookup(s.name)
+		if err != nil {
+			lib.Close()
+			return nil, err
+		}
+		*s.dst = (*[0]byte)(p)
+	}
 	return k, nil
 }
 
@@ -161,7 +144,7 @@ func (k *SimKernel) Launch(s Stream, in DevicePtr, inBytes int, out DevicePtr, o
 	}
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	if k.handle == nil {
+	if k.lib == nil {
 		return ErrClosed
 	}
 	code := C.simkernel_call_launch(&k.fns, C.uintptr_t(s), C.uintptr_t(in), C.size_t(inBytes),
@@ -169,14 +152,11 @@ func (k *SimKernel) Launch(s Stream, in DevicePtr, inBytes int, out DevicePtr, o
 	if code == 0 {
 		return nil
 	}
-	e := &APIError{Op: "simkernel_launch", Code: int(code), Name: "cudaError", kind: ErrCUDA}
-	if noDeviceCodes[int(code)] {
-		e.kind = ErrNoDevice
-	}
+	var text string
 	if t := C.simkernel_call_error_string(&k.fns, code); t != nil {
-		e.Text = C.GoString(t)
+		text = C.GoString(t)
 	}
-	return e
+	return NewAPIError("simkernel_launch", int(code), "cudaError", text)
 }
 
 // Close unloads the library; later Launch and Close calls return
@@ -185,10 +165,10 @@ func (k *SimKernel) Launch(s Stream, in DevicePtr, inBytes int, out DevicePtr, o
 func (k *SimKernel) Close() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.handle == nil {
+	if k.lib == nil {
 		return ErrClosed
 	}
-	C.simkernel_close(k.handle)
-	k.handle = nil
-	return nil
+	err := k.lib.Close()
+	k.lib, k.fns = nil, C.simkernel_fns{}
+	return err
 }

@@ -2,6 +2,8 @@ package cuda
 
 import (
 	"errors"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,7 +24,7 @@ func TestSimKernelMissing(t *testing.T) {
 			return LoadSimKernel("")
 		}, []string{missing}},
 		{"not a simkernel", func() (*SimKernel, error) { return LoadSimKernel("/lib/x86_64-linux-gnu/libc.so.6") },
-			[]string{"undefined symbol simkernel_launch"}},
+			[]string{"undefined symbol: simkernel_launch"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k, err := tc.load()
@@ -83,5 +85,62 @@ func TestSimKernelNoDevice(t *testing.T) {
 	}
 	if err := k.Close(); !errors.Is(err, ErrClosed) {
 		t.Errorf("second Close = %v, want ErrClosed", err)
+	}
+}
+
+// A stand-in library with the two entry points checks the loader and the
+// trampolines everywhere, also where the real kernel (which needs nvcc) is
+// not built: arguments reach C unchanged, a failure comes back as an
+// *APIError with the library's own text.
+func TestSimKernelStub(t *testing.T) {
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	dir := t.TempDir()
+	src, lib := filepath.Join(dir, "stub.c"), filepath.Join(dir, SimKernelLib)
+	const code = `#include <stddef.h>
+int simkernel_launch(void *s, const void *in, size_t inb, void *out, size_t outb, long long busy, int batch) {
+	if (s != (void *)1 || in != (const void *)2 || inb != 3 || out != (void *)4 || outb != 5 || busy != 6000) return 1;
+	return batch == 1 ? 0 : 100 + batch;
+}
+const char *simkernel_error_string(int e) { return e == 102 ? "stub: two is too many" : "stub: unknown"; }
+`
+	if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(cc, "-shared", "-fPIC", "-o", lib, src).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", cc, err, out)
+	}
+	k, err := LoadSimKernel(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Path() != lib {
+		t.Errorf("Path() = %q, want %q", k.Path(), lib)
+	}
+	for _, tc := range []struct {
+		batch int
+		code  int
+		text  string
+	}{
+		{1, 0, ""},
+		{2, 102, "stub: two is too many"},
+		{3, 103, "stub: unknown"},
+	} {
+		err := k.Launch(1, 2, 3, 4, 5, 6*time.Microsecond, tc.batch)
+		var api *APIError
+		switch {
+		case tc.code == 0 && err != nil:
+			t.Errorf("batch %d: %v", tc.batch, err)
+		case tc.code != 0 && (!errors.As(err, &api) || api.Code != tc.code || api.Text != tc.text || api.Op != "simkernel_launch" || !errors.Is(err, ErrCUDA)):
+			t.Errorf("batch %d: %v, want code %d %q", tc.batch, err, tc.code, tc.text)
+		}
+	}
+	if err := k.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Launch(1, 2, 3, 4, 5, 0, 1); !errors.Is(err, ErrClosed) {
+		t.Errorf("Launch after Close = %v, want ErrClosed", err)
 	}
 }
