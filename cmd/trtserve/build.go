@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/engines/tensorrt"
+	"github.com/trtserve/trtserve/internal/gpustack"
 	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/repository"
 	"github.com/trtserve/trtserve/trt"
@@ -139,27 +140,31 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		opts.TimingCache, _ = os.ReadFile(*timingCache) // absent: start one
 	}
 
-	lib, err := trt.OpenWith(*shim, trt.OpenOptions{TensorRTLib: *trtLib, AllowEngineHostCode: true})
-	if err != nil {
+	stack, err := gpustack.Open(gpustack.Options{
+		ShimLib: *shim, TensorRTLib: *trtLib, AllowEngineHostCode: true, CUDALib: *cudart, GPU: *gpu,
+		Check: func(li trt.Info) error {
+			if !li.CanBuild {
+				return fmt.Errorf("%w: %s is the TensorRT %s runtime, which runs engines but cannot build them: run build with the full TensorRT (libnvinfer and its ONNX parser: the trtserve TensorRT container, or --tensorrt-lib pointing at libnvinfer.so)",
+					trt.ErrUnsupported, li.TensorRTPath, li.Runtime)
+			}
+			return nil
+		},
+		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	var cudaErr *gpustack.CUDAError
+	switch {
+	case errors.As(err, &cudaErr):
+		return fmt.Errorf("TensorRT builds for the GPU it runs on: %w", err)
+	case errors.Is(err, trt.ErrNoShim):
 		return fmt.Errorf("%w\nbuild needs TensorRT: run it in the trtserve TensorRT container (./build.sh) or point --trtshim-lib at a libtrtshim.so built with `make shim` on a TensorRT install", err)
+	case err != nil:
+		return err
 	}
-	li := lib.Info()
-	if !li.CanBuild {
-		return fmt.Errorf("%w: %s is the TensorRT %s runtime, which runs engines but cannot build them: run build with the full TensorRT (libnvinfer and its ONNX parser: the trtserve TensorRT container, or --tensorrt-lib pointing at libnvinfer.so)",
-			trt.ErrUnsupported, li.TensorRTPath, li.Runtime)
-	}
-	gpuName := "(none: this shim runs no GPU code)"
-	var rt cuda.Runtime
-	if li.NeedsDevice {
-		r, devs, err := cuda.InitFor(*cudart, li.CUDAVersion/1000)
-		if err != nil {
-			return fmt.Errorf("TensorRT builds for the GPU it runs on: %w", err)
-		}
-		defer r.Close()
-		if *gpu >= len(devs) {
-			return fmt.Errorf("--gpu %d, but this machine has %d GPUs", *gpu, len(devs))
-		}
-		rt, gpuName = r, fmt.Sprintf("%s (%s)", devs[*gpu].Name, devs[*gpu].ComputeCapability())
+	defer stack.Close()
+	lib, li := stack.Shim, stack.Info
+	gpuName := "(no GPU used: the shim runs no GPU code)"
+	if stack.Runtime != nil {
+		gpuName = fmt.Sprintf("%s (%s)", stack.Device.Name, stack.Device.ComputeCapability())
 	}
 	tf32State := "allowed"
 	if opts.DisableTF32 {
@@ -183,7 +188,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	var plan, tc []byte
 	t0 := time.Now()
 	// TensorRT builds for the calling thread's current device.
-	err = cuda.OnDevice(rt, *gpu, func() error {
+	err = stack.OnDevice(func() error {
 		var err error
 		plan, tc, err = lib.Build(onnx, filepath.Dir(model), opts)
 		return err
@@ -207,7 +212,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	}
 	// Read back what was built (deserializing needs the GPU it was built on).
 	var eng *trt.Engine
-	if err := cuda.OnDevice(rt, *gpu, func() error {
+	if err := stack.OnDevice(func() error {
 		var err error
 		eng, err = lib.Load(plan)
 		return err
@@ -216,7 +221,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	}
 	// Freeing the engine frees device memory: on --gpu's thread, or CUDA
 	// would create a context on GPU 0 for it.
-	defer cuda.OnDevice(rt, *gpu, eng.Close)
+	defer stack.OnDevice(eng.Close)
 	printIO(stdout, eng.IO())
 	return nil
 }

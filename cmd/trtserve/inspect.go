@@ -12,9 +12,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/trtserve/trtserve/cuda"
+	"github.com/trtserve/trtserve/internal/gpustack"
 	"github.com/trtserve/trtserve/repository"
-	"github.com/trtserve/trtserve/trt"
 )
 
 const inspectUsage = `usage: trtserve inspect [--json] FILE
@@ -105,25 +104,16 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 }
 
 func inspectEngine(r *inspectReport, plan []byte, shim, trtLib, cudart string, gpu int) error {
-	lib, err := trt.OpenWith(shim, trt.OpenOptions{TensorRTLib: trtLib, AllowEngineHostCode: true})
-	if err != nil {
+	stack, err := gpustack.Open(gpustack.Options{ShimLib: shim, TensorRTLib: trtLib, AllowEngineHostCode: true, CUDALib: cudart, GPU: gpu})
+	if cudaErr := (*gpustack.CUDAError)(nil); errors.As(err, &cudaErr) {
+		return fmt.Errorf("reading an engine needs its GPU: %w", err)
+	} else if err != nil {
 		return err
 	}
-	r.TensorRT = lib.Info().Version()
-	var rt cuda.Runtime
-	if lib.Info().NeedsDevice {
-		var err error
-		var devs []cuda.DeviceInfo
-		if rt, devs, err = cuda.InitFor(cudart, lib.Info().CUDAVersion/1000); err != nil {
-			return fmt.Errorf("reading an engine needs its GPU: %w", err)
-		}
-		defer rt.Close()
-		if gpu < 0 || gpu >= len(devs) {
-			return fmt.Errorf("--gpu %d, but this machine has %d GPUs", gpu, len(devs))
-		}
-	}
-	return cuda.OnDevice(rt, gpu, func() error {
-		eng, err := lib.Load(plan)
+	defer stack.Close()
+	r.TensorRT = stack.Info.Version()
+	return stack.OnDevice(func() error {
+		eng, err := stack.Shim.Load(plan)
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,7 @@ import (
 	"github.com/trtserve/trtserve/engines/simgpu"
 	"github.com/trtserve/trtserve/engines/simulated"
 	"github.com/trtserve/trtserve/engines/tensorrt"
-	"github.com/trtserve/trtserve/trt"
+	"github.com/trtserve/trtserve/internal/gpustack"
 	"github.com/trtserve/trtserve/vision"
 )
 
@@ -34,12 +34,6 @@ type Backends struct {
 	Runtime  cuda.Runtime
 	gpuFault chan error
 	closers  []func() error
-}
-
-// watch wraps a GPU backend's runtime so its first sticky error reaches
-// GPUFault.
-func (b *Backends) watch(rt cuda.Runtime) cuda.Runtime {
-	return cuda.Watch(rt, b.fault)
 }
 
 // fault passes a sticky CUDA error on to GPUFault, once.
@@ -145,7 +139,7 @@ func startSimGPU(cfg *config.Config, log *slog.Logger, b *Backends) error {
 		}
 		kernel, closer = k, k.Close
 	}
-	rt = b.watch(rt)
+	rt = cuda.Watch(rt, b.fault)
 	pool := cuda.NewPool(rt, cuda.PoolOptions{Budget: cfg.PinnedPoolBytes, Device: cfg.GPU, Log: log})
 	backend, err := simgpu.NewBackend(simgpu.BackendOptions{Runtime: rt, Kernel: kernel, Device: cfg.GPU, Pool: pool})
 	if err != nil {
@@ -170,40 +164,41 @@ func startTensorRT(cfg *config.Config, log *slog.Logger, b *Backends) error {
 	if cfg.TensorRT == "off" {
 		return errors.New("disabled by --tensorrt=off")
 	}
-	// The shim first: it needs no CUDA, and says which CUDA major TensorRT
-	// was built for, whose libcudart is then tried first.
-	lib, err := trt.OpenWith(cfg.TRTShimLib, trt.OpenOptions{TensorRTLib: cfg.TensorRTLib, AllowEngineHostCode: cfg.AllowEngineHostCode})
-	if err != nil {
-		return err
-	}
-	var (
-		rt   cuda.Runtime
-		mock *CUDAMock
-	)
-	stopMock := func() {}
-	if cfg.CUDAMock {
-		log.Warn("CUDA MOCK (TRTSERVE_CUDA_MOCK): no GPU is used; \"device\" memory is host memory and copies are synchronous — for tests only", "devices", cfg.CUDAMockDevices)
-		if mock, err = OpenCUDAMock(cfg.CUDAMockDevices, cfg.CUDAMockFaultFile, log); err != nil {
-			return err
+	var mock *CUDAMock
+	stopMock := func() {
+		if mock != nil {
+			mock.Stop()
 		}
-		rt, stopMock = mock.Runtime, mock.Stop
-	} else if rt, err = openCUDART(cfg.CUDALib, lib.Info().CUDAVersion, log); err != nil {
+	}
+	o := gpustack.Options{
+		ShimLib: cfg.TRTShimLib, TensorRTLib: cfg.TensorRTLib, AllowEngineHostCode: cfg.AllowEngineHostCode,
+		CUDALib: cfg.CUDALib, GPU: cfg.GPU, Log: log,
+		// The pinned pool and the copies are CUDA calls of the backend's
+		// own, whatever the shim.
+		NeedRuntime: true,
+		OnFault:     b.fault,
+	}
+	if cfg.CUDAMock {
+		o.OpenRuntime = func() (cuda.Runtime, error) {
+			log.Warn("CUDA MOCK (TRTSERVE_CUDA_MOCK): no GPU is used; \"device\" memory is host memory and copies are synchronous — for tests only", "devices", cfg.CUDAMockDevices)
+			m, err := OpenCUDAMock(cfg.CUDAMockDevices, cfg.CUDAMockFaultFile, log)
+			if err != nil {
+				return nil, err
+			}
+			mock = m
+			return m.Runtime, nil
+		}
+	}
+	stack, err := gpustack.Open(o)
+	if err != nil {
+		stopMock()
 		return err
 	}
-	// Every CUDA call of the backend (pool, loads, instances) goes through
-	// the watch: the first sticky error is reported once, whoever hits it.
-	rt = b.watch(rt)
+	lib, rt := stack.Shim, stack.Runtime
 	fail := func(err error) error {
 		stopMock()
-		rt.Close()
+		stack.Close()
 		return err
-	}
-	n, err := rt.DeviceCount()
-	if err != nil {
-		return fail(err)
-	}
-	if cfg.GPU >= n {
-		return fail(fmt.Errorf("%w: --gpu %d, but this machine has %d", cuda.ErrNoDevice, cfg.GPU, n))
 	}
 	pool := cuda.NewPool(rt, cuda.PoolOptions{Budget: cfg.PinnedPoolBytes, Device: cfg.GPU, Log: log})
 	level := slog.LevelWarn
@@ -228,28 +223,12 @@ func startTensorRT(cfg *config.Config, log *slog.Logger, b *Backends) error {
 			return nil
 		})
 	}
-	b.closers = append(b.closers, rt.Close, pool.Close, func() error { stopMock(); return nil })
-	info, dev := lib.Info(), backend.Device()
+	b.closers = append(b.closers, stack.Close, pool.Close, func() error { stopMock(); return nil })
+	info, dev := stack.Info, backend.Device()
 	log.Info("backend ready", "backend", tensorrt.Name, "tensorrt", info.Version(), "shim", info.Path, "gpu", dev.Name,
 		"compute_capability", dev.ComputeCapability(), "cuda", rt.Name(), "pinned_pool_budget", cfg.PinnedPoolBytes)
 	if info.Notice != "" {
 		log.Warn(info.Notice, "shim", info.Path)
 	}
 	return nil
-}
-
-// openCUDART opens libcudart, the CUDA major TensorRT was built for
-// (cudaVersion, e.g. 13000; 0 = unknown) first, and says so when only
-// another major is here.
-func openCUDART(path string, cudaVersion int, log *slog.Logger) (cuda.Runtime, error) {
-	want := cudaVersion / 1000
-	rt, err := cuda.OpenFor(path, want)
-	if err != nil {
-		return nil, err
-	}
-	if v, _, verr := rt.Version(); verr == nil && want > 0 && v/1000 != want {
-		log.Warn("libcudart is not of the CUDA major TensorRT was built for: using it anyway (install the matching runtime, or point --cudart-lib at it)",
-			"tensorrt_cuda", fmt.Sprintf("%d.%d", want, cudaVersion%1000/10), "libcudart", rt.Name())
-	}
-	return rt, nil
 }
