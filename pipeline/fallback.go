@@ -19,7 +19,7 @@ import (
 // spec.FallbackReason (shown by its status), rather than not at all.
 func (mg *Manager) fallBack(ctx context.Context, spec *model.Spec, loadErr error) (engines.Engine, error) {
 	to, ok := mg.Backends.Alternative(spec.Backend)
-	if !ok || spec.Source == "engine" || spec.ONNX == nil || !errors.Is(loadErr, engines.ErrBackendCannotRun) {
+	if !ok || spec.Source == model.SourceEngine || spec.ONNX == nil || !errors.Is(loadErr, engines.ErrBackendCannotRun) {
 		return nil, loadErr
 	}
 	backend, err := mg.Backends.Get(to)

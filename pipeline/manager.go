@@ -250,7 +250,7 @@ func (mg *Manager) open(ctx context.Context, e repository.Entry, override []byte
 	// An engine file runs only where it was built for; an ONNX model asking
 	// for a backend this machine lacks (tensorrt without a GPU) runs on its
 	// fallback, loudly.
-	if to, why, ok := mg.Backends.Fallback(spec.Backend); ok && spec.Source != "engine" {
+	if to, why, ok := mg.Backends.Fallback(spec.Backend); ok && spec.Source != model.SourceEngine {
 		mg.opts.Log.Warn("backend not available here: falling back", "model", spec.ID(), "backend", spec.Backend, "instead", to, "why", why)
 		spec.FallbackReason = fmt.Sprintf("serving on %s: %s is not available here: %v", to, spec.Backend, why)
 		spec.Backend = to

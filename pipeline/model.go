@@ -255,6 +255,21 @@ func (m *Model) Do(ctx context.Context, works []Work) []error {
 	return errs
 }
 
+// admit adds n images to queued unless that would take it past limit. It
+// never adds and takes back, so QueueLen, scraped as a metric while
+// requests are being refused, never reads above the bound.
+func admit(queued *atomic.Int64, n, limit int) bool {
+	for {
+		cur := queued.Load()
+		if cur+int64(n) > int64(limit) {
+			return false
+		}
+		if queued.CompareAndSwap(cur, cur+int64(n)) {
+			return true
+		}
+	}
+}
+
 // Close waits for in-flight requests, stops the scheduler, then frees the
 // buffers, instances and engine.
 func (m *Model) Close() error {

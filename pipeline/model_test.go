@@ -533,3 +533,71 @@ func TestFairShare(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// Admission never lets the queue count pass its bound, not even for an
+// instant: the queue-length metric is read while requests are refused.
+func TestAdmitNeverOvershoots(t *testing.T) {
+	for _, tc := range []struct {
+		queued, n, limit int64
+		ok               bool
+	}{
+		{0, 1, 1, true},
+		{0, 4, 4, true},
+		{3, 2, 4, false},
+		{4, 1, 4, false},
+		{0, 5, 4, false},
+	} {
+		var q atomic.Int64
+		q.Store(tc.queued)
+		if ok := admit(&q, int(tc.n), int(tc.limit)); ok != tc.ok {
+			t.Fatalf("admit(%d to %d of %d) = %v", tc.n, tc.queued, tc.limit, ok)
+		}
+		want := tc.queued
+		if tc.ok {
+			want += tc.n
+		}
+		if q.Load() != want {
+			t.Fatalf("queued %d after admit(%d to %d of %d), want %d", q.Load(), tc.n, tc.queued, tc.limit, want)
+		}
+	}
+
+	// Many requesters at once, each a few images, against a small bound:
+	// a reader polling the count never sees it above the bound.
+	var q atomic.Int64
+	const limit = 8
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var peak atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if v := q.Load(); v > peak.Load() {
+				peak.Store(v)
+			}
+		}
+	}()
+	var workers sync.WaitGroup
+	for range 8 {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for range 2000 {
+				if admit(&q, 3, limit) {
+					q.Add(-3)
+				}
+			}
+		}()
+	}
+	workers.Wait()
+	close(stop)
+	wg.Wait()
+	if peak.Load() > limit {
+		t.Fatalf("the queue count reached %d, over its bound %d", peak.Load(), limit)
+	}
+}

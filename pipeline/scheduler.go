@@ -19,9 +19,7 @@ type batch struct {
 }
 
 func (m *Model) doParallel(items []*item, errs []error) {
-	n := int64(len(items))
-	if m.reserved.Add(n) > int64(m.opts.MaxQueueSize) {
-		m.reserved.Add(-n)
+	if !admit(&m.reserved, len(items), m.opts.MaxQueueSize) {
 		for j := range errs {
 			errs[j] = ErrBusy
 		}

@@ -15,8 +15,7 @@ type serialInstance struct {
 // decode to postprocess: the accelerator idles while the CPU works, as in
 // a server without a pipeline.
 func (m *Model) doSerial(items []*item, errs []error) {
-	if m.waiting.Add(int64(len(items))) > int64(m.opts.MaxQueueSize) {
-		m.waiting.Add(-int64(len(items)))
+	if !admit(&m.waiting, len(items), m.opts.MaxQueueSize) {
 		for i := range errs {
 			errs[i] = ErrBusy
 		}
