@@ -9,7 +9,6 @@ import "C"
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,8 +19,7 @@ import (
 	"github.com/trtserve/trtserve/internal/dl"
 )
 
-// cudartCandidates are the names Open("") tries after TRTSERVE_CUDART_LIB:
-// the unversioned development link first (whatever toolkit the host
+// cudartCandidates are the names Open("") tries: the unversioned development link first (whatever toolkit the host
 // installed), then the runtimes of the CUDA majors we support, newest first.
 var cudartCandidates = []string{"libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0"}
 
@@ -151,10 +149,11 @@ type cudart struct {
 
 var _ Runtime = (*cudart)(nil)
 
-// Open loads libcudart and returns the real Runtime. path "" searches:
-// $TRTSERVE_CUDART_LIB if set (and only it), else libcudart.so,
-// libcudart.so.13, .so.12, .so.11.0 through the dynamic linker's usual
-// search. A missing library or symbol is an error wrapping ErrNoLibrary.
+// Open loads libcudart and returns the real Runtime. path is the file the
+// caller was configured with (config's --cudart-lib); "" searches
+// libcudart.so, libcudart.so.13, .so.12, .so.11.0 through the dynamic
+// linker's usual search. A missing library or symbol is an error wrapping
+// ErrNoLibrary.
 //
 // Open succeeds as soon as the library loads, even without a GPU or a
 // driver: DeviceCount then says why, wrapping ErrNoDevice. Use Init for
@@ -169,13 +168,8 @@ func Open(path string) (Runtime, error) { return OpenFor(path, 0) }
 // runtime of the CUDA major TensorRT was built for first. Callers compare
 // the Version of what opened with major and say so when it differs.
 func OpenFor(path string, major int) (Runtime, error) {
-	var tries []string
-	switch {
-	case path != "":
-		tries = []string{path}
-	case os.Getenv("TRTSERVE_CUDART_LIB") != "":
-		tries = []string{os.Getenv("TRTSERVE_CUDART_LIB")}
-	default:
+	tries := []string{path}
+	if path == "" {
 		tries = CandidatesFor(major)
 	}
 	var reasons []string

@@ -241,9 +241,8 @@ func TestCudartConcurrent(t *testing.T) {
 	}
 }
 
-// TestCudartMissing needs no CUDA at all: a bad path, a library without
-// CUDA's symbols and a bad TRTSERVE_CUDART_LIB all give ErrNoLibrary with a
-// reason a user can act on.
+// TestCudartMissing needs no CUDA at all: a bad path and a library without
+// CUDA's symbols give ErrNoLibrary with a reason a user can act on.
 func TestCudartMissing(t *testing.T) {
 	for _, tc := range []struct {
 		path, want string
@@ -261,11 +260,21 @@ func TestCudartMissing(t *testing.T) {
 		}
 	}
 
-	t.Setenv("TRTSERVE_CUDART_LIB", "/nonexistent/from-env.so")
-	if _, err := Open(""); !errors.Is(err, ErrNoLibrary) || !strings.Contains(err.Error(), "from-env.so") {
-		t.Errorf("Open with a bad TRTSERVE_CUDART_LIB = %v; want ErrNoLibrary naming it", err)
+	if rt, infos, err := Init("/nonexistent/from-config.so"); !errors.Is(err, ErrNoLibrary) || rt != nil || infos != nil {
+		t.Errorf("Init with a bad path = %v, %v, %v; want ErrNoLibrary", rt, infos, err)
 	}
-	if rt, infos, err := Init(""); !errors.Is(err, ErrNoLibrary) || rt != nil || infos != nil {
-		t.Errorf("Init with a bad TRTSERVE_CUDART_LIB = %v, %v, %v; want ErrNoLibrary", rt, infos, err)
+}
+
+// The environment is config's to read: TRTSERVE_CUDART_LIB does not steer
+// Open("") (the server passes --cudart-lib, which config fills from it).
+func TestCudartIgnoresEnvironment(t *testing.T) {
+	t.Setenv("TRTSERVE_CUDART_LIB", "/nonexistent/from-env.so")
+	rt, err := Open("")
+	if err == nil {
+		rt.Close()
+		return // the search found a libcudart: the variable was not used
+	}
+	if strings.Contains(err.Error(), "from-env.so") {
+		t.Errorf("Open(\"\") tried TRTSERVE_CUDART_LIB: %v", err)
 	}
 }

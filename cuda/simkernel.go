@@ -54,20 +54,16 @@ type SimKernel struct {
 	path string
 }
 
-// LoadSimKernel opens the simulated-engine library. A path without a slash
-// goes through the dynamic linker's search, as in Open. path "" tries
-// $TRTSERVE_SIMKERNEL_LIB if set (and only it), else SimKernelLib next to
-// the executable, then in build/ of the working directory and of each
-// parent up to the module root (so `go test ./cuda/` finds the repo's
-// build/). Failure wraps ErrNoLibrary and lists what was tried.
+// LoadSimKernel opens the simulated-engine library at path, the file the
+// caller was configured with (config's TRTSERVE_SIMKERNEL_LIB); a path
+// without a slash goes through the dynamic linker's search, as in Open.
+// path "" tries SimKernelLib next to the executable, then in build/ of the
+// working directory and of each parent up to the module root (so `go test
+// ./cuda/` finds the repo's build/). Failure wraps ErrNoLibrary and lists
+// what was tried.
 func LoadSimKernel(path string) (*SimKernel, error) {
-	var tries []string
-	switch {
-	case path != "":
-		tries = []string{path}
-	case os.Getenv("TRTSERVE_SIMKERNEL_LIB") != "":
-		tries = []string{os.Getenv("TRTSERVE_SIMKERNEL_LIB")}
-	default:
+	tries := []string{path}
+	if path == "" {
 		tries = simKernelCandidates()
 	}
 	var reasons []string

@@ -159,12 +159,12 @@ var (
 	opened = map[string]*Library{}
 )
 
-// Candidates are the paths Open tries when given none, in order.
+// Candidates are the paths Open tries when given none, in order: next to
+// the executable, in ../lib beside it, in build/csrc (a source checkout's
+// make shim), then the dynamic linker's search. The environment is not
+// read here: config turns TRTSERVE_TRTSHIM_LIB into the path callers pass.
 func Candidates() []string {
 	var out []string
-	if p := os.Getenv("TRTSERVE_TRTSHIM_LIB"); p != "" {
-		return []string{p}
-	}
 	if exe, err := os.Executable(); err == nil {
 		dir := filepath.Dir(exe)
 		out = append(out, filepath.Join(dir, "libtrtshim.so"), filepath.Join(dir, "..", "lib", "libtrtshim.so"))
