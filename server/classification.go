@@ -1,16 +1,13 @@
 package server
 
 import (
-	"fmt"
-	"net/http"
 	"time"
 
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/trtserve/trtserve/model"
-	"github.com/trtserve/trtserve/pipeline"
-	"github.com/trtserve/trtserve/vision"
+	"github.com/trtserve/trtserve/tasks"
 )
 
 // clsRequest is ClassificationInferenceRequest.
@@ -77,70 +74,36 @@ func parseClsConfidence(raw gojson.RawMessage, legacy bool) (float64, error) {
 	return v, err
 }
 
-// clsReq adds what classification needs.
-type clsReq struct {
-	imageReq
-	confidence float64
-}
-
-// clsWork is one image of a classification request.
-type clsWork struct {
-	imageWork
-	req *clsReq
-}
-
-func (w *clsWork) Postprocess(out [][]float32) error {
-	spec := w.req.model.Spec
-	scores := out[0]
-	if n := len(spec.ClassNames); n > 0 && n != len(scores) {
-		return fmt.Errorf("classification output has %d scores, the model names %d classes", len(scores), n)
-	}
-	var body any
-	var err error
-	if spec.Multiclass {
-		raw, predicted := vision.MultiLabel(scores, w.req.confidence)
+func encodeClasses(w *imageWork, c tasks.Classes, vis string) any {
+	if c.Multilabel {
 		r := multiLabelResponse{
 			InferenceID: w.ir.id(),
 			// inference-core builds this image from (height, width) as if it
 			// were (width, height): multi-label answers carry the two
 			// swapped. Kept, so its clients see what they always saw.
-			Image:            imageDims{Width: w.origH, Height: w.origW},
-			Predictions:      make(map[string]multiLabelScore, len(raw)),
-			PredictedClasses: make([]string, 0, len(predicted)),
+			Image:            imageDims{Width: w.frame.Height, Height: w.frame.Width},
+			Predictions:      make(map[string]multiLabelScore, len(c.Scores)),
+			PredictedClasses: make([]string, len(c.Predicted)),
+			Visualization:    vis,
 		}
-		for i, v := range raw {
-			r.Predictions[spec.ClassName(i)] = multiLabelScore{v, i}
+		for _, s := range c.Scores {
+			r.Predictions[s.Class] = multiLabelScore{s.Confidence, s.ClassID}
 		}
-		for _, i := range predicted {
-			r.PredictedClasses = append(r.PredictedClasses, spec.ClassName(i))
+		for i, p := range c.Predicted {
+			r.PredictedClasses[i] = p.Class
 		}
-		if r.Visualization, err = w.visualize(classOverlay(spec, predicted, r.PredictedClasses)); err != nil {
-			return err
-		}
-		r.Time = time.Since(w.req.start).Seconds()
-		body = r
-	} else {
-		res := vision.Classify(scores, w.req.confidence)
-		r := clsResponse{InferenceID: w.ir.id(), Image: w.dims(), Predictions: make([]clsPrediction, 0, len(res))}
-		for _, c := range res {
-			r.Predictions = append(r.Predictions, clsPrediction{spec.ClassName(c.ClassID), c.ClassID, c.Confidence})
-		}
-		if len(r.Predictions) > 0 {
-			r.Top, r.Confidence = r.Predictions[0].Class, r.Predictions[0].Confidence
-		}
-		var ids []int
-		var labels []string
-		if len(res) > 0 {
-			ids, labels = []int{res[0].ClassID}, []string{fmt.Sprintf("%s %.2f", r.Top, r.Confidence)}
-		}
-		if r.Visualization, err = w.visualize(classOverlay(spec, ids, labels)); err != nil {
-			return err
-		}
-		r.Time = time.Since(w.req.start).Seconds()
-		body = r
+		r.Time = time.Since(w.ir.start).Seconds()
+		return r
 	}
-	w.body, err = gojson.Marshal(body)
-	return err
+	r := clsResponse{InferenceID: w.ir.id(), Image: w.dims(), Predictions: make([]clsPrediction, len(c.Predictions)), Visualization: vis}
+	for i, p := range c.Predictions {
+		r.Predictions[i] = clsPrediction{p.Class, p.ClassID, p.Confidence}
+	}
+	if len(r.Predictions) > 0 {
+		r.Top, r.Confidence = r.Predictions[0].Class, r.Predictions[0].Confidence
+	}
+	r.Time = time.Since(w.ir.start).Seconds()
+	return r
 }
 
 func (s *Server) inferClassification(c *fiber.Ctx) error {
@@ -165,16 +128,19 @@ func (s *Server) classify(c *fiber.Ctx, start time.Time, req *clsRequest, conf f
 	if err != nil {
 		return err
 	}
-	if shape := m.Engine.Outputs()[0].Shape; len(shape) != 2 {
-		return &apiError{Status: http.StatusInternalServerError, Type: "ModelError", Msg: fmt.Sprintf("classification model %s has output shape %v, want [batch, classes]", m.Spec.ID(), shape)}
-	}
-	vis, err := req.visFlags.options()
+	tr, err := newTaskReq(s, m, req.ID, start, req.preFlags, req.visFlags, tasks.Classification{}, conf, encodeClasses)
 	if err != nil {
 		return err
 	}
-	shared := &clsReq{imageReq: s.newImageReq(m, req.ID, start, req.preFlags, vis), confidence: conf}
-	return s.run(ctx, c, m, &shared.imageReq, images, list, func(iw imageWork) (pipeline.Work, *imageWork) {
-		w := &clsWork{imageWork: iw, req: shared}
-		return w, &w.imageWork
-	})
+	return runTask(s, ctx, c, tr, images, list)
+}
+
+// legacyClassify floors the confidence as Roboflow's legacy route does.
+func (s *Server) legacyClassify(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte) error {
+	conf, err := parseClsConfidence(req.Confidence, true)
+	if err != nil {
+		return err
+	}
+	cls := clsRequest{ModelID: req.ModelID, preFlags: req.preFlags, visFlags: req.visFlags}
+	return s.classify(c, start, &cls, conf, images, false)
 }

@@ -14,10 +14,11 @@ import (
 
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
-	"github.com/trtserve/trtserve/vision"
+	"github.com/trtserve/trtserve/tasks"
 )
 
 // Roboflow Inference's server-side defaults (inference/core/env.py).
@@ -31,46 +32,9 @@ const (
 	minConfidence = 0.01
 )
 
-// odRequest is ObjectDetectionInferenceRequest. Pointers tell "absent or
-// null" (use the default) from a value. Unknown fields are ignored, as
-// pydantic does.
-type odRequest struct {
-	ID               string            `json:"id"`
-	ModelID          string            `json:"model_id"`
-	APIKey           *string           `json:"api_key"`
-	Image            gojson.RawMessage `json:"image"`
-	ClassAgnosticNMS *bool             `json:"class_agnostic_nms"`
-	ClassFilter      []string          `json:"class_filter"`
-	Confidence       gojson.RawMessage `json:"confidence"`
-	IoUThreshold     *float64          `json:"iou_threshold"`
-	MaxDetections    *int              `json:"max_detections"`
-	MaxCandidates    *int              `json:"max_candidates"`
-	preFlags
-	visFlags
-}
-
 type imageDims struct {
 	Width  int `json:"width"`
 	Height int `json:"height"`
-}
-
-type odPrediction struct {
-	X           float64 `json:"x"`
-	Y           float64 `json:"y"`
-	Width       float64 `json:"width"`
-	Height      float64 `json:"height"`
-	Confidence  float64 `json:"confidence"`
-	Class       string  `json:"class"`
-	ClassID     int     `json:"class_id"`
-	DetectionID string  `json:"detection_id"`
-}
-
-type odResponse struct {
-	InferenceID   string         `json:"inference_id,omitempty"`
-	Time          float64        `json:"time"`
-	Image         imageDims      `json:"image"`
-	Predictions   []odPrediction `json:"predictions"`
-	Visualization string         `json:"visualization,omitempty"`
 }
 
 // readConfidence reads Roboflow's confidence: a number (>= 1 means
@@ -109,42 +73,6 @@ func readConfidence(raw gojson.RawMessage, absent, named float64) (float64, erro
 	return v, nil
 }
 
-// parseConfidence is detection's confidence, floored at 0.01.
-func parseConfidence(raw gojson.RawMessage) (float64, error) {
-	v, err := readConfidence(raw, defaultConfidence, defaultConfidence)
-	return max(v, minConfidence), err
-}
-
-func (r *odRequest) nmsOptions() (vision.NMSOptions, error) {
-	conf, err := parseConfidence(r.Confidence)
-	if err != nil {
-		return vision.NMSOptions{}, err
-	}
-	o := vision.NMSOptions{Confidence: conf, IoUThreshold: defaultIoU, MaxDetections: defaultMaxDetections, MaxCandidates: defaultMaxCandidates}
-	if r.IoUThreshold != nil {
-		if v := *r.IoUThreshold; math.IsNaN(v) || v < 0 || v > 1 {
-			return o, badRequest("iou_threshold must be between 0 and 1, got %v", v)
-		}
-		o.IoUThreshold = *r.IoUThreshold
-	}
-	if r.MaxDetections != nil {
-		if *r.MaxDetections < 0 {
-			return o, badRequest("max_detections must not be negative")
-		}
-		o.MaxDetections = *r.MaxDetections
-	}
-	if r.MaxCandidates != nil {
-		if *r.MaxCandidates < 1 {
-			return o, badRequest("max_candidates must be positive")
-		}
-		o.MaxCandidates = *r.MaxCandidates
-	}
-	if r.ClassAgnosticNMS != nil {
-		o.ClassAgnostic = *r.ClassAgnosticNMS
-	}
-	return o, nil
-}
-
 // model finds a loaded model, loading it from the repository on first use
 // when AutoLoad is on.
 func (s *Server) model(ctx context.Context, id string) (*pipeline.Model, error) {
@@ -177,16 +105,6 @@ func (s *Server) inferContext(c *fiber.Ctx) (context.Context, func()) {
 	}
 }
 
-func (s *Server) inferObjectDetection(c *fiber.Ctx) error {
-	start := time.Now()
-	var req odRequest
-	images, list, err := s.parseJSONRequest(c, &req, &req.Image)
-	if err != nil {
-		return err
-	}
-	return s.detect(c, start, &req, images, list)
-}
-
 // parseJSONRequest decodes a /infer/... body into req and loads the images
 // its image field names. The JSON copy of the base64 text is as big as the
 // image: it is dropped before the request waits in the queue (1000 waiting
@@ -212,19 +130,6 @@ func (s *Server) parseJSONRequest(c *fiber.Ctx, req any, image *gojson.RawMessag
 	return images, list, nil
 }
 
-// newDetectReq is what the images of a detection-shaped request share.
-func (s *Server) newDetectReq(m *pipeline.Model, req *odRequest, start time.Time, nms vision.NMSOptions) (*detectReq, error) {
-	vis, err := req.visFlags.options()
-	if err != nil {
-		return nil, err
-	}
-	filter := map[string]bool{}
-	for _, f := range req.ClassFilter {
-		filter[f] = true
-	}
-	return &detectReq{imageReq: s.newImageReq(m, req.ID, start, req.preFlags, vis), nms: nms, filter: filter}, nil
-}
-
 // taskModel finds (or loads) the model a request names and checks it does
 // the route's task.
 func (s *Server) taskModel(ctx context.Context, id string, task model.Task) (*pipeline.Model, error) {
@@ -238,22 +143,125 @@ func (s *Server) taskModel(ctx context.Context, id string, task model.Task) (*pi
 	return m, nil
 }
 
-// run makes one task Work per image with newWork (which wraps the shared
-// imageWork part), sends them through the model and answers with their
-// bodies.
-func (s *Server) run(ctx context.Context, c *fiber.Ctx, m *pipeline.Model, ir *imageReq, images [][]byte, list bool,
-	newWork func(imageWork) (pipeline.Work, *imageWork)) error {
-	works := make([]pipeline.Work, len(images))
-	ws := make([]*imageWork, len(images))
-	for i, data := range images {
-		works[i], ws[i] = newWork(imageWork{ir: ir, data: data})
+// preFlags are the request's disable_preproc_* switches.
+type preFlags struct {
+	DisableAutoOrient *bool `json:"disable_preproc_auto_orient"`
+	DisableStaticCrop *bool `json:"disable_preproc_static_crop"`
+	DisableGrayscale  *bool `json:"disable_preproc_grayscale"`
+	DisableContrast   *bool `json:"disable_preproc_contrast"`
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }
+
+// imageReq is what every image of one request shares.
+type imageReq struct {
+	model       *pipeline.Model
+	input       tasks.Input
+	inferenceID string
+	start       time.Time
+	// vis asks for a drawing of the predictions (nil: none).
+	vis *visOptions
+}
+
+// id is the request's inference_id, or a fresh one per image.
+func (r *imageReq) id() string {
+	if r.inferenceID != "" {
+		return r.inferenceID
 	}
-	for _, err := range m.Do(ctx, works) {
+	return uuid.NewString()
+}
+
+// imageWork is one image on its way through a model: Preprocess decodes it
+// straight into its batch slot (tasks.Preprocess); the task's work then
+// computes its result and encodes its answer into body, all on pipeline
+// workers.
+type imageWork struct {
+	ir    *imageReq
+	data  []byte
+	frame tasks.Frame
+	body  []byte
+	jpeg  []byte // the drawing, for the legacy format=image
+}
+
+func (w *imageWork) Preprocess(in [][]float32) error {
+	f, err := tasks.Preprocess(&w.ir.input, w.data, in[0])
+	w.frame, w.data = f, nil // the encoded bytes are no longer needed
+	return err
+}
+
+// dims are the original image's, which answers report (static crop or not).
+func (w *imageWork) dims() imageDims { return imageDims{w.frame.Width, w.frame.Height} }
+
+// taskReq is a request for one task: the task turns each image's outputs
+// into a result with opts, and encode shapes that result (with the drawing,
+// base64, when one was asked for) as the route's JSON answer.
+type taskReq[O, R any] struct {
+	imageReq
+	task   tasks.Decoder[O, R]
+	opts   O
+	encode func(w *imageWork, r R, visualization string) any
+}
+
+// newTaskReq is what the images of a request for model m share.
+func newTaskReq[O, R any](s *Server, m *pipeline.Model, id string, start time.Time, f preFlags, v visFlags,
+	task tasks.Decoder[O, R], opts O, encode func(*imageWork, R, string) any) (*taskReq[O, R], error) {
+	vis, err := v.options()
+	if err != nil {
+		return nil, err
+	}
+	return &taskReq[O, R]{
+		imageReq: imageReq{model: m, inferenceID: id, start: start, vis: vis, input: tasks.Input{
+			Spec: m.Spec, MaxPixels: s.opts.MaxImagePixels, DCTScale: s.opts.JPEGDCTScaling, KeepImage: vis != nil,
+			Disable: tasks.Disable{
+				AutoOrient: isTrue(f.DisableAutoOrient), StaticCrop: isTrue(f.DisableStaticCrop),
+				Grayscale: isTrue(f.DisableGrayscale), Contrast: isTrue(f.DisableContrast),
+			},
+		}},
+		task: task, opts: opts, encode: encode,
+	}, nil
+}
+
+// taskWork is one image of a request for a task. Its Postprocess computes
+// the task's result and encodes the answer on the same postprocess
+// worker, so neither waits for the handler's goroutine.
+type taskWork[O, R any] struct {
+	imageWork
+	req *taskReq[O, R]
+}
+
+func (w *taskWork[O, R]) Postprocess(out [][]float32) error {
+	m := w.req.model
+	r, err := w.req.task.Postprocess(m.Spec, m.Engine.Outputs(), out, &w.frame, w.req.opts)
+	if err != nil {
+		return err
+	}
+	var vis string
+	if w.ir.vis != nil {
+		drawing, err := tasks.DrawResult(w.req.task, m.Spec, &w.frame, r, w.ir.vis.draw)
+		if err != nil {
+			return err
+		}
+		vis = w.visualization(drawing)
+	}
+	w.body, err = gojson.Marshal(w.req.encode(&w.imageWork, r, vis))
+	return err
+}
+
+// runTask sends one work per image through the request's model and answers
+// with their bodies (or the drawing itself for format=image).
+func runTask[O, R any](s *Server, ctx context.Context, c *fiber.Ctx, req *taskReq[O, R], images [][]byte, list bool) error {
+	works := make([]pipeline.Work, len(images))
+	ws := make([]*taskWork[O, R], len(images))
+	for i, data := range images {
+		ws[i] = &taskWork[O, R]{imageWork: imageWork{ir: &req.imageReq, data: data}, req: req}
+		works[i] = ws[i]
+	}
+	for _, err := range req.model.Do(ctx, works) {
 		if err != nil {
 			return err
 		}
 	}
-	if v := ws[0].ir.vis; v != nil && v.image {
+	if v := req.vis; v != nil && v.image {
 		c.Set(fiber.HeaderContentType, "image/jpeg")
 		return c.Send(ws[0].jpeg)
 	}
@@ -261,36 +269,20 @@ func (s *Server) run(ctx context.Context, c *fiber.Ctx, m *pipeline.Model, ir *i
 	for i, w := range ws {
 		bodies[i] = w.body
 	}
-	return s.sendJSON(c, m, bodies, list)
+	return s.sendJSON(c, req.model, bodies, list)
 }
 
-// detect is shared by /infer/object_detection and the legacy route.
-func (s *Server) detect(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte, list bool) error {
-	return s.detectTask(c, start, req, images, list, model.ObjectDetection, 0)
-}
+// legacyHandler answers the legacy route for one task: req holds the query
+// parameters every task shares; the handler reads its own from c.
+type legacyHandler func(s *Server, c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte) error
 
-// detectTask runs detection-shaped tasks: object detection, and keypoints
-// (boxes plus keypoints at or above kpConf).
-func (s *Server) detectTask(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte, list bool, task model.Task, kpConf float64) error {
-	nms, err := req.nmsOptions()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.inferContext(c)
-	defer cancel()
-	m, err := s.taskModel(ctx, req.ModelID, task)
-	if err != nil {
-		return err
-	}
-	shared, err := s.newDetectReq(m, req, start, nms)
-	if err != nil {
-		return err
-	}
-	shared.keypoints, shared.kpConfidence = task == model.KeypointDetection, kpConf
-	return s.run(ctx, c, m, &shared.imageReq, images, list, func(iw imageWork) (pipeline.Work, *imageWork) {
-		w := &detectWork{imageWork: iw, req: shared}
-		return w, &w.imageWork
-	})
+// legacyTasks is the legacy route's answer per task; a model of a task
+// missing here gets detection's, which refuses it by task.
+var legacyTasks = map[model.Task]legacyHandler{
+	model.ObjectDetection:      (*Server).legacyDetect,
+	model.InstanceSegmentation: (*Server).legacySegment,
+	model.KeypointDetection:    (*Server).legacyKeypoints,
+	model.Classification:       (*Server).legacyClassify,
 }
 
 // legacyInfer is POST /{dataset}/{version}: the image comes as a base64
@@ -389,35 +381,11 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if m.Spec.Task == model.InstanceSegmentation {
-		mode, tradeoff, rle, err := legacySegOptions(c)
-		if err != nil {
-			return err
-		}
-		return s.segment(c, start, &req, mode, tradeoff, rle, [][]byte{data}, false)
+	answer, ok := legacyTasks[m.Spec.Task]
+	if !ok {
+		answer = (*Server).legacyDetect
 	}
-	if m.Spec.Task == model.KeypointDetection {
-		kpConf := 0.0
-		if v := c.Query("keypoint_confidence"); v != "" {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return badRequest("keypoint_confidence must be a number")
-			}
-			if kpConf, err = keypointConfidence(&f); err != nil {
-				return err
-			}
-		}
-		return s.detectTask(c, start, &req, [][]byte{data}, false, model.KeypointDetection, kpConf)
-	}
-	if m.Spec.Task == model.Classification {
-		conf, err := parseClsConfidence(req.Confidence, true)
-		if err != nil {
-			return err
-		}
-		cls := clsRequest{ModelID: req.ModelID, preFlags: req.preFlags, visFlags: req.visFlags}
-		return s.classify(c, start, &cls, conf, [][]byte{data}, false)
-	}
-	return s.detect(c, start, &req, [][]byte{data}, false)
+	return answer(s, c, start, &req, [][]byte{data})
 }
 
 type registryEntry struct {
