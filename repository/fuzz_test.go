@@ -51,7 +51,7 @@ func FuzzRoboflowEnvironment(f *testing.F) {
 		if json.Unmarshal(data, &env) != nil {
 			return
 		}
-		ParseRoboflowPreprocessing(env.Preprocessing)
+		parseRoboflowPreprocessing(env.Preprocessing)
 	})
 }
 

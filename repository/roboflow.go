@@ -46,9 +46,9 @@ type roboflowPre struct {
 	} `json:"contrast"`
 }
 
-// ParseRoboflowPreprocessing decodes environment.json's PREPROCESSING, which
+// parseRoboflowPreprocessing decodes environment.json's PREPROCESSING, which
 // Roboflow stores either as an object or as a JSON string holding one.
-func ParseRoboflowPreprocessing(raw json.RawMessage) (*roboflowPre, error) {
+func parseRoboflowPreprocessing(raw json.RawMessage) (*roboflowPre, error) {
 	var pre roboflowPre
 	if len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" {
 		return &pre, nil
@@ -97,7 +97,7 @@ func applyRoboflow(m *model.Spec) error {
 	if err := json.Unmarshal(data, &env); err != nil {
 		return fmt.Errorf("%w: environment.json: %v", model.ErrBadModel, err)
 	}
-	pre, err := ParseRoboflowPreprocessing(env.Preprocessing)
+	pre, err := parseRoboflowPreprocessing(env.Preprocessing)
 	if err != nil {
 		return fmt.Errorf("%w: environment.json PREPROCESSING: %v", model.ErrBadModel, err)
 	}

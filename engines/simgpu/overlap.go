@@ -60,16 +60,16 @@ func MeasureOverlap(o OverlapOptions) (Overlap, error) {
 	}
 	res := Overlap{Batch: o.Batch, InBytes: o.InBytes, OutBytes: o.OutBytes}
 	perBatch := func(depth int, busy time.Duration) (time.Duration, error) {
-		inst, err := New(Options{Runtime: o.Runtime, Kernel: o.Kernel, Device: o.Device, Depth: depth, MaxBatch: o.Batch,
+		inst, err := newKernelInstance(kernelOptions{Runtime: o.Runtime, Kernel: o.Kernel, Device: o.Device, Depth: depth, MaxBatch: o.Batch,
 			InBytes: o.InBytes, OutBytes: o.OutBytes, Base: busy})
 		if err != nil {
 			return 0, err
 		}
 		defer inst.Close()
-		if _, err := Drive(inst, o.Pool, o.InBytes, o.OutBytes, o.Batch, 3); err != nil { // warm-up
+		if _, err := drive(inst, o.Pool, o.InBytes, o.OutBytes, o.Batch, 3); err != nil { // warm-up
 			return 0, err
 		}
-		took, err := Drive(inst, o.Pool, o.InBytes, o.OutBytes, o.Batch, o.Batches)
+		took, err := drive(inst, o.Pool, o.InBytes, o.OutBytes, o.Batch, o.Batches)
 		return took / time.Duration(o.Batches), err
 	}
 	var err error
@@ -89,10 +89,10 @@ func MeasureOverlap(o OverlapOptions) (Overlap, error) {
 	return res, nil
 }
 
-// Drive pushes n batches through inst with Depth+1 pinned host buffer sets
+// drive pushes n batches through inst with Depth+1 pinned host buffer sets
 // in rotation, so the host never waits for a buffer the device could be
 // filling, and returns the wall time. The first error ends it.
-func Drive(inst *gpuexec.Instance, pool *cuda.Pool, inBytes, outBytes, batch, n int) (time.Duration, error) {
+func drive(inst *gpuexec.Instance, pool *cuda.Pool, inBytes, outBytes, batch, n int) (time.Duration, error) {
 	sets := inst.Depth() + 1
 	alloc := gpuexec.PinnedAllocator{Pool: pool}
 	type set struct{ in, out *engines.HostBuffer }

@@ -14,8 +14,10 @@ type Launcher interface {
 	Launch(s cuda.Stream, in cuda.DevicePtr, inBytes int, out cuda.DevicePtr, outBytes int, busy time.Duration, batch int) error
 }
 
-// Options describe one simulated instance.
-type Options struct {
+// kernelOptions describe one bare executor instance running the
+// simulated kernel and nothing else (what MeasureOverlap drives; the
+// servable Engine.NewInstance adds the output templates' copies).
+type kernelOptions struct {
 	Runtime  cuda.Runtime
 	Kernel   Launcher
 	Device   int
@@ -27,8 +29,9 @@ type Options struct {
 	Base, PerItem time.Duration
 }
 
-// New starts a GPU executor instance whose compute is the simulated kernel.
-func New(o Options) (*gpuexec.Instance, error) {
+// newKernelInstance starts a GPU executor instance whose compute is the
+// simulated kernel.
+func newKernelInstance(o kernelOptions) (*gpuexec.Instance, error) {
 	if o.Kernel == nil {
 		return nil, fmt.Errorf("simulated engine: no kernel (make simkernel)")
 	}
@@ -39,7 +42,7 @@ func New(o Options) (*gpuexec.Instance, error) {
 	})
 }
 
-type compute struct{ o Options }
+type compute struct{ o kernelOptions }
 
 func (c *compute) Enqueue(s cuda.Stream, batch int, in, out []cuda.DevicePtr, consumed cuda.Event) error {
 	busy := c.o.Base + time.Duration(batch)*c.o.PerItem

@@ -49,7 +49,7 @@ func TestSimulatedEngineOnMock(t *testing.T) {
 	defer m.Close()
 	pool := cuda.NewPool(m, cuda.PoolOptions{})
 	k := &hostKernel{rt: m}
-	inst, err := New(Options{Runtime: m, Kernel: k, Depth: 2, MaxBatch: 4, InBytes: 16, OutBytes: 8, Base: time.Millisecond, PerItem: 100 * time.Microsecond})
+	inst, err := newKernelInstance(kernelOptions{Runtime: m, Kernel: k, Depth: 2, MaxBatch: 4, InBytes: 16, OutBytes: 8, Base: time.Millisecond, PerItem: 100 * time.Microsecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestSimulatedEngineOnMock(t *testing.T) {
 	if st := m.Stats(); st.HostAllocs+st.DeviceAllocs+st.StreamsLive+st.EventsLive != 0 {
 		t.Fatalf("leaked %+v", st)
 	}
-	if _, err := New(Options{Runtime: m}); err == nil {
+	if _, err := newKernelInstance(kernelOptions{Runtime: m}); err == nil {
 		t.Fatal("no kernel accepted")
 	}
 }
@@ -99,7 +99,7 @@ func gpu(t testing.TB) (cuda.Runtime, *cuda.SimKernel) {
 // run is Drive for tests and benchmarks.
 func run(t testing.TB, inst *gpuexec.Instance, pool *cuda.Pool, inBytes, outBytes, batch, n int) time.Duration {
 	t.Helper()
-	took, err := Drive(inst, pool, inBytes, outBytes, batch, n)
+	took, err := drive(inst, pool, inBytes, outBytes, batch, n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func BenchmarkOverlap(b *testing.B) {
 	inBytes, outBytes := 3*640*640*4, 84*8400*4
 	for _, depth := range []int{1, 2} {
 		b.Run(fmt.Sprintf("sets=%d", depth), func(b *testing.B) {
-			inst, err := New(Options{Runtime: rt, Kernel: k, Depth: depth, MaxBatch: batch, InBytes: inBytes, OutBytes: outBytes, Base: 2 * time.Millisecond})
+			inst, err := newKernelInstance(kernelOptions{Runtime: rt, Kernel: k, Depth: depth, MaxBatch: batch, InBytes: inBytes, OutBytes: outBytes, Base: 2 * time.Millisecond})
 			if err != nil {
 				b.Fatal(err)
 			}

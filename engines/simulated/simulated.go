@@ -82,7 +82,7 @@ func (*Backend) Load(_ context.Context, m *model.Spec) (engines.Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", m.ID(), err)
 	}
-	e := &Engine{model: m, timing: timing, base: DefaultBase, perItem: DefaultPerItem, written: map[*engines.HostBuffer][]int8{}}
+	e := &Engine{timing: timing, base: DefaultBase, perItem: DefaultPerItem, written: map[*engines.HostBuffer][]int8{}}
 	if timing.BaseMicros > 0 {
 		e.base = time.Duration(timing.BaseMicros * float64(time.Microsecond))
 	}
@@ -193,7 +193,6 @@ func synth(m *model.Spec, index int, t model.TensorInfo, seed uint64) []float32 
 
 // Engine is a simulated model.
 type Engine struct {
-	model           *model.Spec
 	inputs, outputs []model.TensorInfo
 	templates       [][][]float32 // [output][variant] one item
 	maxBatch        int

@@ -38,7 +38,11 @@ type Options struct {
 	// WorkspaceBytes caps the builder's scratch memory (0: TensorRT's
 	// default).
 	WorkspaceBytes int64
-	Log            *slog.Logger
+	// TF32Override is NVIDIA_TF32_OVERRIDE as the process started with it
+	// (package config reads it): TensorRT honours it when building, so it
+	// is part of the engine cache key.
+	TF32Override string
+	Log          *slog.Logger
 }
 
 // Backend builds and loads TensorRT engines on one GPU.
@@ -260,7 +264,7 @@ func (b *Backend) plan(ctx context.Context, spec *model.Spec, settings Settings)
 			trt.ErrUnsupported, info.Runtime, info.TensorRTPath, filepath.Base(spec.File))
 	}
 	opts := trt.BuildOptions{Precision: prec, OptimizationLevel: -1, Profile: profile, WorkspaceBytes: b.opts.WorkspaceBytes, DisableTF32: settings.DisableTF32}
-	tf32 := os.Getenv("NVIDIA_TF32_OVERRIDE")
+	tf32 := b.opts.TF32Override
 	key := CacheKey(onnx, b.dev.ComputeCapability(), info.Version(), opts, tf32)
 	if err := os.MkdirAll(b.opts.CacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine cache: %w", err)

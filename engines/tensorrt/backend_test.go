@@ -533,7 +533,7 @@ func TestPadRowsAreZeroed(t *testing.T) {
 			return err
 		}
 		defer f.mock.StreamDestroy(s)
-		ctx, err := eng.eng.NewContext(false)
+		ctx, err := eng.cudaEngine.NewContext(false)
 		if err != nil {
 			return err
 		}

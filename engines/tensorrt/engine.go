@@ -10,16 +10,20 @@ import (
 	"github.com/trtserve/trtserve/trt"
 )
 
-// Engine is a deserialized TensorRT engine.
+// Engine is one model loaded on the TensorRT backend: an engines.Engine,
+// like every backend's Engine. TensorRT's own engine (ICudaEngine, the
+// deserialized plan) is trt.Engine, held here as cudaEngine; its
+// serialized bytes are always called the plan (model.engine/model.plan,
+// the engine cache's .plan files).
 type Engine struct {
-	b        *Backend
-	spec     *model.Spec
-	eng      *trt.Engine
-	inputs   []model.TensorInfo
-	outputs  []model.TensorInfo
-	inShape  [][]int64 // per input: the shape to set, batch dim overwritten per run
-	names    []string  // inputs then outputs, TensorRT names
-	maxBatch int
+	b          *Backend
+	spec       *model.Spec
+	cudaEngine *trt.Engine
+	inputs     []model.TensorInfo
+	outputs    []model.TensorInfo
+	inShape    [][]int64 // per input: the shape to set, batch dim overwritten per run
+	names      []string  // inputs then outputs, TensorRT names
+	maxBatch   int
 	// minBatch is the smallest batch the engine's profile accepts: smaller
 	// batches run padded to it (see compute.Enqueue).
 	minBatch int
@@ -33,7 +37,7 @@ func (e *Engine) load(plan []byte) error {
 	if err != nil {
 		return err
 	}
-	e.eng = eng
+	e.cudaEngine = eng
 	spec := e.spec
 	e.maxBatch = max(spec.MaxBatchSize, 1)
 	for _, io := range eng.IO() {
@@ -231,7 +235,7 @@ func (e *Engine) NewInstance() (engines.Instance, error) {
 		Runtime: e.b.opts.Runtime, Device: e.b.opts.Device, Depth: e.b.opts.Depth, MaxBatch: e.maxBatch,
 		InBytes: bytes(e.inputs), OutBytes: bytes(e.outputs),
 		NewCompute: func() (gpuexec.Compute, error) {
-			ctx, err := e.eng.NewContext(false)
+			ctx, err := e.cudaEngine.NewContext(false)
 			if err != nil {
 				return nil, err
 			}
@@ -242,10 +246,10 @@ func (e *Engine) NewInstance() (engines.Instance, error) {
 
 // Close frees the engine; the pipeline closes its instances first.
 func (e *Engine) Close() error {
-	if e.eng != nil {
+	if e.cudaEngine != nil {
 		// Destroying an engine frees device memory: on a thread without
 		// the device current that would create a context on GPU 0.
-		return e.b.onDevice(e.eng.Close)
+		return e.b.onDevice(e.cudaEngine.Close)
 	}
 	return nil
 }
