@@ -4,9 +4,16 @@
 // resolving each into a model.Spec from what the folder says about itself —
 // config.yaml (configyaml.go), Ultralytics' ONNX metadata (ultralytics.go,
 // onnxmeta.go, pylex.go) and Roboflow's environment.json / model_type.json
-// (roboflow.go) — in that order of precedence (resolve.go).
+// (roboflow.go) — in that order of precedence (resolve.go). Strings from
+// those files become model's typed names here, at the boundary, with the
+// error that says which file and key is wrong.
+//
+// config.yaml's schema is this package's: every key is named in FileConfig,
+// so a misspelt key is an error. Keys that belong to one backend
+// (simulated:, precision:, tf32:) are named but left undecoded; the spec
+// carries the document (Spec.Config) and the backend judges them on Load.
 //
 // It reads files and nothing else: it never opens a runtime, allocates
-// tensor memory or knows about HTTP; a resolved Spec is handed to a backend
-// (engines/) by the pipeline.
+// tensor memory or knows about HTTP, and imports no backend; a resolved
+// Spec is handed to a backend (engines/) by the pipeline.
 package repository

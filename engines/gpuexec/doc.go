@@ -13,19 +13,23 @@
 // host with no TensorRT and tested on a CPU with the CUDA mock.
 //
 // It owns the streams, events and device buffers of one instance, and the
-// pinned host allocator (PinnedAllocator) the pipeline fills. It knows
-// nothing of what the network is: the TensorRT backend and the simulated
-// GPU engine plug in a Compute. All native calls of an instance run on one
-// goroutine locked to its OS thread (CUDA's current device is per thread,
-// and a TensorRT execution context must not be used from two threads);
-// a second goroutine waits for each batch's last event, on an event created
-// with EventBlockingSync, so waiting costs no CPU core.
+// pinned host allocator (PinnedAllocator) the pipeline fills. It must not
+// know what the network is (the TensorRT backend and the simulated GPU
+// plug in a Compute), nor models, config or HTTP, and it opens no library
+// (the caller hands it a cuda.Runtime).
+//
+// All native calls of an instance run on one goroutine locked to its OS
+// thread (CUDA's current device is per thread, and a TensorRT execution
+// context must not be used from two threads); a second goroutine waits for
+// each batch's last event, on an event created with EventBlockingSync, so
+// waiting costs no CPU core.
 //
 // After a sticky device error (cuda.ErrDeviceFault) an instance refuses
 // every later batch at once and reports it (Fault): the device is lost for
 // the process, and the pipeline and the composition root decide what
 // follows.
 //
-// With the CUDA mock (cuda/cudamock) every copy is synchronous and device memory is host
-// memory, so the same code runs — and is tested — without a GPU.
+// With the CUDA mock (cuda/cudamock) every copy is synchronous and device
+// memory is host memory, so the same code runs — and is tested — without
+// a GPU.
 package gpuexec

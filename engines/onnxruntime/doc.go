@@ -7,6 +7,9 @@
 // outside the Go heap, so ONNX Runtime reads inputs and writes outputs in
 // place: no copy between the pipeline's batch buffers and the runtime.
 //
-// It owns the process-wide ONNX Runtime environment (one per process, as the
-// C API requires) and must not know about HTTP or image formats.
+// It owns the process-wide ONNX Runtime environment (one per process, as
+// the C API requires). It has no config.yaml keys of its own. It must not
+// know about HTTP, image formats, the repository's files or the other
+// backends; where the library is comes from its Options (config/ reads
+// the environment).
 package onnxruntime

@@ -18,8 +18,15 @@
 //
 // It needs an NVIDIA GPU and libtrtserve_simkernel.so (make simkernel).
 // Without them the server refuses --backend simulated-gpu with the reason;
-// only under TRTSERVE_CUDA_MOCK=1 (tests) does it run on cuda.Mock with
-// HostKernel standing in for the kernel.
+// only under TRTSERVE_CUDA_MOCK=1 (tests, a binary built with the cudamock
+// tag) does it run on the CUDA mock (cuda/cudamock) with HostKernel
+// standing in for the kernel.
+//
+// It owns the device copies of the synthetic outputs; the shapes, outputs
+// and the simulated: timings are engines/simulated's, the streams and
+// device buffers engines/gpuexec's, and the runtime, kernel and pinned pool
+// the caller's (it never opens a native library itself). It must not know
+// about TensorRT or HTTP.
 //
 // MeasureOverlap is the copy/compute overlap figure `trtserve doctor`
 // reports and the GPU test asserts on.

@@ -6,7 +6,7 @@ import (
 	"github.com/trtserve/trtserve/cuda"
 )
 
-// HostKernel stands in for csrc/simkernel on cuda.Mock, where "device"
+// HostKernel stands in for csrc/simkernel on the CUDA mock, where "device"
 // memory is host memory and every call is synchronous: it reads the whole
 // input through the runtime, writes what the kernel writes (output byte k
 // = input byte sum + the index of k's item, mod 256) and sleeps out the

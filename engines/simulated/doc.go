@@ -10,6 +10,11 @@
 // decoding for the same cores. Its outputs are not predictions: detections
 // are synthetic boxes. Everything that reports on it says "simulated".
 //
+// It owns config.yaml's simulated: section (Timing: base_us, per_item_us,
+// and the fault injection fail_every, panic_every for the hardening
+// tests), decoded on Load by TimingOf; simgpu reuses it. It must not touch
+// a GPU, HTTP or the repository's files.
+//
 // It must not be mistaken for a model: the server marks responses from it
 // with the Trtserve-Backend: simulated header, and the bench labels its
 // figures.

@@ -1,5 +1,16 @@
 // Package tensorrt is the GPU backend: it glues trt (the TensorRT shim)
-// and cuda (memory, streams, events) into engines.Engine.
+// and cuda (memory, streams, events) into engines.Engine. Names: Backend
+// and Engine are the engines contract's (Engine: one model loaded here);
+// TensorRT's own engine is trt.Engine (held as cudaEngine) and its bytes
+// are the plan.
+//
+// It owns the engine cache (built plans, their metadata, timing caches,
+// the per-key file lock) and config.yaml's TensorRT keys, precision: and
+// tf32:, decoded on Load by SettingsOf. It must not open native libraries
+// (the caller hands it a loaded trt.Library, cuda.Runtime and pinned
+// pool), read the environment (config/ does; NVIDIA_TF32_OVERRIDE, which
+// TensorRT itself honours and so the cache key must, arrives as
+// Options.TF32Override), or know about HTTP and tasks.
 //
 // A model version runs from model.engine / model.plan when its folder has
 // one; otherwise its ONNX file is built into the engine cache on first
@@ -32,7 +43,7 @@
 // backend's cuda.Pool, H2D, enqueueV3 and D2H on a stream per stage with
 // events between them, and a ring of device buffer sets.
 //
-// With trt's fake shim and cuda.Mock the whole path runs on a CPU machine
+// With trt's fake shim and the CUDA mock (cuda/cudamock) the whole path runs on a CPU machine
 // (device memory is host memory there); that is how it is tested. It has
 // not run against real TensorRT on a GPU: see docs/development.md, "What
 // runs where".
