@@ -68,14 +68,24 @@ type Config struct {
 	// CUDAMockFaultFile a file whose appearance makes the mock lose its
 	// device with the sticky CUDA error code the file holds: test knobs of
 	// the mock, environment only.
-	CUDAMockDevices   int           `env:"TRTSERVE_CUDA_MOCK_DEVICES" envDefault:"1"`
-	CUDAMockFaultFile string        `env:"TRTSERVE_CUDA_MOCK_FAULT_FILE"`
-	ModelControl      string        `env:"TRTSERVE_MODEL_CONTROL_MODE" envDefault:"explicit"`
-	PollInterval      time.Duration `env:"TRTSERVE_REPOSITORY_POLL_INTERVAL" envDefault:"15s"`
-	APIKey            string        `env:"TRTSERVE_API_KEY"`
-	AccessLog         bool          `env:"TRTSERVE_ACCESS_LOG" envDefault:"false"`
-	LogLevel          string        `env:"TRTSERVE_LOG_LEVEL" envDefault:"info"`
-	LogFormat         string        `env:"TRTSERVE_LOG_FORMAT" envDefault:"text"`
+	CUDAMockDevices   int    `env:"TRTSERVE_CUDA_MOCK_DEVICES" envDefault:"1"`
+	CUDAMockFaultFile string `env:"TRTSERVE_CUDA_MOCK_FAULT_FILE"`
+	// SimKernelLib is the simulated GPU backend's kernel library ("":
+	// next to the binary, then build/). Environment only.
+	SimKernelLib string `env:"TRTSERVE_SIMKERNEL_LIB"`
+	// TF32Override is NVIDIA's NVIDIA_TF32_OVERRIDE as this process saw it
+	// at start: TensorRT honours it when building, so it is part of the
+	// engine cache key.
+	TF32Override string `env:"NVIDIA_TF32_OVERRIDE"`
+	// GOMAXPROCS is Go's own variable: when the user set it, Run leaves
+	// the scheduler as told instead of adding a P for the engines.
+	GOMAXPROCS   string        `env:"GOMAXPROCS"`
+	ModelControl string        `env:"TRTSERVE_MODEL_CONTROL_MODE" envDefault:"explicit"`
+	PollInterval time.Duration `env:"TRTSERVE_REPOSITORY_POLL_INTERVAL" envDefault:"15s"`
+	APIKey       string        `env:"TRTSERVE_API_KEY"`
+	AccessLog    bool          `env:"TRTSERVE_ACCESS_LOG" envDefault:"false"`
+	LogLevel     string        `env:"TRTSERVE_LOG_LEVEL" envDefault:"info"`
+	LogFormat    string        `env:"TRTSERVE_LOG_FORMAT" envDefault:"text"`
 }
 
 // Load parses the environment, then args (flags override environment).

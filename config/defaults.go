@@ -67,3 +67,25 @@ const (
 	DefaultLogLevel  = "info"
 	DefaultLogFormat = "text"
 )
+
+// `trtserve build`.
+const (
+	DefaultBuildPrecision      = "fp32"
+	DefaultBuildMinBatch       = 1
+	DefaultBuildMaxBatch       = 8
+	DefaultBuildOptLevel       = -1 // TensorRT's own (3)
+	DefaultBuildHardwareCompat = "none"
+	DefaultBuildTF32           = true // TensorRT's default: fp32 layers may run as TF32
+)
+
+// `trtserve bench`.
+const (
+	DefaultBenchURL         = "http://127.0.0.1:9001"
+	DefaultBenchModel       = "yolov5s-coco/1"
+	DefaultBenchTask        = "object_detection"
+	DefaultBenchImages      = "testdata/images"
+	DefaultBenchConcurrency = "1,8,64,256,1000"
+	DefaultBenchWarmup      = 3 * time.Second
+	DefaultBenchDuration    = 10 * time.Second
+	DefaultBenchTimeout     = 120 * time.Second
+)

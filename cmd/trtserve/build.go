@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trtserve/trtserve/config"
 	"github.com/trtserve/trtserve/engines/tensorrt"
 	"github.com/trtserve/trtserve/internal/gpustack"
 	"github.com/trtserve/trtserve/model"
@@ -47,64 +47,27 @@ flags:
 
 // runBuild is `trtserve build`.
 func runBuild(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("trtserve build", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, buildUsage); fs.PrintDefaults() }
-	out := fs.String("o", "", "engine file to write (required)")
-	precision := fs.String("precision", "fp32", "fp32, fp16, bf16, int8 or strongly-typed")
-	minB := fs.Int("min-batch", 1, "smallest batch of the profile")
-	optB := fs.Int("opt-batch", 0, "batch the kernels are tuned for (default: --max-batch)")
-	maxB := fs.Int("max-batch", 8, "largest batch of the profile")
-	size := fs.String("input-size", "", "image size for dynamic spatial dims: 640 or 640x480 (WxH)")
-	var profiles []string
-	fs.Func("profile", "an input's range as name:MINxDIMS:OPTxDIMS:MAXxDIMS, e.g. images:1x3x640x640:8x3x640x640:8x3x640x640 (repeatable; replaces the derived profile)", func(v string) error {
-		profiles = append(profiles, v)
-		return nil
-	})
-	workspace := fs.String("workspace", "", "builder scratch memory cap, e.g. 4GiB or 512MiB (default: TensorRT's)")
-	level := fs.Int("opt-level", -1, "builder optimization level 0..5 (-1: TensorRT's default, 3)")
-	timingCache := fs.String("timing-cache", "", "timing cache file: read if it exists, written after the build")
-	hw := fs.String("hardware-compat", "none", "none, ampere+ (one engine for every GPU from Ampere on) or same-cc (any GPU of this compute capability)")
-	versionCompat := fs.Bool("version-compat", false, "an engine later TensorRT versions can run (slower; Volta+)")
-	tf32 := fs.Bool("tf32", true, "let fp32 layers run as TF32 on Ampere and newer (TensorRT's default); --tf32=false builds strict fp32")
-	shim := fs.String("trtshim-lib", os.Getenv("TRTSERVE_TRTSHIM_LIB"), "path to libtrtshim.so")
-	trtLib := fs.String("tensorrt-lib", os.Getenv("TRTSERVE_TENSORRT_LIB"), "TensorRT library the shim opens (default: the usual places); must be the full libnvinfer to build")
-	cudart := fs.String("cudart-lib", os.Getenv("TRTSERVE_CUDART_LIB"), "path to libcudart.so")
-	gpu := fs.Int("gpu", 0, "CUDA device to build for")
-	quiet := fs.Bool("quiet", false, "no progress bar")
-	// Flags may follow the model path, as users type them.
-	var model string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		model, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if model == "" && fs.NArg() > 0 {
-		model = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	if model == "" || *out == "" {
-		fs.Usage()
-		return errors.New("build needs a model.onnx and -o")
-	}
-	prec, err := trt.ParsePrecision(*precision)
+	c, err := config.LoadBuild(args, stderr, buildUsage)
 	if err != nil {
 		return err
 	}
-	opts := trt.BuildOptions{Precision: prec, OptimizationLevel: *level, VersionCompat: *versionCompat, DisableTF32: !*tf32}
-	switch *hw {
+	model := c.Model
+	prec, err := trt.ParsePrecision(c.Precision)
+	if err != nil {
+		return err
+	}
+	opts := trt.BuildOptions{Precision: prec, OptimizationLevel: c.OptLevel, VersionCompat: c.VersionCompat, DisableTF32: !c.TF32}
+	switch c.HardwareCompat {
 	case "none":
 	case "ampere+":
 		opts.HardwareCompat = trt.HWCompatAmperePlus
 	case "same-cc":
 		opts.HardwareCompat = trt.HWCompatSameComputeCapability
 	default:
-		return fmt.Errorf("hardware-compat must be none, ampere+ or same-cc, got %q", *hw)
+		return fmt.Errorf("hardware-compat must be none, ampere+ or same-cc, got %q", c.HardwareCompat)
 	}
-	if *workspace != "" {
-		if opts.WorkspaceBytes, err = parseBytes(*workspace); err != nil {
+	if c.Workspace != "" {
+		if opts.WorkspaceBytes, err = parseBytes(c.Workspace); err != nil {
 			return err
 		}
 	}
@@ -116,8 +79,8 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", model, err)
 	}
-	if len(profiles) > 0 {
-		for _, p := range profiles {
+	if len(c.Profiles) > 0 {
+		for _, p := range c.Profiles {
 			d, err := parseProfile(p)
 			if err != nil {
 				return err
@@ -125,23 +88,24 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 			opts.Profile = append(opts.Profile, d)
 		}
 	} else {
-		w, h, err := inputSize(*size, info)
+		w, h, err := inputSize(c.InputSize, info)
 		if err != nil {
 			return err
 		}
-		if *optB == 0 {
-			*optB = *maxB
+		optB := c.OptBatch
+		if optB == 0 {
+			optB = c.MaxBatch
 		}
-		if opts.Profile, err = tensorrt.BuildProfile(info.Inputs, *minB, *optB, *maxB, h, w); err != nil {
+		if opts.Profile, err = tensorrt.BuildProfile(info.Inputs, c.MinBatch, optB, c.MaxBatch, h, w); err != nil {
 			return err
 		}
 	}
-	if *timingCache != "" {
-		opts.TimingCache, _ = os.ReadFile(*timingCache) // absent: start one
+	if c.TimingCache != "" {
+		opts.TimingCache, _ = os.ReadFile(c.TimingCache) // absent: start one
 	}
 
 	stack, err := gpustack.Open(gpustack.Options{
-		ShimLib: *shim, TensorRTLib: *trtLib, AllowEngineHostCode: true, CUDALib: *cudart, GPU: *gpu,
+		ShimLib: c.TRTShimLib, TensorRTLib: c.TensorRTLib, AllowEngineHostCode: true, CUDALib: c.CUDALib, GPU: c.GPU,
 		Check: func(li trt.Info) error {
 			if !li.CanBuild {
 				return fmt.Errorf("%w: %s is the TensorRT %s runtime, which runs engines but cannot build them: run build with the full TensorRT (libnvinfer and its ONNX parser: the trtserve TensorRT container, or --tensorrt-lib pointing at libnvinfer.so)",
@@ -170,11 +134,11 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	if opts.DisableTF32 {
 		tf32State = "off"
 	}
-	fmt.Fprintf(stderr, "building %s → %s\n  TensorRT %s (%s)\n  GPU %s\n  precision %s, tf32 %s\n", model, *out, li.Version(), li.Path, gpuName, prec, tf32State)
+	fmt.Fprintf(stderr, "building %s → %s\n  TensorRT %s (%s)\n  GPU %s\n  precision %s, tf32 %s\n", model, c.Out, li.Version(), li.Path, gpuName, prec, tf32State)
 	for _, p := range opts.Profile {
 		fmt.Fprintf(stderr, "  profile %s: min %v opt %v max %v\n", p.Name, p.Min, p.Opt, p.Max)
 	}
-	bar := newProgressBar(stderr, *quiet)
+	bar := newProgressBar(stderr, c.Quiet)
 	opts.Progress = bar
 	// Ctrl-C cancels at the next step instead of killing a half-written build.
 	sig := make(chan os.Signal, 1)
@@ -198,16 +162,16 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	took := time.Since(t0)
-	if err := os.WriteFile(*out, plan, 0o644); err != nil {
+	if err := os.WriteFile(c.Out, plan, 0o644); err != nil {
 		return err
 	}
-	if *timingCache != "" && len(tc) > 0 {
-		if err := os.WriteFile(*timingCache, tc, 0o644); err != nil {
+	if c.TimingCache != "" && len(tc) > 0 {
+		if err := os.WriteFile(c.TimingCache, tc, 0o644); err != nil {
 			return fmt.Errorf("timing cache: %w", err)
 		}
 	}
-	fmt.Fprintf(stdout, "built %s in %v: %s, precision %s\n", *out, took.Round(time.Millisecond), humanBytes(int64(len(plan))), prec)
-	if note := tf32Note(prec, opts.DisableTF32, os.Getenv("NVIDIA_TF32_OVERRIDE")); note != "" {
+	fmt.Fprintf(stdout, "built %s in %v: %s, precision %s\n", c.Out, took.Round(time.Millisecond), humanBytes(int64(len(plan))), prec)
+	if note := tf32Note(prec, opts.DisableTF32, c.TF32Override); note != "" {
 		fmt.Fprintln(stdout, note)
 	}
 	// Read back what was built (deserializing needs the GPU it was built on).

@@ -2,12 +2,10 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
 
+	"github.com/trtserve/trtserve/config"
 	"github.com/trtserve/trtserve/doctor"
 	"github.com/trtserve/trtserve/internal/app"
 )
@@ -28,29 +26,15 @@ flags:
 `
 
 func runDoctor(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("trtserve doctor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, doctorUsage); fs.PrintDefaults() }
-	gpu := fs.Int("gpu", envInt("TRTSERVE_GPU", 0), "GPU to check; no other GPU gets a context (TRTSERVE_GPU)")
-	out := fs.String("out", "", "write doctor.md and CSVs to this folder")
-	cudaLib := fs.String("cudart-lib", os.Getenv("TRTSERVE_CUDART_LIB"), "path to libcudart.so (TRTSERVE_CUDART_LIB; default: the loader's path)")
-	shimLib := fs.String("trtshim-lib", os.Getenv("TRTSERVE_TRTSHIM_LIB"), "path to libtrtshim.so (TRTSERVE_TRTSHIM_LIB)")
-	trtLib := fs.String("tensorrt-lib", os.Getenv("TRTSERVE_TENSORRT_LIB"), "TensorRT library the shim opens (TRTSERVE_TENSORRT_LIB)")
-	quick := fs.Bool("quick", false, "small sizes and short rounds: a first look, not figures to keep")
-	if err := fs.Parse(args); err != nil {
+	c, err := config.LoadDoctor(args, stderr, doctorUsage)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("doctor: unexpected argument %q", fs.Arg(0))
-	}
-	if *gpu < 0 {
-		return fmt.Errorf("doctor: --gpu %d: must be 0 or more", *gpu)
-	}
 	opts := doctor.Options{
-		GPU: *gpu, CUDALib: *cudaLib, ShimLib: *shimLib, TensorRTLib: *trtLib, SimKernelLib: os.Getenv("TRTSERVE_SIMKERNEL_LIB"),
-		Quick: *quick, Progress: stderr,
+		GPU: c.GPU, CUDALib: c.CUDALib, ShimLib: c.TRTShimLib, TensorRTLib: c.TensorRTLib, SimKernelLib: c.SimKernelLib,
+		Quick: c.Quick, Progress: stderr,
 	}
-	if mock, _ := strconv.ParseBool(os.Getenv("TRTSERVE_CUDA_MOCK")); mock {
+	if c.CUDAMock {
 		m, err := app.OpenCUDAMock(1, "", nil)
 		if err != nil {
 			return fmt.Errorf("doctor: %w", err)
@@ -60,18 +44,11 @@ func runDoctor(args []string, stdout, stderr io.Writer) error {
 	}
 	rep, err := doctor.Run(opts)
 	rep.Summary(stdout)
-	if *out != "" {
-		if werr := rep.WriteFiles(*out); werr != nil {
+	if c.Out != "" {
+		if werr := rep.WriteFiles(c.Out); werr != nil {
 			return errors.Join(err, fmt.Errorf("doctor: write report: %w", werr))
 		}
-		fmt.Fprintf(stdout, "report: %s/doctor.md\n", *out)
+		fmt.Fprintf(stdout, "report: %s/doctor.md\n", c.Out)
 	}
 	return err
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
-	}
-	return def
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/trtserve/trtserve/config"
 	"github.com/trtserve/trtserve/internal/gpustack"
 	"github.com/trtserve/trtserve/repository"
 )
@@ -52,28 +52,11 @@ type inspectTensor struct {
 
 // runInspect is `trtserve inspect`.
 func runInspect(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("trtserve inspect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, inspectUsage); fs.PrintDefaults() }
-	asJSON := fs.Bool("json", false, "print JSON")
-	shim := fs.String("trtshim-lib", os.Getenv("TRTSERVE_TRTSHIM_LIB"), "path to libtrtshim.so (for engine files)")
-	trtLib := fs.String("tensorrt-lib", os.Getenv("TRTSERVE_TENSORRT_LIB"), "TensorRT library the shim opens for engine files (default: the usual places; the lean runtime reads version-compatible engines)")
-	cudart := fs.String("cudart-lib", os.Getenv("TRTSERVE_CUDART_LIB"), "path to libcudart.so (for engine files)")
-	gpu := fs.Int("gpu", 0, "CUDA device that reads an engine file; no other GPU is touched")
-	var file string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		file, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	c, err := config.LoadInspect(args, stderr, inspectUsage)
+	if err != nil {
 		return err
 	}
-	if file == "" && fs.NArg() == 1 {
-		file = fs.Arg(0)
-	}
-	if file == "" {
-		fs.Usage()
-		return errors.New("inspect needs a file")
-	}
+	file := c.File
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -90,11 +73,11 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 		r.Roboflow = roboflowFiles(filepath.Dir(file))
 	} else {
 		r.Kind = "tensorrt engine"
-		if err := inspectEngine(&r, data, *shim, *trtLib, *cudart, *gpu); err != nil {
+		if err := inspectEngine(&r, data, c); err != nil {
 			return fmt.Errorf("%s is not an ONNX model (%v), and as a TensorRT engine: %w", file, onnxErr, err)
 		}
 	}
-	if *asJSON {
+	if c.JSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
@@ -103,8 +86,8 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func inspectEngine(r *inspectReport, plan []byte, shim, trtLib, cudart string, gpu int) error {
-	stack, err := gpustack.Open(gpustack.Options{ShimLib: shim, TensorRTLib: trtLib, AllowEngineHostCode: true, CUDALib: cudart, GPU: gpu})
+func inspectEngine(r *inspectReport, plan []byte, c *config.Inspect) error {
+	stack, err := gpustack.Open(gpustack.Options{ShimLib: c.TRTShimLib, TensorRTLib: c.TensorRTLib, AllowEngineHostCode: true, CUDALib: c.CUDALib, GPU: c.GPU})
 	if cudaErr := (*gpustack.CUDAError)(nil); errors.As(err, &cudaErr) {
 		return fmt.Errorf("reading an engine needs its GPU: %w", err)
 	} else if err != nil {

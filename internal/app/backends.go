@@ -132,7 +132,7 @@ func startSimGPU(cfg *config.Config, log *slog.Logger, b *Backends) error {
 			rt.Close()
 			return unavailable(err)
 		}
-		k, err := cuda.LoadSimKernel("")
+		k, err := cuda.LoadSimKernel(cfg.SimKernelLib)
 		if err != nil {
 			rt.Close()
 			return unavailable(err)
@@ -208,7 +208,7 @@ func startTensorRT(cfg *config.Config, log *slog.Logger, b *Backends) error {
 	if err := lib.SetLogger(log, level); err != nil {
 		return fail(err)
 	}
-	backend, err := tensorrt.New(tensorrt.Options{Lib: lib, Runtime: rt, Device: cfg.GPU, Pool: pool, CacheDir: cfg.EngineCacheDir, Log: log})
+	backend, err := tensorrt.New(tensorrt.Options{Lib: lib, Runtime: rt, Device: cfg.GPU, Pool: pool, CacheDir: cfg.EngineCacheDir, TF32Override: cfg.TF32Override, Log: log})
 	if err != nil {
 		pool.Close()
 		return fail(err)

@@ -42,7 +42,8 @@ func Run(cfg *config.Config) error {
 		return err
 	}
 	cpus := runtime.GOMAXPROCS(0) // the CPU quota (Go reads the cgroup limit)
-	if os.Getenv("GOMAXPROCS") == "" {
+	// A GOMAXPROCS the user set wins.
+	if cfg.GOMAXPROCS == "" {
 		// Instances spend their time blocked in the engine (a syscall or a
 		// cgo call). Returning from it needs a P; with every P busy
 		// decoding, the instance waits for the next scheduling point, about
