@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/google/uuid"
 
+	"github.com/trtserve/trtserve/config"
 	"github.com/trtserve/trtserve/metrics"
 	"github.com/trtserve/trtserve/pipeline"
 )
@@ -21,7 +22,10 @@ import (
 // Version is trtserve's version, reported by /info.
 var Version = "0.1.0-dev"
 
-// Options are the server's limits and switches.
+// Options are the server's limits and switches. A zero or negative limit
+// takes its default from package config (config.DefaultMaxBodyBytes, ...);
+// the switches are off unless set (app.Run turns LegacyRoutes and
+// AutoLoad on, as Roboflow's server has them).
 type Options struct {
 	// MaxBodyBytes refuses larger request bodies with 413.
 	MaxBodyBytes int
@@ -78,20 +82,6 @@ const (
 	ControlExplicit = "explicit"
 )
 
-// DefaultOptions are the limits used when a field is zero.
-var DefaultOptions = Options{
-	MaxBodyBytes:   64 << 20,
-	MaxImagePixels: 64_000_000,
-	RequestTimeout: 60 * time.Second,
-	ReadTimeout:    30 * time.Second,
-	WriteTimeout:   60 * time.Second,
-	MaxConnections: 8192,
-	MaxURLBytes:    32 << 20,
-	URLTimeout:     10 * time.Second,
-	LegacyRoutes:   true,
-	AutoLoad:       true,
-}
-
 // Server is trtserve's HTTP server.
 type Server struct {
 	app    *fiber.App
@@ -108,7 +98,8 @@ type Server struct {
 	apiKey   [32]byte // SHA-256 of Options.APIKey
 }
 
-// orDefault replaces a zero or negative limit with its default.
+// orDefault replaces a zero or negative limit with its default, one of
+// package config's: the one place defaults are kept.
 func orDefault[T int | int64 | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
@@ -118,15 +109,14 @@ func orDefault[T int | int64 | time.Duration](v *T, def T) {
 // New builds the Fiber app. ready reports whether startup (initial model
 // loads) has finished; /readiness answers 503 until it does.
 func New(models *pipeline.Manager, opts Options, log *slog.Logger, ready func() bool) *Server {
-	def := DefaultOptions
-	orDefault(&opts.MaxBodyBytes, def.MaxBodyBytes)
-	orDefault(&opts.MaxImagePixels, def.MaxImagePixels)
-	orDefault(&opts.RequestTimeout, def.RequestTimeout)
-	orDefault(&opts.ReadTimeout, def.ReadTimeout)
-	orDefault(&opts.WriteTimeout, def.WriteTimeout)
-	orDefault(&opts.MaxConnections, def.MaxConnections)
-	orDefault(&opts.MaxURLBytes, def.MaxURLBytes)
-	orDefault(&opts.URLTimeout, def.URLTimeout)
+	orDefault(&opts.MaxBodyBytes, config.DefaultMaxBodyBytes)
+	orDefault(&opts.MaxImagePixels, config.DefaultMaxImagePixels)
+	orDefault(&opts.RequestTimeout, config.DefaultRequestTimeout)
+	orDefault(&opts.ReadTimeout, config.DefaultReadTimeout)
+	orDefault(&opts.WriteTimeout, config.DefaultWriteTimeout)
+	orDefault(&opts.MaxConnections, config.DefaultMaxConnections)
+	orDefault(&opts.MaxURLBytes, config.DefaultMaxURLBytes)
+	orDefault(&opts.URLTimeout, config.DefaultURLTimeout)
 	if ready == nil {
 		ready = func() bool { return true }
 	}
