@@ -22,6 +22,7 @@ import (
 	"github.com/trtserve/trtserve/pipeline"
 	"github.com/trtserve/trtserve/repository"
 	"github.com/trtserve/trtserve/server"
+	"github.com/trtserve/trtserve/tasks"
 )
 
 // Run is `trtserve serve`: start backends, load models, serve HTTP until
@@ -63,6 +64,9 @@ func Run(cfg *config.Config) error {
 	models := pipeline.NewManager(repo, backends.BackendSet, nil, pipeline.ManagerOptions{
 		Mode: mode, MaxQueueSize: cfg.MaxQueueSize, MaxQueueDelay: cfg.MaxQueueDelay,
 		DecodeWorkers: decodeWorkers, PostWorkers: postWorkers, MaxLoaded: cfg.MaxActiveModels, Log: log,
+		// A model whose outputs do not fit its task fails its load with
+		// the reason, instead of serving 500s.
+		Validate: tasks.Validate,
 	})
 	defer models.Close()
 	log.Info("pipeline", "mode", mode, "max_queue_size", cfg.MaxQueueSize, "max_queue_delay", cfg.MaxQueueDelay,
