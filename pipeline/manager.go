@@ -34,7 +34,12 @@ type ManagerOptions struct {
 	// requests: those that looked it up just before the swap are served
 	// by it instead of failing. Default config.DefaultRetireGrace.
 	RetireGrace time.Duration
-	Log         *slog.Logger
+	// Validate, when set, checks a model's outputs once its backend has
+	// loaded it (tasks.Validate: do they fit its task?); an error fails
+	// the load with that reason instead of serving a model every request
+	// of which would fail.
+	Validate func(spec *model.Spec, outputs []model.TensorInfo) error
+	Log      *slog.Logger
 }
 
 // Manager loads, serves and unloads models found in a repository.
@@ -266,6 +271,12 @@ func (mg *Manager) open(ctx context.Context, e repository.Entry, override []byte
 	if err != nil {
 		if eng, err = mg.fallBack(ctx, spec, err); err != nil {
 			return nil, err
+		}
+	}
+	if mg.opts.Validate != nil {
+		if err := mg.opts.Validate(spec, eng.Outputs()); err != nil {
+			eng.Close()
+			return nil, fmt.Errorf("%s: %w", spec.ID(), err)
 		}
 	}
 	m, err := newModel(spec, eng, mg.Alloc, mg.opts.withModel(spec), mg.pools)

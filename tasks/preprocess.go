@@ -99,3 +99,11 @@ func Preprocess(in *Input, data []byte, dst []float32) (Frame, error) {
 	f.Geo = vision.NewGeometry(spec.Pre.Resize, src.SrcW, src.SrcH, spec.InputWidth, spec.InputHeight)
 	return f, vision.ToTensor(src, f.Geo, vision.Normalize{Mean: spec.Pre.Mean, Std: spec.Pre.Std}, spec.Pre.Resize.PadValue(), dst)
 }
+
+// Errors of images that cannot be decoded (vision's, named here so
+// protocol adapters map them to statuses without importing vision).
+var (
+	ErrUnsupportedFormat = vision.ErrUnsupportedFormat
+	ErrCorruptImage      = vision.ErrCorruptImage
+	ErrTooManyPixels     = vision.ErrTooManyPixels
+)
