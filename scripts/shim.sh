@@ -7,7 +7,8 @@
 # library: it opens one at run time, so headers are enough); without them,
 # "skipped: no TensorRT headers (set TENSORRT_ROOT)" — printed, exit status
 # 0, and never reported as a pass. The helper tests and the CPU fake build
-# and run in every case. Tests against a real TensorRT runtime:
+# and run in every case, and each library built must export trtshim_get_api
+# and no other trtshim_* symbol. Tests against a real TensorRT runtime:
 # scripts/shim-real-check.sh (make shim-real-check).
 #
 #   scripts/shim.sh                                    # system TensorRT, if any
@@ -58,6 +59,16 @@ for root in "${roots[@]}"; do
     missing:*) echo "shim: tests $tests" >&2; exit 1 ;;
   esac
   (cd "$dir" && ctest --output-on-failure --no-tests=error -j "$jobs")
+  # The ABI is one exported symbol, trtshim_get_api (trtshim.h): every call
+  # is reached through its table, so no other trtshim_* name may leak out.
+  for so in "$dir/libtrtshim_fake.so" "$dir/libtrtshim.so"; do
+    [ -f "$so" ] || continue
+    exports=$(nm -D --defined-only "$so" | awk '$3 ~ /^trtshim_/ {print $3}' | sort | tr '\n' ' ')
+    if [ "$exports" != "trtshim_get_api " ]; then
+      echo "shim: $so exports '$exports', want only trtshim_get_api" >&2
+      exit 1
+    fi
+  done
   status=$(cat "$dir/trtshim-status.txt")
   if [ -f "$dir/libtrtshim.so" ]; then
     # Where trtserve looks for it from the repository root (trt.Candidates).

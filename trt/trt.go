@@ -2,7 +2,6 @@ package trt
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../csrc/include -std=c11 -Wall
-#cgo LDFLAGS: -ldl
 #include <stdlib.h>
 #include "shim_go.h"
 */
@@ -15,6 +14,8 @@ import (
 	"path/filepath"
 	"sync"
 	"unsafe"
+
+	"github.com/trtserve/trtserve/internal/dl"
 )
 
 // Sentinels matched by errors.Is against an *Error's code.
@@ -87,7 +88,7 @@ func check(op string, st C.trtshim_status, e *C.trtshim_err) error {
 // Library is an opened shim. It stays loaded for the life of the process
 // (unloading TensorRT is neither cheap nor safe); Close only stops its use.
 type Library struct {
-	api  *C.trtgo_api
+	api  *C.trtshim_api // the library's static table of calls
 	path string
 	opts OpenOptions
 	info Info
@@ -213,12 +214,20 @@ func open(path string, o OpenOptions) (*Library, error) {
 		}
 		return l, nil
 	}
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
-	var msg [512]C.char
-	api := C.trtgo_open(cpath, &msg[0], C.size_t(len(msg)))
+	// RTLD_LOCAL: TensorRT's own symbols stay out of the process namespace.
+	so, err := dl.Open(path, dl.Now|dl.Local)
+	if err != nil {
+		return nil, err
+	}
+	getAPI, err := so.Lookup("trtshim_get_api")
+	if err != nil {
+		so.Close()
+		return nil, fmt.Errorf("%w (not a trtshim library, or one older than ABI %d: rebuild the shim from this source tree)", err, C.TRTSHIM_ABI_VERSION)
+	}
+	api := C.trtgo_get_api(getAPI)
 	if api == nil {
-		return nil, errors.New(C.GoString(&msg[0]))
+		so.Close()
+		return nil, fmt.Errorf("%s: the shim does not implement ABI %d, which this trtserve needs (rebuild the shim from this source tree)", path, C.TRTSHIM_ABI_VERSION)
 	}
 	clib := C.CString(o.TensorRTLib)
 	defer C.free(unsafe.Pointer(clib))

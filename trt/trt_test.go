@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -486,4 +488,43 @@ func clsBuild(t *testing.T) ([]byte, trt.BuildOptions) {
 	}
 	return onnx, trt.BuildOptions{OptimizationLevel: -1, Profile: []trt.ProfileDim{
 		{Name: "images", Min: []int64{1, 3, 320, 320}, Opt: []int64{4, 3, 320, 320}, Max: []int64{8, 3, 320, 320}}}}
+}
+
+// A library is refused before any call unless it exports trtshim_get_api
+// and answers it for this ABI, with a message saying what to do.
+func TestOpenRefusesOtherABIs(t *testing.T) {
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, src string
+		want      []string
+	}{
+		{"another ABI", "#include <stddef.h>\n#include <stdint.h>\nconst void *trtshim_get_api(uint32_t abi) { (void)abi; return NULL; }\n",
+			[]string{"does not implement ABI 3", "rebuild the shim"}},
+		{"before the table", "int trtshim_abi_version(void) { return 2; }\n",
+			[]string{"undefined symbol: trtshim_get_api", "older than ABI 3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".c")
+			lib := strings.TrimSuffix(src, ".c") + ".so"
+			if err := os.WriteFile(src, []byte(tc.src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(cc, "-shared", "-fPIC", "-o", lib, src).CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v\n%s", cc, err, out)
+			}
+			_, err := trt.Open(lib)
+			if !errors.Is(err, trt.ErrNoShim) {
+				t.Fatalf("Open = %v, want ErrNoShim", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
 }

@@ -1,10 +1,12 @@
 /*
  * trtshim_fake.c — a CPU fake of the TensorRT shim (csrc/include/trtshim.h).
  *
- * It exports exactly the trtshim_* API and does documented CPU math, so the
- * Go binding (trt/) and the GPU backend are tested for real on machines
- * without TensorRT or a GPU (docs/development.md, Tests). It is NOT TensorRT: it runs no
- * network, it computes the function below. Build:
+ * It implements exactly the trtshim.h API (its one export is
+ * trtshim_get_api; the calls are this file's static trtshim_* functions)
+ * and does documented CPU math, so the Go binding (trt/) and the GPU
+ * backend are tested for real on machines without TensorRT or a GPU
+ * (docs/development.md, Tests). It is NOT TensorRT: it runs no network, it
+ * computes the function below. Build:
  *
  *   cc -std=c11 -O2 -Wall -Wextra -Werror -fPIC -shared -Icsrc/include \
  *      csrc/fake/trtshim_fake.c -o libtrtshim_fake.so -lpthread
@@ -166,7 +168,8 @@
  * argument checks: tests of the per-model fallback use it.
  *
  * ---- 5. Library ----------------------------------------------------------
- * - trtshim_abi_version() = TRTSHIM_ABI_VERSION; get_info: trt_* = 0,
+ * - trtshim_get_api(TRTSHIM_ABI_VERSION) is the table, any other version
+ *   NULL; get_info: abi_version = TRTSHIM_ABI_VERSION, trt_* = 0,
  *   onnx_parser = 0, needs_cuda_device = 0, cuda_version = 0, plugins = 0,
  *   description "trtserve fake TensorRT shim: CPU math, not TensorRT",
  *   notice "the TensorRT shim is the FAKE (csrc/fake): outputs are synthetic
@@ -753,7 +756,6 @@ static trtshim_status parse_plan(const char* plan, size_t len, trtshim_engine* e
 
 /* ---- library ------------------------------------------------------------- */
 
-FAKE_EXPORT int32_t trtshim_abi_version(void) { return TRTSHIM_ABI_VERSION; }
 
 /* What trtshim_init set (section 5); guarded by g_init_mu. */
 static pthread_mutex_t g_init_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -779,7 +781,7 @@ static trtshim_status cuda_init_failure(const char* fn, trtshim_err* err) {
               code);
 }
 
-FAKE_EXPORT trtshim_status trtshim_init(const trtshim_init_options* opts, trtshim_err* err) {
+static trtshim_status trtshim_init(const trtshim_init_options* opts, trtshim_err* err) {
   if (opts == NULL) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "init: opts is NULL");
   if (opts->allow_engine_host_code != 0 && opts->allow_engine_host_code != 1)
     return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "init: allow_engine_host_code must be 0 or 1, got %d",
@@ -817,7 +819,7 @@ FAKE_EXPORT trtshim_status trtshim_init(const trtshim_init_options* opts, trtshi
   return TRTSHIM_OK;
 }
 
-FAKE_EXPORT trtshim_status trtshim_get_info(trtshim_info* out, trtshim_err* err) {
+static trtshim_status trtshim_get_info(trtshim_info* out, trtshim_err* err) {
   if (out == NULL) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "get_info: out is NULL");
   memset(out, 0, sizeof *out);
   out->abi_version = TRTSHIM_ABI_VERSION;
@@ -835,8 +837,8 @@ FAKE_EXPORT trtshim_status trtshim_get_info(trtshim_info* out, trtshim_err* err)
   return TRTSHIM_OK;
 }
 
-FAKE_EXPORT trtshim_status trtshim_set_logger(trtshim_log_fn fn, uintptr_t user,
-                                              int32_t max_severity, trtshim_err* err) {
+static trtshim_status trtshim_set_logger(trtshim_log_fn fn, uintptr_t user,
+                                         int32_t max_severity, trtshim_err* err) {
   if (fn != NULL &&
       (max_severity < TRTSHIM_LOG_INTERNAL_ERROR || max_severity > TRTSHIM_LOG_VERBOSE))
     return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT,
@@ -850,7 +852,7 @@ FAKE_EXPORT trtshim_status trtshim_set_logger(trtshim_log_fn fn, uintptr_t user,
   return TRTSHIM_OK;
 }
 
-FAKE_EXPORT void trtshim_blob_free(trtshim_blob* b) {
+static void trtshim_blob_free(trtshim_blob* b) {
   if (b == NULL) return;
   free(b->data);
   b->data = NULL;
@@ -859,8 +861,8 @@ FAKE_EXPORT void trtshim_blob_free(trtshim_blob* b) {
 
 /* ---- engine -------------------------------------------------------------- */
 
-FAKE_EXPORT trtshim_status trtshim_engine_load(const void* plan, size_t len, trtshim_engine** out,
-                                               trtshim_err* err) {
+static trtshim_status trtshim_engine_load(const void* plan, size_t len, trtshim_engine** out,
+                                          trtshim_err* err) {
   if (plan == NULL) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "engine_load: plan is NULL");
   if (out == NULL) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "engine_load: out is NULL");
   trtshim_engine* e = calloc(1, sizeof *e);
@@ -890,10 +892,10 @@ FAKE_EXPORT trtshim_status trtshim_engine_load(const void* plan, size_t len, trt
   return TRTSHIM_OK;
 }
 
-FAKE_EXPORT void trtshim_engine_free(trtshim_engine* e) { engine_unref(e); }
+static void trtshim_engine_free(trtshim_engine* e) { engine_unref(e); }
 
-FAKE_EXPORT trtshim_status trtshim_engine_io_count(const trtshim_engine* e, int32_t* out,
-                                                   trtshim_err* err) {
+static trtshim_status trtshim_engine_io_count(const trtshim_engine* e, int32_t* out,
+                                              trtshim_err* err) {
   if (e == NULL || out == NULL)
     return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "engine_io_count: %s is NULL",
                 e == NULL ? "engine" : "out");
@@ -901,8 +903,8 @@ FAKE_EXPORT trtshim_status trtshim_engine_io_count(const trtshim_engine* e, int3
   return TRTSHIM_OK;
 }
 
-FAKE_EXPORT trtshim_status trtshim_engine_io_info(const trtshim_engine* e, int32_t index,
-                                                  trtshim_io_info* out, trtshim_err* err) {
+static trtshim_status trtshim_engine_io_info(const trtshim_engine* e, int32_t index,
+                                             trtshim_io_info* out, trtshim_err* err) {
   if (e == NULL || out == NULL)
     return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "engine_io_info: %s is NULL",
                 e == NULL ? "engine" : "out");
@@ -927,8 +929,8 @@ FAKE_EXPORT trtshim_status trtshim_engine_io_info(const trtshim_engine* e, int32
   return TRTSHIM_OK;
 }
 
-FAKE_EXPORT trtshim_status trtshim_engine_profile_count(const trtshim_engine* e, int32_t* out,
-                                                        trtshim_err* err) {
+static trtshim_status trtshim_engine_profile_count(const trtshim_engine* e, int32_t* out,
+                                                   trtshim_err* err) {
   if (e == NULL || out == NULL)
     return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "engine_profile_count: %s is NULL",
                 e == NULL ? "engine" : "out");
@@ -936,8 +938,8 @@ FAKE_EXPORT trtshim_status trtshim_engine_profile_count(const trtshim_engine* e,
   return TRTSHIM_OK;
 }
 
-FAKE_EXPORT trtshim_status trtshim_engine_device_memory_size(const trtshim_engine* e, int64_t* out,
-                                                             trtshim_err* err) {
+static trtshim_status trtshim_engine_device_memory_size(const trtshim_engine* e, int64_t* out,
+                                                        trtshim_err* err) {
   if (e == NULL || out == NULL)
     return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "engine_device_memory_size: %s is NULL",
                 e == NULL ? "engine" : "out");
@@ -947,8 +949,8 @@ FAKE_EXPORT trtshim_status trtshim_engine_device_memory_size(const trtshim_engin
 
 /* ---- context ------------------------------------------------------------- */
 
-FAKE_EXPORT trtshim_status trtshim_context_create(trtshim_engine* e, int32_t user_memory,
-                                                  trtshim_context** out, trtshim_err* err) {
+static trtshim_status trtshim_context_create(trtshim_engine* e, int32_t user_memory,
+                                             trtshim_context** out, trtshim_err* err) {
   if (e == NULL || out == NULL)
     return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "context_create: %s is NULL",
                 e == NULL ? "engine" : "out");
@@ -970,14 +972,14 @@ FAKE_EXPORT trtshim_status trtshim_context_create(trtshim_engine* e, int32_t use
   return TRTSHIM_OK;
 }
 
-FAKE_EXPORT void trtshim_context_free(trtshim_context* c) {
+static void trtshim_context_free(trtshim_context* c) {
   if (c == NULL) return;
   engine_unref(c->e);
   free(c);
 }
 
-FAKE_EXPORT trtshim_status trtshim_context_set_device_memory(trtshim_context* c, void* mem,
-                                                             int64_t size, trtshim_err* err) {
+static trtshim_status trtshim_context_set_device_memory(trtshim_context* c, void* mem,
+                                                        int64_t size, trtshim_err* err) {
   if (c == NULL) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "set_device_memory: context is NULL");
   if (!c->user_memory)
     return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT,
@@ -997,8 +999,8 @@ FAKE_EXPORT trtshim_status trtshim_context_set_device_memory(trtshim_context* c,
   return TRTSHIM_OK;
 }
 
-FAKE_EXPORT trtshim_status trtshim_context_set_profile(trtshim_context* c, int32_t profile,
-                                                       void* stream, trtshim_err* err) {
+static trtshim_status trtshim_context_set_profile(trtshim_context* c, int32_t profile,
+                                                  void* stream, trtshim_err* err) {
   (void)stream;
   if (c == NULL) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "set_profile: context is NULL");
   if (profile != 0)
@@ -1017,9 +1019,9 @@ static trtshim_status lookup(const trtshim_engine* e, const char* fn, const char
   return TRTSHIM_OK;
 }
 
-FAKE_EXPORT trtshim_status trtshim_context_set_input_shape(trtshim_context* c, const char* name,
-                                                           const trtshim_dims* dims,
-                                                           trtshim_err* err) {
+static trtshim_status trtshim_context_set_input_shape(trtshim_context* c, const char* name,
+                                                      const trtshim_dims* dims,
+                                                      trtshim_err* err) {
   int32_t i;
   if (c == NULL) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "set_input_shape: context is NULL");
   trtshim_status st = lookup(c->e, "set_input_shape", name, &i, err);
@@ -1077,8 +1079,8 @@ static trtshim_status output_shape(const trtshim_context* c, int32_t i, const ch
   return TRTSHIM_OK;
 }
 
-FAKE_EXPORT trtshim_status trtshim_context_tensor_shape(const trtshim_context* c, const char* name,
-                                                        trtshim_dims* out, trtshim_err* err) {
+static trtshim_status trtshim_context_tensor_shape(const trtshim_context* c, const char* name,
+                                                   trtshim_dims* out, trtshim_err* err) {
   int32_t i;
   if (c == NULL) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "tensor_shape: context is NULL");
   trtshim_status st = lookup(c->e, "tensor_shape", name, &i, err);
@@ -1095,8 +1097,8 @@ FAKE_EXPORT trtshim_status trtshim_context_tensor_shape(const trtshim_context* c
   return output_shape(c, i, "tensor_shape", out, err);
 }
 
-FAKE_EXPORT trtshim_status trtshim_context_set_tensor_address(trtshim_context* c, const char* name,
-                                                              void* addr, trtshim_err* err) {
+static trtshim_status trtshim_context_set_tensor_address(trtshim_context* c, const char* name,
+                                                         void* addr, trtshim_err* err) {
   int32_t i;
   if (c == NULL)
     return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "set_tensor_address: context is NULL");
@@ -1106,16 +1108,16 @@ FAKE_EXPORT trtshim_status trtshim_context_set_tensor_address(trtshim_context* c
   return TRTSHIM_OK;
 }
 
-FAKE_EXPORT trtshim_status trtshim_context_set_input_consumed_event(trtshim_context* c, void* event,
-                                                                    trtshim_err* err) {
+static trtshim_status trtshim_context_set_input_consumed_event(trtshim_context* c, void* event,
+                                                               trtshim_err* err) {
   if (c == NULL)
     return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "set_input_consumed_event: context is NULL");
   c->consumed_event = event;
   return TRTSHIM_OK;
 }
 
-FAKE_EXPORT trtshim_status trtshim_context_enqueue(trtshim_context* c, void* stream,
-                                                   trtshim_err* err) {
+static trtshim_status trtshim_context_enqueue(trtshim_context* c, void* stream,
+                                              trtshim_err* err) {
   (void)stream;
   if (c == NULL) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "enqueue: context is NULL");
   const trtshim_engine* e = c->e;
@@ -1587,9 +1589,9 @@ static const char* precision_name(int32_t p) {
   }
 }
 
-FAKE_EXPORT trtshim_status trtshim_build(const void* onnx, size_t onnx_len, const char* model_dir,
-                                         const trtshim_build_options* opts, trtshim_blob* plan,
-                                         trtshim_blob* timing_cache_out, trtshim_err* err) {
+static trtshim_status trtshim_build(const void* onnx, size_t onnx_len, const char* model_dir,
+                                    const trtshim_build_options* opts, trtshim_blob* plan,
+                                    trtshim_blob* timing_cache_out, trtshim_err* err) {
   (void)model_dir;
   if (onnx == NULL) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "build: onnx is NULL");
   if (opts == NULL) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "build: opts is NULL");
@@ -1761,4 +1763,34 @@ FAKE_EXPORT trtshim_status trtshim_build(const void* onnx, size_t onnx_len, cons
     timing_cache_out->len = cache_len;
   }
   return TRTSHIM_OK;
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+static const trtshim_api g_api = {
+    .init = trtshim_init,
+    .get_info = trtshim_get_info,
+    .set_logger = trtshim_set_logger,
+    .build = trtshim_build,
+    .blob_free = trtshim_blob_free,
+    .engine_load = trtshim_engine_load,
+    .engine_free = trtshim_engine_free,
+    .engine_io_count = trtshim_engine_io_count,
+    .engine_io_info = trtshim_engine_io_info,
+    .engine_profile_count = trtshim_engine_profile_count,
+    .engine_device_memory_size = trtshim_engine_device_memory_size,
+    .context_create = trtshim_context_create,
+    .context_free = trtshim_context_free,
+    .context_set_device_memory = trtshim_context_set_device_memory,
+    .context_set_profile = trtshim_context_set_profile,
+    .context_set_input_shape = trtshim_context_set_input_shape,
+    .context_tensor_shape = trtshim_context_tensor_shape,
+    .context_set_tensor_address = trtshim_context_set_tensor_address,
+    .context_set_input_consumed_event = trtshim_context_set_input_consumed_event,
+    .context_enqueue = trtshim_context_enqueue,
+};
+
+/* The library's only export. */
+FAKE_EXPORT const trtshim_api* trtshim_get_api(uint32_t abi) {
+  return abi == TRTSHIM_ABI_VERSION ? &g_api : NULL;
 }

@@ -1,18 +1,20 @@
 /*
  * trtshim.h — the flat C API between trtserve's Go code and TensorRT.
  *
- * Two libraries export exactly this API:
+ * Two libraries implement exactly this API:
  *   - libtrtshim.so (csrc/src), the real one, built against TensorRT >= 10.1
  *     headers; it links no TensorRT library but opens one at run time
  *     (trtshim_init): the full libnvinfer, the lean runtime or the dispatch
  *     runtime;
  *   - libtrtshim_fake.so (csrc/fake), CPU math behind the same calls, so the
  *     Go binding (trt/) and the GPU backend are tested where TensorRT is not.
- * Go opens either at run time (dlopen) and resolves every trtshim_* symbol;
- * a library whose trtshim_abi_version() differs from TRTSHIM_ABI_VERSION is
- * refused.
+ * Go opens either at run time (dlopen), resolves its one exported symbol,
+ * trtshim_get_api, and asks it for the table of calls of TRTSHIM_ABI_VERSION
+ * (struct trtshim_api, at the end of this file); a library of another ABI
+ * answers NULL and is refused. Comments name a call trtshim_<field>, the
+ * name both implementations give the function behind the table's field.
  *
- * Rules every function follows:
+ * Rules every call follows:
  *   - It returns a trtshim_status (TRTSHIM_OK = 0) and fills out-params only
  *     on success. On failure it writes the code and a NUL-terminated message
  *     into *err when err is not NULL. Nothing else carries error state:
@@ -115,18 +117,6 @@ typedef struct trtshim_init_options {
   int32_t allow_engine_host_code;
 } trtshim_init_options;
 
-int32_t trtshim_abi_version(void);
-/* Opens TensorRT (and its ONNX parser and plugin library when present; the
- * plugins are initialised once here, before any parse or deserialize).
- * Every call that needs TensorRT fails TRTSHIM_ERR_NO_TENSORRT until it
- * succeeds. Process-wide: a second call with the same options returns
- * TRTSHIM_OK, one with other options TRTSHIM_ERR_INVALID_ARGUMENT; a failed
- * call may be retried. It does not touch CUDA: a missing GPU shows up as
- * TRTSHIM_ERR_CUDA_INIT from the first build or engine load. */
-trtshim_status trtshim_init(const trtshim_init_options* opts, trtshim_err* err);
-/* Valid before trtshim_init (runtime_kind NONE, trt_runtime 0). */
-trtshim_status trtshim_get_info(trtshim_info* out, trtshim_err* err);
-
 /* Severity as TensorRT's ILogger::Severity, in our own numbering. */
 enum {
   TRTSHIM_LOG_INTERNAL_ERROR = 0,
@@ -138,10 +128,6 @@ enum {
 /* Called from any thread TensorRT logs on; user is the value given to
  * trtshim_set_logger (a Go handle, never a Go pointer). */
 typedef void (*trtshim_log_fn)(uintptr_t user, int32_t severity, const char* msg);
-/* Messages less severe than max_severity are dropped before the callback.
- * fn = NULL restores the default (stderr, warnings and worse). */
-trtshim_status trtshim_set_logger(trtshim_log_fn fn, uintptr_t user, int32_t max_severity,
-                                  trtshim_err* err);
 
 /* ---- tensors ---------------------------------------------------------- */
 
@@ -231,59 +217,93 @@ typedef struct trtshim_blob {
   size_t len;
 } trtshim_blob;
 
-/* Builds a serialized engine from ONNX bytes (full TensorRT only: on the
- * lean or dispatch runtime it fails TRTSHIM_ERR_UNSUPPORTED). model_dir, when not NULL, is
- * where external weight files are looked up. timing_cache_out may be NULL;
- * otherwise it receives the updated timing cache. */
-trtshim_status trtshim_build(const void* onnx, size_t onnx_len, const char* model_dir,
-                             const trtshim_build_options* opts, trtshim_blob* plan,
-                             trtshim_blob* timing_cache_out, trtshim_err* err);
-void trtshim_blob_free(trtshim_blob* b);
-
 /* ---- engine ----------------------------------------------------------- */
 
 typedef struct trtshim_engine trtshim_engine;
-
-/* Deserializes a plan on the calling thread's current CUDA device. Errors
- * TensorRT logs on its worker threads reach the message of the build or
- * load running (builds run one at a time; see csrc/src/shim_util.h). */
-trtshim_status trtshim_engine_load(const void* plan, size_t len, trtshim_engine** out,
-                                   trtshim_err* err);
-void trtshim_engine_free(trtshim_engine* e);
-trtshim_status trtshim_engine_io_count(const trtshim_engine* e, int32_t* out, trtshim_err* err);
-trtshim_status trtshim_engine_io_info(const trtshim_engine* e, int32_t index, trtshim_io_info* out,
-                                      trtshim_err* err);
-trtshim_status trtshim_engine_profile_count(const trtshim_engine* e, int32_t* out, trtshim_err* err);
-/* Device memory one context needs for its activations (all profiles). */
-trtshim_status trtshim_engine_device_memory_size(const trtshim_engine* e, int64_t* out,
-                                                 trtshim_err* err);
 
 /* ---- execution context ------------------------------------------------ */
 
 typedef struct trtshim_context trtshim_context;
 
-/* user_memory = 1: the caller provides activation memory with
- * trtshim_context_set_device_memory before the first enqueue (so contexts
- * that never run at once can share one block). */
-trtshim_status trtshim_context_create(trtshim_engine* e, int32_t user_memory,
-                                      trtshim_context** out, trtshim_err* err);
-void trtshim_context_free(trtshim_context* c);
-trtshim_status trtshim_context_set_device_memory(trtshim_context* c, void* mem, int64_t size,
-                                                 trtshim_err* err);
-trtshim_status trtshim_context_set_profile(trtshim_context* c, int32_t profile, void* stream,
-                                           trtshim_err* err);
-trtshim_status trtshim_context_set_input_shape(trtshim_context* c, const char* name,
-                                               const trtshim_dims* dims, trtshim_err* err);
-/* The shape of any tensor once every input shape is set. */
-trtshim_status trtshim_context_tensor_shape(const trtshim_context* c, const char* name,
-                                            trtshim_dims* out, trtshim_err* err);
-trtshim_status trtshim_context_set_tensor_address(trtshim_context* c, const char* name, void* addr,
-                                                  trtshim_err* err);
-/* event (may be NULL) is recorded once the inputs may be overwritten. */
-trtshim_status trtshim_context_set_input_consumed_event(trtshim_context* c, void* event,
-                                                        trtshim_err* err);
-/* Queues the network on stream; returns before it runs. */
-trtshim_status trtshim_context_enqueue(trtshim_context* c, void* stream, trtshim_err* err);
+/* ---- the API ---------------------------------------------------------- */
+
+/* Every call of the library, as one table (in the manner of ONNX Runtime's
+ * OrtApi): a library exports trtshim_get_api and nothing else of this API,
+ * so a caller resolves one symbol and a library of another ABI is told
+ * apart before anything is called. Adding a call is three edits: a field
+ * here (at the end of its group, and TRTSHIM_ABI_VERSION bumped), its
+ * implementation and table entry in csrc/src and csrc/fake, and the Go
+ * wrapper in trt/. */
+typedef struct trtshim_api {
+  /* -- library -- */
+  /* Opens TensorRT (and its ONNX parser and plugin library when present; the
+   * plugins are initialised once here, before any parse or deserialize).
+   * Every call that needs TensorRT fails TRTSHIM_ERR_NO_TENSORRT until it
+   * succeeds. Process-wide: a second call with the same options returns
+   * TRTSHIM_OK, one with other options TRTSHIM_ERR_INVALID_ARGUMENT; a failed
+   * call may be retried. It does not touch CUDA: a missing GPU shows up as
+   * TRTSHIM_ERR_CUDA_INIT from the first build or engine load. */
+  trtshim_status (*init)(const trtshim_init_options* opts, trtshim_err* err);
+  /* Valid before trtshim_init (runtime_kind NONE, trt_runtime 0). */
+  trtshim_status (*get_info)(trtshim_info* out, trtshim_err* err);
+  /* Messages less severe than max_severity are dropped before the callback.
+   * fn = NULL restores the default (stderr, warnings and worse). */
+  trtshim_status (*set_logger)(trtshim_log_fn fn, uintptr_t user, int32_t max_severity,
+                               trtshim_err* err);
+  /* -- build -- */
+  /* Builds a serialized engine from ONNX bytes (full TensorRT only: on the
+   * lean or dispatch runtime it fails TRTSHIM_ERR_UNSUPPORTED). model_dir, when not NULL, is
+   * where external weight files are looked up. timing_cache_out may be NULL;
+   * otherwise it receives the updated timing cache. */
+  trtshim_status (*build)(const void* onnx, size_t onnx_len, const char* model_dir,
+                          const trtshim_build_options* opts, trtshim_blob* plan,
+                          trtshim_blob* timing_cache_out, trtshim_err* err);
+  void (*blob_free)(trtshim_blob* b);
+  /* -- engine -- */
+  /* Deserializes a plan on the calling thread's current CUDA device. Errors
+   * TensorRT logs on its worker threads reach the message of the build or
+   * load running (builds run one at a time; see csrc/src/shim_util.h). */
+  trtshim_status (*engine_load)(const void* plan, size_t len, trtshim_engine** out,
+                                trtshim_err* err);
+  void (*engine_free)(trtshim_engine* e);
+  trtshim_status (*engine_io_count)(const trtshim_engine* e, int32_t* out, trtshim_err* err);
+  trtshim_status (*engine_io_info)(const trtshim_engine* e, int32_t index, trtshim_io_info* out,
+                                   trtshim_err* err);
+  trtshim_status (*engine_profile_count)(const trtshim_engine* e, int32_t* out, trtshim_err* err);
+  /* Device memory one context needs for its activations (all profiles). */
+  trtshim_status (*engine_device_memory_size)(const trtshim_engine* e, int64_t* out,
+                                              trtshim_err* err);
+  /* -- execution context -- */
+  /* user_memory = 1: the caller provides activation memory with
+   * trtshim_context_set_device_memory before the first enqueue (so contexts
+   * that never run at once can share one block). */
+  trtshim_status (*context_create)(trtshim_engine* e, int32_t user_memory, trtshim_context** out,
+                                   trtshim_err* err);
+  void (*context_free)(trtshim_context* c);
+  trtshim_status (*context_set_device_memory)(trtshim_context* c, void* mem, int64_t size,
+                                              trtshim_err* err);
+  trtshim_status (*context_set_profile)(trtshim_context* c, int32_t profile, void* stream,
+                                        trtshim_err* err);
+  trtshim_status (*context_set_input_shape)(trtshim_context* c, const char* name,
+                                            const trtshim_dims* dims, trtshim_err* err);
+  /* The shape of any tensor once every input shape is set. */
+  trtshim_status (*context_tensor_shape)(const trtshim_context* c, const char* name,
+                                         trtshim_dims* out, trtshim_err* err);
+  trtshim_status (*context_set_tensor_address)(trtshim_context* c, const char* name, void* addr,
+                                               trtshim_err* err);
+  /* event (may be NULL) is recorded once the inputs may be overwritten. */
+  trtshim_status (*context_set_input_consumed_event)(trtshim_context* c, void* event,
+                                                     trtshim_err* err);
+  /* Queues the network on stream; returns before it runs. */
+  trtshim_status (*context_enqueue)(trtshim_context* c, void* stream, trtshim_err* err);
+} trtshim_api;
+
+/* The library's table of ABI version abi (TRTSHIM_ABI_VERSION of the
+ * caller's header), or NULL when the library implements another version:
+ * the caller then refuses the library. The table is static: valid for as
+ * long as the library stays loaded. */
+const trtshim_api* trtshim_get_api(uint32_t abi);
+typedef const trtshim_api* (*trtshim_get_api_fn)(uint32_t abi);
 
 #ifdef __cplusplus
 }

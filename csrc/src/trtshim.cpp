@@ -854,13 +854,13 @@ const IoEntry* lookup(const trtshim_engine& e, const char* name, trtshim_err* er
 }  // namespace
 
 // ===========================================================================
-// Exports
+// The calls (trtshim.h's struct trtshim_api)
 // ===========================================================================
+// static: the library exports only trtshim_get_api. The C linkage keeps the
+// functions' type that of the table's pointers.
 extern "C" {
 
-int32_t trtshim_abi_version(void) { return TRTSHIM_ABI_VERSION; }
-
-trtshim_status trtshim_get_info(trtshim_info* out, trtshim_err* err) {
+static trtshim_status trtshim_get_info(trtshim_info* out, trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (out == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "out is NULL");
     trtshim_info info{};
@@ -893,7 +893,7 @@ trtshim_status trtshim_get_info(trtshim_info* out, trtshim_err* err) {
   });
 }
 
-trtshim_status trtshim_init(const trtshim_init_options* opts, trtshim_err* err) {
+static trtshim_status trtshim_init(const trtshim_init_options* opts, trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (opts == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "opts is NULL");
     if (opts->allow_engine_host_code != 0 && opts->allow_engine_host_code != 1)
@@ -916,7 +916,7 @@ trtshim_status trtshim_init(const trtshim_init_options* opts, trtshim_err* err) 
   });
 }
 
-trtshim_status trtshim_set_logger(trtshim_log_fn fn, uintptr_t user, int32_t max_severity, trtshim_err* err) {
+static trtshim_status trtshim_set_logger(trtshim_log_fn fn, uintptr_t user, int32_t max_severity, trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     LogSink s;
     if (fn != nullptr) {
@@ -932,7 +932,7 @@ trtshim_status trtshim_set_logger(trtshim_log_fn fn, uintptr_t user, int32_t max
   });
 }
 
-trtshim_status trtshim_build(const void* onnx, size_t onnx_len, const char* model_dir,
+static trtshim_status trtshim_build(const void* onnx, size_t onnx_len, const char* model_dir,
                              const trtshim_build_options* opts, trtshim_blob* plan, trtshim_blob* timing_cache_out,
                              trtshim_err* err) {
   return guarded(
@@ -940,14 +940,14 @@ trtshim_status trtshim_build(const void* onnx, size_t onnx_len, const char* mode
       Reach::kWorkersExclusive);
 }
 
-void trtshim_blob_free(trtshim_blob* b) {
+static void trtshim_blob_free(trtshim_blob* b) {
   if (b == nullptr) return;
   std::free(b->data);
   b->data = nullptr;
   b->len = 0;
 }
 
-trtshim_status trtshim_engine_load(const void* plan, size_t len, trtshim_engine** out, trtshim_err* err) {
+static trtshim_status trtshim_engine_load(const void* plan, size_t len, trtshim_engine** out, trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (out == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "out is NULL");
     if (plan == nullptr || len == 0) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "empty plan");
@@ -978,7 +978,7 @@ trtshim_status trtshim_engine_load(const void* plan, size_t len, trtshim_engine*
   }, Reach::kWorkers);
 }
 
-void trtshim_engine_free(trtshim_engine* e) {
+static void trtshim_engine_free(trtshim_engine* e) {
   // Errors TensorRT logs while destroying belong to nobody: without a scope
   // of their own they would reach a build or load running on another thread.
   ErrorCapture capture;
@@ -990,7 +990,7 @@ void trtshim_engine_free(trtshim_engine* e) {
   }
 }
 
-trtshim_status trtshim_engine_io_count(const trtshim_engine* e, int32_t* out, trtshim_err* err) {
+static trtshim_status trtshim_engine_io_count(const trtshim_engine* e, int32_t* out, trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (e == nullptr || out == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "engine or out is NULL");
     *out = static_cast<int32_t>(e->io.size());
@@ -998,7 +998,7 @@ trtshim_status trtshim_engine_io_count(const trtshim_engine* e, int32_t* out, tr
   });
 }
 
-trtshim_status trtshim_engine_io_info(const trtshim_engine* e, int32_t index, trtshim_io_info* out, trtshim_err* err) {
+static trtshim_status trtshim_engine_io_info(const trtshim_engine* e, int32_t index, trtshim_io_info* out, trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (e == nullptr || out == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "engine or out is NULL");
     if (index < 0 || static_cast<size_t>(index) >= e->io.size())
@@ -1013,7 +1013,7 @@ trtshim_status trtshim_engine_io_info(const trtshim_engine* e, int32_t index, tr
   });
 }
 
-trtshim_status trtshim_engine_profile_count(const trtshim_engine* e, int32_t* out, trtshim_err* err) {
+static trtshim_status trtshim_engine_profile_count(const trtshim_engine* e, int32_t* out, trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (e == nullptr || out == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "engine or out is NULL");
     *out = e->nb_profiles;
@@ -1021,7 +1021,7 @@ trtshim_status trtshim_engine_profile_count(const trtshim_engine* e, int32_t* ou
   });
 }
 
-trtshim_status trtshim_engine_device_memory_size(const trtshim_engine* e, int64_t* out, trtshim_err* err) {
+static trtshim_status trtshim_engine_device_memory_size(const trtshim_engine* e, int64_t* out, trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (e == nullptr || out == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "engine or out is NULL");
     *out = e->device_memory;
@@ -1029,7 +1029,7 @@ trtshim_status trtshim_engine_device_memory_size(const trtshim_engine* e, int64_
   });
 }
 
-trtshim_status trtshim_context_create(trtshim_engine* e, int32_t user_memory, trtshim_context** out,
+static trtshim_status trtshim_context_create(trtshim_engine* e, int32_t user_memory, trtshim_context** out,
                                       trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (e == nullptr || out == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "engine or out is NULL");
@@ -1051,7 +1051,7 @@ trtshim_status trtshim_context_create(trtshim_engine* e, int32_t user_memory, tr
   });
 }
 
-void trtshim_context_free(trtshim_context* c) {
+static void trtshim_context_free(trtshim_context* c) {
   ErrorCapture capture;  // as in trtshim_engine_free
   CaptureScope scope(capture, Reach::kOwnThread);
   try {
@@ -1060,7 +1060,7 @@ void trtshim_context_free(trtshim_context* c) {
   }
 }
 
-trtshim_status trtshim_context_set_device_memory(trtshim_context* c, void* mem, int64_t size, trtshim_err* err) {
+static trtshim_status trtshim_context_set_device_memory(trtshim_context* c, void* mem, int64_t size, trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (c == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "context is NULL");
     if (!c->user_memory)
@@ -1078,7 +1078,7 @@ trtshim_status trtshim_context_set_device_memory(trtshim_context* c, void* mem, 
   });
 }
 
-trtshim_status trtshim_context_set_profile(trtshim_context* c, int32_t profile, void* stream, trtshim_err* err) {
+static trtshim_status trtshim_context_set_profile(trtshim_context* c, int32_t profile, void* stream, trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (c == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "context is NULL");
     if (profile < 0 || profile >= c->engine->nb_profiles)
@@ -1089,7 +1089,7 @@ trtshim_status trtshim_context_set_profile(trtshim_context* c, int32_t profile, 
   });
 }
 
-trtshim_status trtshim_context_set_input_shape(trtshim_context* c, const char* name, const trtshim_dims* dims,
+static trtshim_status trtshim_context_set_input_shape(trtshim_context* c, const char* name, const trtshim_dims* dims,
                                                trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (c == nullptr || dims == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "context or dims is NULL");
@@ -1120,7 +1120,7 @@ trtshim_status trtshim_context_set_input_shape(trtshim_context* c, const char* n
   });
 }
 
-trtshim_status trtshim_context_tensor_shape(const trtshim_context* c, const char* name, trtshim_dims* out,
+static trtshim_status trtshim_context_tensor_shape(const trtshim_context* c, const char* name, trtshim_dims* out,
                                             trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (c == nullptr || out == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "context or out is NULL");
@@ -1146,7 +1146,7 @@ trtshim_status trtshim_context_tensor_shape(const trtshim_context* c, const char
   });
 }
 
-trtshim_status trtshim_context_set_tensor_address(trtshim_context* c, const char* name, void* addr,
+static trtshim_status trtshim_context_set_tensor_address(trtshim_context* c, const char* name, void* addr,
                                                   trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (c == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "context is NULL");
@@ -1159,7 +1159,7 @@ trtshim_status trtshim_context_set_tensor_address(trtshim_context* c, const char
   });
 }
 
-trtshim_status trtshim_context_set_input_consumed_event(trtshim_context* c, void* event, trtshim_err* err) {
+static trtshim_status trtshim_context_set_input_consumed_event(trtshim_context* c, void* event, trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (c == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "context is NULL");
     if (!c->ctx->setInputConsumedEvent(static_cast<cudaEvent_t>(event)))
@@ -1168,7 +1168,7 @@ trtshim_status trtshim_context_set_input_consumed_event(trtshim_context* c, void
   });
 }
 
-trtshim_status trtshim_context_enqueue(trtshim_context* c, void* stream, trtshim_err* err) {
+static trtshim_status trtshim_context_enqueue(trtshim_context* c, void* stream, trtshim_err* err) {
   return guarded(__func__, err, [&]() -> trtshim_status {
     if (c == nullptr) return fail(err, TRTSHIM_ERR_INVALID_ARGUMENT, "context is NULL");
     if (c->user_memory && !c->memory_set)
@@ -1184,3 +1184,37 @@ trtshim_status trtshim_context_enqueue(trtshim_context* c, void* stream, trtshim
 }
 
 }  // extern "C"
+
+namespace {
+
+trtshim_api make_api() {
+  trtshim_api a{};
+  a.init = trtshim_init;
+  a.get_info = trtshim_get_info;
+  a.set_logger = trtshim_set_logger;
+  a.build = trtshim_build;
+  a.blob_free = trtshim_blob_free;
+  a.engine_load = trtshim_engine_load;
+  a.engine_free = trtshim_engine_free;
+  a.engine_io_count = trtshim_engine_io_count;
+  a.engine_io_info = trtshim_engine_io_info;
+  a.engine_profile_count = trtshim_engine_profile_count;
+  a.engine_device_memory_size = trtshim_engine_device_memory_size;
+  a.context_create = trtshim_context_create;
+  a.context_free = trtshim_context_free;
+  a.context_set_device_memory = trtshim_context_set_device_memory;
+  a.context_set_profile = trtshim_context_set_profile;
+  a.context_set_input_shape = trtshim_context_set_input_shape;
+  a.context_tensor_shape = trtshim_context_tensor_shape;
+  a.context_set_tensor_address = trtshim_context_set_tensor_address;
+  a.context_set_input_consumed_event = trtshim_context_set_input_consumed_event;
+  a.context_enqueue = trtshim_context_enqueue;
+  return a;
+}
+
+}  // namespace
+
+extern "C" const trtshim_api* trtshim_get_api(uint32_t abi) {
+  static const trtshim_api api = make_api();
+  return abi == TRTSHIM_ABI_VERSION ? &api : nullptr;
+}

@@ -1,80 +1,101 @@
-// Both libraries are loaded by the Go binding with dlopen + dlsym of every
-// trtshim_* function, and refused when one is missing or the ABI differs.
-// This test does the same for whichever libraries this build produced: the
-// fake (TRTSHIM_FAKE_LIB) and, where TensorRT's libraries exist, the real
-// shim (TRTSHIM_REAL_LIB). The function list is read from trtshim.h itself
-// (TRTSHIM_HEADER), so adding a function to the header without implementing
-// it fails here. Loading the real shim needs TensorRT's libraries but no GPU.
+// Both libraries are loaded by the Go binding with dlopen, one dlsym (of
+// trtshim_get_api) and the table of calls it returns, and refused when the
+// symbol is missing or the table is not of this ABI. This test does the same
+// for whichever libraries this build produced: the fake (TRTSHIM_FAKE_LIB)
+// and, where TensorRT's libraries exist, the real shim (TRTSHIM_REAL_LIB).
+// The list of calls is read from trtshim.h itself (TRTSHIM_HEADER), so a
+// field added to struct trtshim_api that a library leaves NULL fails here,
+// as does a library exporting a call by name. Loading the real shim needs
+// TensorRT's libraries but no GPU.
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <regex>
-#include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "trtshim.h"
 
 namespace {
 
-std::set<std::string> HeaderFunctions() {
+// TableFields are the field names of struct trtshim_api, in order.
+std::vector<std::string> TableFields() {
   std::ifstream f(TRTSHIM_HEADER);
   std::stringstream ss;
   ss << f.rdbuf();
-  // Comments mention types ("returns a trtshim_status (TRTSHIM_OK = 0)"):
-  // read declarations only.
+  const std::string raw = ss.str();
+  const size_t begin = raw.find("typedef struct trtshim_api {");
+  const size_t end = raw.find("} trtshim_api;", begin);
+  if (begin == std::string::npos || end == std::string::npos) return {};
+  // Comments mention calls ("trtshim_init failed"): read declarations only.
   // (A loop, not std::regex: libstdc++'s regex recurses per character and
   // long comment blocks could exhaust the stack.)
-  const std::string raw = ss.str();
   std::string text;
-  for (size_t i = 0; i < raw.size();) {
+  for (size_t i = begin; i < end;) {
     if (raw.compare(i, 2, "/*") == 0) {
-      size_t end = raw.find("*/", i + 2);
-      i = end == std::string::npos ? raw.size() : end + 2;
+      size_t close = raw.find("*/", i + 2);
+      i = close == std::string::npos ? end : close + 2;
       text += ' ';
     } else {
       text += raw[i++];
     }
   }
-  std::set<std::string> names;
-  // "trtshim_status trtshim_build(" / "void trtshim_blob_free(": an
-  // identifier directly followed by '('; typedef'd pointer types are written
-  // "(*trtshim_log_fn)(" and do not match.
-  std::regex fn(R"(\b(trtshim_[a-z0-9_]+)\s*\()");
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), fn); it != std::sregex_iterator(); ++it)
-    names.insert((*it)[1].str());
+  std::vector<std::string> names;
+  // "trtshim_status (*init)(": a field is a pointer to function.
+  std::regex field(R"(\(\*\s*([a-z0-9_]+)\s*\)\s*\()");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), field); it != std::sregex_iterator(); ++it)
+    names.push_back((*it)[1].str());
   return names;
 }
 
-void CheckLibrary(const char* path, int32_t want_fake) {
+const trtshim_api* GetAPI(void* h, uint32_t abi) {
+  auto get_api = reinterpret_cast<trtshim_get_api_fn>(dlsym(h, "trtshim_get_api"));
+  return get_api ? get_api(abi) : nullptr;
+}
+
+void CheckLibrary(const char* path, bool fake) {
   void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   ASSERT_NE(h, nullptr) << dlerror();
-  std::set<std::string> names = HeaderFunctions();
-  ASSERT_GE(names.size(), 20u) << "could not read the function list from " << TRTSHIM_HEADER;
-  for (const std::string& n : names) EXPECT_NE(dlsym(h, n.c_str()), nullptr) << path << " lacks " << n;
+  ASSERT_NE(dlsym(h, "trtshim_get_api"), nullptr) << path << " does not export trtshim_get_api";
+  const trtshim_api* api = GetAPI(h, TRTSHIM_ABI_VERSION);
+  ASSERT_NE(api, nullptr) << path << " has no table for ABI " << TRTSHIM_ABI_VERSION;
+  EXPECT_EQ(GetAPI(h, TRTSHIM_ABI_VERSION - 1), nullptr);
+  EXPECT_EQ(GetAPI(h, TRTSHIM_ABI_VERSION + 1), nullptr);
+  EXPECT_EQ(GetAPI(h, 0), nullptr);
 
-  auto abi = reinterpret_cast<int32_t (*)(void)>(dlsym(h, "trtshim_abi_version"));
-  ASSERT_NE(abi, nullptr);
-  EXPECT_EQ(abi(), TRTSHIM_ABI_VERSION);
+  std::vector<std::string> names = TableFields();
+  ASSERT_GE(names.size(), 20u) << "could not read struct trtshim_api from " << TRTSHIM_HEADER;
+  // Every field is a function pointer: the header's list and the struct agree.
+  using any_fn = void (*)(void);
+  ASSERT_EQ(names.size() * sizeof(any_fn), sizeof(trtshim_api));
+  any_fn entries[sizeof(trtshim_api) / sizeof(any_fn)];
+  std::memcpy(entries, api, sizeof entries);
+  for (size_t i = 0; i < names.size(); i++) {
+    EXPECT_NE(entries[i], nullptr) << path << " leaves " << names[i] << " NULL";
+    // The calls are reached through the table only.
+    EXPECT_EQ(dlsym(h, ("trtshim_" + names[i]).c_str()), nullptr) << path << " exports trtshim_" << names[i];
+  }
+  EXPECT_EQ(dlsym(h, "trtshim_abi_version"), nullptr) << path << " still exports the ABI 2 version call";
 
-  auto info_fn = reinterpret_cast<trtshim_status (*)(trtshim_info*, trtshim_err*)>(dlsym(h, "trtshim_get_info"));
-  ASSERT_NE(info_fn, nullptr);
   trtshim_info info{};
   trtshim_err err{};
-  ASSERT_EQ(info_fn(&info, &err), TRTSHIM_OK) << err.msg;
+  ASSERT_EQ(api->get_info(&info, &err), TRTSHIM_OK) << err.msg;
   EXPECT_EQ(info.abi_version, TRTSHIM_ABI_VERSION);
-  EXPECT_EQ(info.needs_cuda_device, want_fake ? 0 : 1);
-  EXPECT_EQ(std::string(info.notice).empty(), want_fake == 0) << info.notice;
+  EXPECT_EQ(info.needs_cuda_device, fake ? 0 : 1);
+  EXPECT_EQ(std::string(info.notice).empty(), !fake) << info.notice;
   EXPECT_NE(std::string(info.description), "");
   // NULL out: an argument error with a message, never a crash.
-  EXPECT_EQ(info_fn(nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->get_info(nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(err.code, TRTSHIM_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(err.msg), "");
-  if (!want_fake) {
+  if (!fake) {
     EXPECT_GE(info.trt_major, 10);
   }
   dlclose(h);
@@ -82,18 +103,16 @@ void CheckLibrary(const char* path, int32_t want_fake) {
 
 }  // namespace
 
-TEST(Exports, HeaderListIsComplete) {
-  std::set<std::string> names = HeaderFunctions();
-  for (const char* n : {"trtshim_abi_version", "trtshim_get_info", "trtshim_set_logger", "trtshim_build",
-                        "trtshim_blob_free", "trtshim_engine_load", "trtshim_context_enqueue"})
-    EXPECT_TRUE(names.count(n)) << n;
-  EXPECT_FALSE(names.count("trtshim_log_fn"));
-  EXPECT_FALSE(names.count("trtshim_progress_fn"));
+TEST(Exports, HeaderTableIsRead) {
+  std::vector<std::string> names = TableFields();
+  for (const char* n : {"init", "get_info", "set_logger", "build", "blob_free", "engine_load", "context_enqueue"})
+    EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
+  EXPECT_EQ(names.front(), "init");
 }
 
 TEST(Exports, FakeLibrary) {
 #ifdef TRTSHIM_FAKE_LIB
-  CheckLibrary(TRTSHIM_FAKE_LIB, 1);
+  CheckLibrary(TRTSHIM_FAKE_LIB, true);
 #else
   GTEST_SKIP() << "csrc/fake/trtshim_fake.c not built";
 #endif
@@ -105,13 +124,15 @@ TEST(Exports, RealLibraryRejectsBadArguments) {
 #ifdef TRTSHIM_REAL_LIB
   void* h = dlopen(TRTSHIM_REAL_LIB, RTLD_NOW | RTLD_LOCAL);
   ASSERT_NE(h, nullptr) << dlerror();
-  auto get_info = reinterpret_cast<decltype(&trtshim_get_info)>(dlsym(h, "trtshim_get_info"));
-  auto set_logger = reinterpret_cast<decltype(&trtshim_set_logger)>(dlsym(h, "trtshim_set_logger"));
-  auto build = reinterpret_cast<decltype(&trtshim_build)>(dlsym(h, "trtshim_build"));
-  auto load = reinterpret_cast<decltype(&trtshim_engine_load)>(dlsym(h, "trtshim_engine_load"));
-  auto blob_free = reinterpret_cast<decltype(&trtshim_blob_free)>(dlsym(h, "trtshim_blob_free"));
-  auto engine_free = reinterpret_cast<decltype(&trtshim_engine_free)>(dlsym(h, "trtshim_engine_free"));
-  auto context_free = reinterpret_cast<decltype(&trtshim_context_free)>(dlsym(h, "trtshim_context_free"));
+  const trtshim_api* api = GetAPI(h, TRTSHIM_ABI_VERSION);
+  ASSERT_NE(api, nullptr);
+  auto get_info = api->get_info;
+  auto set_logger = api->set_logger;
+  auto build = api->build;
+  auto load = api->engine_load;
+  auto blob_free = api->blob_free;
+  auto engine_free = api->engine_free;
+  auto context_free = api->context_free;
   ASSERT_TRUE(get_info && set_logger && build && load && blob_free && engine_free && context_free);
 
   trtshim_err err{};
@@ -170,7 +191,7 @@ TEST(Exports, RealLibraryRejectsBadArguments) {
 
 TEST(Exports, RealLibrary) {
 #ifdef TRTSHIM_REAL_LIB
-  CheckLibrary(TRTSHIM_REAL_LIB, 0);
+  CheckLibrary(TRTSHIM_REAL_LIB, false);
 #else
   GTEST_SKIP() << "libtrtshim.so not built (no TensorRT libraries)";
 #endif
@@ -182,11 +203,11 @@ namespace {
 
 struct RealShim {
   void* h = nullptr;
-  decltype(&trtshim_init) init = nullptr;
-  decltype(&trtshim_get_info) get_info = nullptr;
-  decltype(&trtshim_engine_load) load = nullptr;
-  decltype(&trtshim_build) build = nullptr;
-  decltype(&trtshim_engine_free) engine_free = nullptr;
+  decltype(trtshim_api::init) init = nullptr;
+  decltype(trtshim_api::get_info) get_info = nullptr;
+  decltype(trtshim_api::engine_load) load = nullptr;
+  decltype(trtshim_api::build) build = nullptr;
+  decltype(trtshim_api::engine_free) engine_free = nullptr;
   // A private copy: trtshim_init is process-wide per loaded library, and
   // each test here wants its own first init.
   explicit RealShim(const std::string& src) {
@@ -199,11 +220,13 @@ struct RealShim {
     out.close();
     h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (h == nullptr) return;
-    init = reinterpret_cast<decltype(init)>(dlsym(h, "trtshim_init"));
-    get_info = reinterpret_cast<decltype(get_info)>(dlsym(h, "trtshim_get_info"));
-    load = reinterpret_cast<decltype(load)>(dlsym(h, "trtshim_engine_load"));
-    build = reinterpret_cast<decltype(build)>(dlsym(h, "trtshim_build"));
-    engine_free = reinterpret_cast<decltype(engine_free)>(dlsym(h, "trtshim_engine_free"));
+    const trtshim_api* api = GetAPI(h, TRTSHIM_ABI_VERSION);
+    if (api == nullptr) return;
+    init = api->init;
+    get_info = api->get_info;
+    load = api->engine_load;
+    build = api->build;
+    engine_free = api->engine_free;
   }
   ~RealShim() {
     // Not dlclosed: TensorRT, once opened, stays (as in trtserve).

@@ -1,5 +1,6 @@
 // fake_contract_test.cpp — the contract of csrc/fake/trtshim_fake.c, tested
-// through trtshim.h only (the spec is the fake's header comment).
+// through trtshim.h only, its calls through the table trtshim_get_api
+// returns (the spec is the fake's header comment).
 //
 // Direct build (what CMake does, by hand):
 //   cc -std=c11 -O2 -Wall -Wextra -Werror -fPIC -shared -Icsrc/include
@@ -23,6 +24,9 @@
 #include "trtshim.h"
 
 namespace {
+
+// Every call goes through the table, as trt/ calls the library.
+const trtshim_api* const api = trtshim_get_api(TRTSHIM_ABI_VERSION);
 
 // ---- helpers -----------------------------------------------------------------
 
@@ -58,19 +62,19 @@ struct Engine {
   trtshim_engine* e = nullptr;
   explicit Engine(const std::string& plan) {
     Err err;
-    trtshim_status st = trtshim_engine_load(plan.data(), plan.size(), &e, &err);
+    trtshim_status st = api->engine_load(plan.data(), plan.size(), &e, &err);
     EXPECT_EQ(st, TRTSHIM_OK) << err.msg();
   }
-  ~Engine() { trtshim_engine_free(e); }
+  ~Engine() { api->engine_free(e); }
 };
 
 struct Context {
   trtshim_context* c = nullptr;
   Context(trtshim_engine* e, int32_t user_memory = 0) {
     Err err;
-    EXPECT_EQ(trtshim_context_create(e, user_memory, &c, &err), TRTSHIM_OK) << err.msg();
+    EXPECT_EQ(api->context_create(e, user_memory, &c, &err), TRTSHIM_OK) << err.msg();
   }
-  ~Context() { trtshim_context_free(c); }
+  ~Context() { api->context_free(c); }
 };
 
 float Expected(int k, float m, int64_t j) { return (float)(k + 1) * m + (float)j * 0.001f; }
@@ -84,19 +88,19 @@ void RunAndCheck(trtshim_context* c, int64_t B, float seed) {
   std::vector<float> scores(B * 10, -1.f), boxes(B * 6, -1.f);
   Err err;
   trtshim_dims sh = D({B, 3, 4, 4});
-  ASSERT_EQ(trtshim_context_set_input_shape(c, "images", &sh, &err), TRTSHIM_OK) << err.msg();
+  ASSERT_EQ(api->context_set_input_shape(c, "images", &sh, &err), TRTSHIM_OK) << err.msg();
   trtshim_dims out{};
-  ASSERT_EQ(trtshim_context_tensor_shape(c, "scores", &out, &err), TRTSHIM_OK) << err.msg();
+  ASSERT_EQ(api->context_tensor_shape(c, "scores", &out, &err), TRTSHIM_OK) << err.msg();
   ASSERT_EQ(out.nb, 2);
   EXPECT_EQ(out.d[0], B);
   EXPECT_EQ(out.d[1], 10);
-  ASSERT_EQ(trtshim_context_tensor_shape(c, "boxes", &out, &err), TRTSHIM_OK) << err.msg();
+  ASSERT_EQ(api->context_tensor_shape(c, "boxes", &out, &err), TRTSHIM_OK) << err.msg();
   ASSERT_EQ(out.nb, 3);
   EXPECT_EQ(out.d[0], B);
-  ASSERT_EQ(trtshim_context_set_tensor_address(c, "images", in.data(), &err), TRTSHIM_OK);
-  ASSERT_EQ(trtshim_context_set_tensor_address(c, "scores", scores.data(), &err), TRTSHIM_OK);
-  ASSERT_EQ(trtshim_context_set_tensor_address(c, "boxes", boxes.data(), &err), TRTSHIM_OK);
-  ASSERT_EQ(trtshim_context_enqueue(c, nullptr, &err), TRTSHIM_OK) << err.msg();
+  ASSERT_EQ(api->context_set_tensor_address(c, "images", in.data(), &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_set_tensor_address(c, "scores", scores.data(), &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_set_tensor_address(c, "boxes", boxes.data(), &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_enqueue(c, nullptr, &err), TRTSHIM_OK) << err.msg();
   for (int64_t b = 0; b < B; b++) {
     double s = 0;
     for (int64_t j = 0; j < in_item; j++) s += in[b * in_item + j];
@@ -183,11 +187,14 @@ std::string BlobStr(const trtshim_blob& b) { return std::string((const char*)b.d
 // ---- library -------------------------------------------------------------------
 
 TEST(FakeLibrary, InfoAndAbi) {
-  EXPECT_EQ(trtshim_abi_version(), TRTSHIM_ABI_VERSION);
+  EXPECT_NE(trtshim_get_api(TRTSHIM_ABI_VERSION), nullptr);
+  EXPECT_EQ(trtshim_get_api(TRTSHIM_ABI_VERSION - 1), nullptr);
+  EXPECT_EQ(trtshim_get_api(TRTSHIM_ABI_VERSION + 1), nullptr);
+  EXPECT_EQ(trtshim_get_api(0), nullptr);
   trtshim_info info;
   memset(&info, 0x55, sizeof info);
   Err err;
-  ASSERT_EQ(trtshim_get_info(&info, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->get_info(&info, &err), TRTSHIM_OK);
   EXPECT_EQ(info.abi_version, TRTSHIM_ABI_VERSION);
   EXPECT_EQ(info.needs_cuda_device, 0);
   EXPECT_NE(std::string(info.notice).find("FAKE"), std::string::npos) << info.notice;
@@ -197,10 +204,10 @@ TEST(FakeLibrary, InfoAndAbi) {
   EXPECT_EQ(info.trt_runtime, 0);
   EXPECT_EQ(info.onnx_parser, 0);
   EXPECT_STREQ(info.description, "trtserve fake TensorRT shim: CPU math, not TensorRT");
-  EXPECT_EQ(trtshim_get_info(nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->get_info(nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(err.e.code, TRTSHIM_ERR_INVALID_ARGUMENT);
   EXPECT_FALSE(err.msg().empty());
-  EXPECT_EQ(trtshim_get_info(nullptr, nullptr), TRTSHIM_ERR_INVALID_ARGUMENT);  // err may be NULL
+  EXPECT_EQ(api->get_info(nullptr, nullptr), TRTSHIM_ERR_INVALID_ARGUMENT);  // err may be NULL
 }
 
 std::mutex g_log_mu;
@@ -212,19 +219,19 @@ void CollectLog(uintptr_t user, int32_t sev, const char* msg) {
 }
 void ResetingLog(uintptr_t, int32_t, const char*) {
   // A callback may call back into the shim (the logger lock is recursive).
-  EXPECT_EQ(trtshim_set_logger(nullptr, 0, 0, nullptr), TRTSHIM_OK);
+  EXPECT_EQ(api->set_logger(nullptr, 0, 0, nullptr), TRTSHIM_OK);
   std::lock_guard<std::mutex> l(g_log_mu);
   g_logs.emplace_back(-1, "reset");
 }
 
 TEST(FakeLibrary, Logger) {
   Err err;
-  EXPECT_EQ(trtshim_set_logger(CollectLog, 42, 7, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  ASSERT_EQ(trtshim_set_logger(CollectLog, 42, TRTSHIM_LOG_INFO, &err), TRTSHIM_OK);
+  EXPECT_EQ(api->set_logger(CollectLog, 42, 7, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  ASSERT_EQ(api->set_logger(CollectLog, 42, TRTSHIM_LOG_INFO, &err), TRTSHIM_OK);
   g_logs.clear();
   { Engine e(kPlan); }
   trtshim_engine* bad = nullptr;
-  EXPECT_EQ(trtshim_engine_load("junk", 4, &bad, &err), TRTSHIM_ERR_DESERIALIZE);
+  EXPECT_EQ(api->engine_load("junk", 4, &bad, &err), TRTSHIM_ERR_DESERIALIZE);
   {
     std::lock_guard<std::mutex> l(g_log_mu);
     ASSERT_EQ(g_logs.size(), 2u);
@@ -235,9 +242,9 @@ TEST(FakeLibrary, Logger) {
     g_logs.clear();
   }
   // max_severity ERROR drops INFO.
-  ASSERT_EQ(trtshim_set_logger(CollectLog, 42, TRTSHIM_LOG_ERROR, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->set_logger(CollectLog, 42, TRTSHIM_LOG_ERROR, &err), TRTSHIM_OK);
   { Engine e(kPlan); }
-  EXPECT_EQ(trtshim_engine_load("junk", 4, &bad, &err), TRTSHIM_ERR_DESERIALIZE);
+  EXPECT_EQ(api->engine_load("junk", 4, &bad, &err), TRTSHIM_ERR_DESERIALIZE);
   {
     std::lock_guard<std::mutex> l(g_log_mu);
     ASSERT_EQ(g_logs.size(), 1u);
@@ -245,7 +252,7 @@ TEST(FakeLibrary, Logger) {
     g_logs.clear();
   }
   // Re-entrant callback: resets the logger from inside it, no deadlock.
-  ASSERT_EQ(trtshim_set_logger(ResetingLog, 0, TRTSHIM_LOG_VERBOSE, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->set_logger(ResetingLog, 0, TRTSHIM_LOG_VERBOSE, &err), TRTSHIM_OK);
   { Engine e(kPlan); }
   { Engine e(kPlan); }  // default logger now: INFO goes nowhere
   {
@@ -253,7 +260,7 @@ TEST(FakeLibrary, Logger) {
     EXPECT_EQ(g_logs.size(), 1u);
     g_logs.clear();
   }
-  EXPECT_EQ(trtshim_set_logger(nullptr, 0, 99, &err), TRTSHIM_OK);  // severity ignored then
+  EXPECT_EQ(api->set_logger(nullptr, 0, 99, &err), TRTSHIM_OK);  // severity ignored then
 }
 
 // ---- plans and engines ------------------------------------------------------------
@@ -263,10 +270,10 @@ TEST(FakeEngine, IoListing) {
   ASSERT_NE(eng.e, nullptr);
   Err err;
   int32_t n = -1;
-  ASSERT_EQ(trtshim_engine_io_count(eng.e, &n, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->engine_io_count(eng.e, &n, &err), TRTSHIM_OK);
   EXPECT_EQ(n, 3);
   trtshim_io_info io;
-  ASSERT_EQ(trtshim_engine_io_info(eng.e, 0, &io, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->engine_io_info(eng.e, 0, &io, &err), TRTSHIM_OK);
   EXPECT_STREQ(io.name, "images");
   EXPECT_EQ(io.mode, TRTSHIM_IO_INPUT);
   EXPECT_EQ(io.dtype, TRTSHIM_DTYPE_FLOAT);
@@ -280,19 +287,19 @@ TEST(FakeEngine, IoListing) {
   EXPECT_EQ(io.max.nb, 4);
   EXPECT_EQ(io.data_dependent, 0);
   EXPECT_EQ(io.linear, 1);
-  ASSERT_EQ(trtshim_engine_io_info(eng.e, 2, &io, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->engine_io_info(eng.e, 2, &io, &err), TRTSHIM_OK);
   EXPECT_STREQ(io.name, "boxes");
   EXPECT_EQ(io.mode, TRTSHIM_IO_OUTPUT);
   EXPECT_EQ(io.shape.nb, 3);
   EXPECT_EQ(io.has_profile, 0);
   EXPECT_EQ(io.linear, 1);
-  EXPECT_EQ(trtshim_engine_io_info(eng.e, 3, &io, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_engine_io_info(eng.e, -1, &io, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->engine_io_info(eng.e, 3, &io, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->engine_io_info(eng.e, -1, &io, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
   int32_t p = -1;
-  ASSERT_EQ(trtshim_engine_profile_count(eng.e, &p, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->engine_profile_count(eng.e, &p, &err), TRTSHIM_OK);
   EXPECT_EQ(p, 1);
   int64_t mem = -1;
-  ASSERT_EQ(trtshim_engine_device_memory_size(eng.e, &mem, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->engine_device_memory_size(eng.e, &mem, &err), TRTSHIM_OK);
   EXPECT_EQ(mem, 4096);
 }
 
@@ -307,30 +314,30 @@ TEST(FakeEngine, StaticInputAndOptions) {
   ASSERT_NE(eng.e, nullptr);
   trtshim_io_info io;
   Err err;
-  ASSERT_EQ(trtshim_engine_io_info(eng.e, 0, &io, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->engine_io_info(eng.e, 0, &io, &err), TRTSHIM_OK);
   EXPECT_EQ(io.has_profile, 0);
   EXPECT_EQ(io.min.nb, 2);
   EXPECT_EQ(io.max.d[1], 3);
   int64_t mem = -1;
-  ASSERT_EQ(trtshim_engine_device_memory_size(eng.e, &mem, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->engine_device_memory_size(eng.e, &mem, &err), TRTSHIM_OK);
   EXPECT_EQ(mem, 0);
   // A static input needs no set_input_shape; outputs resolve at once.
   Context ctx(eng.e);
   trtshim_dims d{};
-  ASSERT_EQ(trtshim_context_tensor_shape(ctx.c, "o", &d, &err), TRTSHIM_OK) << err.msg();
+  ASSERT_EQ(api->context_tensor_shape(ctx.c, "o", &d, &err), TRTSHIM_OK) << err.msg();
   EXPECT_EQ(d.d[0], 2);
   EXPECT_EQ(d.d[1], 4);
   std::vector<float> a = {1, 2, 3, 10, 20, 30}, o(8);
-  ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "a", a.data(), &err), TRTSHIM_OK);
-  ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "o", o.data(), &err), TRTSHIM_OK);
-  ASSERT_EQ(trtshim_context_enqueue(ctx.c, (void*)0x1234, &err), TRTSHIM_OK) << err.msg();
+  ASSERT_EQ(api->context_set_tensor_address(ctx.c, "a", a.data(), &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_set_tensor_address(ctx.c, "o", o.data(), &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_enqueue(ctx.c, (void*)0x1234, &err), TRTSHIM_OK) << err.msg();
   EXPECT_FLOAT_EQ(o[0], 2.f);
   EXPECT_FLOAT_EQ(o[3], 2.f + 3 * 0.001f);
   EXPECT_FLOAT_EQ(o[4], 20.f);
   // Setting a static input to its own shape is fine; another shape is not.
   trtshim_dims same = D({2, 3}), other = D({1, 3});
-  EXPECT_EQ(trtshim_context_set_input_shape(ctx.c, "a", &same, &err), TRTSHIM_OK);
-  EXPECT_EQ(trtshim_context_set_input_shape(ctx.c, "a", &other, &err), TRTSHIM_ERR_SHAPE);
+  EXPECT_EQ(api->context_set_input_shape(ctx.c, "a", &same, &err), TRTSHIM_OK);
+  EXPECT_EQ(api->context_set_input_shape(ctx.c, "a", &other, &err), TRTSHIM_ERR_SHAPE);
 }
 
 TEST(FakeEngine, BadPlans) {
@@ -379,7 +386,7 @@ TEST(FakeEngine, BadPlans) {
     trtshim_engine* sentinel = (trtshim_engine*)0x1;
     trtshim_engine* e = sentinel;
     Err err;
-    EXPECT_EQ(trtshim_engine_load(c.plan.data(), c.plan.size(), &e, &err), c.want) << c.plan;
+    EXPECT_EQ(api->engine_load(c.plan.data(), c.plan.size(), &e, &err), c.want) << c.plan;
     EXPECT_EQ(err.e.code, c.want);
     EXPECT_NE(err.msg().find(c.in_msg), std::string::npos) << err.msg();
     EXPECT_EQ(e, sentinel) << "out-param written on failure";
@@ -389,7 +396,7 @@ TEST(FakeEngine, BadPlans) {
   for (int i = 0; i < 16; i++) many += "output o" + std::to_string(i) + " FLOAT 1\n";
   trtshim_engine* e = nullptr;
   Err err;
-  EXPECT_EQ(trtshim_engine_load(many.data(), many.size(), &e, &err), TRTSHIM_ERR_DESERIALIZE);
+  EXPECT_EQ(api->engine_load(many.data(), many.size(), &e, &err), TRTSHIM_ERR_DESERIALIZE);
   EXPECT_NE(err.msg().find("more than 16"), std::string::npos) << err.msg();
 }
 
@@ -399,13 +406,13 @@ TEST(FakeContext, EnqueueBatch1And8) {
   Engine eng(kPlan);
   Context ctx(eng.e);
   Err err;
-  ASSERT_EQ(trtshim_context_set_profile(ctx.c, 0, nullptr, &err), TRTSHIM_OK);
-  ASSERT_EQ(trtshim_context_set_input_consumed_event(ctx.c, (void*)0x42, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_set_profile(ctx.c, 0, nullptr, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_set_input_consumed_event(ctx.c, (void*)0x42, &err), TRTSHIM_OK);
   RunAndCheck(ctx.c, 1, 0.5f);
   RunAndCheck(ctx.c, 8, -3.0f);
   RunAndCheck(ctx.c, 4, 100.0f);
   trtshim_dims in{};
-  ASSERT_EQ(trtshim_context_tensor_shape(ctx.c, "images", &in, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_tensor_shape(ctx.c, "images", &in, &err), TRTSHIM_OK);
   EXPECT_EQ(in.d[0], 4);
 }
 
@@ -416,49 +423,49 @@ TEST(FakeContext, ShapeErrors) {
   trtshim_dims out{};
   out.nb = 77;
   // Nothing set yet: shapes unknown.
-  EXPECT_EQ(trtshim_context_tensor_shape(ctx.c, "images", &out, &err), TRTSHIM_ERR_SHAPE);
-  EXPECT_EQ(trtshim_context_tensor_shape(ctx.c, "scores", &out, &err), TRTSHIM_ERR_SHAPE);
+  EXPECT_EQ(api->context_tensor_shape(ctx.c, "images", &out, &err), TRTSHIM_ERR_SHAPE);
+  EXPECT_EQ(api->context_tensor_shape(ctx.c, "scores", &out, &err), TRTSHIM_ERR_SHAPE);
   EXPECT_NE(err.msg().find("images"), std::string::npos) << err.msg();
   EXPECT_EQ(out.nb, 77) << "out-param written on failure";
-  EXPECT_EQ(trtshim_context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_SHAPE);
+  EXPECT_EQ(api->context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_SHAPE);
   EXPECT_NE(err.msg().find("images"), std::string::npos) << err.msg();
 
   trtshim_dims big = D({16, 3, 4, 4});
-  EXPECT_EQ(trtshim_context_set_input_shape(ctx.c, "images", &big, &err), TRTSHIM_ERR_SHAPE);
+  EXPECT_EQ(api->context_set_input_shape(ctx.c, "images", &big, &err), TRTSHIM_ERR_SHAPE);
   EXPECT_EQ(err.e.code, TRTSHIM_ERR_SHAPE);
   EXPECT_NE(err.msg().find("images"), std::string::npos) << err.msg();
   EXPECT_NE(err.msg().find("[16,3,4,4]"), std::string::npos) << err.msg();
   EXPECT_NE(err.msg().find("[1,3,4,4]..[8,3,4,4]"), std::string::npos) << err.msg();
   trtshim_dims zero = D({0, 3, 4, 4});
-  EXPECT_EQ(trtshim_context_set_input_shape(ctx.c, "images", &zero, &err), TRTSHIM_ERR_SHAPE);
+  EXPECT_EQ(api->context_set_input_shape(ctx.c, "images", &zero, &err), TRTSHIM_ERR_SHAPE);
   trtshim_dims rank = D({2, 3, 4});
-  EXPECT_EQ(trtshim_context_set_input_shape(ctx.c, "images", &rank, &err), TRTSHIM_ERR_SHAPE);
+  EXPECT_EQ(api->context_set_input_shape(ctx.c, "images", &rank, &err), TRTSHIM_ERR_SHAPE);
   EXPECT_NE(err.msg().find("rank"), std::string::npos) << err.msg();
   trtshim_dims fixed = D({2, 3, 5, 4});
-  EXPECT_EQ(trtshim_context_set_input_shape(ctx.c, "images", &fixed, &err), TRTSHIM_ERR_SHAPE);
+  EXPECT_EQ(api->context_set_input_shape(ctx.c, "images", &fixed, &err), TRTSHIM_ERR_SHAPE);
   EXPECT_NE(err.msg().find("[2,3,5,4]"), std::string::npos) << err.msg();
   // Still unset after the failures.
-  EXPECT_EQ(trtshim_context_tensor_shape(ctx.c, "images", &out, &err), TRTSHIM_ERR_SHAPE);
+  EXPECT_EQ(api->context_tensor_shape(ctx.c, "images", &out, &err), TRTSHIM_ERR_SHAPE);
 
   trtshim_dims ok = D({2, 3, 4, 4});
-  EXPECT_EQ(trtshim_context_set_input_shape(ctx.c, "nope", &ok, &err), TRTSHIM_ERR_NOT_FOUND);
+  EXPECT_EQ(api->context_set_input_shape(ctx.c, "nope", &ok, &err), TRTSHIM_ERR_NOT_FOUND);
   EXPECT_NE(err.msg().find("nope"), std::string::npos) << err.msg();
-  EXPECT_EQ(trtshim_context_tensor_shape(ctx.c, "nope", &out, &err), TRTSHIM_ERR_NOT_FOUND);
-  EXPECT_EQ(trtshim_context_set_tensor_address(ctx.c, "nope", &out, &err), TRTSHIM_ERR_NOT_FOUND);
-  EXPECT_EQ(trtshim_context_set_input_shape(ctx.c, "scores", &ok, &err),
+  EXPECT_EQ(api->context_tensor_shape(ctx.c, "nope", &out, &err), TRTSHIM_ERR_NOT_FOUND);
+  EXPECT_EQ(api->context_set_tensor_address(ctx.c, "nope", &out, &err), TRTSHIM_ERR_NOT_FOUND);
+  EXPECT_EQ(api->context_set_input_shape(ctx.c, "scores", &ok, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_set_profile(ctx.c, 1, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_set_profile(ctx.c, -1, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->context_set_profile(ctx.c, 1, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->context_set_profile(ctx.c, -1, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
 
   // A name far longer than the limits: NOT_FOUND with a bounded message.
   std::string longname(5000, 'n');
   err.Reset();
-  EXPECT_EQ(trtshim_context_set_input_shape(ctx.c, longname.c_str(), &ok, &err),
+  EXPECT_EQ(api->context_set_input_shape(ctx.c, longname.c_str(), &ok, &err),
             TRTSHIM_ERR_NOT_FOUND);
   EXPECT_LT(err.msg().size(), (size_t)TRTSHIM_ERR_LEN);
 
-  ASSERT_EQ(trtshim_context_set_input_shape(ctx.c, "images", &ok, &err), TRTSHIM_OK);
-  ASSERT_EQ(trtshim_context_tensor_shape(ctx.c, "scores", &out, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_set_input_shape(ctx.c, "images", &ok, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_tensor_shape(ctx.c, "scores", &out, &err), TRTSHIM_OK);
   EXPECT_EQ(out.d[0], 2);
 }
 
@@ -468,16 +475,16 @@ TEST(FakeContext, MissingAddress) {
   Err err;
   trtshim_dims sh = D({2, 3, 4, 4});
   std::vector<float> in(2 * 48), scores(20), boxes(12);
-  ASSERT_EQ(trtshim_context_set_input_shape(ctx.c, "images", &sh, &err), TRTSHIM_OK);
-  ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "images", in.data(), &err), TRTSHIM_OK);
-  ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "scores", scores.data(), &err), TRTSHIM_OK);
-  EXPECT_EQ(trtshim_context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  ASSERT_EQ(api->context_set_input_shape(ctx.c, "images", &sh, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_set_tensor_address(ctx.c, "images", in.data(), &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_set_tensor_address(ctx.c, "scores", scores.data(), &err), TRTSHIM_OK);
+  EXPECT_EQ(api->context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
   EXPECT_NE(err.msg().find("boxes"), std::string::npos) << err.msg();
-  ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "boxes", boxes.data(), &err), TRTSHIM_OK);
-  EXPECT_EQ(trtshim_context_enqueue(ctx.c, nullptr, &err), TRTSHIM_OK) << err.msg();
+  ASSERT_EQ(api->context_set_tensor_address(ctx.c, "boxes", boxes.data(), &err), TRTSHIM_OK);
+  EXPECT_EQ(api->context_enqueue(ctx.c, nullptr, &err), TRTSHIM_OK) << err.msg();
   // NULL unsets.
-  ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "images", nullptr, &err), TRTSHIM_OK);
-  EXPECT_EQ(trtshim_context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  ASSERT_EQ(api->context_set_tensor_address(ctx.c, "images", nullptr, &err), TRTSHIM_OK);
+  EXPECT_EQ(api->context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
   EXPECT_NE(err.msg().find("images"), std::string::npos) << err.msg();
 }
 
@@ -487,33 +494,33 @@ TEST(FakeContext, UserMemory) {
   {
     Context plain(eng.e, 0);
     char buf[4096];
-    EXPECT_EQ(trtshim_context_set_device_memory(plain.c, buf, sizeof buf, &err),
+    EXPECT_EQ(api->context_set_device_memory(plain.c, buf, sizeof buf, &err),
               TRTSHIM_ERR_INVALID_ARGUMENT);
   }
   trtshim_context* c = nullptr;
-  EXPECT_EQ(trtshim_context_create(eng.e, 2, &c, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->context_create(eng.e, 2, &c, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(c, nullptr);
   Context ctx(eng.e, 1);
   // Enqueue before set_device_memory fails, even with everything else ready.
   const int64_t B = 2;
   std::vector<float> in(B * 48, 1.f), scores(B * 10), boxes(B * 6);
   trtshim_dims sh = D({B, 3, 4, 4});
-  ASSERT_EQ(trtshim_context_set_input_shape(ctx.c, "images", &sh, &err), TRTSHIM_OK);
-  ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "images", in.data(), &err), TRTSHIM_OK);
-  ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "scores", scores.data(), &err), TRTSHIM_OK);
-  ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "boxes", boxes.data(), &err), TRTSHIM_OK);
-  EXPECT_EQ(trtshim_context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  ASSERT_EQ(api->context_set_input_shape(ctx.c, "images", &sh, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_set_tensor_address(ctx.c, "images", in.data(), &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_set_tensor_address(ctx.c, "scores", scores.data(), &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_set_tensor_address(ctx.c, "boxes", boxes.data(), &err), TRTSHIM_OK);
+  EXPECT_EQ(api->context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
   EXPECT_NE(err.msg().find("device memory"), std::string::npos) << err.msg();
   std::vector<char> mem(4096);
-  EXPECT_EQ(trtshim_context_set_device_memory(ctx.c, mem.data(), 4095, &err),
+  EXPECT_EQ(api->context_set_device_memory(ctx.c, mem.data(), 4095, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_set_device_memory(ctx.c, nullptr, 4096, &err),
+  EXPECT_EQ(api->context_set_device_memory(ctx.c, nullptr, 4096, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_set_device_memory(ctx.c, mem.data(), -1, &err),
+  EXPECT_EQ(api->context_set_device_memory(ctx.c, mem.data(), -1, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  ASSERT_EQ(trtshim_context_set_device_memory(ctx.c, mem.data(), 4096, &err), TRTSHIM_OK);
-  EXPECT_EQ(trtshim_context_enqueue(ctx.c, nullptr, &err), TRTSHIM_OK) << err.msg();
+  EXPECT_EQ(api->context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  ASSERT_EQ(api->context_set_device_memory(ctx.c, mem.data(), 4096, &err), TRTSHIM_OK);
+  EXPECT_EQ(api->context_enqueue(ctx.c, nullptr, &err), TRTSHIM_OK) << err.msg();
   EXPECT_FLOAT_EQ(scores[0], 1.f);
   EXPECT_FLOAT_EQ(boxes[7], 2.f + 0.001f);
 }
@@ -527,18 +534,18 @@ TEST(FakeContext, FaultInjection) {
   Context ctx(eng.e);
   Err err;
   float a[2] = {1, 3}, o[2] = {0, 0};
-  ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "a", a, &err), TRTSHIM_OK);
-  ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "o", o, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_set_tensor_address(ctx.c, "a", a, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_set_tensor_address(ctx.c, "o", o, &err), TRTSHIM_OK);
   std::vector<trtshim_status> got;
-  for (int i = 0; i < 7; i++) got.push_back(trtshim_context_enqueue(ctx.c, nullptr, &err));
+  for (int i = 0; i < 7; i++) got.push_back(api->context_enqueue(ctx.c, nullptr, &err));
   std::vector<trtshim_status> want = {0, 0, TRTSHIM_ERR_RUNTIME, 0, 0, TRTSHIM_ERR_RUNTIME, 0};
   EXPECT_EQ(got, want);
   EXPECT_FLOAT_EQ(o[0], 2.f);
   // The counter is per context.
   Context other(eng.e);
-  ASSERT_EQ(trtshim_context_set_tensor_address(other.c, "a", a, &err), TRTSHIM_OK);
-  ASSERT_EQ(trtshim_context_set_tensor_address(other.c, "o", o, &err), TRTSHIM_OK);
-  EXPECT_EQ(trtshim_context_enqueue(other.c, nullptr, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_set_tensor_address(other.c, "a", a, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->context_set_tensor_address(other.c, "o", o, &err), TRTSHIM_OK);
+  EXPECT_EQ(api->context_enqueue(other.c, nullptr, &err), TRTSHIM_OK);
 }
 
 TEST(FakeContext, NonFloatAndBatchRules) {
@@ -550,10 +557,10 @@ TEST(FakeContext, NonFloatAndBatchRules) {
     ASSERT_NE(eng.e, nullptr);
     trtshim_io_info io;
     Err err;
-    ASSERT_EQ(trtshim_engine_io_info(eng.e, 0, &io, &err), TRTSHIM_OK);
+    ASSERT_EQ(api->engine_io_info(eng.e, 0, &io, &err), TRTSHIM_OK);
     EXPECT_EQ(io.dtype, TRTSHIM_DTYPE_HALF);
     Context ctx(eng.e);
-    EXPECT_EQ(trtshim_context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_UNSUPPORTED);
+    EXPECT_EQ(api->context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_UNSUPPORTED);
     EXPECT_NE(err.msg().find("HALF"), std::string::npos) << err.msg();
   }
   {
@@ -569,25 +576,25 @@ TEST(FakeContext, NonFloatAndBatchRules) {
     Err err;
     float a[8] = {1, 2, 3, 4, 5, 6, 7, 8}, b[4] = {}, o[12] = {}, p[2] = {};
     for (auto [n, ptr] : {std::pair<const char*, void*>{"a", a}, {"b", b}, {"o", o}, {"p", p}})
-      ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, n, ptr, &err), TRTSHIM_OK);
+      ASSERT_EQ(api->context_set_tensor_address(ctx.c, n, ptr, &err), TRTSHIM_OK);
     trtshim_dims a2 = D({2, 2}), b3 = D({3}), b2 = D({2}), a3 = D({3, 2});
-    ASSERT_EQ(trtshim_context_set_input_shape(ctx.c, "a", &a2, &err), TRTSHIM_OK);
+    ASSERT_EQ(api->context_set_input_shape(ctx.c, "a", &a2, &err), TRTSHIM_OK);
     trtshim_dims out{};
-    EXPECT_EQ(trtshim_context_tensor_shape(ctx.c, "o", &out, &err), TRTSHIM_ERR_SHAPE);
+    EXPECT_EQ(api->context_tensor_shape(ctx.c, "o", &out, &err), TRTSHIM_ERR_SHAPE);
     EXPECT_NE(err.msg().find("'b'"), std::string::npos) << err.msg();
-    ASSERT_EQ(trtshim_context_set_input_shape(ctx.c, "b", &b3, &err), TRTSHIM_OK);
-    EXPECT_EQ(trtshim_context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_SHAPE);
+    ASSERT_EQ(api->context_set_input_shape(ctx.c, "b", &b3, &err), TRTSHIM_OK);
+    EXPECT_EQ(api->context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_SHAPE);
     EXPECT_NE(err.msg().find("batch"), std::string::npos) << err.msg();
-    ASSERT_EQ(trtshim_context_set_input_shape(ctx.c, "b", &b2, &err), TRTSHIM_OK);
-    ASSERT_EQ(trtshim_context_enqueue(ctx.c, nullptr, &err), TRTSHIM_OK) << err.msg();
+    ASSERT_EQ(api->context_set_input_shape(ctx.c, "b", &b2, &err), TRTSHIM_OK);
+    ASSERT_EQ(api->context_enqueue(ctx.c, nullptr, &err), TRTSHIM_OK) << err.msg();
     // o is output 0, p output 1; m = 1.5, 3.5.
     EXPECT_FLOAT_EQ(o[0], 1.5f);
     EXPECT_FLOAT_EQ(o[5], 3.5f + 0.002f);
     EXPECT_FLOAT_EQ(p[0], 3.0f);
     EXPECT_FLOAT_EQ(p[1], 7.0f);
-    ASSERT_EQ(trtshim_context_set_input_shape(ctx.c, "a", &a3, &err), TRTSHIM_OK);
-    ASSERT_EQ(trtshim_context_set_input_shape(ctx.c, "b", &b3, &err), TRTSHIM_OK);
-    EXPECT_EQ(trtshim_context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_UNSUPPORTED);
+    ASSERT_EQ(api->context_set_input_shape(ctx.c, "a", &a3, &err), TRTSHIM_OK);
+    ASSERT_EQ(api->context_set_input_shape(ctx.c, "b", &b3, &err), TRTSHIM_OK);
+    EXPECT_EQ(api->context_enqueue(ctx.c, nullptr, &err), TRTSHIM_ERR_UNSUPPORTED);
     EXPECT_NE(err.msg().find("'p'"), std::string::npos) << err.msg();
   }
 }
@@ -596,12 +603,12 @@ TEST(FakeContext, EngineFreedBeforeContext) {
   // A caller bug, but the fake keeps the engine alive (ASan checks this).
   trtshim_engine* e = nullptr;
   Err err;
-  ASSERT_EQ(trtshim_engine_load(kPlan, sizeof kPlan - 1, &e, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->engine_load(kPlan, sizeof kPlan - 1, &e, &err), TRTSHIM_OK);
   trtshim_context* c = nullptr;
-  ASSERT_EQ(trtshim_context_create(e, 0, &c, &err), TRTSHIM_OK);
-  trtshim_engine_free(e);
+  ASSERT_EQ(api->context_create(e, 0, &c, &err), TRTSHIM_OK);
+  api->engine_free(e);
   RunAndCheck(c, 3, 1.0f);
-  trtshim_context_free(c);
+  api->context_free(c);
 }
 
 TEST(FakeContext, ConcurrentContexts) {
@@ -613,7 +620,7 @@ TEST(FakeContext, ConcurrentContexts) {
     ts.emplace_back([&, t] {
       Context ctx(eng.e, t % 2);
       std::vector<char> mem(4096);
-      if (t % 2) trtshim_context_set_device_memory(ctx.c, mem.data(), (int64_t)mem.size(), nullptr);
+      if (t % 2) api->context_set_device_memory(ctx.c, mem.data(), (int64_t)mem.size(), nullptr);
       for (int i = 0; i < 200; i++) {
         RunAndCheck(ctx.c, 1 + (t + i) % 8, (float)(t * 1000 + i));
         if (::testing::Test::HasFailure()) {
@@ -637,57 +644,57 @@ TEST(FakeContext, NullArguments) {
   int64_t m;
   trtshim_io_info io;
   trtshim_dims d = D({1, 3, 4, 4});
-  EXPECT_EQ(trtshim_engine_load(nullptr, 10, &e, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_engine_load(kPlan, sizeof kPlan - 1, nullptr, &err),
+  EXPECT_EQ(api->engine_load(nullptr, 10, &e, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->engine_load(kPlan, sizeof kPlan - 1, nullptr, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_engine_io_count(nullptr, &n, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_engine_io_count(eng.e, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_engine_io_info(nullptr, 0, &io, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_engine_io_info(eng.e, 0, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_engine_profile_count(nullptr, &n, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_engine_profile_count(eng.e, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_engine_device_memory_size(nullptr, &m, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_engine_device_memory_size(eng.e, nullptr, &err),
+  EXPECT_EQ(api->engine_io_count(nullptr, &n, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->engine_io_count(eng.e, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->engine_io_info(nullptr, 0, &io, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->engine_io_info(eng.e, 0, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->engine_profile_count(nullptr, &n, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->engine_profile_count(eng.e, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->engine_device_memory_size(nullptr, &m, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->engine_device_memory_size(eng.e, nullptr, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_create(nullptr, 0, &c, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_create(eng.e, 0, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_set_device_memory(nullptr, nullptr, 0, &err),
+  EXPECT_EQ(api->context_create(nullptr, 0, &c, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->context_create(eng.e, 0, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->context_set_device_memory(nullptr, nullptr, 0, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_set_profile(nullptr, 0, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_set_input_shape(nullptr, "images", &d, &err),
+  EXPECT_EQ(api->context_set_profile(nullptr, 0, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->context_set_input_shape(nullptr, "images", &d, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_set_input_shape(ctx.c, nullptr, &d, &err),
+  EXPECT_EQ(api->context_set_input_shape(ctx.c, nullptr, &d, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_set_input_shape(ctx.c, "images", nullptr, &err),
+  EXPECT_EQ(api->context_set_input_shape(ctx.c, "images", nullptr, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_tensor_shape(nullptr, "images", &d, &err),
+  EXPECT_EQ(api->context_tensor_shape(nullptr, "images", &d, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_tensor_shape(ctx.c, nullptr, &d, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_tensor_shape(ctx.c, "images", nullptr, &err),
+  EXPECT_EQ(api->context_tensor_shape(ctx.c, nullptr, &d, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->context_tensor_shape(ctx.c, "images", nullptr, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_set_tensor_address(nullptr, "images", &d, &err),
+  EXPECT_EQ(api->context_set_tensor_address(nullptr, "images", &d, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_set_tensor_address(ctx.c, nullptr, &d, &err),
+  EXPECT_EQ(api->context_set_tensor_address(ctx.c, nullptr, &d, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_set_input_consumed_event(nullptr, nullptr, &err),
+  EXPECT_EQ(api->context_set_input_consumed_event(nullptr, nullptr, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_enqueue(nullptr, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_context_enqueue(nullptr, nullptr, nullptr), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->context_enqueue(nullptr, nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->context_enqueue(nullptr, nullptr, nullptr), TRTSHIM_ERR_INVALID_ARGUMENT);
   trtshim_build_options o = DefaultOpts();
   trtshim_blob plan{};
   std::string onnx = SmallOnnx();
-  EXPECT_EQ(trtshim_build(nullptr, 10, nullptr, &o, &plan, nullptr, &err),
+  EXPECT_EQ(api->build(nullptr, 10, nullptr, &o, &plan, nullptr, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_build(onnx.data(), onnx.size(), nullptr, nullptr, &plan, nullptr, &err),
+  EXPECT_EQ(api->build(onnx.data(), onnx.size(), nullptr, nullptr, &plan, nullptr, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_build(onnx.data(), onnx.size(), nullptr, &o, nullptr, nullptr, &err),
+  EXPECT_EQ(api->build(onnx.data(), onnx.size(), nullptr, &o, nullptr, nullptr, &err),
             TRTSHIM_ERR_INVALID_ARGUMENT);
   // *_free(NULL) are no-ops.
-  trtshim_engine_free(nullptr);
-  trtshim_context_free(nullptr);
-  trtshim_blob_free(nullptr);
+  api->engine_free(nullptr);
+  api->context_free(nullptr);
+  api->blob_free(nullptr);
   trtshim_blob empty{};
-  trtshim_blob_free(&empty);
+  api->blob_free(&empty);
 }
 
 // ---- build ---------------------------------------------------------------------
@@ -710,7 +717,7 @@ TEST(FakeBuild, BuildLoadRun) {
   o.nb_profile = 1;
   trtshim_blob plan{}, cache{};
   Err err;
-  ASSERT_EQ(trtshim_build(onnx.data(), onnx.size(), "/nonexistent", &o, &plan, &cache, &err),
+  ASSERT_EQ(api->build(onnx.data(), onnx.size(), "/nonexistent", &o, &plan, &cache, &err),
             TRTSHIM_OK)
       << err.msg();
   EXPECT_EQ(BlobStr(plan),
@@ -725,15 +732,15 @@ TEST(FakeBuild, BuildLoadRun) {
   o.timing_cache = cache.data;
   o.timing_cache_len = cache.len;
   trtshim_blob plan2{};
-  ASSERT_EQ(trtshim_build(onnx.data(), onnx.size(), nullptr, &o, &plan2, nullptr, &err),
+  ASSERT_EQ(api->build(onnx.data(), onnx.size(), nullptr, &o, &plan2, nullptr, &err),
             TRTSHIM_OK)
       << err.msg();
   EXPECT_EQ(BlobStr(plan2), BlobStr(plan));
-  trtshim_blob_free(&plan2);
+  api->blob_free(&plan2);
 
   // disable_tf32 reaches the shim: the plan records it and still loads.
   o.disable_tf32 = 1;
-  ASSERT_EQ(trtshim_build(onnx.data(), onnx.size(), nullptr, &o, &plan2, nullptr, &err),
+  ASSERT_EQ(api->build(onnx.data(), onnx.size(), nullptr, &o, &plan2, nullptr, &err),
             TRTSHIM_OK)
       << err.msg();
   EXPECT_EQ(BlobStr(plan2),
@@ -745,32 +752,32 @@ TEST(FakeBuild, BuildLoadRun) {
             "output z FLOAT -1x2\n");
   {
     trtshim_engine* e2 = nullptr;
-    ASSERT_EQ(trtshim_engine_load(plan2.data, plan2.len, &e2, &err), TRTSHIM_OK) << err.msg();
-    trtshim_engine_free(e2);
+    ASSERT_EQ(api->engine_load(plan2.data, plan2.len, &e2, &err), TRTSHIM_OK) << err.msg();
+    api->engine_free(e2);
   }
-  trtshim_blob_free(&plan2);
+  api->blob_free(&plan2);
   o.disable_tf32 = 0;
   EXPECT_EQ(plan2.data, nullptr);
   EXPECT_EQ(plan2.len, 0u);
 
   trtshim_engine* e = nullptr;
-  ASSERT_EQ(trtshim_engine_load(plan.data, plan.len, &e, &err), TRTSHIM_OK) << err.msg();
+  ASSERT_EQ(api->engine_load(plan.data, plan.len, &e, &err), TRTSHIM_OK) << err.msg();
   {
     Context ctx(e);
     float x[3 * 12], y[3 * 5], z[3 * 2];
     for (int i = 0; i < 36; i++) x[i] = (float)(i / 12);  // item b is all b
     trtshim_dims sh = D({3, 3, 4});
-    ASSERT_EQ(trtshim_context_set_input_shape(ctx.c, "x", &sh, &err), TRTSHIM_OK);
-    ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "x", x, &err), TRTSHIM_OK);
-    ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "y", y, &err), TRTSHIM_OK);
-    ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "z", z, &err), TRTSHIM_OK);
-    ASSERT_EQ(trtshim_context_enqueue(ctx.c, nullptr, &err), TRTSHIM_OK) << err.msg();
+    ASSERT_EQ(api->context_set_input_shape(ctx.c, "x", &sh, &err), TRTSHIM_OK);
+    ASSERT_EQ(api->context_set_tensor_address(ctx.c, "x", x, &err), TRTSHIM_OK);
+    ASSERT_EQ(api->context_set_tensor_address(ctx.c, "y", y, &err), TRTSHIM_OK);
+    ASSERT_EQ(api->context_set_tensor_address(ctx.c, "z", z, &err), TRTSHIM_OK);
+    ASSERT_EQ(api->context_enqueue(ctx.c, nullptr, &err), TRTSHIM_OK) << err.msg();
     EXPECT_FLOAT_EQ(y[2 * 5 + 4], 2.f + 4 * 0.001f);
     EXPECT_FLOAT_EQ(z[2 * 2 + 1], 4.f + 0.001f);
   }
-  trtshim_engine_free(e);
-  trtshim_blob_free(&plan);
-  trtshim_blob_free(&cache);
+  api->engine_free(e);
+  api->blob_free(&plan);
+  api->blob_free(&cache);
   EXPECT_EQ(cache.data, nullptr);
 }
 
@@ -780,14 +787,14 @@ TEST(FakeBuild, Errors) {
   auto build = [&](trtshim_build_options o, const std::string& model, Err& err) {
     trtshim_blob plan{(void*)0x1, 77}, cache{(void*)0x2, 88};
     trtshim_status st =
-        trtshim_build(model.data(), model.size(), nullptr, &o, &plan, &cache, &err.e);
+        api->build(model.data(), model.size(), nullptr, &o, &plan, &cache, &err.e);
     if (st != TRTSHIM_OK) {
       EXPECT_EQ(plan.data, (void*)0x1) << "plan written on failure";
       EXPECT_EQ(cache.len, 88u) << "cache written on failure";
       EXPECT_EQ(err.e.code, st);
     } else {
-      trtshim_blob_free(&plan);
-      trtshim_blob_free(&cache);
+      api->blob_free(&plan);
+      api->blob_free(&cache);
     }
     return st;
   };
@@ -912,19 +919,19 @@ TEST(FakeBuild, ProgressAndCancel) {
   o.progress_user = reinterpret_cast<uintptr_t>(&log);
   trtshim_blob plan{};
   Err err;
-  ASSERT_EQ(trtshim_build(onnx.data(), onnx.size(), nullptr, &o, &plan, nullptr, &err),
+  ASSERT_EQ(api->build(onnx.data(), onnx.size(), nullptr, &o, &plan, nullptr, &err),
             TRTSHIM_OK);
   std::vector<std::string> want = {"0:Building engine:-:3", "1:Building engine:-:0",
                                    "1:Building engine:-:1", "1:Building engine:-:2",
                                    "2:Building engine:-:0"};
   EXPECT_EQ(log.events, want);
-  trtshim_blob_free(&plan);
+  api->blob_free(&plan);
 
   ProgressLog cancel;
   cancel.cancel_at = 1;
   o.progress_user = reinterpret_cast<uintptr_t>(&cancel);
   trtshim_blob cache{};
-  EXPECT_EQ(trtshim_build(onnx.data(), onnx.size(), nullptr, &o, &plan, &cache, &err),
+  EXPECT_EQ(api->build(onnx.data(), onnx.size(), nullptr, &o, &plan, &cache, &err),
             TRTSHIM_ERR_CANCELLED);
   EXPECT_EQ(err.e.code, TRTSHIM_ERR_CANCELLED);
   EXPECT_EQ(plan.data, nullptr);
@@ -963,7 +970,7 @@ TEST(FakeBuild, RealExports) {
   o.nb_profile = 1;
   trtshim_blob plan{};
   Err err;
-  ASSERT_EQ(trtshim_build(onnx.data(), onnx.size(), nullptr, &o, &plan, nullptr, &err),
+  ASSERT_EQ(api->build(onnx.data(), onnx.size(), nullptr, &o, &plan, nullptr, &err),
             TRTSHIM_OK)
       << err.msg();
   EXPECT_EQ(BlobStr(plan),
@@ -972,28 +979,28 @@ TEST(FakeBuild, RealExports) {
             "input images FLOAT -1x3x-1x-1 min=1x3x320x320 opt=4x3x320x320 max=8x3x320x320\n"
             "output output0 FLOAT -1x1000\n");
   trtshim_engine* e = nullptr;
-  ASSERT_EQ(trtshim_engine_load(plan.data, plan.len, &e, &err), TRTSHIM_OK) << err.msg();
+  ASSERT_EQ(api->engine_load(plan.data, plan.len, &e, &err), TRTSHIM_OK) << err.msg();
   {
     Context ctx(e);
     const int64_t B = 2, item = 3 * 320 * 320;
     std::vector<float> x(B * item), y(B * 1000);
     for (int64_t i = 0; i < B * item; i++) x[i] = (i < item) ? 0.25f : 0.75f;
     trtshim_dims sh = D({B, 3, 320, 320});
-    ASSERT_EQ(trtshim_context_set_input_shape(ctx.c, "images", &sh, &err), TRTSHIM_OK);
-    ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "images", x.data(), &err), TRTSHIM_OK);
-    ASSERT_EQ(trtshim_context_set_tensor_address(ctx.c, "output0", y.data(), &err), TRTSHIM_OK);
-    ASSERT_EQ(trtshim_context_enqueue(ctx.c, nullptr, &err), TRTSHIM_OK) << err.msg();
+    ASSERT_EQ(api->context_set_input_shape(ctx.c, "images", &sh, &err), TRTSHIM_OK);
+    ASSERT_EQ(api->context_set_tensor_address(ctx.c, "images", x.data(), &err), TRTSHIM_OK);
+    ASSERT_EQ(api->context_set_tensor_address(ctx.c, "output0", y.data(), &err), TRTSHIM_OK);
+    ASSERT_EQ(api->context_enqueue(ctx.c, nullptr, &err), TRTSHIM_OK) << err.msg();
     EXPECT_FLOAT_EQ(y[999], 0.25f + 999 * 0.001f);
     EXPECT_FLOAT_EQ(y[1000], 0.75f);
   }
-  trtshim_engine_free(e);
-  trtshim_blob_free(&plan);
+  api->engine_free(e);
+  api->blob_free(&plan);
 
   // yolov8n-320 detection: output0 [N,84,anchors], anchors set by H and W,
   // which the fake cannot compute.
   onnx = RepoFile("testdata/models/yolov8n-320/1/model.onnx");
   if (onnx.empty()) return;
-  EXPECT_EQ(trtshim_build(onnx.data(), onnx.size(), nullptr, &o, &plan, nullptr, &err),
+  EXPECT_EQ(api->build(onnx.data(), onnx.size(), nullptr, &o, &plan, nullptr, &err),
             TRTSHIM_ERR_UNSUPPORTED);
   EXPECT_NE(err.msg().find("output0"), std::string::npos) << err.msg();
   EXPECT_EQ(plan.data, nullptr);
@@ -1026,13 +1033,13 @@ TEST(FakeRobustness, MutatedInputs) {
     if (next() % 4 == 0) m.resize(next() % m.size());
     trtshim_blob out{};
     Err err;
-    trtshim_status st = trtshim_build(m.data(), m.size(), nullptr, &o, &out, nullptr, &err);
+    trtshim_status st = api->build(m.data(), m.size(), nullptr, &o, &out, nullptr, &err);
     if (st == TRTSHIM_OK) {
       ok_builds++;
       trtshim_engine* e = nullptr;
-      EXPECT_EQ(trtshim_engine_load(out.data, out.len, &e, &err), TRTSHIM_OK) << err.msg();
-      trtshim_engine_free(e);
-      trtshim_blob_free(&out);
+      EXPECT_EQ(api->engine_load(out.data, out.len, &e, &err), TRTSHIM_OK) << err.msg();
+      api->engine_free(e);
+      api->blob_free(&out);
     } else {
       EXPECT_GE(st, TRTSHIM_ERR_INVALID_ARGUMENT);
       EXPECT_LE(st, TRTSHIM_ERR_INTERNAL);
@@ -1040,14 +1047,14 @@ TEST(FakeRobustness, MutatedInputs) {
       EXPECT_FALSE(err.msg().empty());
     }
     trtshim_engine* e = nullptr;
-    st = trtshim_engine_load(p.data(), p.size(), &e, &err);
+    st = api->engine_load(p.data(), p.size(), &e, &err);
     if (st == TRTSHIM_OK) {
       ok_loads++;
       trtshim_context* c = nullptr;
-      ASSERT_EQ(trtshim_context_create(e, 0, &c, &err), TRTSHIM_OK);
-      trtshim_context_enqueue(c, nullptr, &err);  // no addresses: must fail, not crash
-      trtshim_context_free(c);
-      trtshim_engine_free(e);
+      ASSERT_EQ(api->context_create(e, 0, &c, &err), TRTSHIM_OK);
+      api->context_enqueue(c, nullptr, &err);  // no addresses: must fail, not crash
+      api->context_free(c);
+      api->engine_free(e);
     } else {
       EXPECT_EQ(err.e.code, st);
     }
@@ -1065,19 +1072,19 @@ TEST(FakeRobustness, MutatedInputs) {
 TEST(FakeLibrary, InitDefaults) {
   Err err;
   trtshim_init_options o{nullptr, 1};
-  ASSERT_EQ(trtshim_init(&o, &err), TRTSHIM_OK) << err.msg();
-  ASSERT_EQ(trtshim_init(&o, &err), TRTSHIM_OK) << "same options twice";
+  ASSERT_EQ(api->init(&o, &err), TRTSHIM_OK) << err.msg();
+  ASSERT_EQ(api->init(&o, &err), TRTSHIM_OK) << "same options twice";
   trtshim_init_options other{nullptr, 0};
-  EXPECT_EQ(trtshim_init(&other, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->init(&other, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
   EXPECT_NE(err.msg().find("already initialised"), std::string::npos) << err.msg();
   trtshim_init_options bad{nullptr, 7};
-  EXPECT_EQ(trtshim_init(&bad, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(trtshim_init(nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->init(&bad, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api->init(nullptr, &err), TRTSHIM_ERR_INVALID_ARGUMENT);
   trtshim_init_options missing{"/nonexistent/libnvinfer_lean.so.10", 1};
-  EXPECT_EQ(trtshim_init(&missing, &err), TRTSHIM_ERR_NO_TENSORRT);
+  EXPECT_EQ(api->init(&missing, &err), TRTSHIM_ERR_NO_TENSORRT);
   EXPECT_NE(err.msg().find("/nonexistent/libnvinfer_lean.so.10"), std::string::npos) << err.msg();
   trtshim_info info;
-  ASSERT_EQ(trtshim_get_info(&info, &err), TRTSHIM_OK);
+  ASSERT_EQ(api->get_info(&info, &err), TRTSHIM_OK);
   EXPECT_EQ(info.runtime_kind, TRTSHIM_RUNTIME_FAKE);
   EXPECT_EQ(info.can_build, 1);
   EXPECT_EQ(info.allow_engine_host_code, 1);
@@ -1093,10 +1100,10 @@ TEST(FakeLibrary, CudaInitFailureKnob) {
   Err err;
   ASSERT_EQ(setenv("TRTSHIM_FAKE_CUDA_INIT_ERROR", "35", 1), 0);
   trtshim_engine* e = nullptr;
-  EXPECT_EQ(trtshim_engine_load(kPlan, sizeof kPlan - 1, &e, &err), TRTSHIM_ERR_CUDA_INIT);
+  EXPECT_EQ(api->engine_load(kPlan, sizeof kPlan - 1, &e, &err), TRTSHIM_ERR_CUDA_INIT);
   EXPECT_NE(err.msg().find("CUDA initialization failure with error: 35"), std::string::npos) << err.msg();
   EXPECT_EQ(e, nullptr);
   unsetenv("TRTSHIM_FAKE_CUDA_INIT_ERROR");
-  ASSERT_EQ(trtshim_engine_load(kPlan, sizeof kPlan - 1, &e, &err), TRTSHIM_OK) << err.msg();
-  trtshim_engine_free(e);
+  ASSERT_EQ(api->engine_load(kPlan, sizeof kPlan - 1, &e, &err), TRTSHIM_OK) << err.msg();
+  api->engine_free(e);
 }

@@ -24,9 +24,9 @@ const std::string kSuffix = ".so." + std::to_string(TRTSHIM_STUB_MAJOR);
 struct Shim {
   void* h = nullptr;
   std::string dir, path;
-  decltype(&trtshim_init) init = nullptr;
-  decltype(&trtshim_get_info) get_info = nullptr;
-  decltype(&trtshim_build) build = nullptr;
+  decltype(trtshim_api::init) init = nullptr;
+  decltype(trtshim_api::get_info) get_info = nullptr;
+  decltype(trtshim_api::build) build = nullptr;
   Shim() {
     char tmpl[] = "/tmp/trtshim-loader-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) return;
@@ -39,9 +39,12 @@ struct Shim {
     }
     h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (h == nullptr) return;
-    init = reinterpret_cast<decltype(init)>(dlsym(h, "trtshim_init"));
-    get_info = reinterpret_cast<decltype(get_info)>(dlsym(h, "trtshim_get_info"));
-    build = reinterpret_cast<decltype(build)>(dlsym(h, "trtshim_build"));
+    auto get_api = reinterpret_cast<trtshim_get_api_fn>(dlsym(h, "trtshim_get_api"));
+    const trtshim_api* api = get_api ? get_api(TRTSHIM_ABI_VERSION) : nullptr;
+    if (api == nullptr) return;
+    init = api->init;
+    get_info = api->get_info;
+    build = api->build;
   }
   ~Shim() {
     std::remove(path.c_str());
