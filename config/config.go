@@ -60,7 +60,7 @@ type Config struct {
 	GPU             int    `env:"TRTSERVE_GPU" envDefault:"0"`
 	EngineCacheDir  string `env:"TRTSERVE_ENGINE_CACHE_DIR"`
 	PinnedPoolBytes int64  `env:"TRTSERVE_PINNED_MEMORY_POOL_BYTES" envDefault:"0"`
-	// CUDAMock runs the GPU path on cuda.Mock (host memory standing in for
+	// CUDAMock runs the GPU path on cudamock.Mock (host memory standing in for
 	// device memory): for end-to-end tests of the TensorRT backend over the
 	// fake shim. Environment only, and loudly logged.
 	CUDAMock bool `env:"TRTSERVE_CUDA_MOCK" envDefault:"false"`

@@ -16,7 +16,7 @@
 //
 // Without a GPU it checks nothing, says "no GPU: nothing checked" with
 // what was found or missing and why, and that is not a failure. Under
-// TRTSERVE_CUDA_MOCK=1 the checks run on cuda.Mock (host memory) so the
+// TRTSERVE_CUDA_MOCK=1 the checks run on cudamock.Mock (host memory) so the
 // report and the growth check can be tested anywhere; every figure is then
 // labelled MOCK and says nothing about hardware.
 package doctor

@@ -32,7 +32,7 @@ func (r *Report) source() string {
 func (r *Report) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "# trtserve doctor\n\n%s, %v.\n\n", r.When.Format(time.RFC3339), r.Took.Round(time.Millisecond))
 	if r.Mock {
-		fmt.Fprint(w, "**MOCK (TRTSERVE_CUDA_MOCK=1): every check below ran on cuda.Mock, host memory standing in for a GPU. The figures test the report and the checks' logic; they say nothing about any hardware.**\n\n")
+		fmt.Fprint(w, "**MOCK (TRTSERVE_CUDA_MOCK=1): every check below ran on the CUDA mock (cuda/cudamock), host memory standing in for a GPU. The figures test the report and the checks' logic; they say nothing about any hardware.**\n\n")
 	}
 	if r.GPU == nil {
 		fmt.Fprintf(w, "**%s.** %s\n\n", NoGPUMessage, r.NoGPU)
