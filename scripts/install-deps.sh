@@ -34,8 +34,12 @@ if [ "$bench" = yes ]; then
   command -v haproxy >/dev/null || need+=(haproxy)
   ldconfig -p | grep -q libb64.so.0d || need+=(libb64-0d)
 fi
+# Any one libcudart will do. (One `ls` of both globs failed whenever either
+# matched nothing, so this ran apt-get on every call.)
 cudart=no
-ls /usr/lib/x86_64-linux-gnu/libcudart.so* /usr/local/cuda/lib64/libcudart.so* >/dev/null 2>&1 && cudart=yes
+for f in /usr/lib/*-linux-gnu/libcudart.so* /usr/local/cuda/lib64/libcudart.so*; do
+  [ -e "$f" ] && cudart=yes
+done
 [ ${#need[@]} -eq 0 ] && [ "$cudart" = yes ] && exit 0
 if ! command -v apt-get >/dev/null; then
   [ "$cudart" = no ] && need+=("a libcudart (tests only)")
