@@ -1,7 +1,3 @@
-// Package config owns trtserve's one typed configuration: environment
-// variables (TRTSERVE_*, plus Roboflow Inference's PORT, MAX_BATCH_SIZE and
-// MODEL_CACHE_DIR so trtserve is a drop-in replacement) parsed with
-// github.com/caarlos0/env, then command-line flags, which win.
 package config
 
 import (
