@@ -1,5 +1,11 @@
 // Command trtserve serves computer-vision models over Roboflow Inference's
 // HTTP API and KServe v2, on ONNX Runtime or TensorRT.
+//
+// It is a thin CLI: package config reads every flag and environment
+// variable of every subcommand, internal/app starts the server (and the
+// backends of bench --raw), internal/gpustack opens TensorRT and CUDA for
+// build and inspect. What is here is dispatch, and each subcommand's
+// output.
 package main
 
 import (
