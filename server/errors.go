@@ -13,7 +13,7 @@ import (
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
-	"github.com/trtserve/trtserve/vision"
+	"github.com/trtserve/trtserve/tasks"
 )
 
 // apiError is an error with an HTTP status and Roboflow's error_type.
@@ -72,9 +72,9 @@ func classify(err error) (int, string, string) {
 			t = "Unauthorized"
 		}
 		return fe.Code, t, fe.Message
-	case errors.Is(err, vision.ErrTooManyPixels):
+	case errors.Is(err, tasks.ErrTooManyPixels):
 		return http.StatusRequestEntityTooLarge, "ImageTooLarge", err.Error()
-	case errors.Is(err, vision.ErrUnsupportedFormat), errors.Is(err, vision.ErrCorruptImage):
+	case errors.Is(err, tasks.ErrUnsupportedFormat), errors.Is(err, tasks.ErrCorruptImage):
 		return http.StatusUnprocessableEntity, "InvalidImage", "could not decode image: " + err.Error()
 	case errors.Is(err, model.ErrUnknownModel):
 		return http.StatusNotFound, "ModelNotFound", clip(err.Error()) // holds the client's model id
