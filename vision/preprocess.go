@@ -43,9 +43,11 @@ type Normalize struct {
 	Mean, Std [3]float32
 }
 
-// ToTensor resizes img (bilinear, OpenCV's INTER_LINEAR sampling: pixel
-// centres aligned, edges clamped) into place, normalizes, and writes a
-// planar RGB float32 tensor of 3 x InH x InW into dst. Padding gets pad.
+// ToTensor resizes img into place as inference-core does, normalizes, and
+// writes a planar RGB float32 tensor of 3 x InH x InW into dst. Fit modes
+// resize the 8-bit image with OpenCV's fixed-point INTER_LINEAR, bit for bit
+// (resize.go); Stretch resizes in float32 with the same taps, as
+// inference-core resizes a float copy of the image. Padding gets pad.
 // dst must hold exactly 3*InW*InH values: it is the image's slot of a batch
 // buffer, so nothing else is allocated per pixel.
 func ToTensor(img *Image, g Geometry, norm Normalize, pad uint8, dst []float32) error {
@@ -60,11 +62,16 @@ func ToTensor(img *Image, g Geometry, norm Normalize, pad uint8, dst []float32) 
 		}
 	}
 	if g.NW != g.InW || g.NH != g.InH {
+		// Only the border: the image's own pixels are written below.
 		for c := 0; c < 3; c++ {
 			v := lut[c][pad]
 			p := dst[c*plane : (c+1)*plane]
-			for i := range p {
-				p[i] = v
+			fill(p[:g.PadY*g.InW], v)
+			fill(p[(g.PadY+g.NH)*g.InW:], v)
+			for y := g.PadY; y < g.PadY+g.NH; y++ {
+				row := p[y*g.InW : (y+1)*g.InW]
+				fill(row[:g.PadX], v)
+				fill(row[g.PadX+g.NW:], v)
 			}
 		}
 	}
@@ -84,6 +91,23 @@ func ToTensor(img *Image, g Geometry, norm Normalize, pad uint8, dst []float32) 
 		}
 		return nil
 	}
+	if g.Mode.IsFit() {
+		// inference-core letterboxes the 8-bit image (cv2.resize, then
+		// copyMakeBorder) before any float: OpenCV's fixed-point resize,
+		// bit for bit (resize.go), then the table.
+		letterbox8(img, g, &lut, dst)
+		return nil
+	}
+	resizeFloat(img, g, &lut, r, gg, b)
+	return nil
+}
+
+// resizeFloat is Stretch's resize: inference-core resizes a float32 copy of
+// the image (astype, then cv2.resize), so the taps are float too and the
+// table is applied before them. (Until the 8-bit path above it letterboxed
+// too; BenchmarkLetterbox keeps timing it that way as the baseline.)
+func resizeFloat(img *Image, g Geometry, lut *[3][256]float32, r, gg, b []float32) {
+	stride := img.W * 3
 	// Horizontal taps are the same for every row: compute them once.
 	i0 := make([]int, g.NW)
 	i1 := make([]int, g.NW)
@@ -112,7 +136,6 @@ func ToTensor(img *Image, g Geometry, norm Normalize, pad uint8, dst []float32) 
 			rb[x] = (lut[2][row0[a+2]]*gx+lut[2][row0[c+2]]*fx)*gy + (lut[2][row1[a+2]]*gx+lut[2][row1[c+2]]*fx)*fy
 		}
 	}
-	return nil
 }
 
 // tap is OpenCV's source coordinate for INTER_LINEAR: the integer pixel and
@@ -131,4 +154,10 @@ func tap(f float64, n int) (int, float32) {
 		return n - 1, 0
 	}
 	return i, w
+}
+
+func fill(p []float32, v float32) {
+	for i := range p {
+		p[i] = v
+	}
 }
