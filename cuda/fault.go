@@ -11,7 +11,20 @@ import (
 // leaving the process "in an inconsistent state": every later call on the
 // device returns the same error and only a new process can use the GPU
 // again, so retrying or reloading a model cannot help.
-var ErrDeviceFault = errors.New("cuda: sticky device fault: the process must be restarted to use the GPU again")
+//
+// It has a method, DeviceFault, so that packages that must not link CUDA
+// (the HTTP server) can tell a sticky error by behaviour:
+// errors.As(err, &f) with f an interface{ DeviceFault() bool }.
+var ErrDeviceFault error = deviceFault{}
+
+type deviceFault struct{}
+
+func (deviceFault) Error() string {
+	return "cuda: sticky device fault: the process must be restarted to use the GPU again"
+}
+
+// DeviceFault is true: see ErrDeviceFault.
+func (deviceFault) DeviceFault() bool { return true }
 
 // stickyCodes are the cudaError_t values whose documentation in
 // driver_types.h (CUDA 13.x; the values are unchanged since CUDA 11) says

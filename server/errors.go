@@ -9,7 +9,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/trtserve/trtserve/cuda"
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
@@ -84,7 +83,7 @@ func classify(err error) (int, string, string) {
 		return http.StatusTooManyRequests, "TooManyRequests", "the model's queue is full: retry later"
 	case errors.Is(err, pipeline.ErrClosed):
 		return http.StatusServiceUnavailable, "ServiceUnavailable", err.Error()
-	case errors.Is(err, pipeline.ErrDeviceLost), cuda.IsDeviceFault(err):
+	case errors.Is(err, pipeline.ErrDeviceLost), deviceFault(err):
 		// The GPU is lost for this process: another replica can answer.
 		return http.StatusServiceUnavailable, "GPUFault", "the GPU failed (a sticky CUDA error): this server cannot run the model until it restarts"
 	case errors.Is(err, context.DeadlineExceeded):
@@ -101,6 +100,14 @@ func classify(err error) (int, string, string) {
 }
 
 // errorHandler is Fiber's last stop: every error leaves as JSON.
+// deviceFault reports a sticky GPU error (cuda.ErrDeviceFault) anywhere in
+// err's chain. The error says so by a method, so the HTTP package tells it
+// without linking CUDA.
+func deviceFault(err error) bool {
+	var f interface{ DeviceFault() bool }
+	return errors.As(err, &f) && f.DeviceFault()
+}
+
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	status, typ, msg := classify(err)
 	if len(msg) > maxMessage {
