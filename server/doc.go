@@ -3,17 +3,18 @@
 // and response types, JSON errors with the right statuses (Roboflow's body
 // on its routes, {"error": ...} under /v2), request limits, compression,
 // API keys, request IDs and access logs, and the glue that turns a request
-// into pipeline Work (decode an image, or copy a raw tensor, run the model,
-// shape the answer).
+// into pipeline Work (an image through package tasks, or a raw tensor
+// copied in, then the answer encoded for its protocol).
 //
-// Run owns the process's life around it: which backends start (the
-// TensorRT shim first, then the libcudart of TensorRT's CUDA major, on
-// --gpu only), readiness, and what a GPU fault does — a sticky CUDA error
-// (cuda.ErrDeviceFault, seen through cuda.Watch) turns the server and the
-// GPU's models not ready for good and, with --exit-on-gpu-fault, drains
-// and exits non-zero.
+// It is HTTP only. The process around it — which backends start, the GPU,
+// readiness after the initial loads, signals, and what a GPU fault does —
+// is internal/app's, which builds the Server with its limits (zero ones
+// take package config's defaults) and a readiness function. A sticky CUDA
+// error reaching a request answers 503: server tells it by the error's
+// DeviceFault method, so it links no CUDA.
 //
-// It must not schedule inference itself (pipeline/ does) or run native code.
-// Fiber reuses request memory after a handler returns: everything that
-// outlives a handler is copied or decoded before it returns.
+// It must not import a backend, cuda or trt, schedule inference itself
+// (pipeline/ does) or compute a task's tensors (tasks/ does). Fiber reuses
+// request memory after a handler returns: everything that outlives a
+// handler is copied or decoded before it returns.
 package server
