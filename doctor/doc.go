@@ -19,4 +19,8 @@
 // TRTSERVE_CUDA_MOCK=1 the checks run on cudamock.Mock (host memory) so the
 // report and the growth check can be tested anywhere; every figure is then
 // labelled MOCK and says nothing about hardware.
+//
+// It reads no environment: library paths, the GPU and the mock (as
+// Options.Runtime) come from its caller, which has them from package
+// config.
 package doctor
