@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -287,6 +288,12 @@ func (r AllocCyclesResult) Check() error {
 func AllocCycles(rt Runtime, o AllocCyclesOptions) (AllocCyclesResult, error) {
 	o = o.withDefaults()
 	res := AllocCyclesResult{AllocCyclesOptions: o}
+	// All cycles on one OS thread: glibc gives each thread that first
+	// mallocs its own arena (64 MiB of address space), so a cycle that
+	// migrated to a fresh thread would read as growth in VmSize that no
+	// cycle leaked.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	// One cycle first, so both allocators' one-time pools are in "before".
 	cycle := func(i int) error {
 		p, err := rt.HostAlloc(o.HostSize, HostAllocPortable)
