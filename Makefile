@@ -151,6 +151,9 @@ fuzz-short:
 # the binary needs cgo for ONNX Runtime).
 test-go:
 	TRTSERVE_REQUIRE_CUDART=$${CI:+1} $(GO) test -race -count=1 ./...
+	# The CUDA mock is compiled in only under this tag (never in a shipped
+	# binary); the composition root's tests of it run here.
+	$(GO) test -race -count=1 -tags cudamock ./internal/app/
 	CGO_ENABLED=0 $(GO) vet ./vision/
 	$(GO) test -count=1 -tags noturbojpeg ./vision/ ./server/
 

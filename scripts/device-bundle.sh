@@ -101,8 +101,12 @@ check() {
   fi
   # The GPU path of the script end to end on the CUDA mock: doctor's
   # checks, both servers on the simulated-GPU backend, bench, the summary.
+  # The shipped binary has no CUDA mock (it is compiled in only under the
+  # cudamock build tag), so this rehearsal runs a tagged build of the same
+  # source with the bundle's libraries, models and script.
+  go build -tags cudamock -o "$tmp/trtserve-mock" ./cmd/trtserve
   rc=0
-  out=$(TRTSERVE_CUDA_MOCK=1 DOCTOR_ARGS=--quick WARMUP=1s DURATION=1s LEVELS=1,8 SCENARIOS=yolov8n-sim PORT=${PORT:-9171} \
+  out=$(DEVICE_CHECK_BIN="$tmp/trtserve-mock" TRTSERVE_CUDA_MOCK=1 DOCTOR_ARGS=--quick WARMUP=1s DURATION=1s LEVELS=1,8 SCENARIOS=yolov8n-sim PORT=${PORT:-9171} \
     "$B/scripts/device-check.sh" "$tmp/mock" 2>&1) || rc=$?
   if [ $rc -ne 0 ] || ! grep -q "MOCK RUN" "$tmp/mock/summary.md" ||
     ! grep -q "yolov8n-sim on the simulated-GPU backend, fps parallel / serial" "$tmp/mock/summary.md"; then

@@ -66,6 +66,10 @@ if [ -f "$HERE/bin/trtserve.xz" ]; then
   fi || { echo "device-check: cannot unpack bin/trtserve.xz (needs xz or python3)"; exit 1; }
   chmod +x "$BIN"
   LIB=$HERE/lib MODELS=$HERE/models IMAGES=$HERE/images
+  # DEVICE_CHECK_BIN replaces the bundle's binary: the CUDA-mock rehearsal
+  # (device-bundle.sh check) needs a build with the cudamock tag, which the
+  # shipped binary never has.
+  if [ -n "${DEVICE_CHECK_BIN:-}" ]; then BIN=$DEVICE_CHECK_BIN; fi
 else
   BIN=$HERE/bin/trtserve LIB=$HERE/build MODELS=$HERE/bench/models IMAGES=$HERE/testdata/bench/640
   [ -x "$BIN" ] || { echo "device-check: no $BIN (make build) and no bin/trtserve.xz (make device-bundle)"; exit 1; }
