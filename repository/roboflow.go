@@ -85,16 +85,18 @@ func applyRoboflow(m *model.Spec) error {
 			m.Task = t
 		}
 		m.ModelType = mt.ModelType
-		if strings.HasPrefix(strings.ToLower(mt.ModelType), "yolov5") {
-			m.OutputLayout = model.LayoutYOLOv5
-		}
+	}
+	fam, _ := familyOf(m.Task, m.ModelType)
+	m.OutputLayout = fam.Layout
+	if fam.NMS != "" {
+		m.NMS = fam.NMS
 	}
 	var env roboflowEnv
-	data, err := os.ReadFile(filepath.Join(m.Dir, "environment.json"))
+	envData, err := os.ReadFile(filepath.Join(m.Dir, "environment.json"))
 	if err != nil {
 		return fmt.Errorf("%w: Roboflow model folder without environment.json: %v", model.ErrBadModel, err)
 	}
-	if err := json.Unmarshal(data, &env); err != nil {
+	if err := json.Unmarshal(envData, &env); err != nil {
 		return fmt.Errorf("%w: environment.json: %v", model.ErrBadModel, err)
 	}
 	pre, err := parseRoboflowPreprocessing(env.Preprocessing)
@@ -146,6 +148,18 @@ func applyRoboflow(m *model.Spec) error {
 		m.KeypointNames = names
 	}
 	m.Pre.Mean, m.Pre.Std = taskNormalization(m.Task)
+	if fam.Normalization != nil {
+		m.Pre.Mean, m.Pre.Std = fam.Normalization(m.Task)
+	}
+	if fam.Adjust != nil {
+		var keys map[string]json.RawMessage
+		if err := json.Unmarshal(envData, &keys); err != nil {
+			return fmt.Errorf("%w: environment.json: %v", model.ErrBadModel, err)
+		}
+		if err := fam.Adjust(m, keys); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -26,62 +26,10 @@ type Box struct {
 	Class               string
 }
 
-// layout is where one anchor's values sit in a detection output: anchors
-// boxes of width values each, nc class scores after the box (and, for
-// yolov5, objectness), then extra values (mask coefficients, keypoints).
-type layout struct {
-	kind                      vision.Layout
-	anchors, width, nc, extra int
-}
-
-// detectionLayout reads the first output per the model's layout: yolov8
-// [batch, 4+classes+extra, anchors] or yolov5 [batch, anchors,
-// 5+classes+extra]. A model naming fewer classes than the values after the
-// box has extra values (e.g. mask coefficients); one naming more has an
-// output that cannot hold its classes.
-func detectionLayout(spec *model.Spec, outputs []model.TensorInfo) (layout, error) {
-	want := "[batch, 4+classes, anchors] (yolov8 layout)"
-	if spec.OutputLayout == model.LayoutYOLOv5 {
-		want = "[batch, anchors, 5+classes] (yolov5 layout)"
-	}
-	if len(outputs) == 0 || len(outputs[0].Shape) != 3 {
-		return layout{}, badOutputs(spec, outputs, "the first output must be %s", want)
-	}
-	shape := outputs[0].Shape
-	l := layout{kind: vision.YOLOv8, anchors: int(shape[2]), width: int(shape[1])}
-	head := 4
-	if spec.OutputLayout == model.LayoutYOLOv5 {
-		l.kind, l.anchors, l.width = vision.YOLOv5, int(shape[1]), int(shape[2])
-		head = 5
-	}
-	l.nc = l.width - head
-	if l.anchors <= 0 || l.nc <= 0 {
-		return layout{}, badOutputs(spec, outputs, "the first output must be %s with at least one class and one anchor", want)
-	}
-	if n := len(spec.ClassNames); n > l.nc {
-		return layout{}, badOutputs(spec, outputs, "the model names %d classes but its first output holds %d values per anchor after the box: it must be %s", n, l.nc, want)
-	} else if n > 0 {
-		l.nc = n // the rest are extras
-	}
-	l.extra = l.width - head - l.nc
-	return l, nil
-}
-
 // Validate checks the first output's layout against the model's classes.
 func (Detection) Validate(spec *model.Spec, outputs []model.TensorInfo) error {
 	_, err := detectionLayout(spec, outputs)
 	return err
-}
-
-// decode reads one image's detection output per the model's layout and
-// runs NMS: detections in model-input pixels, extras attached.
-func decode(spec *model.Spec, outputs []model.TensorInfo, out []float32, nms vision.NMSOptions) ([]vision.Detection, error) {
-	l, err := detectionLayout(spec, outputs)
-	if err != nil {
-		return nil, err
-	}
-	nms.TrueIoU = spec.NMS == model.NMSUltralytics
-	return vision.DecodeBoxes(out, l.kind, l.anchors, l.nc, l.extra, nms)
 }
 
 // box is a detection already mapped to image pixels, as a Box.
@@ -95,7 +43,7 @@ func box(spec *model.Spec, d vision.Detection) Box {
 
 // Postprocess decodes one image's boxes, most confident first.
 func (Detection) Postprocess(spec *model.Spec, outputs []model.TensorInfo, out [][]float32, f *Frame, o DetectOptions) ([]Box, error) {
-	dets, err := decode(spec, outputs, out[0], o.NMS)
+	dets, err := decode(spec, outputs, out, o.NMS)
 	if err != nil {
 		return nil, err
 	}

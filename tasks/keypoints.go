@@ -49,7 +49,7 @@ func (Keypoints) Validate(spec *model.Spec, outputs []model.TensorInfo) error {
 // Postprocess decodes one image's poses, most confident first, with the
 // keypoints at or above the options' confidence.
 func (Keypoints) Postprocess(spec *model.Spec, outputs []model.TensorInfo, out [][]float32, f *Frame, o KeypointOptions) ([]Pose, error) {
-	dets, err := decode(spec, outputs, out[0], o.NMS)
+	dets, err := decode(spec, outputs, out, o.NMS)
 	if err != nil {
 		return nil, err
 	}

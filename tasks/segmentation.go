@@ -39,41 +39,47 @@ type RLE struct {
 }
 
 // protoShape checks the outputs are a detection output and [batch, masks,
-// h, w] prototypes, with a mask coefficient per prototype after each
-// anchor's classes.
-func protoShape(spec *model.Spec, outputs []model.TensorInfo) (layout, []int64, error) {
-	if len(outputs) != 2 || len(outputs[1].Shape) != 4 {
-		return layout{}, nil, badOutputs(spec, outputs, "must output detections and [batch, masks, h, w] prototypes")
-	}
-	l, err := detectionLayout(spec, outputs)
+// h, w] prototypes (where the layout puts them: the second output for
+// YOLOv5 and YOLOv8), with a mask coefficient per prototype after each
+// anchor's classes. It returns the prototypes' output index and shape.
+func protoShape(spec *model.Spec, outputs []model.TensorInfo) (layout, int, []int64, error) {
+	d, err := layoutOf(spec)
 	if err != nil {
-		return l, nil, err
+		return layout{}, 0, nil, err
 	}
-	ps := outputs[1].Shape
+	p := d.protos
+	if p <= 0 || len(outputs) != p+1 || len(outputs[p].Shape) != 4 {
+		return layout{}, 0, nil, badOutputs(spec, outputs, "must output detections and [batch, masks, h, w] prototypes")
+	}
+	l, err := d.check(spec, outputs)
+	if err != nil {
+		return l, 0, nil, err
+	}
+	ps := outputs[p].Shape
 	if ps[1] <= 0 || ps[2] <= 0 || ps[3] <= 0 {
-		return l, nil, badOutputs(spec, outputs, "the prototypes %s have no masks", outputs[1].Name)
+		return l, 0, nil, badOutputs(spec, outputs, "the prototypes %s have no masks", outputs[p].Name)
 	}
 	if l.extra < int(ps[1]) {
-		return l, nil, badOutputs(spec, outputs, "each anchor has %d values after its %d classes, the %d prototypes need as many mask coefficients", l.extra, l.nc, ps[1])
+		return l, 0, nil, badOutputs(spec, outputs, "each anchor has %d values after its %d classes, the %d prototypes need as many mask coefficients", l.extra, l.nc, ps[1])
 	}
-	return l, ps, nil
+	return l, p, ps, nil
 }
 
 // Validate checks the detection output and the prototypes.
 func (Segmentation) Validate(spec *model.Spec, outputs []model.TensorInfo) error {
-	_, _, err := protoShape(spec, outputs)
+	_, _, _, err := protoShape(spec, outputs)
 	return err
 }
 
 // Postprocess decodes one image's instances, most confident first. Masks
 // are computed only for the instances the class filter keeps.
 func (Segmentation) Postprocess(spec *model.Spec, outputs []model.TensorInfo, out [][]float32, f *Frame, o SegmentOptions) ([]Instance, error) {
-	_, ps, err := protoShape(spec, outputs)
+	_, p, ps, err := protoShape(spec, outputs)
 	if err != nil {
 		return nil, err
 	}
-	protos := vision.Protos{Data: out[1], C: int(ps[1]), H: int(ps[2]), W: int(ps[3])}
-	dets, err := decode(spec, outputs, out[0], o.NMS)
+	protos := vision.Protos{Data: out[p], C: int(ps[1]), H: int(ps[2]), W: int(ps[3])}
+	dets, err := decode(spec, outputs, out, o.NMS)
 	if err != nil {
 		return nil, err
 	}
