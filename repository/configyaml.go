@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -51,8 +52,8 @@ func ParseFileConfig(data []byte) (*FileConfig, error) {
 	if c.NMS != "" && c.NMS != model.NMSRoboflow && c.NMS != model.NMSUltralytics {
 		return nil, fmt.Errorf("%w: config.yaml: nms must be roboflow or ultralytics, got %q", model.ErrBadModel, c.NMS)
 	}
-	if c.OutputLayout != "" && c.OutputLayout != model.LayoutYOLOv8 && c.OutputLayout != model.LayoutYOLOv5 {
-		return nil, fmt.Errorf("%w: config.yaml: output_layout must be yolov8 or yolov5, got %q", model.ErrBadModel, c.OutputLayout)
+	if c.OutputLayout != "" && !knownLayout(c.OutputLayout) {
+		return nil, fmt.Errorf("%w: config.yaml: output_layout must be one of %s, got %q", model.ErrBadModel, strings.Join(knownLayouts(), ", "), c.OutputLayout)
 	}
 	if c.MaxBatchSize < 0 || c.InstanceCount < 0 {
 		return nil, fmt.Errorf("%w: config.yaml: max_batch_size and instance_count must not be negative", model.ErrBadModel)

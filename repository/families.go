@@ -2,6 +2,7 @@ package repository
 
 import (
 	"encoding/json"
+	"sort"
 	"strings"
 
 	"github.com/trtserve/trtserve/model"
@@ -90,4 +91,29 @@ func init() {
 	addFamily(familyYOLOv8, model.InstanceSegmentation, sizes("yolov8", "", "n", "s", "m", "l", "x", "-seg", "n-seg", "s-seg", "m-seg", "l-seg", "x-seg")...)
 	addFamily(familyYOLOv8, model.KeypointDetection, sizes("yolov8", "", "n", "s", "m", "l", "x", "n-pose", "s-pose", "m-pose", "l-pose", "x-pose")...)
 	addFamily(familyYOLOv8, model.Classification, sizes("yolov8", "", "n", "s", "m", "l", "x")...)
+}
+
+// knownLayout reports a layout some family decodes: config.yaml may name
+// any of them.
+func knownLayout(l model.OutputLayout) bool {
+	for _, f := range roboflowFamilies {
+		if f.Layout == l {
+			return true
+		}
+	}
+	return false
+}
+
+// knownLayouts names them, sorted, for config.yaml's error.
+func knownLayouts() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range roboflowFamilies {
+		if n := string(f.Layout); !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
