@@ -39,6 +39,14 @@ const (
 	LayoutYOLOv8 OutputLayout = "yolov8"
 	// LayoutYOLOv5 is [B, N, 5+nc(+extra)] with an objectness score.
 	LayoutYOLOv5 OutputLayout = "yolov5"
+	// LayoutYOLOv10 is an end-to-end export's [B, N, 6(+extra)]: top-k
+	// rows x1, y1, x2, y2, confidence, class, no NMS; rows above the
+	// confidence, then the first max_detections (YOLOv10's class, and
+	// Ultralytics' own predictor for any end2end export).
+	LayoutYOLOv10 OutputLayout = "yolov10"
+	// LayoutYOLO26 is the same rows, every one above the confidence kept
+	// (inference-core's YOLO26 classes apply no max_detections).
+	LayoutYOLO26 OutputLayout = "yolo26"
 )
 
 // Contrast is Roboflow's contrast preprocessing, named as environment.json

@@ -47,7 +47,7 @@ func (Detection) Postprocess(spec *model.Spec, outputs []model.TensorInfo, out [
 	if err != nil {
 		return nil, err
 	}
-	vision.Rescale(dets, f.Geo, f.CropX, f.CropY)
+	rescale(spec, dets, f)
 	boxes := make([]Box, 0, len(dets))
 	for _, d := range dets {
 		if b := box(spec, d); o.keep(b.Class) {

@@ -57,7 +57,7 @@ func (Keypoints) Postprocess(spec *model.Spec, outputs []model.TensorInfo, out [
 	for _, d := range dets {
 		kps := vision.Keypoints(d, len(spec.KeypointNames), f.Geo, f.CropX, f.CropY)
 		scaled := []vision.Detection{d}
-		vision.Rescale(scaled, f.Geo, f.CropX, f.CropY)
+		rescale(spec, scaled, f)
 		p := Pose{Box: box(spec, scaled[0]), Keypoints: make([]Keypoint, 0, len(kps))}
 		if !o.keep(p.Class) {
 			continue

@@ -37,6 +37,20 @@ type layoutDecoder struct {
 	// segmentation model, which then has exactly protos+1 outputs; 0 when
 	// the layout has no prototype masks.
 	protos int
+	// rescale, when not nil, maps this layout's boxes from model-input to
+	// image pixels instead of vision.Rescale (end-to-end layouts: float32
+	// arithmetic, see layout_endtoend.go).
+	rescale func(dets []vision.Detection, g vision.Geometry, cropX, cropY int)
+}
+
+// rescale maps one image's detections to its pixels as the model's
+// layout needs.
+func rescale(spec *model.Spec, dets []vision.Detection, f *Frame) {
+	if d, err := layoutOf(spec); err == nil && d.rescale != nil {
+		d.rescale(dets, f.Geo, f.CropX, f.CropY)
+		return
+	}
+	vision.Rescale(dets, f.Geo, f.CropX, f.CropY)
 }
 
 // layouts maps each model.OutputLayout to its decoder ("" is yolov8's,

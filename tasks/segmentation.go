@@ -98,7 +98,7 @@ func (Segmentation) Postprocess(spec *model.Spec, outputs []model.TensorInfo, ou
 			in.Polygon = vision.Polygon(vision.LongestExternalContour(mask), mask.W, mask.H, f.Geo, f.CropX, f.CropY)
 		}
 		scaled := []vision.Detection{d}
-		vision.Rescale(scaled, f.Geo, f.CropX, f.CropY)
+		rescale(spec, scaled, f)
 		in.Box = box(spec, scaled[0])
 		if o.RLE {
 			full := vision.MaskToImage(mask, f.Geo, f.CropX, f.CropY, f.Width, f.Height)
