@@ -47,6 +47,10 @@ const (
 	// LayoutYOLO26 is the same rows, every one above the confidence kept
 	// (inference-core's YOLO26 classes apply no max_detections).
 	LayoutYOLO26 OutputLayout = "yolo26"
+	// LayoutYOLOv7 is YOLOv5's rows, with a segmentation model's
+	// prototypes as the fifth of five outputs (after the three raw
+	// per-level maps), as YOLOv7's segmentation export writes them.
+	LayoutYOLOv7 OutputLayout = "yolov7"
 )
 
 // Contrast is Roboflow's contrast preprocessing, named as environment.json
