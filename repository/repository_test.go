@@ -177,6 +177,12 @@ func TestUltralyticsLayoutFromOutputShape(t *testing.T) {
 		{"yolov8", map[string]string{"names": names, "task": "detect"}, []int64{-1, 6, 2100}, model.ObjectDetection, "yolov8"},
 		{"no names, no task", map[string]string{}, []int64{-1, 6300, 7}, "", "yolov8"},
 		{"pose stays pose", map[string]string{"names": names, "task": "pose", "kpt_shape": "[1, 3]"}, []int64{-1, 6300, 7}, model.KeypointDetection, "yolov8"},
+		// end-to-end exports (YOLOv10, YOLO26): ranked rows, not anchors;
+		// one class's [.., 300, 6] would otherwise pass for YOLOv5's rows
+		{"end2end one class", map[string]string{"names": "{0: 'a'}", "task": "detect", "end2end": "True"}, []int64{-1, 300, 6}, model.ObjectDetection, "yolov10"},
+		{"end2end segment", map[string]string{"names": names, "task": "segment", "end2end": "True"}, []int64{-1, 300, 38}, model.InstanceSegmentation, "yolov10"},
+		{"end2end pose", map[string]string{"names": names, "task": "pose", "kpt_shape": "[17, 3]", "end2end": "True"}, []int64{-1, 300, 57}, model.KeypointDetection, "yolov10"},
+		{"end2end False", map[string]string{"names": names, "task": "detect", "end2end": "False"}, []int64{-1, 6, 2100}, model.ObjectDetection, "yolov8"},
 	}
 	for _, c := range cases {
 		m := &model.Spec{OutputLayout: "yolov8"}

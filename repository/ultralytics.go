@@ -34,7 +34,15 @@ func applyUltralytics(m *model.Spec, info *model.ONNXInfo) error {
 		}
 		m.ClassNames = list
 	}
-	if n := int64(len(m.ClassNames)); n > 0 && (m.Task == "" || m.Task == model.ObjectDetection) &&
+	// An end-to-end export (YOLOv10, YOLO26; metadata end2end, which
+	// Ultralytics writes as Python's str(True)) outputs ranked rows
+	// [batch, detections, 6+extra] with no NMS left to run; Ultralytics'
+	// own predictor keeps the rows above the confidence, then max_det.
+	// Its rows can look like a one-class YOLOv5 output, so it is told
+	// first.
+	if meta["end2end"] == "True" {
+		m.OutputLayout = model.LayoutYOLOv10
+	} else if n := int64(len(m.ClassNames)); n > 0 && (m.Task == "" || m.Task == model.ObjectDetection) &&
 		len(info.Outputs) == 1 && len(info.Outputs[0].Shape) == 3 {
 		if s := info.Outputs[0].Shape; s[2] == 5+n && s[1] != 4+n {
 			m.Task, m.ModelType, m.OutputLayout = model.ObjectDetection, "yolov5", model.LayoutYOLOv5
