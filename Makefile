@@ -199,6 +199,7 @@ goldens:
 	python3 -m venv .venv-goldens
 	.venv-goldens/bin/pip install -q -r scripts/fixtures/requirements-goldens.txt
 	.venv-goldens/bin/python scripts/fixtures/make_goldens.py
+	.venv-goldens/bin/python scripts/fixtures/make_letterbox_goldens.py
 
 bench: build ort
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./vision/ ./engines/onnxruntime/ ./server/

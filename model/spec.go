@@ -14,6 +14,9 @@ const (
 	InstanceSegmentation Task = "instance-segmentation"
 	Classification       Task = "classification"
 	KeypointDetection    Task = "keypoint-detection"
+	// SemanticSegmentation labels every pixel with one class (Roboflow's
+	// /infer/semantic_segmentation; DeepLabV3+).
+	SemanticSegmentation Task = "semantic-segmentation"
 )
 
 // ParseTask accepts Roboflow's and Ultralytics' task names.
@@ -27,6 +30,8 @@ func ParseTask(s string) (Task, error) {
 		return Classification, nil
 	case "keypoint-detection", "pose", "keypoints", "keypoints_detection", "keypoint_detection":
 		return KeypointDetection, nil
+	case "semantic-segmentation", "semantic_segmentation", "semantic-segment":
+		return SemanticSegmentation, nil
 	}
 	return "", fmt.Errorf("%w: unknown task %q", ErrBadModel, s)
 }
@@ -42,15 +47,16 @@ const (
 	FitGrey    ResizeMode = "Fit (grey edges) in"
 	fitReflect ResizeMode = "Fit (reflect edges) in"
 	fitWithin  ResizeMode = "Fit within"
+	fillCrop   ResizeMode = "Fill (with center crop) in"
 )
 
 // ParseResizeMode maps Roboflow's strings (and the short names stretch,
-// letterbox, fit-black, fit-white, fit-grey) to a mode; like Roboflow,
-// reflect and "within" fall back to black edges and anything else to
-// Stretch.
+// letterbox, fit-black, fit-white, fit-grey) to a mode; like inference-core
+// 1.8.3, reflect, "within" and center-crop fill fall back to black edges
+// and anything else to Stretch.
 func ParseResizeMode(s string) ResizeMode {
 	switch strings.ToLower(strings.TrimSpace(s)) {
-	case strings.ToLower(string(FitBlack)), "fit-black", strings.ToLower(string(fitReflect)), strings.ToLower(string(fitWithin)):
+	case strings.ToLower(string(FitBlack)), "fit-black", strings.ToLower(string(fitReflect)), strings.ToLower(string(fitWithin)), strings.ToLower(string(fillCrop)):
 		return FitBlack
 	case strings.ToLower(string(FitWhite)), "fit-white":
 		return FitWhite
@@ -90,6 +96,10 @@ type Preprocessing struct {
 	Grayscale bool
 	// Tensor value = (pixel/255 - Mean[c]) / Std[c], channels in RGB order.
 	Mean, Std [3]float32
+	// NormalizeFirst normalises the pixels before resizing them, in
+	// float32, and pads a Fit mode with the raw pad colour (not its
+	// normalised value), as inference-core's RF-DETR class does.
+	NormalizeFirst bool
 }
 
 // Spec is one servable model version with everything resolved: where its
@@ -121,6 +131,11 @@ type Spec struct {
 	MaxBatchSize   int
 	InstanceCount  int
 	Batching       DynamicBatching
+	// OneIndexed says the model's labels count Roboflow's background class
+	// (RF-DETR trained by Roboflow), which sat at BackgroundClass in the
+	// class list it was trained with; ClassNames no longer holds it.
+	OneIndexed      bool
+	BackgroundClass int
 	// Warnings are things about the model trtserve serves differently from
 	// its origin; logged when it loads.
 	Warnings []string

@@ -79,8 +79,9 @@ def test_object_detection_matches_roboflow(server, model_id, golden_name, case):
 def test_zero_config_yolov5_export(server):
     # ultralytics/yolov5's export says nothing of its task; its output shape
     # [batch, anchors, 5 + classes] does, and its names metadata names the
-    # classes. (It is letterboxed, where OpenCV's 8-bit resize and ours
-    # differ by a grey level, so goldens are compared on Stretch above.)
+    # classes. (A bare export is letterboxed with Roboflow's int() sizing,
+    # where Ultralytics' own LetterBox rounds, so its exact goldens are the
+    # Roboflow-folder ones above and in cmd/trtserve's Fit-mode test.)
     client = InferenceHTTPClient(api_url=server)
     client.configure(InferenceConfiguration(confidence_threshold=0.4))
     result = client.infer(os.path.join(TESTDATA, "images", "bus.jpg"), model_id="yolov5n-320/1")
