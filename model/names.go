@@ -51,6 +51,15 @@ const (
 	// prototypes as the fifth of five outputs (after the three raw
 	// per-level maps), as YOLOv7's segmentation export writes them.
 	LayoutYOLOv7 OutputLayout = "yolov7"
+	// LayoutYOLONAS is super-gradients' YOLO-NAS export: two outputs,
+	// boxes [B, N, 4] (x1, y1, x2, y2 in input pixels) and class scores
+	// [B, N, nc], decoded with Roboflow's NMS.
+	LayoutYOLONAS OutputLayout = "yolonas"
+	// LayoutRFDETR is RF-DETR's: boxes [B, Q, 4] (cx, cy, w, h normalised
+	// to the input) and class logits [B, Q, nc(+1)], decoded by a sigmoid
+	// top-k over queries x classes, no NMS; a segmentation model adds mask
+	// logits [B, Q, h, w].
+	LayoutRFDETR OutputLayout = "rfdetr"
 )
 
 // Contrast is Roboflow's contrast preprocessing, named as environment.json

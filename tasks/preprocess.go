@@ -97,6 +97,9 @@ func Preprocess(in *Input, data []byte, dst []float32) (Frame, error) {
 		}
 	}
 	f.Geo = vision.NewGeometry(spec.Pre.Resize, src.SrcW, src.SrcH, spec.InputWidth, spec.InputHeight)
+	if spec.Pre.NormalizeFirst {
+		return f, vision.ToTensorNormalizedFirst(src, f.Geo, vision.Normalize{Mean: spec.Pre.Mean, Std: spec.Pre.Std}, float32(spec.Pre.Resize.PadValue()), dst)
+	}
 	return f, vision.ToTensor(src, f.Geo, vision.Normalize{Mean: spec.Pre.Mean, Std: spec.Pre.Std}, spec.Pre.Resize.PadValue(), dst)
 }
 

@@ -140,6 +140,13 @@ func DecodeBoxes(out []float32, layout Layout, anchors, nc, extra int, opts NMSO
 		}
 		cands = append(cands, d)
 	}
+	return suppressCandidates(cands, opts), nil
+}
+
+// suppressCandidates is the NMS every box decoding ends with: candidates
+// (above the confidence) ranked, capped at MaxCandidates, suppressed per
+// class (or agnostic), the MaxDetections most confident kept.
+func suppressCandidates(cands []Detection, opts NMSOptions) []Detection {
 	byConfidence(cands)
 	if opts.MaxCandidates > 0 && len(cands) > opts.MaxCandidates {
 		cands = cands[:opts.MaxCandidates]
@@ -165,7 +172,7 @@ func DecodeBoxes(out []float32, layout Layout, anchors, nc, extra int, opts NMSO
 	if opts.MaxDetections >= 0 && len(kept) > opts.MaxDetections {
 		kept = kept[:opts.MaxDetections]
 	}
-	return kept, nil
+	return kept
 }
 
 func byConfidence(d []Detection) {
