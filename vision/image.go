@@ -1,11 +1,8 @@
 package vision
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"image"
-	"image/png"
 	"sync"
 
 	"github.com/trtserve/trtserve/model"
@@ -89,39 +86,48 @@ func (o DecodeOptions) need(w, h int, transposed bool) (int, int) {
 	return g.NW, g.NH
 }
 
-// Format sniffs the encoding from magic bytes.
-func Format(data []byte) string {
-	switch {
-	case len(data) >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF:
-		return "jpeg"
-	case len(data) >= 8 && bytes.Equal(data[:8], []byte("\x89PNG\r\n\x1a\n")):
-		return "png"
-	}
-	return ""
-}
-
-// Decode decodes a JPEG or PNG.
+// Decode decodes what OpenCV's cv2.imdecode reads in its default build
+// (JPEG, PNG, WebP, BMP, TIFF, PNM) into the pixels IMREAD_COLOR gives, in
+// RGB order; other formats OpenCV reads are refused naming the format.
+// opts.AutoOrient applies EXIF orientation where OpenCV does (JPEG, PNG);
+// a TIFF is always oriented, as OpenCV's TIFF reader always orients it.
 func Decode(data []byte, opts DecodeOptions) (*Image, error) {
-	switch Format(data) {
+	format := Format(data)
+	var img *Image
+	var err error
+	orient := 1
+	switch format {
 	case "jpeg":
-		orient := 1
 		if opts.AutoOrient {
 			orient = JPEGOrientation(data)
 		}
 		need := func(w, h int) (int, int) { return opts.need(w, h, orient >= 5) }
-		img, err := decodeJPEG(data, opts.MaxPixels, need)
-		if err != nil {
-			return nil, err
-		}
-		out := Orient(img, orient)
-		if out != img {
-			img.Release()
-		}
-		return out, nil
+		img, err = decodeJPEG(data, opts.MaxPixels, need)
 	case "png":
-		return decodePNG(data, opts.MaxPixels)
+		if opts.AutoOrient {
+			orient = pngOrientation(data)
+		}
+		img, err = decodePNG(data, opts.MaxPixels)
+	case "webp":
+		img, err = decodeWebP(data, opts.MaxPixels)
+	case "bmp":
+		img, err = decodeBMP(data, opts.MaxPixels)
+	case "tiff":
+		orient = tiffOrientation(data)
+		img, err = decodeTIFF(data, opts.MaxPixels)
+	case "pnm":
+		img, err = decodePNM(data, opts.MaxPixels)
+	default:
+		return nil, errNotDecoded(format, data)
 	}
-	return nil, fmt.Errorf("%w: not a JPEG or PNG", ErrUnsupportedFormat)
+	if err != nil {
+		return nil, err
+	}
+	out := Orient(img, orient)
+	if out != img {
+		img.Release()
+	}
+	return out, nil
 }
 
 func checkPixels(w, h int, limit int64) error {
@@ -132,95 +138,6 @@ func checkPixels(w, h int, limit int64) error {
 		return fmt.Errorf("%w: %dx%d is %d pixels, the limit is %d", ErrTooManyPixels, w, h, int64(w)*int64(h), limit)
 	}
 	return nil
-}
-
-func decodePNG(data []byte, limit int64) (*Image, error) {
-	cfg, err := png.DecodeConfig(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("%w: png: %v", ErrCorruptImage, err)
-	}
-	if err := checkPixels(cfg.Width, cfg.Height, limit); err != nil {
-		return nil, err
-	}
-	src, err := png.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("%w: png: %v", ErrCorruptImage, err)
-	}
-	return toRGB(src), nil
-}
-
-// toRGB converts any image.Image to packed RGB. Alpha is dropped, not
-// blended, as OpenCV's IMREAD_COLOR does.
-func toRGB(src image.Image) *Image {
-	b := src.Bounds()
-	w, h := b.Dx(), b.Dy()
-	out := &Image{Pix: newPix(w * h * 3), W: w, H: h, SrcW: w, SrcH: h}
-	switch s := src.(type) {
-	case *image.NRGBA:
-		copyRGBX(out, s.Pix, s.Stride)
-	case *image.RGBA: // opaque PNGs decode to RGBA with alpha 255
-		copyRGBX(out, s.Pix, s.Stride)
-	case *image.Gray:
-		for y := 0; y < h; y++ {
-			row := s.Pix[y*s.Stride : y*s.Stride+w]
-			dst := out.Pix[y*w*3 : (y+1)*w*3]
-			for x := 0; x < w; x++ {
-				dst[3*x], dst[3*x+1], dst[3*x+2] = row[x], row[x], row[x]
-			}
-		}
-	case *image.YCbCr:
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				yi := s.YOffset(b.Min.X+x, b.Min.Y+y)
-				ci := s.COffset(b.Min.X+x, b.Min.Y+y)
-				r, g, bb := ycbcrToRGB(s.Y[yi], s.Cb[ci], s.Cr[ci])
-				o := (y*w + x) * 3
-				out.Pix[o], out.Pix[o+1], out.Pix[o+2] = r, g, bb
-			}
-		}
-	default:
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				c := src.At(b.Min.X+x, b.Min.Y+y)
-				r, g, bb, a := c.RGBA()
-				if a != 0 && a != 0xffff { // un-premultiply: drop alpha, keep colour
-					r, g, bb = r*0xffff/a, g*0xffff/a, bb*0xffff/a
-				}
-				o := (y*w + x) * 3
-				out.Pix[o], out.Pix[o+1], out.Pix[o+2] = uint8(r>>8), uint8(g>>8), uint8(bb>>8)
-			}
-		}
-	}
-	return out
-}
-
-// copyRGBX copies 4-byte pixels (RGB + alpha) into out, dropping alpha.
-func copyRGBX(out *Image, pix []byte, stride int) {
-	w := out.W
-	for y := 0; y < out.H; y++ {
-		row := pix[y*stride : y*stride+w*4]
-		dst := out.Pix[y*w*3 : (y+1)*w*3]
-		for x := 0; x < w; x++ {
-			dst[3*x], dst[3*x+1], dst[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
-		}
-	}
-}
-
-// ycbcrToRGB is JFIF's conversion with libjpeg's rounding.
-func ycbcrToRGB(y, cb, cr uint8) (uint8, uint8, uint8) {
-	yy := float64(y)
-	cbf, crf := float64(cb)-128, float64(cr)-128
-	clamp := func(v float64) uint8 {
-		v += 0.5
-		if v < 0 {
-			return 0
-		}
-		if v > 255 {
-			return 255
-		}
-		return uint8(v)
-	}
-	return clamp(yy + 1.402*crf), clamp(yy - 0.344136*cbf - 0.714136*crf), clamp(yy + 1.772*cbf)
 }
 
 // StaticCropRect is Roboflow's take_static_crop rectangle for a w x h
