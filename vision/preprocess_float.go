@@ -1,6 +1,9 @@
 package vision
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // ToTensorNormalizedFirst is ToTensor in the order inference-core's
 // RF-DETR class works in: it normalises the 8-bit RGB pixels to float32
@@ -10,7 +13,9 @@ import "fmt"
 // mode with the raw pad colour (cv2.copyMakeBorder on the normalised
 // image: 0, 114 or 255, never normalised). Resizing is linear, so only the
 // rounding and the padding differ from ToTensor; the padding is what
-// RF-DETR's model sees around a letterboxed image.
+// RF-DETR's model sees around a letterboxed image. The resize is the one
+// cv2.resize runs on such an image: each pass a lerp, p0 + (p1−p0)·w,
+// fused, with weights from double-precision coordinates (ippTap).
 func ToTensorNormalizedFirst(img *Image, g Geometry, norm Normalize, pad float32, dst []float32) error {
 	plane := g.InW * g.InH
 	if len(dst) != 3*plane {
@@ -36,36 +41,56 @@ func ToTensorNormalizedFirst(img *Image, g Geometry, norm Normalize, pad float32
 	}
 	stride := img.W * 3
 	chans := [3][]float32{dst[:plane], dst[plane : 2*plane], dst[2*plane:]}
-	// OpenCV's taps for a float image: scale = 1/(dst/src), the source
-	// coordinate rounded to float32, edges clamped with weight 0.
 	xs0, xs1, wx := make([]int, g.NW), make([]int, g.NW), make([]float32, g.NW)
-	sx := 1 / (float64(g.NW) / float64(img.W))
 	for x := range wx {
 		var x0 int
-		x0, wx[x] = tap((float64(x)+0.5)*sx-0.5, img.W)
+		x0, wx[x] = ippTap(x, img.W, g.NW)
 		xs0[x], xs1[x] = x0*3, min(x0+1, img.W-1)*3
 	}
-	sy := 1 / (float64(g.NH) / float64(img.H))
 	for y := 0; y < g.NH; y++ {
-		y0, fy := tap((float64(y)+0.5)*sy-0.5, img.H)
+		y0, fy := ippTap(y, img.H, g.NH)
 		y1 := min(y0+1, img.H-1)
 		row0 := img.Pix[y0*stride : (y0+1)*stride]
 		row1 := img.Pix[y1*stride : (y1+1)*stride]
 		o := (y+g.PadY)*g.InW + g.PadX
-		gy := 1 - fy
 		for c := 0; c < 3; c++ {
 			t := &lut[c]
 			out := chans[c][o : o+g.NW]
 			for x := range out {
 				a, b, fx := xs0[x]+c, xs1[x]+c, wx[x]
-				gx := 1 - fx
-				// Each product rounded to float32 before the sum: OpenCV
-				// does not fuse them, so no platform may.
-				h0 := float32(t[row0[a]]*gx) + float32(t[row0[b]]*fx)
-				h1 := float32(t[row1[a]]*gx) + float32(t[row1[b]]*fx)
-				out[x] = float32(h0*gy) + float32(h1*fy)
+				h0 := fma32(t[row0[b]]-t[row0[a]], fx, t[row0[a]])
+				h1 := fma32(t[row1[b]]-t[row1[a]], fx, t[row1[a]])
+				out[x] = fma32(h1-h0, fy, h0)
 			}
 		}
 	}
 	return nil
+}
+
+// ippTap is the source pixel and the weight of its right (lower)
+// neighbour for destination pixel d of n → dn, as the resize cv2.resize
+// runs on a 3-channel float32 image in opencv-python 4.12 (Intel IPP's
+// linear resize): the coordinate in double precision, (d+0.5)·n/dn − 0.5,
+// its fraction rounded to float32 once, borders clamped with weight 0.
+// OpenCV's own loop rounds the coordinate to float32 first, which moves
+// results by up to 0.006 grey levels on a 1080-pixel image; this matches
+// cv2.resize bit for bit (the RF-DETR goldens, cmd/trtserve
+// TestYOLONASAndRFDETRMatchRoboflow, need it: boxes there are unrounded).
+func ippTap(d, n, dn int) (int, float32) {
+	f := (float64(d)+0.5)*(float64(n)/float64(dn)) - 0.5
+	i := int(math.Floor(f))
+	if i < 0 {
+		return 0, 0
+	}
+	if i >= n-1 {
+		return n - 1, 0
+	}
+	return i, float32(f - float64(i))
+}
+
+// fma32 is a fused multiply-add in float32 (a·b + c rounded once): the
+// product of two float32 values is exact in float64, and the sum's double
+// rounding never differed from the single one on the goldens.
+func fma32(a, b, c float32) float32 {
+	return float32(math.FMA(float64(a), float64(b), float64(c)))
 }
