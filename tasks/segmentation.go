@@ -67,6 +67,10 @@ func protoShape(spec *model.Spec, outputs []model.TensorInfo) (layout, int, []in
 
 // Validate checks the detection output and the prototypes.
 func (Segmentation) Validate(spec *model.Spec, outputs []model.TensorInfo) error {
+	if spec.OutputLayout == model.LayoutRFDETR { // masks per query, no prototypes (rfdetr_seg.go)
+		_, _, err := rfdetrMaskShape(spec, outputs)
+		return err
+	}
 	_, _, _, err := protoShape(spec, outputs)
 	return err
 }
@@ -74,6 +78,9 @@ func (Segmentation) Validate(spec *model.Spec, outputs []model.TensorInfo) error
 // Postprocess decodes one image's instances, most confident first. Masks
 // are computed only for the instances the class filter keeps.
 func (Segmentation) Postprocess(spec *model.Spec, outputs []model.TensorInfo, out [][]float32, f *Frame, o SegmentOptions) ([]Instance, error) {
+	if spec.OutputLayout == model.LayoutRFDETR {
+		return rfdetrSegment(spec, outputs, out, f, o)
+	}
 	_, p, ps, err := protoShape(spec, outputs)
 	if err != nil {
 		return nil, err

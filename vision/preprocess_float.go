@@ -94,3 +94,28 @@ func ippTap(d, n, dn int) (int, float32) {
 func fma32(a, b, c float32) float32 {
 	return float32(math.FMA(float64(a), float64(b), float64(c)))
 }
+
+// ResizePlane resizes one float32 plane of sw x sh to dw x dh as cv2.resize
+// (INTER_LINEAR) does on a float32 mask in opencv-python 4.12: the taps
+// and fused lerps of ToTensorNormalizedFirst.
+func ResizePlane(src []float32, sw, sh, dw, dh int) []float32 {
+	out := make([]float32, dw*dh)
+	xs0, xs1, wx := make([]int, dw), make([]int, dw), make([]float32, dw)
+	for x := range wx {
+		xs0[x], wx[x] = ippTap(x, sw, dw)
+		xs1[x] = min(xs0[x]+1, sw-1)
+	}
+	for y := 0; y < dh; y++ {
+		y0, fy := ippTap(y, sh, dh)
+		y1 := min(y0+1, sh-1)
+		r0, r1 := src[y0*sw:(y0+1)*sw], src[y1*sw:(y1+1)*sw]
+		row := out[y*dw : (y+1)*dw]
+		for x := range row {
+			a, b, fx := xs0[x], xs1[x], wx[x]
+			h0 := fma32(r0[b]-r0[a], fx, r0[a])
+			h1 := fma32(r1[b]-r1[a], fx, r1[a])
+			row[x] = fma32(h1-h0, fy, h0)
+		}
+	}
+	return out
+}
