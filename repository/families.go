@@ -109,7 +109,7 @@ func knownLayouts() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, f := range roboflowFamilies {
-		if n := string(f.Layout); !seen[n] {
+		if n := string(f.Layout); n != "" && !seen[n] { // "": a family with no detector layout
 			seen[n] = true
 			out = append(out, n)
 		}

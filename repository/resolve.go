@@ -86,9 +86,10 @@ func (r *Repository) ResolveWith(e Entry, override []byte) (*model.Spec, error) 
 }
 
 // taskNormalization is Roboflow's: detection-like tasks divide by 255;
-// classification also maps [0,1] to [-1,1] ((x-0.5)/0.5).
+// classification and semantic segmentation also map [0,1] to [-1,1]
+// ((x-0.5)/0.5), their base classes' default.
 func taskNormalization(t model.Task) (mean, std [3]float32) {
-	if t == model.Classification {
+	if t == model.Classification || t == model.SemanticSegmentation {
 		return [3]float32{0.5, 0.5, 0.5}, [3]float32{0.5, 0.5, 0.5}
 	}
 	return [3]float32{}, [3]float32{1, 1, 1}

@@ -26,7 +26,8 @@ type Defaults struct {
 // Repository finds models in one or more folders laid out as
 // <root>/<name>/<version>/model.onnx (Triton-like, optional
 // <root>/<name>/config.yaml) or <root>/<dataset>/<version>/weights.onnx
-// (Roboflow's model cache; yolov5s_weights.onnx for its YOLOv5 models).
+// (Roboflow's model cache; yolov5s_weights.onnx for its YOLOv5 models,
+// best.onnx for its ResNet and ViT classifiers).
 type Repository struct {
 	Roots    []string
 	Defaults Defaults
@@ -96,6 +97,8 @@ func (r *Repository) Scan() ([]Entry, error) {
 					e.File, e.Source = filepath.Join(dir, "weights.onnx"), model.SourceRoboflow
 				case fileExists(filepath.Join(dir, "yolov5s_weights.onnx")): // what inference-core's YOLOv5 classes read
 					e.File, e.Source = filepath.Join(dir, "yolov5s_weights.onnx"), model.SourceRoboflow
+				case fileExists(filepath.Join(dir, "best.onnx")): // what inference-core's ResNet and ViT classes read
+					e.File, e.Source = filepath.Join(dir, "best.onnx"), model.SourceRoboflow
 				case EngineFile(dir) != "":
 					e.File, e.Source = EngineFile(dir), model.SourceEngine
 				default:

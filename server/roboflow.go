@@ -152,6 +152,7 @@ var legacyTasks = map[model.Task]legacyHandler{
 	model.InstanceSegmentation: (*Server).legacySegment,
 	model.KeypointDetection:    (*Server).legacyKeypoints,
 	model.Classification:       (*Server).legacyClassify,
+	model.SemanticSegmentation: (*Server).legacySemantic,
 }
 
 // legacyInfer is POST /{dataset}/{version}: the image comes as a base64

@@ -159,6 +159,7 @@ func (s *Server) routes() {
 	a.Post("/infer/classification", s.inferClassification)
 	a.Post("/infer/keypoints_detection", s.inferKeypoints)
 	a.Post("/infer/instance_segmentation", s.inferSegmentation)
+	a.Post("/infer/semantic_segmentation", s.inferSemantic)
 	s.kserveRoutes()
 	if s.opts.LegacyRoutes {
 		a.Post("/:dataset/:version", s.legacyInfer)
