@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,8 +11,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/trtserve/trtserve/trt/trttest"
 )
 
 // nasRFDETRGolden is testdata/goldens/{nas,rfdetr}-*.json.gz: a YOLO-NAS or
@@ -228,4 +232,130 @@ func TestRFDETRSegmentationMatchesRoboflow(t *testing.T) {
 		checked++
 	}
 	t.Logf("%d answers (%d polygon points) equal to inference-core's", checked, points)
+}
+
+// nasRFDETRRaw sends one KServe binary request of n constant-ish images
+// of size x size and returns the outputs' values, all of them.
+func nasRFDETRRaw(url, model, input string, size, n int) (int, error) {
+	data := make([]byte, n*3*size*size*4)
+	for i := range len(data) / 4 {
+		binary.LittleEndian.PutUint32(data[i*4:], math.Float32bits(float32(i%5)*0.2))
+	}
+	hdr := fmt.Sprintf(`{"inputs":[{"name":%q,"shape":[%d,3,%d,%d],"datatype":"FP32","parameters":{"binary_data_size":%d}}],"parameters":{"binary_data_output":true}}`, input, n, size, size, len(data))
+	req, _ := http.NewRequest("POST", url+"/v2/models/"+model+"/infer", bytes.NewReader(append([]byte(hdr), data...)))
+	req.Header.Set("Inference-Header-Content-Length", strconv.Itoa(len(hdr)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return 0, fmt.Errorf("%s: %d %s", model, resp.StatusCode, body[:min(len(body), 300)])
+	}
+	hlen, _ := strconv.Atoi(resp.Header.Get("Inference-Header-Content-Length"))
+	return (len(body) - hlen) / 4, nil
+}
+
+// TestYOLONASAndRFDETROnEveryRoute: the YOLO-NAS, RF-DETR and RF-DETR
+// segmentation folders load and answer on ONNX Runtime and on the TensorRT
+// backend over the fake shim and the CUDA mock (engines built through the
+// shim): KServe raw tensors under the exporter's input name (all outputs:
+// YOLO-NAS's two, RF-DETR's two or three), their task's route and the
+// legacy route, with answers of the right form (on TensorRT the fake's
+// synthetic outputs: the form is checked, not the values). An RF-DETR at
+// or above inference-core's resolution limit does not load.
+func TestYOLONASAndRFDETROnEveryRoute(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"nas-stretch", "rfdetr-stretch", "rfdetr-seg-stretch"}
+	inputs := map[string]string{"nas-stretch": "input.1", "rfdetr-stretch": "input", "rfdetr-seg-stretch": "input"}
+	for _, backend := range []string{"onnxruntime", "tensorrt"} {
+		t.Run(backend, func(t *testing.T) {
+			cache, goldens := nasRFDETRCache(t, root, names...)
+			// the same RF-DETR said to be trained at 1600 pixels
+			big := filepath.Join(cache, "rfdetr-big", "1")
+			if err := os.MkdirAll(big, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{"weights.onnx", "class_names.txt", "model_type.json"} {
+				if err := os.Symlink(filepath.Join(cache, "rfdetr-stretch", "1", f), filepath.Join(big, f)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			env, _ := json.Marshal(map[string]any{"PREPROCESSING": string(goldens["rfdetr-stretch"].Pre), "RESOLUTION": 1600})
+			if err := os.WriteFile(filepath.Join(big, "environment.json"), env, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if backend == "tensorrt" {
+				t.Setenv("TRTSERVE_TRTSHIM_LIB", trttest.FakeLib(t))
+				t.Setenv("TRTSERVE_CUDA_MOCK", "1")
+				t.Setenv("TRTSERVE_ENGINE_CACHE_DIR", t.TempDir())
+			}
+			srv := startServer(t, "--model-cache-dir", cache, "--load-models", "none", "--backend", backend)
+			bus := b64file(t, filepath.Join(root, "testdata", "images", "bus.jpg"))
+			for _, name := range names {
+				g := goldens[name]
+				if code, out := post(t, srv+"/model/add", "application/json", strings.NewReader(`{"model_id": "`+name+`/1"}`)); code != 200 {
+					t.Fatalf("/model/add %s: %d %v", name, code, out)
+				}
+				var meta struct {
+					Platform string `json:"platform"`
+					Outputs  []struct {
+						Shape []int64 `json:"shape"`
+					} `json:"outputs"`
+				}
+				getJSON(t, srv+"/v2/models/"+name+"/versions/1", &meta)
+				if want := map[string]string{"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}[backend]; meta.Platform != want {
+					t.Fatalf("%s: platform %s, want %s", name, meta.Platform, want)
+				}
+				total := 0
+				for _, o := range meta.Outputs {
+					per := 1
+					for _, d := range o.Shape[1:] {
+						per *= int(d)
+					}
+					total += per
+				}
+				size := 320
+				if strings.HasPrefix(name, "rfdetr") {
+					size = 112
+				}
+				if n, err := nasRFDETRRaw(srv, name+"/versions/1", inputs[name], size, 1); err != nil || n != total {
+					t.Fatalf("%s KServe: %d values, want %d (outputs %+v): %v", name, n, total, meta.Outputs, err)
+				}
+				route := "/infer/object_detection"
+				if g.Task == "instance-segmentation" {
+					route = "/infer/instance_segmentation"
+				}
+				code, body := post(t, srv+route, "application/json", strings.NewReader(
+					fmt.Sprintf(`{"model_id":"%s/1","image":{"type":"base64","value":"%s"},"confidence":0.3}`, name, bus)))
+				code2, legacy := post(t, srv+"/"+name+"/1?confidence=30", "application/x-www-form-urlencoded", strings.NewReader(bus))
+				if code != 200 || code2 != 200 {
+					t.Fatalf("%s: route %d %v, legacy %d %v", name, code, body, code2, legacy)
+				}
+				for _, b := range []map[string]any{body, legacy} {
+					preds, ok := b["predictions"].([]any)
+					if img, _ := b["image"].(map[string]any); !ok || img["width"] != 810.0 || img["height"] != 1080.0 {
+						t.Fatalf("%s: %v", name, b)
+					}
+					for _, p := range preds {
+						p := p.(map[string]any)
+						if _, ok := p["class"].(string); !ok || p["confidence"] == nil || p["width"] == nil {
+							t.Fatalf("%s: prediction %v", name, p)
+						}
+						if _, ok := p["points"].([]any); g.Task == "instance-segmentation" && !ok {
+							t.Fatalf("%s: instance without points %v", name, p)
+						}
+					}
+				}
+			}
+			code, out := post(t, srv+"/model/add", "application/json", strings.NewReader(`{"model_id": "rfdetr-big/1"}`))
+			if code == 200 || !strings.Contains(fmt.Sprint(out), "1600") {
+				t.Fatalf("RF-DETR at resolution 1600: %d %v, want a refusal naming the limit", code, out)
+			}
+		})
+	}
 }
