@@ -38,7 +38,7 @@ def test_cmyk_jpeg_and_webp_match_roboflow(server, case):
 
 
 @pytest.mark.parametrize("name,word", [
-    ("refuse-gif.gif", "GIF"),              # OpenCV reads GIF; trtserve does not (yet)
+    ("refuse-jpeg2000.jp2", "JPEG 2000"),   # OpenCV reads JPEG 2000; trtserve does not
     ("refuse-tiff-jpeg.tif", "tiff"),       # JPEG-in-TIFF: no such codec here
     ("refuse-garbage.bin", "not a JPEG"),   # OpenCV refuses it too
     ("refuse-png-truncated.png", "png"),    # likewise

@@ -12,7 +12,6 @@ import (
 // call it) reads and trtserve does not decode: a request with one is
 // refused with an error naming the format rather than "not an image".
 var notDecoded = map[string]string{
-	"gif":       "GIF",
 	"avif":      "AVIF",
 	"jpeg2000":  "JPEG 2000",
 	"openexr":   "OpenEXR",
@@ -22,8 +21,8 @@ var notDecoded = map[string]string{
 }
 
 // Format sniffs the encoding from magic bytes: "jpeg", "png", "webp",
-// "bmp", "tiff" or "pnm" for what Decode reads, a key of notDecoded for a
-// format OpenCV reads and trtserve refuses, "" for anything else.
+// "bmp", "tiff", "pnm" or "gif" for what Decode reads, a key of notDecoded
+// for a format OpenCV reads and trtserve refuses, "" for anything else.
 func Format(data []byte) string {
 	has := func(off int, magic string) bool {
 		return len(data) >= off+len(magic) && string(data[off:off+len(magic)]) == magic
@@ -108,8 +107,8 @@ func decodeWith(format string, data []byte, limit int64,
 // not, or for bytes that are no image format at all.
 func errNotDecoded(format string, data []byte) error {
 	if name, ok := notDecoded[format]; ok {
-		return fmt.Errorf("%w: %s images are not decoded by trtserve (it reads JPEG, PNG, WebP, BMP, TIFF and PNM)", ErrUnsupportedFormat, name)
+		return fmt.Errorf("%w: %s images are not decoded by trtserve (it reads JPEG, PNG, WebP, BMP, TIFF, PNM and GIF)", ErrUnsupportedFormat, name)
 	}
 	n := min(len(data), 8)
-	return fmt.Errorf("%w: not a JPEG, PNG, WebP, BMP, TIFF or PNM image (first bytes % x)", ErrUnsupportedFormat, data[:n])
+	return fmt.Errorf("%w: not a JPEG, PNG, WebP, BMP, TIFF, PNM or GIF image (first bytes % x)", ErrUnsupportedFormat, data[:n])
 }

@@ -53,8 +53,8 @@ func loadFormatFixtures(t *testing.T) formatFixtures {
 // refusedByTrtserve: images OpenCV decodes and trtserve refuses on
 // purpose, with the word its error must contain.
 var refusedByTrtserve = map[string]string{
-	"refuse-gif.gif":       "GIF",  // OpenCV 4.12 reads GIF; no decoder here yet
-	"refuse-tiff-jpeg.tif": "tiff", // JPEG-in-TIFF: x/image/tiff has no JPEG codec
+	"refuse-jpeg2000.jp2":  "JPEG 2000", // OpenCV 4.12 reads it (OpenJPEG); no decoder here
+	"refuse-tiff-jpeg.tif": "tiff",      // JPEG-in-TIFF: x/image/tiff has no JPEG codec
 	// libjpeg fills the missing rows of a truncated JPEG with grey and
 	// OpenCV returns that; trtserve refuses it rather than infer on grey.
 	"refuse-jpeg-truncated.jpg": "jpeg",

@@ -87,7 +87,7 @@ func (o DecodeOptions) need(w, h int, transposed bool) (int, int) {
 }
 
 // Decode decodes what OpenCV's cv2.imdecode reads in its default build
-// (JPEG, PNG, WebP, BMP, TIFF, PNM) into the pixels IMREAD_COLOR gives, in
+// (JPEG, PNG, WebP, BMP, TIFF, PNM, GIF) into the pixels IMREAD_COLOR gives, in
 // RGB order; other formats OpenCV reads are refused naming the format.
 // opts.AutoOrient applies EXIF orientation where OpenCV does (JPEG, PNG);
 // a TIFF is always oriented, as OpenCV's TIFF reader always orients it.
@@ -117,6 +117,8 @@ func Decode(data []byte, opts DecodeOptions) (*Image, error) {
 		img, err = decodeTIFF(data, opts.MaxPixels)
 	case "pnm":
 		img, err = decodePNM(data, opts.MaxPixels)
+	case "gif":
+		img, err = decodeGIF(data, opts.MaxPixels)
 	default:
 		return nil, errNotDecoded(format, data)
 	}

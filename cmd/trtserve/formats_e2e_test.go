@@ -20,8 +20,9 @@ import (
 // pretrained demo model in a Roboflow cache folder, get inference-core
 // 1.8.3's answers (testdata/goldens/formats-v5s-coco.json.gz, from
 // scripts/fixtures/make_format_goldens.py): same detections, order,
-// classes and boxes, confidences within ONNX Runtime's float noise. A GIF
-// (OpenCV reads it, trtserve does not) is refused with a 422 naming it.
+// classes and boxes, confidences within ONNX Runtime's float noise. A JPEG
+// 2000 image (OpenCV reads it, trtserve does not) is refused with a 422
+// naming the format.
 func TestImageFormatsMatchRoboflow(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -112,8 +113,8 @@ func TestImageFormatsMatchRoboflow(t *testing.T) {
 			}
 		}
 	}
-	code, body := infer("formats/refuse-gif.gif", nil)
-	if code != http.StatusUnprocessableEntity || !strings.Contains(string(body), "GIF") {
-		t.Errorf("GIF: status %d: %s; want 422 naming GIF", code, body)
+	code, body := infer("formats/refuse-jpeg2000.jp2", nil)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(string(body), "JPEG 2000") {
+		t.Errorf("JPEG 2000: status %d: %s; want 422 naming the format", code, body)
 	}
 }
