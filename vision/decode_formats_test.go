@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trtserve/trtserve/model"
 )
 
 // formatFixtures is testdata/images/formats/opencv.json.gz, written by
@@ -193,4 +195,60 @@ func FuzzDecodeFormats(f *testing.F) {
 			t.Fatalf("decoded %dx%d with %d bytes", img.W, img.H, len(img.Pix))
 		}
 	})
+}
+
+// TestCMYKJPEGScaledDecode: a CMYK JPEG takes the DCT-scaled path too
+// (TJPF_CMYK at 1/2..1/8), keeping its full size as SrcW/SrcH.
+func TestCMYKJPEGScaledDecode(t *testing.T) {
+	if JPEGDecoder != "libjpeg-turbo" {
+		t.Skipf("%s does not scale in the DCT domain", JPEGDecoder)
+	}
+	data, err := os.ReadFile(filepath.Join(formatsDir, "sdk-bus-cmyk.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := Decode(data, DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := Decode(data, DecodeOptions{TargetW: 64, TargetH: 64, TargetMode: model.Stretch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.W >= full.W || img.SrcW != full.W || img.SrcH != full.H {
+		t.Fatalf("scaled %dx%d (src %dx%d), full %dx%d", img.W, img.H, img.SrcW, img.SrcH, full.W, full.H)
+	}
+	// The scaled image is the full one, averaged: mean colours agree.
+	mean := func(m *Image) (s [3]float64) {
+		for i, v := range m.Pix {
+			s[i%3] += float64(v) / float64(m.W*m.H)
+		}
+		return s
+	}
+	a, b := mean(full), mean(img)
+	for c := range a {
+		if d := a[c] - b[c]; d > 2 || d < -2 {
+			t.Fatalf("channel %d mean %.1f scaled vs %.1f full", c, b[c], a[c])
+		}
+	}
+}
+
+func TestFormatSniffing(t *testing.T) {
+	for _, c := range []struct {
+		data, want string
+	}{
+		{"\xff\xd8\xff\xe0", "jpeg"}, {"\x89PNG\r\n\x1a\n", "png"}, {"RIFF\x00\x00\x00\x00WEBPVP8 ", "webp"},
+		{"BM\x00\x00", "bmp"}, {"II*\x00", "tiff"}, {"MM\x00*", "tiff"}, {"P6\n3 2\n255\n", "pnm"},
+		{"P7\nWIDTH 1\n", "pnm"}, {"GIF89a", "gif"}, {"\x00\x00\x00\x1cftypavif", "avif"},
+		{"\x00\x00\x00\x0cjP  \r\n\x87\n", "jpeg2000"}, {"#?RADIANCE\n", "hdr"}, {"PF\n", "pfm"},
+		{"P8\n", ""}, {"hello", ""}, {"", ""},
+	} {
+		if got := Format([]byte(c.data)); got != c.want {
+			t.Errorf("Format(%q) = %q, want %q", c.data, got, c.want)
+		}
+	}
+	_, err := Decode([]byte("\x00\x00\x00\x1cftypavif\x00\x00"), DecodeOptions{})
+	if !errors.Is(err, ErrUnsupportedFormat) || !strings.Contains(err.Error(), "AVIF") {
+		t.Fatalf("AVIF: %v", err)
+	}
 }

@@ -1,7 +1,8 @@
 // Package vision turns encoded images into model input tensors and model
-// outputs into predictions: JPEG/PNG decoding (libjpeg-turbo through cgo,
-// with DCT-domain downscaling; image/jpeg when cgo is off), EXIF
-// orientation, Roboflow's resize modes and normalization written straight
+// outputs into predictions: decoding of what OpenCV's cv2.imdecode reads
+// (JPEG through libjpeg-turbo and cgo, with DCT-domain downscaling, or
+// image/jpeg when cgo is off; PNG, WebP, BMP, TIFF, PNM, GIF through Go
+// decoders, converted as OpenCV converts: decode_*.go), EXIF orientation, Roboflow's resize modes and normalization written straight
 // into a caller-owned NCHW float32 slice, YOLO output decoding, NMS and the
 // mapping of boxes back to original-image pixels.
 //
