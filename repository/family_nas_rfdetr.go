@@ -45,11 +45,18 @@ const rfdetrBackground = "background_class83422"
 // list, remembering where it was.
 func adjustRFDETR(m *model.Spec, env map[string]json.RawMessage) error {
 	m.Pre.NormalizeFirst = true
+	pre, _ := parseRoboflowPreprocessing(env["PREPROCESSING"])
 	res, ok := rfdetrResolution(env["RESOLUTION"])
-	if !ok {
-		if pre, err := parseRoboflowPreprocessing(env["PREPROCESSING"]); err == nil && pre.Resize != nil && pre.Resize.Width > 0 {
-			res, ok = pre.Resize.Width, true
-		}
+	if !ok && pre != nil && pre.Resize != nil && pre.Resize.Width > 0 {
+		res, ok = pre.Resize.Width, true
+	}
+	if pre != nil && pre.Resize != nil && m.Pre.Resize.IsFit() && pre.Resize.Width > 0 && pre.Resize.Height > 0 &&
+		pre.Resize.Width != pre.Resize.Height && m.InputWidth == m.InputHeight {
+		// inference-core letterboxes such a model to the training size,
+		// then stretches that to the square input; trtserve letterboxes
+		// straight into the input.
+		m.Warnings = append(m.Warnings, fmt.Sprintf("RF-DETR trained at %dx%d in a Fit mode with a square %dx%d input: inference-core letterboxes to %dx%d and then stretches, trtserve letterboxes to the input; predictions may differ from Roboflow's",
+			pre.Resize.Width, pre.Resize.Height, m.InputWidth, m.InputHeight, pre.Resize.Width, pre.Resize.Height))
 	}
 	if ok && res >= RFDETRMaxResolution {
 		return fmt.Errorf("%w: RF-DETR input resolution %d is at or above %d, which inference-core refuses to load (RFDETR_ONNX_MAX_RESOLUTION)", model.ErrBadModel, res, RFDETRMaxResolution)

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"fmt"
 	"math"
 	"sort"
 
@@ -56,7 +57,7 @@ func sigmoid32(x float32) float32 {
 func decodeRFDETR(spec *model.Spec, l layout, out [][]float32, o vision.NMSOptions) ([]vision.Detection, error) {
 	boxes, logits := out[0], out[1]
 	if len(boxes) != l.anchors*4 || len(logits) != l.anchors*l.width {
-		return nil, badOutputs(spec, nil, "RF-DETR outputs hold %d box and %d logit values, want %d queries x 4 and x %d", len(boxes), len(logits), l.anchors, l.width)
+		return nil, fmt.Errorf("RF-DETR outputs hold %d box and %d logit values, want %d queries x 4 and x %d", len(boxes), len(logits), l.anchors, l.width)
 	}
 	// Top max_detections of all scores, then those above the threshold,
 	// is the same set as the top max_detections of those above it:
@@ -115,8 +116,10 @@ func rfdetrLetterbox(g vision.Geometry) (scale, padX, padY float64, scaledW, sca
 // does, every step in float32 (numpy keeps float32 arrays float32 against
 // Python scalars): Stretch multiplies by the image size; Fit by the input
 // size, less the padding, over the scale; then a clip to the image, and
-// no rounding. The class ignores a static crop's offset here, and so does
-// this.
+// no rounding. With a static crop the class scales to the whole image's
+// size and ignores the crop's offset; this scales to the crop's size (the
+// geometry's source) and ignores the offset too, so boxes differ from
+// inference-core's there (README: RF-DETR with a static crop).
 func rescaleRFDETR(dets []vision.Detection, g vision.Geometry, _, _ int) {
 	fw, fh := float32(g.SrcW), float32(g.SrcH)
 	clip := func(v, hi float32) float32 { return max(0, min(v, hi)) }

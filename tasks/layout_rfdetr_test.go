@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/trtserve/trtserve/model"
@@ -154,5 +155,40 @@ func TestRFDETRLabels(t *testing.T) {
 	dets, _ = decodeRFDETR(spec, l, [][]float32{boxes, logits}, vision.NMSOptions{Confidence: 0.5, MaxDetections: 3})
 	if len(dets) != 1 || dets[0].ClassID != 0 || dets[0].Confidence != sigmoid32(3) {
 		t.Errorf("max_detections 3: %+v, want the one class-a detection of the top 3", dets)
+	}
+}
+
+// The YOLO-NAS and RF-DETR layouts refuse, at load, outputs that are not
+// theirs, naming what they expected.
+func TestValidateYOLONASAndRFDETR(t *testing.T) {
+	ti := func(name string, shape ...int64) model.TensorInfo {
+		return model.TensorInfo{Name: name, DataType: model.FP32, Shape: shape}
+	}
+	nas := []model.TensorInfo{ti("913", 1, 2100, 4), ti("904", 1, 2100, 80)}
+	rf := []model.TensorInfo{ti("dets", 1, 300, 4), ti("labels", 1, 300, 5)}
+	rfSeg := append(append([]model.TensorInfo{}, rf...), ti("masks", 1, 300, 28, 28))
+	for _, c := range []struct {
+		name    string
+		task    model.Task
+		layout  model.OutputLayout
+		classes int
+		outputs []model.TensorInfo
+		err     string
+	}{
+		{"nas", model.ObjectDetection, model.LayoutYOLONAS, 80, nas, ""},
+		{"nas too many classes", model.ObjectDetection, model.LayoutYOLONAS, 81, nas, "names 81 classes but scores 80"},
+		{"nas one output", model.ObjectDetection, model.LayoutYOLONAS, 80, nas[:1], "YOLO-NAS layout"},
+		{"nas anchors differ", model.ObjectDetection, model.LayoutYOLONAS, 80, []model.TensorInfo{nas[0], ti("904", 1, 2000, 80)}, "the same anchors"},
+		{"rfdetr", model.ObjectDetection, model.LayoutRFDETR, 4, rf, ""},
+		{"rfdetr boxes of 5", model.ObjectDetection, model.LayoutRFDETR, 4, []model.TensorInfo{ti("dets", 1, 300, 5), rf[1]}, "RF-DETR layout"},
+		{"rfdetr seg", model.InstanceSegmentation, model.LayoutRFDETR, 4, rfSeg, ""},
+		{"rfdetr seg without masks", model.InstanceSegmentation, model.LayoutRFDETR, 4, rf, "masks [batch, queries, h, w]"},
+		{"rfdetr seg masks per other queries", model.InstanceSegmentation, model.LayoutRFDETR, 4, []model.TensorInfo{rf[0], rf[1], ti("masks", 1, 200, 28, 28)}, "a mask per query"},
+	} {
+		spec := &model.Spec{Task: c.task, OutputLayout: c.layout, ClassNames: make([]string, c.classes), InputWidth: 112, InputHeight: 112}
+		err := Validate(spec, c.outputs)
+		if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.err)
+		}
 	}
 }
