@@ -200,6 +200,9 @@ goldens:
 	.venv-goldens/bin/pip install -q -r scripts/fixtures/requirements-goldens.txt
 	.venv-goldens/bin/python scripts/fixtures/make_goldens.py
 	.venv-goldens/bin/python scripts/fixtures/make_letterbox_goldens.py
+	.venv-goldens/bin/python scripts/fixtures/make_cls_semseg.py goldens
+	.venv-goldens/bin/python scripts/fixtures/make_format_fixtures.py
+	.venv-goldens/bin/python scripts/fixtures/make_format_goldens.py
 
 bench: build ort
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./vision/ ./engines/onnxruntime/ ./server/
