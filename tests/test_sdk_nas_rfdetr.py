@@ -31,7 +31,8 @@ ROOT = conftest.ROOT
 TESTDATA = conftest.TESTDATA
 CONF_TOL = 1e-5
 
-GOLDENS = ["nas-stretch", "nas-fitgrey", "rfdetr-stretch", "rfdetr-fitblack", "rfdetr-seg-stretch"]
+GOLDENS = ["nas-stretch", "nas-fitgrey", "rfdetr-stretch", "rfdetr-fitblack", "rfdetr-seg-stretch",
+           "rfdetr-seg-fitblack"]
 
 
 def lay_out(cache, name):

@@ -177,8 +177,9 @@ func TestYOLONASAndRFDETRMatchRoboflow(t *testing.T) {
 }
 
 // TestRFDETRSegmentationMatchesRoboflow: the RF-DETR segmentation test
-// model from a Roboflow cache folder answers its goldens' cases (fast and
-// tradeoff masks on four photos, accurate on one) as inference-core
+// model from Roboflow cache folders, stretched and letterboxed (masks
+// cropped of the padding), answers its goldens' cases (fast and tradeoff
+// masks on four photos, accurate on one) as inference-core
 // 1.8.3's RFDETRInstanceSegmentation does: the same instances in the same
 // order, classes and boxes equal, confidences within nasRFDETRConfTol, and
 // the same polygons, point for point.
@@ -187,49 +188,51 @@ func TestRFDETRSegmentationMatchesRoboflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := "rfdetr-seg-stretch"
-	cache, goldens := nasRFDETRCache(t, root, name)
+	names := []string{"rfdetr-seg-stretch", "rfdetr-seg-fitblack"}
+	cache, goldens := nasRFDETRCache(t, root, names...)
 	srv := startServer(t, "--model-cache-dir", cache, "--load-models", "none", "--max-image-pixels", "50000000")
-	if code, out := post(t, srv+"/model/add", "application/json", strings.NewReader(`{"model_id": "`+name+`/1"}`)); code != 200 {
-		t.Fatalf("/model/add %s/1: %d %v", name, code, out)
-	}
 	checked, points := 0, 0
-	for _, c := range goldens[name].Cases {
-		label := fmt.Sprintf("%s/%s/%v", name, c.Image, c.Params["mask_decode_mode"])
-		code, body := inferAsSDK(t, srv+"/infer/instance_segmentation", name+"/1", filepath.Join(root, "testdata", "images", c.Image), c.Params)
-		if code != 200 {
-			t.Fatalf("%s: status %d: %s", label, code, body)
+	for _, name := range names {
+		if code, out := post(t, srv+"/model/add", "application/json", strings.NewReader(`{"model_id": "`+name+`/1"}`)); code != 200 {
+			t.Fatalf("/model/add %s/1: %d %v", name, code, out)
 		}
-		var got struct {
-			Predictions []nasRFDETRPred `json:"predictions"`
-		}
-		if err := json.Unmarshal(body, &got); err != nil {
-			t.Fatalf("%s: %v: %s", label, err, body)
-		}
-		if len(got.Predictions) != len(c.Predictions) {
-			t.Errorf("%s: %d instances, inference-core %d", label, len(got.Predictions), len(c.Predictions))
-			continue
-		}
-		for i, w := range c.Predictions {
-			d := got.Predictions[i]
-			if d.X != w.X || d.Y != w.Y || d.Width != w.Width || d.Height != w.Height ||
-				d.Class != w.Class || d.ClassID != w.ClassID || math.Abs(d.Confidence-w.Confidence) > nasRFDETRConfTol {
-				t.Errorf("%s #%d: got %+v, inference-core %+v", label, i, d, w)
+		for _, c := range goldens[name].Cases {
+			label := fmt.Sprintf("%s/%s/%v", name, c.Image, c.Params["mask_decode_mode"])
+			code, body := inferAsSDK(t, srv+"/infer/instance_segmentation", name+"/1", filepath.Join(root, "testdata", "images", c.Image), c.Params)
+			if code != 200 {
+				t.Fatalf("%s: status %d: %s", label, code, body)
+			}
+			var got struct {
+				Predictions []nasRFDETRPred `json:"predictions"`
+			}
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatalf("%s: %v: %s", label, err, body)
+			}
+			if len(got.Predictions) != len(c.Predictions) {
+				t.Errorf("%s: %d instances, inference-core %d", label, len(got.Predictions), len(c.Predictions))
 				continue
 			}
-			if len(d.Points) != len(w.Points) {
-				t.Errorf("%s #%d: %d polygon points, inference-core %d", label, i, len(d.Points), len(w.Points))
-				continue
-			}
-			for k := range w.Points {
-				if d.Points[k] != w.Points[k] {
-					t.Errorf("%s #%d point %d: %v, inference-core %v", label, i, k, d.Points[k], w.Points[k])
-					break
+			for i, w := range c.Predictions {
+				d := got.Predictions[i]
+				if d.X != w.X || d.Y != w.Y || d.Width != w.Width || d.Height != w.Height ||
+					d.Class != w.Class || d.ClassID != w.ClassID || math.Abs(d.Confidence-w.Confidence) > nasRFDETRConfTol {
+					t.Errorf("%s #%d: got %+v, inference-core %+v", label, i, d, w)
+					continue
 				}
+				if len(d.Points) != len(w.Points) {
+					t.Errorf("%s #%d: %d polygon points, inference-core %d", label, i, len(d.Points), len(w.Points))
+					continue
+				}
+				for k := range w.Points {
+					if d.Points[k] != w.Points[k] {
+						t.Errorf("%s #%d point %d: %v, inference-core %v", label, i, k, d.Points[k], w.Points[k])
+						break
+					}
+				}
+				points += len(w.Points)
 			}
-			points += len(w.Points)
+			checked++
 		}
-		checked++
 	}
 	t.Logf("%d answers (%d polygon points) equal to inference-core's", checked, points)
 }
