@@ -192,3 +192,59 @@ func TestValidateYOLONASAndRFDETR(t *testing.T) {
 		}
 	}
 }
+
+// An RF-DETR instance's mask: the query's own mask logits, letterbox
+// padding cropped off, resized to the image, > 0; its RLE is that mask at
+// the image's size and its polygon that mask's outline.
+func TestRFDETRSegmentMask(t *testing.T) {
+	// one query, one class; input 8x8, masks 4x4; a 16x8 image letterboxed
+	// black: scaled 8x4 at pad y 2, i.e. mask rows 1..2 hold the image.
+	spec := &model.Spec{Task: model.InstanceSegmentation, OutputLayout: model.LayoutRFDETR, ClassNames: []string{"a"},
+		InputWidth: 8, InputHeight: 8, Pre: model.Preprocessing{Resize: model.FitBlack}}
+	outputs := []model.TensorInfo{{Name: "dets", Shape: []int64{1, 1, 4}}, {Name: "labels", Shape: []int64{1, 1, 2}},
+		{Name: "masks", Shape: []int64{1, 1, 4, 4}}}
+	boxes := []float32{0.5, 0.5, 0.5, 0.25}
+	logits := []float32{4, -4}
+	// padding rows (0 and 3) positive: they must be cropped away; in the
+	// image rows, the left half is in, the right half out
+	masks := []float32{
+		9, 9, 9, 9,
+		5, 5, -5, -5,
+		5, 5, -5, -5,
+		9, 9, 9, 9,
+	}
+	f := &Frame{Geo: vision.NewGeometry(model.FitBlack, 16, 8, 8, 8), Width: 16, Height: 8}
+	o := SegmentOptions{DetectOptions: DetectOptions{NMS: vision.NMSOptions{Confidence: 0.5, MaxDetections: 300}},
+		Mode: vision.MaskAccurate, Polygon: true, RLE: true}
+	got, err := (Segmentation{}).Postprocess(spec, outputs, [][]float32{boxes, logits, masks}, f, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].RLE == nil || got[0].RLE.Width != 16 || got[0].RLE.Height != 8 {
+		t.Fatalf("%+v", got)
+	}
+	// the 2x4 crop resized to 16x8: left 8 columns (and the blend's
+	// zero crossing at the middle) positive, every row
+	want := make([]uint8, 16*8)
+	full := vision.ResizePlane([]float32{5, 5, -5, -5, 5, 5, -5, -5}, 4, 2, 16, 8)
+	for i, v := range full {
+		if v > 0 {
+			want[i] = 1
+		}
+	}
+	if got[0].RLE.Counts != vision.COCORLE(want, 16, 8) {
+		t.Errorf("RLE %q, want %q", got[0].RLE.Counts, vision.COCORLE(want, 16, 8))
+	}
+	minX, maxX, minY, maxY := 99.0, -1.0, 99.0, -1.0
+	for _, p := range got[0].Polygon {
+		minX, maxX, minY, maxY = min(minX, p.X), max(maxX, p.X), min(minY, p.Y), max(maxY, p.Y)
+	}
+	if minX != 0 || minY != 0 || maxY != 7 || maxX < 6 || maxX > 8 {
+		t.Errorf("polygon %v spans x %v..%v y %v..%v, want the left half of the 16x8 image", got[0].Polygon, minX, maxX, minY, maxY)
+	}
+	// the box: (0.25..0.75, 0.375..0.625) of the input, less pad y 2, over
+	// scale 0.5: x 4..12, y 2..6
+	if b := got[0].Box; b.X != 8 || b.Y != 4 || b.Width != 8 || b.Height != 4 {
+		t.Errorf("box %+v", b)
+	}
+}
