@@ -25,6 +25,9 @@ type FileConfig struct {
 		AutoOrient *bool       `yaml:"auto_orient"`
 		Mean       *[3]float32 `yaml:"mean"`
 		Std        *[3]float32 `yaml:"std"`
+		// NormalizeFirst: mean/std before the resize, in float (RF-DETR's
+		// order; the default under output_layout: rfdetr).
+		NormalizeFirst *bool `yaml:"normalize_first"`
 	} `yaml:"preprocessing"`
 	NMS             model.NMS              `yaml:"nms"`
 	OutputLayout    model.OutputLayout     `yaml:"output_layout"`
@@ -104,6 +107,21 @@ func applyFileConfig(m *model.Spec, c *FileConfig) error {
 	}
 	if c.OutputLayout != "" {
 		m.OutputLayout = c.OutputLayout
+		if c.OutputLayout == model.LayoutRFDETR {
+			// RF-DETR's preprocessing, as its Roboflow family has it,
+			// wherever the file does not say otherwise.
+			m.Pre.NormalizeFirst = true
+			mean, std := rfdetrNormalization(m.Task)
+			if c.Preprocessing.Mean == nil {
+				m.Pre.Mean = mean
+			}
+			if c.Preprocessing.Std == nil {
+				m.Pre.Std = std
+			}
+		}
+	}
+	if c.Preprocessing.NormalizeFirst != nil {
+		m.Pre.NormalizeFirst = *c.Preprocessing.NormalizeFirst
 	}
 	if c.MaxBatchSize > 0 {
 		m.MaxBatchSize = c.MaxBatchSize

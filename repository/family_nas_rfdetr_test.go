@@ -80,3 +80,41 @@ func TestYOLONASAndRFDETRFamilies(t *testing.T) {
 		}
 	}
 }
+
+// A bare RF-DETR export in the model repository, told its layout by
+// config.yaml, gets RF-DETR's preprocessing; the file may still override
+// its mean, std and order.
+func TestConfigYAMLRFDETR(t *testing.T) {
+	for _, c := range []struct {
+		config    string
+		mean      [3]float32
+		normFirst bool
+	}{
+		{"task: object-detection\noutput_layout: rfdetr\n", [3]float32{0.485, 0.456, 0.406}, true},
+		{"task: object-detection\noutput_layout: rfdetr\npreprocessing:\n  mean: [0.5, 0.5, 0.5]\n  normalize_first: false\n", [3]float32{0.5, 0.5, 0.5}, false},
+		{"task: object-detection\npreprocessing:\n  normalize_first: true\n", [3]float32{}, true},
+	} {
+		root := t.TempDir()
+		dir := filepath.Join(root, "rf", "1")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		src, _ := filepath.Abs(filepath.Join("..", "testdata", "models", "rfdetr-nano-112", "weights.onnx"))
+		if err := os.Symlink(src, filepath.Join(dir, "model.onnx")); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(root, "rf", "config.yaml"), c.config)
+		repo := &Repository{Roots: []string{root}, Defaults: Defaults{MaxBatchSize: 1, InstanceCount: 1}}
+		e, err := repo.Find("rf/1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := repo.Resolve(e)
+		if err != nil {
+			t.Fatalf("%q: %v", c.config, err)
+		}
+		if m.Pre.Mean != c.mean || m.Pre.NormalizeFirst != c.normFirst {
+			t.Errorf("%q: mean %v normalise first %v", c.config, m.Pre.Mean, m.Pre.NormalizeFirst)
+		}
+	}
+}
