@@ -203,6 +203,7 @@ goldens:
 	.venv-goldens/bin/python scripts/fixtures/make_cls_semseg.py goldens
 	.venv-goldens/bin/python scripts/fixtures/make_format_fixtures.py
 	.venv-goldens/bin/python scripts/fixtures/make_format_goldens.py
+	.venv-goldens/bin/python scripts/fixtures/make_nas_rfdetr_goldens.py
 
 bench: build ort
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./vision/ ./engines/onnxruntime/ ./server/
