@@ -51,14 +51,29 @@ func decodeUncapped(_ *model.Spec, l layout, out [][]float32, nms vision.NMSOpti
 }
 
 // endToEndShape reads the first output as [batch, rows, 6+extra]: the
-// rows per image and the values per row.
+// rows per image (0: as many as the output holds, when the export leaves
+// the dimension symbolic) and the values per row. Ultralytics' dynamic
+// export of a YOLO26 segmentation model names both dimensions (its
+// dynamic axes are the one-to-many output's); its row width is then 6
+// plus one mask coefficient per prototype, and a pose model's 6 plus
+// three values per keypoint.
 func endToEndShape(spec *model.Spec, outputs []model.TensorInfo) (rows, width int, err error) {
 	if len(outputs) == 0 || len(outputs[0].Shape) != 3 {
 		return 0, 0, badOutputs(spec, outputs, "the first output must be [batch, detections, 6+extra] (end-to-end layout %s: x1, y1, x2, y2, confidence, class)", spec.OutputLayout)
 	}
 	s := outputs[0].Shape
-	rows, width = int(s[1]), int(s[2])
-	if rows <= 0 || width < 6 {
+	rows, width = max(int(s[1]), 0), int(s[2])
+	if width <= 0 {
+		switch {
+		case len(outputs) == 2 && len(outputs[1].Shape) == 4 && outputs[1].Shape[1] > 0:
+			width = 6 + int(outputs[1].Shape[1])
+		case spec.Task == model.KeypointDetection && len(spec.KeypointNames) > 0:
+			width = 6 + 3*len(spec.KeypointNames)
+		default:
+			return 0, 0, badOutputs(spec, outputs, "the first output's row width is not fixed, and nothing else says it (end-to-end layout %s)", spec.OutputLayout)
+		}
+	}
+	if s[1] == 0 || width < 6 {
 		return 0, 0, badOutputs(spec, outputs, "the first output must be [batch, detections, 6+extra] with at least one detection of 6 values (end-to-end layout %s)", spec.OutputLayout)
 	}
 	return rows, width, nil
@@ -69,6 +84,9 @@ func endToEndShape(spec *model.Spec, outputs []model.TensorInfo) (rows, width in
 // applies MaxDetections after the threshold, as YOLOv10's class does
 // (YOLO26's keeps every row above the threshold).
 func decodeEndToEnd(out []float32, rows, width, extra int, o vision.NMSOptions, capped bool) ([]vision.Detection, error) {
+	if rows == 0 && len(out)%width == 0 {
+		rows = len(out) / width
+	}
 	if len(out) != rows*width {
 		return nil, fmt.Errorf("end-to-end output holds %d values, want %d detections x %d", len(out), rows, width)
 	}

@@ -35,6 +35,11 @@ func TestValidateEndToEnd(t *testing.T) {
 			{"segmentation of a detector", model.Spec{Task: model.InstanceSegmentation, ClassNames: names(80)}, []model.TensorInfo{det, protos}, "0 values after"},
 			{"keypoints", model.Spec{Task: model.KeypointDetection, ClassNames: names(1), KeypointNames: names(17)}, []model.TensorInfo{pose}, ""},
 			{"keypoints naming too many", model.Spec{Task: model.KeypointDetection, ClassNames: names(1), KeypointNames: names(18)}, []model.TensorInfo{pose}, "the 18 keypoints need 54"},
+			// Ultralytics' dynamic YOLO26-seg export leaves its rows symbolic
+			{"segmentation, symbolic rows", model.Spec{Task: model.InstanceSegmentation, ClassNames: names(80)}, []model.TensorInfo{out("output0", -1, -1, -1), protos}, ""},
+			{"keypoints, symbolic rows", model.Spec{Task: model.KeypointDetection, KeypointNames: names(17)}, []model.TensorInfo{out("output0", -1, -1, -1)}, ""},
+			{"detection, symbolic width", model.Spec{Task: model.ObjectDetection}, []model.TensorInfo{out("output0", -1, 300, -1)}, "row width is not fixed"},
+			{"detection, no rows", model.Spec{Task: model.ObjectDetection}, []model.TensorInfo{out("output0", -1, 0, 6)}, "at least one detection"},
 			{"keypoints of a detector", model.Spec{Task: model.KeypointDetection, KeypointNames: names(17)}, []model.TensorInfo{det}, "0 values after"},
 			{"keypoints of a 4-d output", model.Spec{Task: model.KeypointDetection, KeypointNames: names(17)}, []model.TensorInfo{protos}, "[batch, detections, 6+extra]"},
 		} {
@@ -101,6 +106,9 @@ func TestDecodeEndToEnd(t *testing.T) {
 				}
 			}
 		})
+	}
+	if dets, err := decodeEndToEnd(rows, 0, width, 1, vision.NMSOptions{Confidence: 0.4}, false); err != nil || len(dets) != 3 {
+		t.Errorf("rows from the data: %v %v", dets, err)
 	}
 	if _, err := decodeEndToEnd(rows[:10], 5, width, 1, vision.NMSOptions{}, false); err == nil {
 		t.Error("a short output was read")
