@@ -204,6 +204,7 @@ goldens:
 	.venv-goldens/bin/python scripts/fixtures/make_format_fixtures.py
 	.venv-goldens/bin/python scripts/fixtures/make_format_goldens.py
 	.venv-goldens/bin/python scripts/fixtures/make_nas_rfdetr_goldens.py
+	.venv-goldens/bin/python scripts/fixtures/make_endtoend_goldens.py
 
 bench: build ort
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./vision/ ./engines/onnxruntime/ ./server/
