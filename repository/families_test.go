@@ -53,3 +53,40 @@ func TestConfigOutputLayouts(t *testing.T) {
 		t.Error("yolov99 accepted")
 	}
 }
+
+// The YOLO family test models as bare exports (no config, no Roboflow
+// folder): Ultralytics' metadata names the task; YOLOv7's segmentation
+// export names none, and its five outputs say what it is.
+func TestBareExportsOfTheYOLOFamilies(t *testing.T) {
+	for _, c := range []struct {
+		dir    string
+		task   model.Task
+		layout model.OutputLayout
+		kps    int
+	}{
+		{"yolov9t-160", model.ObjectDetection, model.LayoutYOLOv8, 0},
+		{"yolo11n-160", model.ObjectDetection, model.LayoutYOLOv8, 0},
+		{"yolo11n-seg-160", model.InstanceSegmentation, model.LayoutYOLOv8, 0},
+		{"yolo11n-pose-160", model.KeypointDetection, model.LayoutYOLOv8, 17},
+		{"yolov7-seg-160", model.InstanceSegmentation, model.LayoutYOLOv7, 0},
+	} {
+		info, err := ReadONNXInfoFile("../testdata/models/" + c.dir + "/weights.onnx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &model.Spec{OutputLayout: model.LayoutYOLOv8, InputWidth: int(info.Inputs[0].Shape[3]), InputHeight: int(info.Inputs[0].Shape[2])}
+		if err := applyUltralytics(m, info); err != nil {
+			t.Fatalf("%s: %v", c.dir, err)
+		}
+		if m.Task != c.task || m.OutputLayout != c.layout || len(m.KeypointNames) != c.kps || len(m.ClassNames) == 0 || m.InputWidth != 160 {
+			t.Errorf("%s: task %q layout %q, %d keypoints, classes %v, input %d: want %q %q %d", c.dir, m.Task, m.OutputLayout, len(m.KeypointNames), m.ClassNames, m.InputWidth, c.task, c.layout, c.kps)
+		}
+	}
+	// Five outputs that are not YOLOv7's stay unknown.
+	info := &model.ONNXInfo{Metadata: map[string]string{"names": "{0: 'a'}"}, Outputs: []model.TensorInfo{
+		{Shape: []int64{-1, 100, 38}}, {Shape: []int64{-1, 3}}, {Shape: []int64{-1, 3}}, {Shape: []int64{-1, 3}}, {Shape: []int64{-1, 32, 8, 8}}}}
+	m := &model.Spec{OutputLayout: model.LayoutYOLOv8}
+	if err := applyUltralytics(m, info); err != nil || m.Task != "" {
+		t.Errorf("not YOLOv7: task %q, %v", m.Task, err)
+	}
+}

@@ -47,6 +47,8 @@ func applyUltralytics(m *model.Spec, info *model.ONNXInfo) error {
 		if s := info.Outputs[0].Shape; s[2] == 5+n && s[1] != 4+n {
 			m.Task, m.ModelType, m.OutputLayout = model.ObjectDetection, "yolov5", model.LayoutYOLOv5
 		}
+	} else if n > 0 && m.Task == "" && isYOLOv7Segmentation(info.Outputs, n) {
+		m.Task, m.ModelType, m.OutputLayout = model.InstanceSegmentation, "yolov7-seg", model.LayoutYOLOv7
 	}
 	h, w, err := MetadataImageSize(meta)
 	if err != nil {
@@ -67,6 +69,22 @@ func applyUltralytics(m *model.Spec, info *model.ONNXInfo) error {
 	}
 	m.Pre.Mean, m.Pre.Std = taskNormalization(m.Task)
 	return nil
+}
+
+// isYOLOv7Segmentation tells YOLOv7's segmentation export (names and
+// stride in its metadata, no task) by its five outputs: rows [batch,
+// anchors, 5+classes+masks], three raw per-level maps, and [batch, masks,
+// h, w] prototypes last.
+func isYOLOv7Segmentation(outs []model.TensorInfo, nc int64) bool {
+	if len(outs) != 5 || len(outs[0].Shape) != 3 || len(outs[4].Shape) != 4 {
+		return false
+	}
+	for _, o := range outs[1:4] {
+		if len(o.Shape) != 5 {
+			return false
+		}
+	}
+	return outs[4].Shape[1] > 0 && outs[0].Shape[2] == 5+nc+outs[4].Shape[1]
 }
 
 // MetadataImageSize is the input size in an Ultralytics export's imgsz
