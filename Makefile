@@ -171,8 +171,14 @@ lint:
 # Regenerate committed fixtures (needs PyTorch; see scripts/fixtures/).
 # The yolov5 package goes in without its dependencies (it asks for the
 # roboflow, sahi and boto3 clients, which making a model never imports).
+# The family test models read output shapes with .venv-goldens' ONNX
+# Runtime, so `make goldens` (which creates it) must have run once first.
 models: venv-models
 	.venv-models/bin/python scripts/fixtures/make_models.py
+	.venv-models/bin/python scripts/fixtures/make_yolo_families.py
+	.venv-models/bin/python scripts/fixtures/make_endtoend_models.py
+	.venv-goldens/bin/python scripts/fixtures/make_nas_rfdetr_models.py
+	.venv-goldens/bin/python scripts/fixtures/make_cls_semseg.py models
 	$(MAKE) goldens goldens-ultralytics
 
 venv-models:
@@ -205,6 +211,7 @@ goldens:
 	.venv-goldens/bin/python scripts/fixtures/make_format_goldens.py
 	.venv-goldens/bin/python scripts/fixtures/make_nas_rfdetr_goldens.py
 	.venv-goldens/bin/python scripts/fixtures/make_endtoend_goldens.py
+	.venv-goldens/bin/python scripts/fixtures/make_yolo_family_goldens.py
 
 bench: build ort
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./vision/ ./engines/onnxruntime/ ./server/

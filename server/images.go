@@ -88,7 +88,7 @@ func (s *Server) loadImage(ctx context.Context, ref imageRef) ([]byte, error) {
 		}
 		return s.fetchURL(ctx, u)
 	case "numpy", "numpy_object", "pil", "file":
-		return nil, badRequest("image type %q is not accepted: trtserve never unpickles client data; send base64 JPEG or PNG", ref.Type)
+		return nil, badRequest("image type %q is not accepted: trtserve never unpickles client data; send a base64-encoded image", ref.Type)
 	}
 	return nil, badRequest("image type %q is not one of base64, url", ref.Type)
 }

@@ -214,7 +214,7 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 		return badRequest("format must be json, image or image_and_json, got %q", f)
 	}
 	if typ := c.Query("image_type", "base64"); typ != "base64" {
-		return badRequest("image_type %q is not accepted: send base64 JPEG or PNG", typ)
+		return badRequest("image_type %q is not accepted: send a base64-encoded image", typ)
 	}
 	var data []byte
 	var err error
