@@ -66,10 +66,6 @@ func clsSemsegCache(t *testing.T, root, cache string) map[string]clsSemsegGolden
 		var g clsSemsegGolden
 		readGzipJSON(t, filepath.Join(root, "testdata", "goldens", name+".json.gz"), &g)
 		out[name] = g
-		dir := filepath.Join(cache, name, "1")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
 		weights := "best.onnx"
 		classMap := map[string]string{}
 		for i, n := range g.ClassNames {
@@ -79,22 +75,14 @@ func clsSemsegCache(t *testing.T, root, cache string) map[string]clsSemsegGolden
 		for k, v := range g.Env {
 			env[k] = v
 		}
-		if g.Task == "semantic-segmentation" {
-			weights = "weights.onnx"
-			if err := os.WriteFile(filepath.Join(dir, "class_names.txt"), []byte(strings.Join(g.ClassNames, "\n")+"\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.Symlink(filepath.Join(root, g.Model), filepath.Join(dir, weights)); err != nil {
-			t.Fatal(err)
-		}
 		envJSON, _ := json.Marshal(env)
 		mt, _ := json.Marshal(map[string]string{"project_task_type": g.Task, "model_type": g.ModelType})
-		for file, content := range map[string][]byte{"environment.json": envJSON, "model_type.json": mt} {
-			if err := os.WriteFile(filepath.Join(dir, file), content, 0o644); err != nil {
-				t.Fatal(err)
-			}
+		files := map[string]string{"environment.json": string(envJSON), "model_type.json": string(mt)}
+		if g.Task == "semantic-segmentation" {
+			weights = "weights.onnx"
+			files["class_names.txt"] = strings.Join(g.ClassNames, "\n") + "\n"
 		}
+		writeCacheFolder(t, filepath.Join(cache, name, "1"), weights, filepath.Join(root, g.Model), files)
 	}
 	return out
 }
@@ -134,9 +122,7 @@ func TestResNetViTMatchRoboflow(t *testing.T) {
 	checked, worst := 0, 0.0
 	for _, name := range clsSemsegModels[:4] {
 		g := goldens[name]
-		if code, out := post(t, srv+"/model/add", "application/json", strings.NewReader(`{"model_id": "`+name+`/1"}`)); code != 200 {
-			t.Fatalf("/model/add %s: %d %v", name, code, out)
-		}
+		addModels(t, srv, name+"/1")
 		for _, c := range g.Cases {
 			id := fmt.Sprintf("%s/%s/%v", name, c.Image, c.Confidence)
 			code, got := postJSON(t, srv+"/infer/classification", map[string]any{
@@ -400,9 +386,7 @@ func TestClsSemsegOnEveryRoute(t *testing.T) {
 			chelsea := b64file(t, filepath.Join(root, "testdata", "images", "chelsea.jpg"))
 			for _, name := range []string{"resnet-single", "vit-multi", "deeplab"} {
 				g := goldens[name]
-				if code, out := post(t, srv+"/model/add", "application/json", strings.NewReader(`{"model_id": "`+name+`/1"}`)); code != 200 {
-					t.Fatalf("/model/add %s: %d %v", name, code, out)
-				}
+				addModels(t, srv, name+"/1")
 				var meta struct {
 					Platform string `json:"platform"`
 					Inputs   []struct {

@@ -2,12 +2,9 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,26 +25,11 @@ type endToEndGolden struct {
 	Pre           json.RawMessage `json:"environment_preprocessing"`
 	KeypointNames []string        `json:"keypoint_names"`
 	Cases         []struct {
-		Image     string         `json:"image"`
-		Params    map[string]any `json:"params"`
-		ImageSize struct {
-			Width  int `json:"width"`
-			Height int `json:"height"`
-		} `json:"image_size"`
-		Predictions []endToEndPred `json:"predictions"`
+		Image       string         `json:"image"`
+		Params      map[string]any `json:"params"`
+		ImageSize   imageSize      `json:"image_size"`
+		Predictions []goldenPred   `json:"predictions"`
 	} `json:"cases"`
-}
-
-type endToEndPred struct {
-	X, Y, Width, Height, Confidence float64
-	Class                           string `json:"class"`
-	ClassID                         int    `json:"class_id"`
-	Points                          []struct{ X, Y float64 }
-	Keypoints                       []struct {
-		X, Y, Confidence float64
-		ClassID          int    `json:"class_id"`
-		Class            string `json:"class"`
-	}
 }
 
 // endToEndGoldens names each golden file, the route its task answers on.
@@ -81,13 +63,6 @@ func endToEndCache(t *testing.T, root string) (string, map[string]endToEndGolden
 			t.Fatalf("%s: %d cases", name, len(g.Cases))
 		}
 		goldens[name] = g
-		dir := filepath.Join(cache, name, "1")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(filepath.Join(root, g.Model), filepath.Join(dir, "weights.onnx")); err != nil {
-			t.Fatal(err)
-		}
 		env, _ := json.Marshal(map[string]string{"PREPROCESSING": string(g.Pre)})
 		classes := "person\ncar\ndog\n"
 		files := map[string]string{
@@ -96,19 +71,10 @@ func endToEndCache(t *testing.T, root string) (string, map[string]endToEndGolden
 		}
 		if g.Task == "keypoint-detection" {
 			classes = "person\n"
-			kp := map[string]string{}
-			for i, n := range g.KeypointNames {
-				kp[fmt.Sprint(i)] = n
-			}
-			meta, _ := json.Marshal([]any{map[string]any{"object_class_id": 0, "keypoints": kp}})
-			files["keypoints_metadata.json"] = string(meta)
+			files["keypoints_metadata.json"] = keypointsMetadata(g.KeypointNames)
 		}
 		files["class_names.txt"] = classes
-		for n, content := range files {
-			if err := os.WriteFile(filepath.Join(dir, n), []byte(content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writeCacheFolder(t, filepath.Join(cache, name, "1"), "weights.onnx", filepath.Join(root, g.Model), files)
 	}
 	return cache, goldens
 }
@@ -135,58 +101,20 @@ func TestEndToEndFamiliesMatchRoboflow(t *testing.T) {
 	cache, goldens := endToEndCache(t, root)
 	srv := startServer(t, "--model-cache-dir", cache, "--load-models", "none", "--max-image-pixels", "50000000")
 	for name := range goldens {
-		if code, out := post(t, srv+"/model/add", "application/json",
-			strings.NewReader(`{"model_id": "`+name+`/1"}`)); code != 200 {
-			t.Fatalf("/model/add %s/1: %d %v", name, code, out)
-		}
+		addModels(t, srv, name+"/1")
 	}
 	checked, worst, polys, polysDiffer, kpMoved := 0, 0.0, 0, 0, 0
 	for name, g := range goldens {
 		for _, c := range g.Cases {
 			label := fmt.Sprintf("%s/%s/%v", name, c.Image, c.Params)
-			raw, err := os.ReadFile(filepath.Join(root, "testdata", "images", c.Image))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req := map[string]any{
-				"model_id": name + "/1",
-				"image":    map[string]string{"type": "base64", "value": base64.StdEncoding.EncodeToString(raw)},
-			}
-			for k, v := range c.Params {
-				req[k] = v
-			}
-			body, _ := json.Marshal(req)
-			resp, err := http.Post(srv+endToEndGoldens[name], "application/json", bytes.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			data, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("%s: status %d: %s", label, resp.StatusCode, data)
-			}
-			var got struct {
-				Image struct {
-					Width  int `json:"width"`
-					Height int `json:"height"`
-				} `json:"image"`
-				Predictions []endToEndPred `json:"predictions"`
-			}
-			if err := json.Unmarshal(data, &got); err != nil {
-				t.Fatalf("%s: %v", label, err)
-			}
-			if got.Image.Width != c.ImageSize.Width || got.Image.Height != c.ImageSize.Height {
-				t.Errorf("%s: image %+v, inference-core %+v", label, got.Image, c.ImageSize)
-			}
-			if len(got.Predictions) != len(c.Predictions) {
-				t.Errorf("%s: %d predictions, inference-core %d", label, len(got.Predictions), len(c.Predictions))
+			got := inferGolden(t, label, srv+endToEndGoldens[name], name+"/1", filepath.Join(root, "testdata", "images", c.Image), c.Params)
+			if !sameShape(t, label, got, c.ImageSize, c.Predictions) {
 				continue
 			}
 			for i, w := range c.Predictions {
 				d := got.Predictions[i]
 				worst = max(worst, math.Abs(d.Confidence-w.Confidence))
-				if d.X != w.X || d.Y != w.Y || d.Width != w.Width || d.Height != w.Height ||
-					d.Class != w.Class || d.ClassID != w.ClassID || math.Abs(d.Confidence-w.Confidence) > endToEndConfTol {
+				if !sameBox(d, w, endToEndConfTol) {
 					t.Errorf("%s #%d: got %+v, inference-core %+v", label, i, d.box(), w.box())
 					continue
 				}
@@ -247,10 +175,6 @@ func TestEndToEndFamiliesMatchRoboflow(t *testing.T) {
 	}
 	t.Logf("%d answers of 8 end-to-end goldens equal to inference-core's: boxes exact, %d of %d polygons point for point, %d keypoints a pixel off; confidences at most %.2g apart",
 		checked, polys-polysDiffer, polys, kpMoved, worst)
-}
-
-func (p endToEndPred) box() string {
-	return fmt.Sprintf("{%v %v %v %v %v %s/%d}", p.X, p.Y, p.Width, p.Height, p.Confidence, p.Class, p.ClassID)
 }
 
 // TestEndToEndBareExportsAndOtherRoutes: the same test models as bare

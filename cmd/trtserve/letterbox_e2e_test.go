@@ -1,17 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"compress/gzip"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -24,25 +17,34 @@ type letterboxGolden struct {
 	Resize string          `json:"resize"`
 	Pre    json.RawMessage `json:"environment_preprocessing"`
 	Cases  []struct {
-		Image  string `json:"image"`
-		Params struct {
-			Confidence    float64 `json:"confidence"`
-			IoU           float64 `json:"iou_threshold"`
-			ClassAgnostic bool    `json:"class_agnostic_nms"`
-			MaxDetections int     `json:"max_detections"`
-		} `json:"params"`
-		ImageSize struct {
-			Width  int `json:"width"`
-			Height int `json:"height"`
-		} `json:"image_size"`
-		Predictions []letterboxPred `json:"predictions"`
+		Image       string          `json:"image"`
+		Params      letterboxParams `json:"params"`
+		ImageSize   imageSize       `json:"image_size"`
+		Predictions []goldenPred    `json:"predictions"`
 	} `json:"cases"`
 }
 
-type letterboxPred struct {
-	X, Y, Width, Height, Confidence float64
-	Class                           string `json:"class"`
-	ClassID                         int    `json:"class_id"`
+type letterboxParams struct {
+	Confidence    float64 `json:"confidence"`
+	IoU           float64 `json:"iou_threshold"`
+	ClassAgnostic bool    `json:"class_agnostic_nms"`
+	MaxDetections int     `json:"max_detections"`
+}
+
+func (p letterboxParams) asSDK() map[string]any {
+	return map[string]any{"confidence": p.Confidence, "iou_threshold": p.IoU,
+		"class_agnostic_nms": p.ClassAgnostic, "max_detections": p.MaxDetections}
+}
+
+// yolov5CacheFiles are the files beside the weights in a Roboflow cache
+// folder of a YOLOv5 model.
+func yolov5CacheFiles(pre json.RawMessage, classNames string) map[string]string {
+	env, _ := json.Marshal(map[string]string{"PREPROCESSING": string(pre)})
+	return map[string]string{
+		"environment.json": string(env),
+		"class_names.txt":  classNames,
+		"model_type.json":  `{"project_task_type": "object-detection", "model_type": "yolov5v6s"}`,
+	}
 }
 
 // letterboxConfTol allows for ONNX Runtime's float noise on other CPUs:
@@ -50,22 +52,6 @@ type letterboxPred struct {
 // give the same confidences to the last bit, and everything else is
 // compared exactly (count, order, classes, boxes).
 const letterboxConfTol = 1e-5
-
-func readGzipJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.NewDecoder(zr).Decode(v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
 
 // TestFitModesMatchRoboflow: the pretrained demo model served from a
 // Roboflow model-cache folder in every Fit mode (black, white, grey edges,
@@ -83,14 +69,7 @@ func TestFitModesMatchRoboflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	data, err := os.ReadFile(filepath.Join(root, "testdata", "goldens", "class_names.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &names); err != nil {
-		t.Fatal(err)
-	}
+	classNames := cocoClassNames(t, root)
 	cache := t.TempDir()
 	modes := []string{"fitblack", "fitwhite", "fitgrey", "fitreflect"}
 	goldens := map[string]letterboxGolden{}
@@ -102,34 +81,12 @@ func TestFitModesMatchRoboflow(t *testing.T) {
 		}
 		goldens[m] = g
 		// A Roboflow cache folder as inference-core lays it out for a
-		// YOLOv5 model: yolov5s_weights.onnx, environment.json,
-		// class_names.txt, model_type.json.
-		dir := filepath.Join(cache, "coco-"+m, "1")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(filepath.Join(root, g.Model), filepath.Join(dir, "yolov5s_weights.onnx")); err != nil {
-			t.Fatal(err)
-		}
-		env, _ := json.Marshal(map[string]string{"PREPROCESSING": string(g.Pre)})
-		files := map[string]string{
-			"environment.json": string(env),
-			"class_names.txt":  strings.Join(names, "\n") + "\n",
-			"model_type.json":  `{"project_task_type": "object-detection", "model_type": "yolov5v6s"}`,
-		}
-		for name, content := range files {
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		// YOLOv5 model.
+		writeCacheFolder(t, filepath.Join(cache, "coco-"+m, "1"), "yolov5s_weights.onnx", filepath.Join(root, g.Model), yolov5CacheFiles(g.Pre, classNames))
 	}
 	srv := startServer(t, "--model-cache-dir", cache, "--load-models", "none", "--max-image-pixels", "50000000")
 	for _, m := range modes {
-		// The SDK loads a model it does not find in the registry.
-		if code, out := post(t, srv+"/model/add", "application/json",
-			strings.NewReader(`{"model_id": "coco-`+m+`/1"}`)); code != 200 {
-			t.Fatalf("/model/add coco-%s/1: %d %v", m, code, out)
-		}
+		addModels(t, srv, "coco-"+m+"/1")
 	}
 
 	checked, worst := 0, 0.0
@@ -138,50 +95,15 @@ func TestFitModesMatchRoboflow(t *testing.T) {
 		for _, c := range g.Cases {
 			p := c.Params
 			name := fmt.Sprintf("%s/%s/conf%.2f", m, c.Image, p.Confidence)
-			raw, err := os.ReadFile(filepath.Join(root, "testdata", "images", c.Image))
-			if err != nil {
-				t.Fatal(err)
-			}
-			// What InferenceHTTPClient.infer sends a local server (API
-			// v1): the file's bytes in base64, options beside them.
-			req, _ := json.Marshal(map[string]any{
-				"model_id":   "coco-" + m + "/1",
-				"image":      map[string]string{"type": "base64", "value": base64.StdEncoding.EncodeToString(raw)},
-				"confidence": p.Confidence, "iou_threshold": p.IoU,
-				"class_agnostic_nms": p.ClassAgnostic, "max_detections": p.MaxDetections,
-			})
-			resp, err := http.Post(srv+"/infer/object_detection", "application/json", bytes.NewReader(req))
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("%s: status %d: %s", name, resp.StatusCode, body)
-			}
-			var got struct {
-				Image struct {
-					Width  int `json:"width"`
-					Height int `json:"height"`
-				} `json:"image"`
-				Predictions []letterboxPred `json:"predictions"`
-			}
-			if err := json.Unmarshal(body, &got); err != nil {
-				t.Fatalf("%s: %v: %s", name, err, body)
-			}
-			if got.Image.Width != c.ImageSize.Width || got.Image.Height != c.ImageSize.Height {
-				t.Errorf("%s: image %+v, inference-core %+v", name, got.Image, c.ImageSize)
-			}
-			if len(got.Predictions) != len(c.Predictions) {
-				t.Errorf("%s: %d detections, inference-core %d:\n got  %+v\n want %+v",
-					name, len(got.Predictions), len(c.Predictions), got.Predictions, c.Predictions)
+			got := inferGolden(t, name, srv+"/infer/object_detection", "coco-"+m+"/1",
+				filepath.Join(root, "testdata", "images", c.Image), p.asSDK())
+			if !sameShape(t, name, got, c.ImageSize, c.Predictions) {
 				continue
 			}
 			for i, w := range c.Predictions {
 				d := got.Predictions[i]
 				worst = max(worst, math.Abs(d.Confidence-w.Confidence))
-				if d.X != w.X || d.Y != w.Y || d.Width != w.Width || d.Height != w.Height ||
-					d.Class != w.Class || d.ClassID != w.ClassID || math.Abs(d.Confidence-w.Confidence) > letterboxConfTol {
+				if !sameBox(d, w, letterboxConfTol) {
 					t.Errorf("%s #%d: got %+v, inference-core %+v", name, i, d, w)
 				}
 			}

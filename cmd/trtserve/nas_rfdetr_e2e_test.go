@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -32,20 +31,10 @@ type nasRFDETRGolden struct {
 }
 
 type nasRFDETRCase struct {
-	Image     string         `json:"image"`
-	Params    map[string]any `json:"params"`
-	ImageSize struct {
-		Width  int `json:"width"`
-		Height int `json:"height"`
-	} `json:"image_size"`
-	Predictions []nasRFDETRPred `json:"predictions"`
-}
-
-type nasRFDETRPred struct {
-	X, Y, Width, Height, Confidence float64
-	Class                           string                   `json:"class"`
-	ClassID                         int                      `json:"class_id"`
-	Points                          []struct{ X, Y float64 } `json:"points"`
+	Image       string         `json:"image"`
+	Params      map[string]any `json:"params"`
+	ImageSize   imageSize      `json:"image_size"`
+	Predictions []goldenPred   `json:"predictions"`
 }
 
 // nasRFDETRConfTol allows for ONNX Runtime's float noise (the server's
@@ -68,13 +57,6 @@ func nasRFDETRCache(t *testing.T, root string, names ...string) (string, map[str
 			t.Fatalf("%s: %d cases", name, len(g.Cases))
 		}
 		goldens[name] = g
-		dir := filepath.Join(cache, name, "1")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(filepath.Join(root, g.Model), filepath.Join(dir, "weights.onnx")); err != nil {
-			t.Fatal(err)
-		}
 		env := map[string]any{"PREPROCESSING": string(g.Pre)}
 		for k, v := range g.Env {
 			env[k] = v
@@ -86,36 +68,9 @@ func nasRFDETRCache(t *testing.T, root string, names ...string) (string, map[str
 			"class_names.txt":  strings.Join(g.ClassNames, "\n") + "\n",
 			"model_type.json":  string(mt),
 		}
-		for f, content := range files {
-			if err := os.WriteFile(filepath.Join(dir, f), []byte(content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writeCacheFolder(t, filepath.Join(cache, name, "1"), "weights.onnx", filepath.Join(root, g.Model), files)
 	}
 	return cache, goldens
-}
-
-// inferAsSDK sends what inference-sdk's InferenceHTTPClient.infer sends a
-// local server (API v1: the file's bytes in base64, options beside them).
-func inferAsSDK(t *testing.T, url, modelID, image string, params map[string]any) (int, []byte) {
-	t.Helper()
-	raw, err := os.ReadFile(image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := map[string]any{"model_id": modelID,
-		"image": map[string]string{"type": "base64", "value": base64.StdEncoding.EncodeToString(raw)}}
-	for k, v := range params {
-		req[k] = v
-	}
-	body, _ := json.Marshal(req)
-	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
 }
 
 // TestYOLONASAndRFDETRMatchRoboflow: the YOLO-NAS test model (Stretch and
@@ -136,37 +91,17 @@ func TestYOLONASAndRFDETRMatchRoboflow(t *testing.T) {
 	srv := startServer(t, "--model-cache-dir", cache, "--load-models", "none", "--max-image-pixels", "50000000")
 	checked, worst := 0, 0.0
 	for _, name := range names {
-		if code, out := post(t, srv+"/model/add", "application/json", strings.NewReader(`{"model_id": "`+name+`/1"}`)); code != 200 {
-			t.Fatalf("/model/add %s/1: %d %v", name, code, out)
-		}
+		addModels(t, srv, name+"/1")
 		for _, c := range goldens[name].Cases {
 			label := fmt.Sprintf("%s/%s/conf%v", name, c.Image, c.Params["confidence"])
-			code, body := inferAsSDK(t, srv+"/infer/object_detection", name+"/1", filepath.Join(root, "testdata", "images", c.Image), c.Params)
-			if code != 200 {
-				t.Fatalf("%s: status %d: %s", label, code, body)
-			}
-			var got struct {
-				Image struct {
-					Width  int `json:"width"`
-					Height int `json:"height"`
-				} `json:"image"`
-				Predictions []nasRFDETRPred `json:"predictions"`
-			}
-			if err := json.Unmarshal(body, &got); err != nil {
-				t.Fatalf("%s: %v: %s", label, err, body)
-			}
-			if got.Image.Width != c.ImageSize.Width || got.Image.Height != c.ImageSize.Height {
-				t.Errorf("%s: image %+v, inference-core %+v", label, got.Image, c.ImageSize)
-			}
-			if len(got.Predictions) != len(c.Predictions) {
-				t.Errorf("%s: %d detections, inference-core %d", label, len(got.Predictions), len(c.Predictions))
+			got := inferGolden(t, label, srv+"/infer/object_detection", name+"/1", filepath.Join(root, "testdata", "images", c.Image), c.Params)
+			if !sameShape(t, label, got, c.ImageSize, c.Predictions) {
 				continue
 			}
 			for i, w := range c.Predictions {
 				d := got.Predictions[i]
 				worst = max(worst, math.Abs(d.Confidence-w.Confidence))
-				if d.X != w.X || d.Y != w.Y || d.Width != w.Width || d.Height != w.Height ||
-					d.Class != w.Class || d.ClassID != w.ClassID || math.Abs(d.Confidence-w.Confidence) > nasRFDETRConfTol {
+				if !sameBox(d, w, nasRFDETRConfTol) {
 					t.Errorf("%s #%d: got %+v, inference-core %+v", label, i, d, w)
 				}
 			}
@@ -193,29 +128,17 @@ func TestRFDETRSegmentationMatchesRoboflow(t *testing.T) {
 	srv := startServer(t, "--model-cache-dir", cache, "--load-models", "none", "--max-image-pixels", "50000000")
 	checked, points := 0, 0
 	for _, name := range names {
-		if code, out := post(t, srv+"/model/add", "application/json", strings.NewReader(`{"model_id": "`+name+`/1"}`)); code != 200 {
-			t.Fatalf("/model/add %s/1: %d %v", name, code, out)
-		}
+		addModels(t, srv, name+"/1")
 		for _, c := range goldens[name].Cases {
 			label := fmt.Sprintf("%s/%s/%v", name, c.Image, c.Params["mask_decode_mode"])
-			code, body := inferAsSDK(t, srv+"/infer/instance_segmentation", name+"/1", filepath.Join(root, "testdata", "images", c.Image), c.Params)
-			if code != 200 {
-				t.Fatalf("%s: status %d: %s", label, code, body)
-			}
-			var got struct {
-				Predictions []nasRFDETRPred `json:"predictions"`
-			}
-			if err := json.Unmarshal(body, &got); err != nil {
-				t.Fatalf("%s: %v: %s", label, err, body)
-			}
+			got := inferGolden(t, label, srv+"/infer/instance_segmentation", name+"/1", filepath.Join(root, "testdata", "images", c.Image), c.Params)
 			if len(got.Predictions) != len(c.Predictions) {
 				t.Errorf("%s: %d instances, inference-core %d", label, len(got.Predictions), len(c.Predictions))
 				continue
 			}
 			for i, w := range c.Predictions {
 				d := got.Predictions[i]
-				if d.X != w.X || d.Y != w.Y || d.Width != w.Width || d.Height != w.Height ||
-					d.Class != w.Class || d.ClassID != w.ClassID || math.Abs(d.Confidence-w.Confidence) > nasRFDETRConfTol {
+				if !sameBox(d, w, nasRFDETRConfTol) {
 					t.Errorf("%s #%d: got %+v, inference-core %+v", label, i, d, w)
 					continue
 				}
@@ -301,9 +224,7 @@ func TestYOLONASAndRFDETROnEveryRoute(t *testing.T) {
 			bus := b64file(t, filepath.Join(root, "testdata", "images", "bus.jpg"))
 			for _, name := range names {
 				g := goldens[name]
-				if code, out := post(t, srv+"/model/add", "application/json", strings.NewReader(`{"model_id": "`+name+`/1"}`)); code != 200 {
-					t.Fatalf("/model/add %s: %d %v", name, code, out)
-				}
+				addModels(t, srv, name+"/1")
 				var meta struct {
 					Platform string `json:"platform"`
 					Outputs  []struct {

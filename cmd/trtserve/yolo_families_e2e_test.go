@@ -1,14 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,26 +24,11 @@ type yoloFamilyGolden struct {
 	ClassNames    []string        `json:"class_names"`
 	KeypointNames []string        `json:"keypoint_names"`
 	Cases         []struct {
-		Image     string         `json:"image"`
-		Params    map[string]any `json:"params"`
-		ImageSize struct {
-			Width  int `json:"width"`
-			Height int `json:"height"`
-		} `json:"image_size"`
-		Predictions []yfPred `json:"predictions"`
+		Image       string         `json:"image"`
+		Params      map[string]any `json:"params"`
+		ImageSize   imageSize      `json:"image_size"`
+		Predictions []goldenPred   `json:"predictions"`
 	} `json:"cases"`
-}
-
-type yfPred struct {
-	X, Y, Width, Height, Confidence float64
-	Class                           string                   `json:"class"`
-	ClassID                         int                      `json:"class_id"`
-	Points                          []struct{ X, Y float64 } `json:"points"`
-	Keypoints                       []struct {
-		X, Y, Confidence float64
-		ClassID          int    `json:"class_id"`
-		Class            string `json:"class"`
-	} `json:"keypoints"`
 }
 
 // yoloFamilies are the goldens, by the Roboflow model id each is served as.
@@ -73,13 +53,6 @@ func yoloFamilyCache(t *testing.T, root, cache string) map[string]yoloFamilyGold
 		var g yoloFamilyGolden
 		readGzipJSON(t, filepath.Join(root, "testdata", "goldens", f.golden+".json.gz"), &g)
 		goldens[f.golden] = g
-		dir := filepath.Join(cache, f.golden, "1")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(filepath.Join(root, g.Model), filepath.Join(dir, "weights.onnx")); err != nil {
-			t.Fatal(err)
-		}
 		env, _ := json.Marshal(map[string]string{"PREPROCESSING": string(g.Pre)})
 		mt, _ := json.Marshal(map[string]string{"project_task_type": g.Task, "model_type": g.ModelType})
 		files := map[string]string{
@@ -88,18 +61,9 @@ func yoloFamilyCache(t *testing.T, root, cache string) map[string]yoloFamilyGold
 			"model_type.json":  string(mt),
 		}
 		if len(g.KeypointNames) > 0 {
-			kp := map[string]string{}
-			for i, n := range g.KeypointNames {
-				kp[fmt.Sprint(i)] = n
-			}
-			meta, _ := json.Marshal([]any{map[string]any{"object_class_id": 0, "keypoints": kp}})
-			files["keypoints_metadata.json"] = string(meta)
+			files["keypoints_metadata.json"] = keypointsMetadata(g.KeypointNames)
 		}
-		for name, content := range files {
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writeCacheFolder(t, filepath.Join(cache, f.golden, "1"), "weights.onnx", filepath.Join(root, g.Model), files)
 	}
 	return goldens
 }
@@ -125,59 +89,20 @@ func TestYOLOFamiliesMatchRoboflow(t *testing.T) {
 	cache := t.TempDir()
 	goldens := yoloFamilyCache(t, root, cache)
 	srv := startServer(t, "--model-cache-dir", cache, "--load-models", "none", "--max-image-pixels", "50000000")
-	images := map[string]string{}
 	checked, worst, polyWorst := 0, 0.0, 0.0
 	for _, f := range yoloFamilies {
 		g := goldens[f.golden]
-		if code, out := post(t, srv+"/model/add", "application/json",
-			strings.NewReader(`{"model_id": "`+f.golden+`/1"}`)); code != 200 {
-			t.Fatalf("/model/add %s/1: %d %v", f.golden, code, out)
-		}
+		addModels(t, srv, f.golden+"/1")
 		for _, c := range g.Cases {
 			name := fmt.Sprintf("%s/%s/%v", f.golden, c.Image, c.Params)
-			if images[c.Image] == "" {
-				raw, err := os.ReadFile(filepath.Join(root, "testdata", "images", c.Image))
-				if err != nil {
-					t.Fatal(err)
-				}
-				images[c.Image] = base64.StdEncoding.EncodeToString(raw)
-			}
-			req := map[string]any{"model_id": f.golden + "/1", "image": map[string]string{"type": "base64", "value": images[c.Image]}}
-			for k, v := range c.Params {
-				req[k] = v
-			}
-			body, _ := json.Marshal(req)
-			resp, err := http.Post(srv+"/infer/"+f.route, "application/json", bytes.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			data, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("%s: status %d: %s", name, resp.StatusCode, data)
-			}
-			var got struct {
-				Image struct {
-					Width  int `json:"width"`
-					Height int `json:"height"`
-				} `json:"image"`
-				Predictions []yfPred `json:"predictions"`
-			}
-			if err := json.Unmarshal(data, &got); err != nil {
-				t.Fatalf("%s: %v: %s", name, err, data)
-			}
-			if got.Image.Width != c.ImageSize.Width || got.Image.Height != c.ImageSize.Height {
-				t.Errorf("%s: image %+v, inference-core %+v", name, got.Image, c.ImageSize)
-			}
-			if len(got.Predictions) != len(c.Predictions) {
-				t.Errorf("%s: %d predictions, inference-core %d", name, len(got.Predictions), len(c.Predictions))
+			got := inferGolden(t, name, srv+"/infer/"+f.route, f.golden+"/1", filepath.Join(root, "testdata", "images", c.Image), c.Params)
+			if !sameShape(t, name, got, c.ImageSize, c.Predictions) {
 				continue
 			}
 			for i, w := range c.Predictions {
 				d := got.Predictions[i]
 				worst = max(worst, math.Abs(d.Confidence-w.Confidence))
-				if d.X != w.X || d.Y != w.Y || d.Width != w.Width || d.Height != w.Height ||
-					d.Class != w.Class || d.ClassID != w.ClassID || math.Abs(d.Confidence-w.Confidence) > yfConfTol {
+				if !sameBox(d, w, yfConfTol) {
 					t.Errorf("%s #%d: got %+v, inference-core %+v", name, i, d.box(), w.box())
 					continue
 				}
@@ -221,10 +146,6 @@ func TestYOLOFamiliesMatchRoboflow(t *testing.T) {
 	t.Logf("%d answers equal to inference-core's; confidences at most %.2g apart, at most %.1f%% of a tradeoff polygon's points moved", checked, worst, 100*polyWorst)
 }
 
-func (p yfPred) box() string {
-	return fmt.Sprintf("{%v %v %v %v %s(%d) %.6f}", p.X, p.Y, p.Width, p.Height, p.Class, p.ClassID, p.Confidence)
-}
-
 // differingPoints counts the points two polygons differ in, position by
 // position (all of the longer one's when the counts differ).
 func differingPoints(a, b []struct{ X, Y float64 }) int {
@@ -262,10 +183,7 @@ func TestYOLOFamiliesOnEveryRoute(t *testing.T) {
 			bus := b64file(t, filepath.Join(root, "testdata", "images", "bus.jpg"))
 			for _, f := range yoloFamilies {
 				g := goldens[f.golden]
-				if code, out := post(t, srv+"/model/add", "application/json",
-					strings.NewReader(`{"model_id": "`+f.golden+`/1"}`)); code != 200 {
-					t.Fatalf("/model/add %s/1: %d %v", f.golden, code, out)
-				}
+				addModels(t, srv, f.golden+"/1")
 				var meta struct {
 					Platform string `json:"platform"`
 					Outputs  []struct {
