@@ -28,7 +28,7 @@ def golden(name):
 
 
 def cache_folder(tmp, model_id, golden_name, task, env=None, class_names=None, files=None, model_type="yolov8n",
-                 config_yaml=None):
+                 config_yaml=None, weights=None):
     """One model folder laid out as inference-core's cache is, around the
     ONNX file the named goldens were made from, with their preprocessing
     (and, when given, a trtserve config.yaml beside the version folder)."""
@@ -36,7 +36,8 @@ def cache_folder(tmp, model_id, golden_name, task, env=None, class_names=None, f
     d = os.path.join(tmp, *model_id.split("/"))
     os.makedirs(d)
     # inference-core's YOLOv5 classes read yolov5s_weights.onnx
-    weights = "yolov5s_weights.onnx" if model_type.startswith("yolov5") else "weights.onnx"
+    if weights is None:
+        weights = "yolov5s_weights.onnx" if model_type.startswith("yolov5") else "weights.onnx"
     os.symlink(os.path.join(ROOT, g["model"]), os.path.join(d, weights))
     if config_yaml is not None:
         with open(os.path.join(os.path.dirname(d), "config.yaml"), "w") as f:
@@ -51,6 +52,18 @@ def cache_folder(tmp, model_id, golden_name, task, env=None, class_names=None, f
     for name, content in (files or {}).items():
         with open(os.path.join(d, name), "w") as f:
             json.dump(content, f)
+
+
+def keypoints_metadata(names):
+    """keypoints_metadata.json naming one class's skeleton."""
+    return [{"object_class_id": 0, "keypoints": {str(i): n for i, n in enumerate(names)}}]
+
+
+def golden_folder(tmp, name, **kw):
+    """cache_folder for a golden that records its own task and model_type,
+    served as model id <name>/1."""
+    g = golden(name)
+    cache_folder(tmp, name + "/1", name, g["task"], model_type=g["model_type"], **kw)
 
 
 def roboflow_cache(tmp):
@@ -78,40 +91,44 @@ def roboflow_cache(tmp):
     # Keypoints: keypoints_metadata.json names the skeleton.
     kp_names = golden("kp-stretch")["keypoint_names"]
     cache_folder(tmp, "coco-pose/1", "kp-stretch", "keypoint-detection", class_names=["person"],
-                 files={"keypoints_metadata.json": [{"object_class_id": 0,
-                                                     "keypoints": {str(i): n for i, n in enumerate(kp_names)}}]})
+                 files={"keypoints_metadata.json": keypoints_metadata(kp_names)})
     cache_folder(tmp, "coco-seg/1", "seg-stretch", "instance-segmentation", class_names=names)
     return tmp
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
+def serve(tmp_path_factory, cache, *args):
+    """Runs bin/trtserve (TRTSERVE_BIN) on a free loopback port over the
+    Roboflow model cache `cache` with `args`, yields its URL once ready, and
+    checks that it exits 0 on SIGTERM. Fixtures `yield from` it."""
     binary = os.environ.get("TRTSERVE_BIN", os.path.join(ROOT, "bin", "trtserve"))
     assert os.path.exists(binary), f"{binary} missing: run `make build`"
-    cache = roboflow_cache(str(tmp_path_factory.mktemp("cache")))
     port = free_port()
     env = dict(os.environ, PORT=str(port), MODEL_CACHE_DIR=cache)
     log = open(os.path.join(str(tmp_path_factory.mktemp("log")), "server.log"), "w+")
-    proc = subprocess.Popen(
-        [binary, "serve", "--host", "127.0.0.1", "--model-repository", os.path.join(TESTDATA, "models"),
-         "--load-models", "yolov8n-320/1", "--max-image-pixels", "50000000"],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([binary, "serve", "--host", "127.0.0.1", *args],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    ready = False
     deadline = time.time() + 60
-    while time.time() < deadline:
+    while not ready and time.time() < deadline and proc.poll() is None:
         try:
-            if requests.get(url + "/readiness", timeout=1).status_code == 200:
-                break
+            ready = requests.get(url + "/readiness", timeout=1).status_code == 200
         except requests.ConnectionError:
             pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    else:
+        if not ready:
+            time.sleep(0.2)
+    if not ready:
         proc.kill()
-    if proc.poll() is not None:
+        proc.wait()
         log.seek(0)
         pytest.fail("trtserve did not start:\n" + log.read())
     yield url
     proc.terminate()
     assert proc.wait(timeout=30) == 0, "trtserve did not exit 0 on SIGTERM"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    cache = roboflow_cache(str(tmp_path_factory.mktemp("cache")))
+    yield from serve(tmp_path_factory, cache, "--model-repository", os.path.join(TESTDATA, "models"),
+                     "--load-models", "yolov8n-320/1", "--max-image-pixels", "50000000")

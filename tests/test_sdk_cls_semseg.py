@@ -15,10 +15,7 @@ import base64
 import gzip
 import hashlib
 import io
-import json
 import os
-import subprocess
-import time
 
 import conftest
 import numpy as np
@@ -42,49 +39,19 @@ CLASSIFIERS = ["resnet-single", "resnet-multi", "vit-single", "vit-multi"]
 def layout(tmp, name):
     """The golden's model as inference-core's cache holds it."""
     g = conftest.golden(name)
-    d = os.path.join(tmp, name, "1")
-    os.makedirs(d)
-    weights = "weights.onnx" if g["task"] == "semantic-segmentation" else "best.onnx"
-    os.symlink(os.path.join(ROOT, g["model"]), os.path.join(d, weights))
-    env = {"PREPROCESSING": json.dumps(g["environment_preprocessing"]),
-           "CLASS_MAP": {str(i): n for i, n in enumerate(g["class_names"])}, **g.get("environment", {})}
-    with open(os.path.join(d, "environment.json"), "w") as f:
-        json.dump(env, f)
-    if g["task"] == "semantic-segmentation":
-        with open(os.path.join(d, "class_names.txt"), "w") as f:
-            f.write("\n".join(g["class_names"]) + "\n")
-    with open(os.path.join(d, "model_type.json"), "w") as f:
-        json.dump({"project_task_type": g["task"], "model_type": g["model_type"]}, f)
+    semantic = g["task"] == "semantic-segmentation"
+    conftest.golden_folder(tmp, name, weights="weights.onnx" if semantic else "best.onnx",
+                           env={"CLASS_MAP": {str(i): n for i, n in enumerate(g["class_names"])},
+                                **g.get("environment", {})},
+                           class_names=g["class_names"] if semantic else None)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    binary = os.environ.get("TRTSERVE_BIN", os.path.join(ROOT, "bin", "trtserve"))
-    assert os.path.exists(binary), f"{binary} missing: run `make build`"
     cache = str(tmp_path_factory.mktemp("cache"))
     for name in CLASSIFIERS + ["deeplab"]:
         layout(cache, name)
-    port = conftest.free_port()
-    log = open(os.path.join(str(tmp_path_factory.mktemp("log")), "server.log"), "w+")
-    proc = subprocess.Popen([binary, "serve", "--host", "127.0.0.1", "--model-cache-dir", cache,
-                             "--load-models", "none", "--max-image-pixels", "50000000"],
-                            env=dict(os.environ, PORT=str(port)), stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            if requests.get(url + "/readiness", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    if proc.poll() is not None or time.time() >= deadline:
-        proc.kill()
-        log.seek(0)
-        pytest.fail("trtserve did not start:\n" + log.read())
-    yield url
-    proc.terminate()
-    assert proc.wait(timeout=30) == 0, "trtserve did not exit 0 on SIGTERM"
+    yield from conftest.serve(tmp_path_factory, cache, "--load-models", "none", "--max-image-pixels", "50000000")
 
 
 def cases(name):

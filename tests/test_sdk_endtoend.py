@@ -16,14 +16,10 @@ the same order, classes, boxes to the pixel. cmd/trtserve/endtoend_e2e_test.go
 checks the same goldens from Go, polygons point for point but for a
 bounded few.
 """
-import json
 import os
-import subprocess
-import time
 
 import conftest
 import pytest
-import requests
 from inference_sdk import InferenceConfiguration, InferenceHTTPClient
 
 ROOT = conftest.ROOT
@@ -37,51 +33,19 @@ GOLDENS = ["e2e-v10-stretch", "e2e-v10-fitgrey", "e2e-y26-stretch", "e2e-y26-fit
 
 def lay_out(cache, name):
     g = conftest.golden(name)
-    d = os.path.join(cache, name, "1")
-    os.makedirs(d)
-    os.symlink(os.path.join(ROOT, g["model"]), os.path.join(d, "weights.onnx"))
-    with open(os.path.join(d, "environment.json"), "w") as f:
-        json.dump({"PREPROCESSING": json.dumps(g["environment_preprocessing"])}, f)
-    classes = ["person"] if g["task"] == "keypoint-detection" else ["person", "car", "dog"]
-    with open(os.path.join(d, "class_names.txt"), "w") as f:
-        f.write("\n".join(classes) + "\n")
-    with open(os.path.join(d, "model_type.json"), "w") as f:
-        json.dump({"project_task_type": g["task"], "model_type": g["model_type"]}, f)
     if g["task"] == "keypoint-detection":
-        with open(os.path.join(d, "keypoints_metadata.json"), "w") as f:
-            json.dump([{"object_class_id": 0,
-                        "keypoints": {str(i): n for i, n in enumerate(g["keypoint_names"])}}], f)
+        conftest.golden_folder(cache, name, class_names=["person"],
+                               files={"keypoints_metadata.json": conftest.keypoints_metadata(g["keypoint_names"])})
+    else:
+        conftest.golden_folder(cache, name, class_names=["person", "car", "dog"])
 
 
 @pytest.fixture(scope="module")
 def e2e_server(tmp_path_factory):
-    binary = os.environ.get("TRTSERVE_BIN", os.path.join(ROOT, "bin", "trtserve"))
-    assert os.path.exists(binary), f"{binary} missing: run `make build`"
     cache = str(tmp_path_factory.mktemp("e2e-cache"))
     for name in GOLDENS:
         lay_out(cache, name)
-    port = conftest.free_port()
-    env = dict(os.environ, PORT=str(port), MODEL_CACHE_DIR=cache)
-    log = open(os.path.join(str(tmp_path_factory.mktemp("e2e-log")), "server.log"), "w+")
-    proc = subprocess.Popen([binary, "serve", "--host", "127.0.0.1", "--load-models", "none",
-                             "--max-image-pixels", "50000000"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if requests.get(url + "/readiness", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    if proc.poll() is not None:
-        log.seek(0)
-        pytest.fail("trtserve did not start:\n" + log.read())
-    yield url
-    proc.terminate()
-    assert proc.wait(timeout=30) == 0, "trtserve did not exit 0 on SIGTERM"
+    yield from conftest.serve(tmp_path_factory, cache, "--load-models", "none", "--max-image-pixels", "50000000")
 
 
 def cases():

@@ -17,14 +17,10 @@ same predictions in the same order, classes, boxes (RF-DETR's are not
 rounded), polygons point for point. cmd/trtserve/nas_rfdetr_e2e_test.go
 checks the same goldens with the requests the SDK sends, from Go.
 """
-import json
 import os
-import subprocess
-import time
 
 import conftest
 import pytest
-import requests
 from inference_sdk import InferenceConfiguration, InferenceHTTPClient
 
 ROOT = conftest.ROOT
@@ -35,48 +31,13 @@ GOLDENS = ["nas-stretch", "nas-fitgrey", "rfdetr-stretch", "rfdetr-fitblack", "r
            "rfdetr-seg-fitblack"]
 
 
-def lay_out(cache, name):
-    g = conftest.golden(name)
-    d = os.path.join(cache, name, "1")
-    os.makedirs(d)
-    os.symlink(os.path.join(ROOT, g["model"]), os.path.join(d, "weights.onnx"))
-    with open(os.path.join(d, "environment.json"), "w") as f:
-        json.dump({"PREPROCESSING": json.dumps(g["environment_preprocessing"]), **g["environment"]}, f)
-    with open(os.path.join(d, "class_names.txt"), "w") as f:
-        f.write("\n".join(g["class_names"]) + "\n")
-    with open(os.path.join(d, "model_type.json"), "w") as f:
-        json.dump({"project_task_type": g["task"], "model_type": g["model_type"]}, f)
-
-
 @pytest.fixture(scope="module")
 def nas_rfdetr_server(tmp_path_factory):
-    binary = os.environ.get("TRTSERVE_BIN", os.path.join(ROOT, "bin", "trtserve"))
-    assert os.path.exists(binary), f"{binary} missing: run `make build`"
     cache = str(tmp_path_factory.mktemp("nas-rfdetr-cache"))
     for name in GOLDENS:
-        lay_out(cache, name)
-    port = conftest.free_port()
-    env = dict(os.environ, PORT=str(port), MODEL_CACHE_DIR=cache)
-    log = open(os.path.join(str(tmp_path_factory.mktemp("nas-rfdetr-log")), "server.log"), "w+")
-    proc = subprocess.Popen([binary, "serve", "--host", "127.0.0.1", "--load-models", "none",
-                             "--max-image-pixels", "50000000"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if requests.get(url + "/readiness", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    if proc.poll() is not None:
-        log.seek(0)
-        pytest.fail("trtserve did not start:\n" + log.read())
-    yield url
-    proc.terminate()
-    assert proc.wait(timeout=30) == 0, "trtserve did not exit 0 on SIGTERM"
+        g = conftest.golden(name)
+        conftest.golden_folder(cache, name, env=g["environment"], class_names=g["class_names"])
+    yield from conftest.serve(tmp_path_factory, cache, "--load-models", "none", "--max-image-pixels", "50000000")
 
 
 def cases():

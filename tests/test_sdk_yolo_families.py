@@ -9,14 +9,10 @@ The same tolerances as test_sdk.py (ONNX Runtime versions differ between
 the goldens' wheel and the server's library); the Go test
 TestYOLOFamiliesMatchRoboflow compares the same answers exactly.
 """
-import json
 import os
-import subprocess
-import time
 
 import conftest
 import pytest
-import requests
 from inference_sdk import InferenceConfiguration, InferenceHTTPClient
 from test_sdk import check, poly_iou, same
 
@@ -31,47 +27,16 @@ FAMILIES = ["yf-yolov9-det", "yf-yolo11-det", "yf-yolo11-det-fitgrey", "yf-yolo1
 
 def cache_folder(tmp, name):
     g = conftest.golden(name)
-    d = os.path.join(tmp, name, "1")
-    os.makedirs(d)
-    os.symlink(os.path.join(ROOT, g["model"]), os.path.join(d, "weights.onnx"))
-    with open(os.path.join(d, "environment.json"), "w") as f:
-        json.dump({"PREPROCESSING": json.dumps(g["environment_preprocessing"])}, f)
-    with open(os.path.join(d, "class_names.txt"), "w") as f:
-        f.write("\n".join(g["class_names"]) + "\n")
-    with open(os.path.join(d, "model_type.json"), "w") as f:
-        json.dump({"project_task_type": g["task"], "model_type": g["model_type"]}, f)
-    if "keypoint_names" in g:
-        with open(os.path.join(d, "keypoints_metadata.json"), "w") as f:
-            json.dump([{"object_class_id": 0, "keypoints": {str(i): n for i, n in enumerate(g["keypoint_names"])}}], f)
+    files = {"keypoints_metadata.json": conftest.keypoints_metadata(g["keypoint_names"])} if "keypoint_names" in g else None
+    conftest.golden_folder(tmp, name, class_names=g["class_names"], files=files)
 
 
 @pytest.fixture(scope="module")
 def yolo_server(tmp_path_factory):
-    binary = os.environ.get("TRTSERVE_BIN", os.path.join(ROOT, "bin", "trtserve"))
-    assert os.path.exists(binary), f"{binary} missing: run `make build`"
     cache = str(tmp_path_factory.mktemp("yfcache"))
     for name in FAMILIES:
         cache_folder(cache, name)
-    port = conftest.free_port()
-    log = open(os.path.join(str(tmp_path_factory.mktemp("yflog")), "server.log"), "w+")
-    proc = subprocess.Popen([binary, "serve", "--host", "127.0.0.1", "--model-cache-dir", cache, "--load-models",
-                             "none", "--max-image-pixels", "50000000"],
-                            env=dict(os.environ, PORT=str(port)), stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            if requests.get(url + "/readiness", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    if proc.poll() is not None:
-        log.seek(0)
-        pytest.fail("trtserve did not start:\n" + log.read())
-    yield url
-    proc.terminate()
-    assert proc.wait(timeout=30) == 0, "trtserve did not exit 0 on SIGTERM"
+    yield from conftest.serve(tmp_path_factory, cache, "--load-models", "none", "--max-image-pixels", "50000000")
 
 
 def family_cases():
