@@ -52,6 +52,26 @@ const (
 	DefaultRetireGrace = 5 * time.Second
 )
 
+// Bounds on a model's settings, from config.yaml, a load request's config
+// override, the flags above or the model's own files alike: a value beyond
+// one fails the load at once with 400, before anything is allocated
+// (repository/bounds.go has the table; docs/operations.md "Limits").
+const (
+	MaxModelBatchSize  = 1024             // max_batch_size, --max-batch-size
+	MaxModelInstances  = 64               // instance_count, --instance-count
+	MaxModelInputSide  = 8192             // input_width, input_height (pixels)
+	MaxModelChannels   = 64               // the input tensor's channel dimension
+	MaxModelQueueSize  = 1 << 16          // dynamic_batching.max_queue_size, --max-queue-size
+	MaxModelQueueDelay = 10 * time.Second // dynamic_batching.max_queue_delay_microseconds, --max-queue-delay
+	MaxModelClasses    = 100_000          // class_names
+	MaxRingDepth       = 16               // batch buffer sets per instance
+)
+
+// DefaultMaxModelMemory is --max-model-memory's default: 0, no explicit
+// cap. A load is still refused when its estimate exceeds what the machine
+// (or the container's memory limit, or the GPU) has free.
+const DefaultMaxModelMemory = int64(0)
+
 // Backends, the GPU and model control.
 const (
 	DefaultTensorRT            = "auto"

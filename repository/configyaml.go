@@ -61,6 +61,9 @@ func ParseFileConfig(data []byte) (*FileConfig, error) {
 	if c.MaxBatchSize < 0 || c.InstanceCount < 0 {
 		return nil, fmt.Errorf("%w: config.yaml: max_batch_size and instance_count must not be negative", model.ErrBadModel)
 	}
+	if err := checkFileConfig(&c); err != nil {
+		return nil, fmt.Errorf("config.yaml: %w", err)
+	}
 	return &c, nil
 }
 

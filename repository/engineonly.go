@@ -55,5 +55,8 @@ func (r *Repository) resolveEngine(e Entry, override []byte) (*model.Spec, error
 	}
 	m.MaxBatchSize = max(m.MaxBatchSize, 1)
 	m.InstanceCount = max(m.InstanceCount, 1)
+	if err := checkSpec(m); err != nil { // bounds.go
+		return nil, fmt.Errorf("%s: %w", e.ID(), err)
+	}
 	return m, nil
 }

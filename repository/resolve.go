@@ -82,6 +82,9 @@ func (r *Repository) ResolveWith(e Entry, override []byte) (*model.Spec, error) 
 	if r.Defaults.ForceBackend != "" {
 		m.Backend = r.Defaults.ForceBackend
 	}
+	if err := checkSpec(m); err != nil { // bounds.go
+		return nil, fmt.Errorf("%s: %w", e.ID(), err)
+	}
 	return m, nil
 }
 
