@@ -82,6 +82,14 @@ type Config struct {
 	AccessLog    bool          `env:"TRTSERVE_ACCESS_LOG" envDefault:"false"`
 	LogLevel     string        `env:"TRTSERVE_LOG_LEVEL" envDefault:"info"`
 	LogFormat    string        `env:"TRTSERVE_LOG_FORMAT" envDefault:"text"`
+
+	// TLSCert and TLSKey (PEM files, both or neither) serve HTTP and gRPC
+	// over TLS (1.2 at least); TLSClientCA (PEM, one or more CA
+	// certificates) then requires every client to present a certificate
+	// signed by one of them (mutual TLS). SIGHUP rereads all three.
+	TLSCert     string `env:"TRTSERVE_TLS_CERT"`
+	TLSKey      string `env:"TRTSERVE_TLS_KEY"`
+	TLSClientCA string `env:"TRTSERVE_TLS_CLIENT_CA"`
 }
 
 // Load parses the environment, then args (flags override environment).
@@ -130,6 +138,9 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.ModelControl, "model-control-mode", c.ModelControl, "explicit: load/unload by API (and Roboflow routes load on first use); none: load at start only; poll: load the whole repository and follow its changes (TRTSERVE_MODEL_CONTROL_MODE)")
 	fs.DurationVar(&c.PollInterval, "repository-poll-interval", c.PollInterval, "how often poll mode rescans the repository (TRTSERVE_REPOSITORY_POLL_INTERVAL)")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "require this key on every route but health checks (TRTSERVE_API_KEY; prefer the variable: flags show in ps)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve HTTP and gRPC over TLS with this PEM certificate (chain); needs --tls-key; SIGHUP rereads it (TRTSERVE_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key of --tls-cert (TRTSERVE_TLS_KEY)")
+	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "PEM CA certificate(s): require every client to present a certificate they signed (mutual TLS); needs --tls-cert (TRTSERVE_TLS_CLIENT_CA)")
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request (TRTSERVE_ACCESS_LOG)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (TRTSERVE_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (TRTSERVE_LOG_FORMAT)")
@@ -177,6 +188,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("repository-poll-interval must be positive")
 	case c.CUDAMockDevices < 0:
 		return fmt.Errorf("TRTSERVE_CUDA_MOCK_DEVICES must not be negative")
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return fmt.Errorf("--tls-cert (TRTSERVE_TLS_CERT) and --tls-key (TRTSERVE_TLS_KEY) go together: got tls-cert %q and tls-key %q", c.TLSCert, c.TLSKey)
+	case c.TLSClientCA != "" && c.TLSCert == "":
+		return fmt.Errorf("--tls-client-ca (TRTSERVE_TLS_CLIENT_CA) needs --tls-cert and --tls-key: mutual TLS is TLS first")
 	}
 	if _, err := c.Logger(io.Discard); err != nil {
 		return err

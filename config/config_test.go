@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -99,5 +100,34 @@ func TestCriticalLevelIsNamed(t *testing.T) {
 	log.Log(context.Background(), LevelCritical, "GPU lost")
 	if !strings.Contains(buf.String(), "level=CRITICAL") {
 		t.Fatalf("log line %q lacks level=CRITICAL", buf.String())
+	}
+}
+
+// TLS: certificate and key go together, a client CA needs both; the
+// startup error names both flags.
+func TestTLSFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string // "" = valid
+	}{
+		{args: nil},
+		{args: []string{"--tls-cert", "c.pem", "--tls-key", "k.pem"}},
+		{args: []string{"--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-client-ca", "ca.pem"}},
+		{env: map[string]string{"TRTSERVE_TLS_CERT": "c.pem", "TRTSERVE_TLS_KEY": "k.pem"}},
+		{args: []string{"--tls-cert", "c.pem"}, want: "--tls-cert (TRTSERVE_TLS_CERT) and --tls-key (TRTSERVE_TLS_KEY) go together"},
+		{args: []string{"--tls-key", "k.pem"}, want: "--tls-cert (TRTSERVE_TLS_CERT) and --tls-key (TRTSERVE_TLS_KEY) go together"},
+		{env: map[string]string{"TRTSERVE_TLS_KEY": "k.pem"}, want: "go together"},
+		{args: []string{"--tls-client-ca", "ca.pem"}, want: "--tls-client-ca (TRTSERVE_TLS_CLIENT_CA) needs --tls-cert and --tls-key"},
+	} {
+		t.Run(strings.Join(tc.args, " ")+fmt.Sprint(tc.env), func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			_, err := Load(tc.args, io.Discard)
+			if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -1,0 +1,200 @@
+// Package tlsconf loads the server's TLS certificate, key and optional
+// client CA, and serves them to the HTTP and gRPC listeners through one
+// *tls.Config that always hands out the files' current contents: Reload
+// (app.Run calls it on SIGHUP) rereads the files and swaps them in
+// atomically, for new connections only; a reload whose files are bad
+// (missing, unparsable, a key that does not match the certificate) keeps
+// what is being served and says why.
+//
+// Decisions (docs/operations.md, "TLS"):
+//   - TLS 1.2 is the minimum; Go's defaults choose the cipher suites
+//     (ECDHE with AEAD ciphers only for 1.2) and TLS 1.3 is offered.
+//   - A client CA turns on mutual TLS: tls.RequireAndVerifyClientCert, so
+//     a client without a certificate signed by one of the CAs fails the
+//     handshake, on every route and RPC (health checks included).
+//   - The files are read whole at load and at each reload; nothing
+//     watches them. Certificate and key are checked as a pair, so a reload
+//     that catches them half-replaced keeps the old pair; send SIGHUP again
+//     once both are written.
+package tlsconf
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MinVersion is the oldest TLS version served.
+const MinVersion = tls.VersionTLS12
+
+// Files names the PEM files: Cert (the certificate, then any
+// intermediates) and Key together, ClientCA (one or more CA certificates)
+// optionally.
+type Files struct {
+	Cert, Key, ClientCA string
+}
+
+// Enabled reports whether any file is named.
+func (f Files) Enabled() bool { return f.Cert != "" || f.Key != "" || f.ClientCA != "" }
+
+// Check refuses a half-configured set: a certificate without its key or a
+// key without its certificate, or a client CA without either.
+func (f Files) Check() error {
+	switch {
+	case (f.Cert == "") != (f.Key == ""):
+		return fmt.Errorf("--tls-cert and --tls-key go together: got tls-cert %q and tls-key %q", f.Cert, f.Key)
+	case f.ClientCA != "" && f.Cert == "":
+		return errors.New("--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first")
+	}
+	return nil
+}
+
+// Certs is the certificate being served, reloadable.
+type Certs struct {
+	files Files
+	log   *slog.Logger
+	mu    sync.Mutex // one Reload at a time
+	cur   atomic.Pointer[loaded]
+}
+
+// loaded is one successful read of the files.
+type loaded struct {
+	config *tls.Config // what handshakes use: the pair and the client CAs
+	leaf   *x509.Certificate
+}
+
+// Load reads the files. With no file named it returns nil and no error:
+// TLS is off.
+func Load(f Files, log *slog.Logger) (*Certs, error) {
+	if !f.Enabled() {
+		return nil, nil
+	}
+	if err := f.Check(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l, err := f.load()
+	if err != nil {
+		return nil, err
+	}
+	c := &Certs{files: f, log: log}
+	c.cur.Store(l)
+	log.Info("TLS on", l.attrs(f)...)
+	return c, nil
+}
+
+// Config is the *tls.Config for a listener: each handshake gets the
+// current certificate and client CAs (GetConfigForClient), so a Reload
+// reaches new connections of every listener built from it. grpc's
+// credentials.NewTLS accepts it as is (it adds h2 to the per-client
+// configuration too).
+func (c *Certs) Config() *tls.Config {
+	return &tls.Config{
+		MinVersion: MinVersion,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			// The same pointer until the next reload: crypto/tls only reads
+			// it, and session tickets keep working between reloads.
+			return c.cur.Load().config, nil
+		},
+	}
+}
+
+// Leaf is the certificate served now.
+func (c *Certs) Leaf() *x509.Certificate { return c.cur.Load().leaf }
+
+// Reload rereads the files. On success new handshakes use them;
+// connections already open keep the certificate they were made with. On
+// failure the certificate in use stays, the error (logged too) says why.
+func (c *Certs) Reload() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.cur.Load()
+	l, err := c.files.load()
+	if err != nil {
+		c.log.Error("TLS reload failed: still serving the previous certificate", "err", err,
+			"serial", serial(old.leaf.SerialNumber), "not_after", old.leaf.NotAfter.UTC().Format(time.RFC3339))
+		return err
+	}
+	c.cur.Store(l)
+	c.log.Info("TLS reloaded", append(l.attrs(c.files), "previous_serial", serial(old.leaf.SerialNumber))...)
+	return nil
+}
+
+// load reads and checks every file, building the handshake configuration.
+func (f Files) load() (*loaded, error) {
+	pair, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate %s and key %s: %w", f.Cert, f.Key, err)
+	}
+	leaf := pair.Leaf
+	if leaf == nil { // filled by LoadX509KeyPair since Go 1.23; be sure
+		if leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("TLS certificate %s: %w", f.Cert, err)
+		}
+		pair.Leaf = leaf
+	}
+	cfg := &tls.Config{MinVersion: MinVersion, Certificates: []tls.Certificate{pair}}
+	if f.ClientCA != "" {
+		pool, err := readCAs(f.ClientCA)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return &loaded{config: cfg, leaf: leaf}, nil
+}
+
+// readCAs parses every certificate of a PEM file; any block that is not a
+// parsable certificate fails it (x509.CertPool.AppendCertsFromPEM would
+// skip it silently and trust less than the operator meant).
+func readCAs(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("TLS client CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	n := 0
+	for rest := data; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("TLS client CA %s: PEM block %d is %q, want CERTIFICATE", path, n+1, b.Type)
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("TLS client CA %s: certificate %d: %w", path, n+1, err)
+		}
+		pool.AddCert(cert)
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("TLS client CA %s: no PEM certificate in it", path)
+	}
+	return pool, nil
+}
+
+// attrs describe a loaded certificate for the log: what an operator
+// checks after a rotation.
+func (l *loaded) attrs(f Files) []any {
+	a := []any{"cert", f.Cert, "subject", l.leaf.Subject.String(), "dns_names", l.leaf.DNSNames,
+		"serial", serial(l.leaf.SerialNumber), "not_after", l.leaf.NotAfter.UTC().Format(time.RFC3339),
+		"min_version", "1.2", "mutual_tls", f.ClientCA != ""}
+	if now := time.Now(); now.After(l.leaf.NotAfter) || now.Before(l.leaf.NotBefore) {
+		a = append(a, "warning", "the certificate is not valid now: clients will refuse it")
+	}
+	return a
+}
+
+func serial(n *big.Int) string { return fmt.Sprintf("%X", n) }

@@ -1,0 +1,233 @@
+package tlsconf
+
+import (
+	"bytes"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/trtserve/trtserve/internal/tlsconf/tlstest"
+)
+
+func TestLoad(t *testing.T) {
+	ca := tlstest.NewCA(t, "test CA")
+	a, b := ca.Server(t, 0xA), ca.Server(t, 0xB)
+	dir := t.TempDir()
+	file := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	certA, keyA, keyB := file("a.pem", a.Cert), file("a.key", a.Key), file("b.key", b.Key)
+	caFile := file("ca.pem", ca.PEM)
+	missing := filepath.Join(dir, "missing.pem")
+	for _, tc := range []struct {
+		name  string
+		files Files
+		want  string // "" = loads; else a substring of the error
+		mtls  bool
+	}{
+		{name: "off", files: Files{}},
+		{name: "good pair", files: Files{Cert: certA, Key: keyA}},
+		{name: "good pair and client CA", files: Files{Cert: certA, Key: keyA, ClientCA: caFile}, mtls: true},
+		{name: "mismatched pair", files: Files{Cert: certA, Key: keyB}, want: "private key does not match public key"},
+		{name: "missing cert", files: Files{Cert: missing, Key: keyA}, want: "missing.pem"},
+		{name: "missing key", files: Files{Cert: certA, Key: missing}, want: "missing.pem"},
+		{name: "key as cert", files: Files{Cert: keyA, Key: keyA}, want: "a.key"},
+		{name: "cert without key", files: Files{Cert: certA}, want: "--tls-cert and --tls-key"},
+		{name: "key without cert", files: Files{Key: keyA}, want: "--tls-cert and --tls-key"},
+		{name: "client CA alone", files: Files{ClientCA: caFile}, want: "--tls-client-ca needs --tls-cert"},
+		{name: "missing client CA", files: Files{Cert: certA, Key: keyA, ClientCA: missing}, want: "client CA"},
+		{name: "client CA not PEM", files: Files{Cert: certA, Key: keyA, ClientCA: file("junk.pem", []byte("junk"))}, want: "no PEM certificate"},
+		{name: "client CA holds a key", files: Files{Cert: certA, Key: keyA, ClientCA: keyA}, want: `"PRIVATE KEY", want CERTIFICATE`},
+		{name: "client CA with a bad certificate", files: Files{Cert: certA, Key: keyA,
+			ClientCA: file("bad.pem", append(append([]byte{}, ca.PEM...), "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"...))}, want: "certificate 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(tc.files, nil)
+			switch {
+			case tc.want != "":
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err %v, want one with %q", err, tc.want)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case !tc.files.Enabled():
+				if c != nil {
+					t.Fatal("no files: want TLS off (nil)")
+				}
+			default:
+				if got := c.Leaf().SerialNumber.Int64(); got != a.Serial {
+					t.Errorf("serial %X, want %X", got, a.Serial)
+				}
+				cfg, _ := c.Config().GetConfigForClient(nil)
+				if mtls := cfg.ClientAuth == tls.RequireAndVerifyClientCert; mtls != tc.mtls || cfg.MinVersion != tls.VersionTLS12 {
+					t.Errorf("client auth %v, min version %x: want mutual TLS %v and TLS 1.2", cfg.ClientAuth, cfg.MinVersion, tc.mtls)
+				}
+			}
+		})
+	}
+}
+
+// serve accepts TLS connections with cfg and completes their handshakes
+// until the test ends.
+func serve(t *testing.T, cfg *tls.Config) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tc := tls.Server(c, cfg)
+				b := make([]byte, 1)
+				if tc.Handshake() == nil {
+					if _, err := tc.Read(b); err == nil {
+						tc.Write(b) // echo one byte
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// dial handshakes with the server and returns the serial it presented.
+func dial(addr string, cfg *tls.Config) (int64, error) {
+	c, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	// A TLS 1.3 server refuses a client certificate after the client's
+	// side of the handshake is done: one byte there and back shows it.
+	if _, err := c.Write([]byte{0}); err != nil {
+		return 0, err
+	}
+	if _, err := c.Read(make([]byte, 1)); err != nil {
+		return 0, err
+	}
+	return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64(), nil
+}
+
+func TestReload(t *testing.T) {
+	ca := tlstest.NewCA(t, "test CA")
+	dir := t.TempDir()
+	cert, key := ca.Server(t, 1).Write(t, dir)
+	var logs bytes.Buffer
+	c, err := Load(Files{Cert: cert, Key: key}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, c.Config())
+	client := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}
+	other := ca.Server(t, 3)
+	steps := []struct {
+		name    string
+		prepare func()
+		fails   string // "" = the reload succeeds
+		serial  int64  // served after the step
+	}{
+		{"nothing changed", func() {}, "", 1},
+		{"new pair", func() { ca.Server(t, 2).Write(t, dir) }, "", 2},
+		{"key replaced, certificate not yet", func() { tlstest.WriteFile(t, key, other.Key) }, "private key does not match", 2},
+		{"certificate replaced too", func() { tlstest.WriteFile(t, cert, other.Cert) }, "", 3},
+		{"certificate deleted", func() { os.Remove(cert) }, "no such file", 3},
+		{"certificate garbage", func() { tlstest.WriteFile(t, cert, []byte("garbage")) }, "failed to find any PEM data", 3},
+		{"good files again", func() { ca.Server(t, 4).Write(t, dir) }, "", 4},
+	}
+	for _, s := range steps {
+		s.prepare()
+		err := c.Reload()
+		if (err == nil) != (s.fails == "") || err != nil && !strings.Contains(err.Error(), s.fails) {
+			t.Errorf("%s: reload error %v, want one with %q", s.name, err, s.fails)
+		}
+		if got := c.Leaf().SerialNumber.Int64(); got != s.serial {
+			t.Errorf("%s: Leaf serial %d, want %d", s.name, got, s.serial)
+		}
+		got, err := dial(addr, client)
+		if err != nil || got != s.serial {
+			t.Errorf("%s: a new connection got serial %d (%v), want %d", s.name, got, err, s.serial)
+		}
+	}
+	if !strings.Contains(logs.String(), "TLS reload failed: still serving the previous certificate") {
+		t.Errorf("a failed reload must be logged with its reason; logs:\n%s", logs.String())
+	}
+}
+
+func TestMutualTLS(t *testing.T) {
+	ca, stranger := tlstest.NewCA(t, "client CA"), tlstest.NewCA(t, "another CA")
+	dir := t.TempDir()
+	cert, key := ca.Server(t, 1).Write(t, dir)
+	caFile := filepath.Join(dir, "ca.pem")
+	tlstest.WriteFile(t, caFile, ca.PEM)
+	c, err := Load(Files{Cert: cert, Key: key, ClientCA: caFile}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, c.Config())
+	signed, unsigned := ca.Client(t, 10, "good client"), stranger.Client(t, 11, "stranger")
+	for _, tc := range []struct {
+		name    string
+		certs   []tls.Certificate
+		version uint16 // max version; 0 = Go's
+		ok      bool
+	}{
+		{"no client certificate", nil, 0, false},
+		{"no client certificate, TLS 1.2", nil, tls.VersionTLS12, false},
+		{"certificate of another CA", []tls.Certificate{unsigned.TLS(t)}, 0, false},
+		{"certificate of the client CA", []tls.Certificate{signed.TLS(t)}, 0, true},
+		{"certificate of the client CA, TLS 1.2", []tls.Certificate{signed.TLS(t)}, tls.VersionTLS12, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := dial(addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", Certificates: tc.certs, MaxVersion: tc.version})
+			if (err == nil) != tc.ok {
+				t.Errorf("handshake error %v, want success %v", err, tc.ok)
+			}
+		})
+	}
+	// The client CA is reread on reload too: trust the other CA instead
+	// and its client passes, the first CA's fails.
+	tlstest.WriteFile(t, caFile, stranger.PEM)
+	if err := c.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{unsigned.TLS(t)}}); err != nil {
+		t.Errorf("after reloading the client CA, its client must pass: %v", err)
+	}
+	if _, err := dial(addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{signed.TLS(t)}}); err == nil {
+		t.Error("after reloading the client CA, a client of the CA no longer trusted must fail")
+	}
+}
+
+func TestMinVersion(t *testing.T) {
+	ca := tlstest.NewCA(t, "test CA")
+	cert, key := ca.Server(t, 1).Write(t, t.TempDir())
+	c, err := Load(Files{Cert: cert, Key: key}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, c.Config())
+	for _, tc := range []struct {
+		version uint16
+		ok      bool
+	}{{tls.VersionTLS10, false}, {tls.VersionTLS11, false}, {tls.VersionTLS12, true}, {tls.VersionTLS13, true}} {
+		_, err := dial(addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", MinVersion: tc.version, MaxVersion: tc.version})
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: handshake error %v, want success %v", tls.VersionName(tc.version), err, tc.ok)
+		}
+	}
+}
