@@ -82,6 +82,14 @@ const (
 	DefaultPollInterval        = 15 * time.Second
 )
 
+// Shared memory (Triton's system and CUDA shared-memory extensions).
+const (
+	// DefaultMaxSharedMemoryRegions bounds the regions registered at once,
+	// both kinds together, so a client cannot exhaust the server's
+	// mappings (package shm).
+	DefaultMaxSharedMemoryRegions = 256
+)
+
 // Logging.
 const (
 	DefaultLogLevel  = "info"
