@@ -17,7 +17,7 @@ export GOTOOLCHAIN := auto
 # deprecated; the warnings say nothing about our code.
 export CGO_CFLAGS := -O2 -g -Wno-deprecated-declarations
 
-.PHONY: all build test test-go test-e2e lint deps ort venv models venv-models demo-model goldens goldens-ultralytics bench bench-decode bench-latency bench-pipeline bench-kserve bench-images fuzz fuzz-short vulncheck soak overload clean shim shim-real-check simkernel simkernel-check gpu-test gpu-bench gpu-report device-bundle device-bundle-check container-check tree-size-check k8s-check k8s-rehearsal
+.PHONY: all build test test-go test-e2e lint deps ort venv models venv-models demo-model goldens goldens-ultralytics bench bench-decode bench-latency bench-pipeline bench-kserve bench-images fuzz fuzz-short vulncheck soak overload clean shim shim-real-check simkernel simkernel-check gpu-test gpu-bench gpu-report device-bundle device-bundle-check container-check tree-size-check k8s-check k8s-rehearsal proto proto-check
 
 all: build
 
@@ -163,7 +163,16 @@ test-e2e: build ort venv
 # staticcheck 2025.1.1 (module version v0.6.1), pinned; `go run` fetches it
 # through the module proxy into Go's module cache, as vulncheck does.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.6.1
-lint:
+# The KServe v2 / Triton gRPC protocol's Go code (grpcapi/inference) from
+# its .proto files, with pinned protoc (PyPI's grpcio-tools, build/proto-venv)
+# and plugins (build/bin); proto-check regenerates into a temporary folder
+# and fails when the committed files differ.
+proto:
+	./scripts/gen-proto.sh
+proto-check:
+	./scripts/gen-proto.sh check
+
+lint: proto-check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
