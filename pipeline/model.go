@@ -223,8 +223,10 @@ func (m *Model) QueueLen() int {
 
 // Do runs each work and returns one error per work (nil on success); a
 // failed work never fails the others. A request whose images do not all
-// fit in the queue fails whole with ErrBusy. When ctx ends, Do returns
-// ctx's error for unfinished works; no Work method runs after Do returns.
+// fit in the queue now fails whole with ErrBusy; one of more images than
+// the queue holds at all fails whole with a *TooLargeError (ErrTooLarge),
+// since retrying cannot help. When ctx ends, Do returns ctx's error for
+// unfinished works; no Work method runs after Do returns.
 func (m *Model) Do(ctx context.Context, works []Work) []error {
 	errs := make([]error, len(works))
 	m.mu.Lock()
@@ -233,6 +235,15 @@ func (m *Model) Do(ctx context.Context, works []Work) []error {
 		for i := range errs {
 			errs[i] = ErrClosed
 		}
+		return errs
+	}
+	if limit := m.opts.MaxQueueSize; len(works) > limit {
+		m.mu.Unlock()
+		err := m.TooLarge(len(works))
+		for i := range errs {
+			errs[i] = err
+		}
+		m.Stats.request(nil, errs[:1], time.Now())
 		return errs
 	}
 	m.inflight.Add(1)
@@ -253,6 +264,13 @@ func (m *Model) Do(ctx context.Context, works []Work) []error {
 	}
 	m.Stats.request(items, errs, start)
 	return errs
+}
+
+// TooLarge is the error of a request of n images when n is more than the
+// model's queue holds (MaxQueueSize): it can never be admitted.
+func (m *Model) TooLarge(n int) error {
+	return &TooLargeError{What: "images", Got: int64(n), Limit: int64(m.opts.MaxQueueSize),
+		Bound: "model " + m.Spec.ID() + "'s max_queue_size"}
 }
 
 // admit adds n images to queued unless that would take it past limit. It

@@ -53,7 +53,7 @@ func (e *StageError) Unwrap() error { return e.Err }
 func reason(err error) string {
 	var se *StageError
 	switch {
-	case errors.Is(err, ErrBusy):
+	case errors.Is(err, ErrBusy), errors.Is(err, ErrTooLarge):
 		return ReasonRejected
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return ReasonCanceled
