@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/trtserve/trtserve/config"
 	"github.com/trtserve/trtserve/engines/simgpu"
 	"github.com/trtserve/trtserve/engines/tensorrt"
+	"github.com/trtserve/trtserve/internal/tlsconf"
 	"github.com/trtserve/trtserve/metrics"
 	"github.com/trtserve/trtserve/pipeline"
 	"github.com/trtserve/trtserve/repository"
@@ -31,6 +34,17 @@ func Run(cfg *config.Config) error {
 	log, err := cfg.Logger(os.Stderr)
 	if err != nil {
 		return err
+	}
+	// TLS for every listener (nil: plain TCP), read before anything slow
+	// so that bad files fail the start at once. tlsConfig hands each
+	// handshake the current files; SIGHUP rereads them (certs.Reload).
+	certs, err := tlsconf.Load(tlsconf.Files{Cert: cfg.TLSCert, Key: cfg.TLSKey, ClientCA: cfg.TLSClientCA}, log)
+	if err != nil {
+		return err
+	}
+	var tlsConfig *tls.Config
+	if certs != nil {
+		tlsConfig = certs.Config()
 	}
 	backends, err := OpenBackends(cfg, log)
 	if err != nil {
@@ -95,14 +109,20 @@ func Run(cfg *config.Config) error {
 		AutoLoad: cfg.ModelControl == server.ControlExplicit, ModelControl: cfg.ModelControl,
 		APIKey: cfg.APIKey, AccessLog: cfg.AccessLog,
 	}, log, isReady)
+	// Every server's graceful stop, run together on SIGTERM under one
+	// --shutdown-timeout deadline (shutdownAll).
+	shutdowns := []func(context.Context) error{srv.Shutdown}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return err
 	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String())
+	log.Info("listening", "addr", ln.Addr().String(), "tls", tlsConfig != nil)
 
 	// Load at start, in the background, so /healthz answers at once and
 	// /readiness turns 200 when the models are in.
@@ -126,6 +146,11 @@ func Run(cfg *config.Config) error {
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	// SIGHUP reloads what can be reloaded (the TLS files) and never stops
+	// the server.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var exitErr error
 wait:
 	for {
@@ -135,6 +160,12 @@ wait:
 		case sig := <-sigs:
 			log.Info("shutting down", "signal", sig.String(), "deadline", cfg.ShutdownTimeout)
 			break wait
+		case <-hup:
+			if certs == nil {
+				log.Info("SIGHUP: nothing to reload (TLS is off)")
+			} else {
+				certs.Reload() // logs the new certificate, or why it kept the old one
+			}
 		case fault := <-backends.GPUFault:
 			gpuFault.Store(&fault)
 			// Both GPU backends share the process's context on the device:
@@ -151,7 +182,23 @@ wait:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	return errors.Join(exitErr, srv.Shutdown(ctx))
+	return errors.Join(exitErr, shutdownAll(ctx, shutdowns))
+}
+
+// shutdownAll stops every server at once, each draining its in-flight
+// requests until ctx ends, and returns their errors.
+func shutdownAll(ctx context.Context, stops []func(context.Context) error) error {
+	errs := make([]error, len(stops))
+	var wg sync.WaitGroup
+	for i, stop := range stops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = stop(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // ErrGPUFault is Run's error after a sticky CUDA error with
