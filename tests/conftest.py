@@ -132,3 +132,34 @@ def server(tmp_path_factory):
     cache = roboflow_cache(str(tmp_path_factory.mktemp("cache")))
     yield from serve(tmp_path_factory, cache, "--model-repository", os.path.join(TESTDATA, "models"),
                      "--load-models", "yolov8n-320/1", "--max-image-pixels", "50000000")
+
+
+def wait_port(port, timeout=30):
+    """Waits until something accepts TCP connections on 127.0.0.1:port."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"nothing listens on 127.0.0.1:{port}")
+
+
+def serve_grpc(tmp_path_factory, *args):
+    """serve() with the gRPC server on a second free loopback port
+    (--grpc-port) and an empty Roboflow model cache; yields (HTTP URL,
+    gRPC address host:port) once both ports answer."""
+    gport = free_port()
+    cache = str(tmp_path_factory.mktemp("cache"))
+    for url in serve(tmp_path_factory, cache, "--grpc-port", str(gport), *args):
+        wait_port(gport)
+        yield url, f"127.0.0.1:{gport}"
+
+
+@pytest.fixture(scope="session")
+def grpc_server(tmp_path_factory):
+    """trtserve over testdata/models with yolov8n-320/1 loaded, HTTP and
+    gRPC: (HTTP URL, gRPC address)."""
+    yield from serve_grpc(tmp_path_factory, "--model-repository", os.path.join(TESTDATA, "models"),
+                          "--load-models", "yolov8n-320/1")
