@@ -39,7 +39,17 @@ type ManagerOptions struct {
 	// the load with that reason instead of serving a model every request
 	// of which would fail.
 	Validate func(spec *model.Spec, outputs []model.TensorInfo) error
-	Log      *slog.Logger
+	// MaxModelMemory caps what one model may hold (host, pinned and GPU
+	// memory together, as estimated before it loads: see estimate.go); 0
+	// is no explicit cap. Whatever the cap, a load whose estimate exceeds
+	// the memory free (host or container, pinned pool, GPU) is refused
+	// with ErrInsufficientMemory before it allocates.
+	MaxModelMemory int64
+	// HostAvailable says how much host memory is free and where that
+	// figure comes from (negative: unknown); nil reads the container's
+	// cgroup and /proc/meminfo (HostAvailable). Tests replace it.
+	HostAvailable func() (int64, string)
+	Log           *slog.Logger
 }
 
 // Manager loads, serves and unloads models found in a repository.
@@ -267,11 +277,23 @@ func (mg *Manager) open(ctx context.Context, e repository.Entry, override []byte
 	if why := mg.backendFault(spec.Backend); why != "" {
 		return nil, fmt.Errorf("%s: %w: %s", spec.ID(), ErrDeviceLost, why)
 	}
+	// Before anything is allocated: would the model fit? (estimate.go)
+	if err := checkRingDepth(mg.opts.RingDepth); err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.ID(), err)
+	}
+	est, err := mg.estimate(spec, backend, specItemBytes(spec), spec.MaxBatchSize)
+	if err == nil {
+		err = mg.fits(spec, backend, est, false)
+	}
+	if err != nil {
+		return nil, err
+	}
 	eng, err := backend.Load(ctx, spec)
 	if err != nil {
 		if eng, err = mg.fallBack(ctx, spec, err); err != nil {
 			return nil, err
 		}
+		backend, _ = mg.Backends.Get(spec.Backend) // the fallback's
 	}
 	if mg.opts.Validate != nil {
 		if err := mg.opts.Validate(spec, eng.Outputs()); err != nil {
@@ -279,6 +301,17 @@ func (mg *Manager) open(ctx context.Context, e repository.Entry, override []byte
 			return nil, fmt.Errorf("%s: %w", spec.ID(), err)
 		}
 	}
+	// Again with the engine's exact shapes and batch, before the batch
+	// buffers are allocated.
+	est, err = mg.estimate(spec, backend, engineItemBytes(eng), eng.MaxBatch())
+	if err == nil {
+		err = mg.fits(spec, backend, est, true)
+	}
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	mg.opts.Log.Debug("model memory estimate", "model", spec.ID(), "estimate", est.String())
 	m, err := newModel(spec, eng, mg.Alloc, mg.opts.withModel(spec), mg.pools)
 	if err != nil {
 		eng.Close()
