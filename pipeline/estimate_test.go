@@ -29,7 +29,7 @@ func (b *memBackend) Load(context.Context, *model.Spec) (engines.Engine, error) 
 	return &memEngine{fakeEngine: newFake(), b: b}, nil
 }
 func (b *memBackend) EstimateLoad(*model.Spec) (engines.LoadEstimate, error) { return b.est, nil }
-func (b *memBackend) FreeMemory() (int64, int64, error)                     { return b.pinned, b.device, nil }
+func (b *memBackend) FreeMemory() (int64, int64, error)                      { return b.pinned, b.device, nil }
 
 type memEngine struct {
 	*fakeEngine
@@ -62,12 +62,12 @@ func TestLoadRefusedBeforeAllocating(t *testing.T) {
 	const id = "yolov8n-320/1"
 	plenty := func() (int64, string) { return 1 << 40, "test" }
 	for _, tc := range []struct {
-		name      string
-		b         *memBackend
-		opts      ManagerOptions
-		err       string // "" loads
-		loads     int32  // backend loads made
-		closed    int32  // engines closed after a refusal
+		name   string
+		b      *memBackend
+		opts   ManagerOptions
+		err    string // "" loads
+		loads  int32  // backend loads made
+		closed int32  // engines closed after a refusal
 	}{
 		{name: "fits", b: &memBackend{pinned: -1, device: -1}, opts: ManagerOptions{HostAvailable: plenty}, loads: 1},
 		{name: "model memory cap", b: &memBackend{est: engines.LoadEstimate{Own: engines.Memory{Host: 64 << 20}}},
