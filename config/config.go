@@ -90,6 +90,17 @@ type Config struct {
 	TLSCert     string `env:"TRTSERVE_TLS_CERT"`
 	TLSKey      string `env:"TRTSERVE_TLS_KEY"`
 	TLSClientCA string `env:"TRTSERVE_TLS_CLIENT_CA"`
+
+	// GRPCPort serves the KServe v2 / Triton gRPC protocol (0: off).
+	// GRPCMaxMessageBytes bounds a received message, after decompression.
+	// The keepalive settings are grpc-go's server parameters and ping
+	// enforcement policy (Triton's --grpc-keepalive-* flags).
+	GRPCPort                        int           `env:"TRTSERVE_GRPC_PORT" envDefault:"8001"`
+	GRPCMaxMessageBytes             int           `env:"TRTSERVE_GRPC_MAX_MESSAGE_BYTES" envDefault:"67108864"`
+	GRPCKeepaliveTime               time.Duration `env:"TRTSERVE_GRPC_KEEPALIVE_TIME" envDefault:"2h"`
+	GRPCKeepaliveTimeout            time.Duration `env:"TRTSERVE_GRPC_KEEPALIVE_TIMEOUT" envDefault:"20s"`
+	GRPCKeepaliveMinPingInterval    time.Duration `env:"TRTSERVE_GRPC_KEEPALIVE_MIN_PING_INTERVAL" envDefault:"5m"`
+	GRPCKeepalivePermitWithoutCalls bool          `env:"TRTSERVE_GRPC_KEEPALIVE_PERMIT_WITHOUT_CALLS" envDefault:"false"`
 }
 
 // Load parses the environment, then args (flags override environment).
@@ -141,6 +152,12 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve HTTP and gRPC over TLS with this PEM certificate (chain); needs --tls-key; SIGHUP rereads it (TRTSERVE_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key of --tls-cert (TRTSERVE_TLS_KEY)")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "PEM CA certificate(s): require every client to present a certificate they signed (mutual TLS); needs --tls-cert (TRTSERVE_TLS_CLIENT_CA)")
+	fs.IntVar(&c.GRPCPort, "grpc-port", c.GRPCPort, "port of the KServe v2 / Triton gRPC server, 0 = off (TRTSERVE_GRPC_PORT)")
+	fs.IntVar(&c.GRPCMaxMessageBytes, "grpc-max-message-bytes", c.GRPCMaxMessageBytes, "largest gRPC message received, after decompression; larger ones fail RESOURCE_EXHAUSTED (TRTSERVE_GRPC_MAX_MESSAGE_BYTES)")
+	fs.DurationVar(&c.GRPCKeepaliveTime, "grpc-keepalive-time", c.GRPCKeepaliveTime, "ping a gRPC client after this long without activity (TRTSERVE_GRPC_KEEPALIVE_TIME)")
+	fs.DurationVar(&c.GRPCKeepaliveTimeout, "grpc-keepalive-timeout", c.GRPCKeepaliveTimeout, "close a gRPC connection whose ping is not answered within this (TRTSERVE_GRPC_KEEPALIVE_TIMEOUT)")
+	fs.DurationVar(&c.GRPCKeepaliveMinPingInterval, "grpc-keepalive-min-ping-interval", c.GRPCKeepaliveMinPingInterval, "close gRPC connections whose client pings more often than this (TRTSERVE_GRPC_KEEPALIVE_MIN_PING_INTERVAL)")
+	fs.BoolVar(&c.GRPCKeepalivePermitWithoutCalls, "grpc-keepalive-permit-without-calls", c.GRPCKeepalivePermitWithoutCalls, "allow gRPC client pings on connections with no call in progress (TRTSERVE_GRPC_KEEPALIVE_PERMIT_WITHOUT_CALLS)")
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request (TRTSERVE_ACCESS_LOG)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (TRTSERVE_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (TRTSERVE_LOG_FORMAT)")
@@ -190,6 +207,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("TRTSERVE_CUDA_MOCK_DEVICES must not be negative")
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return fmt.Errorf("--tls-cert (TRTSERVE_TLS_CERT) and --tls-key (TRTSERVE_TLS_KEY) go together: got tls-cert %q and tls-key %q", c.TLSCert, c.TLSKey)
+	case c.GRPCPort < 0 || c.GRPCPort > 65535:
+		return fmt.Errorf("grpc-port %d out of range", c.GRPCPort)
+	case c.GRPCPort != 0 && c.GRPCPort == c.Port:
+		return fmt.Errorf("grpc-port and port are both %d: the gRPC and HTTP servers need ports of their own", c.Port)
+	case c.GRPCMaxMessageBytes < 1:
+		return fmt.Errorf("grpc-max-message-bytes must be positive")
+	case c.GRPCKeepaliveTime <= 0 || c.GRPCKeepaliveTimeout <= 0 || c.GRPCKeepaliveMinPingInterval <= 0:
+		return fmt.Errorf("grpc-keepalive-time, grpc-keepalive-timeout and grpc-keepalive-min-ping-interval must be positive")
 	case c.TLSClientCA != "" && c.TLSCert == "":
 		return fmt.Errorf("--tls-client-ca (TRTSERVE_TLS_CLIENT_CA) needs --tls-cert and --tls-key: mutual TLS is TLS first")
 	}

@@ -90,6 +90,27 @@ const (
 	DefaultMaxSharedMemoryRegions = 256
 )
 
+// The gRPC server (KServe v2 / Triton's GRPCInferenceService).
+const (
+	// DefaultGRPCPort is Triton's.
+	DefaultGRPCPort = 8001
+	// DefaultGRPCMaxMessageBytes bounds a received message (after
+	// decompression) as --max-body-bytes bounds an HTTP body.
+	DefaultGRPCMaxMessageBytes = 64 << 20
+	// Keepalive: grpc-go's and Triton's defaults (ping an idle client
+	// after 2 h, give it 20 s to answer; refuse client pings more often
+	// than every 5 min, and on connections with no call).
+	DefaultGRPCKeepaliveTime               = 2 * time.Hour
+	DefaultGRPCKeepaliveTimeout            = 20 * time.Second
+	DefaultGRPCKeepaliveMinPingInterval    = 5 * time.Minute
+	DefaultGRPCKeepalivePermitWithoutCalls = false
+	// DefaultGRPCStreamInflight bounds the requests of one ModelStreamInfer
+	// stream being served at once; the server reads the stream's next
+	// request only when one finishes, so HTTP/2 flow control holds a
+	// faster client back.
+	DefaultGRPCStreamInflight = 64
+)
+
 // Logging.
 const (
 	DefaultLogLevel  = "info"

@@ -26,6 +26,9 @@ func TestEnvDefaultsMatchConstants(t *testing.T) {
 		"IntraOpThreads": 0, "MaxQueueDelay": 0, "DecodeWorkers": 0, "PostWorkers": 0, "MaxActiveModels": 0,
 		"PinnedPoolBytes": 0, "AllowURLInput": false, "JPEGDCTScaling": false, "ExitOnGPUFault": false,
 		"CUDAMock": false, "AccessLog": false,
+		"GRPCPort": DefaultGRPCPort, "GRPCMaxMessageBytes": DefaultGRPCMaxMessageBytes,
+		"GRPCKeepaliveTime": DefaultGRPCKeepaliveTime, "GRPCKeepaliveTimeout": DefaultGRPCKeepaliveTimeout,
+		"GRPCKeepaliveMinPingInterval": DefaultGRPCKeepaliveMinPingInterval, "GRPCKeepalivePermitWithoutCalls": DefaultGRPCKeepalivePermitWithoutCalls,
 	}
 	check := func(t *testing.T, v any, want map[string]any) {
 		var c = reflect.New(reflect.TypeOf(v)).Interface()

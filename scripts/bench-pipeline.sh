@@ -26,8 +26,8 @@ trap cleanup EXIT
 # serve_pair REPO MODEL: parallel on :9101, serial on :9102.
 serve_pair() {
   local common=(--model-repository "$1" --load-models "$2" --request-timeout 600s --log-level warn)
-  $BIN serve --port 9101 --pipeline parallel "${common[@]}" & pids+=($!)
-  $BIN serve --port 9102 --pipeline serial "${common[@]}" & pids+=($!)
+  $BIN serve --port 9101 --grpc-port 0 --pipeline parallel "${common[@]}" & pids+=($!)
+  $BIN serve --port 9102 --grpc-port 0 --pipeline serial "${common[@]}" & pids+=($!)
   wait_ready 9101; wait_ready 9102
 }
 

@@ -54,7 +54,7 @@ for n in 1 2 4; do
   backends[$n]=""
   for _ in $(seq "$n"); do
     port=$((port + 1))
-    "$work/trtserve" serve --host 127.0.0.1 --port "$port" --log-level warn \
+    "$work/trtserve" serve --host 127.0.0.1 --port "$port" --grpc-port 0 --log-level warn \
       --model-repository bench/models --load-models yolov8n-sim/1 &
     pids+=($!)
     backends[$n]+=" $port"

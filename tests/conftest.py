@@ -103,7 +103,9 @@ def serve(tmp_path_factory, cache, *args):
     binary = os.environ.get("TRTSERVE_BIN", os.path.join(ROOT, "bin", "trtserve"))
     assert os.path.exists(binary), f"{binary} missing: run `make build`"
     port = free_port()
-    env = dict(os.environ, PORT=str(port), MODEL_CACHE_DIR=cache)
+    # gRPC off unless --grpc-port is passed (flags win): servers run side by
+    # side, and the default 8001 is one port.
+    env = dict(os.environ, PORT=str(port), MODEL_CACHE_DIR=cache, TRTSERVE_GRPC_PORT="0")
     log = open(os.path.join(str(tmp_path_factory.mktemp("log")), "server.log"), "w+")
     proc = subprocess.Popen([binary, "serve", "--host", "127.0.0.1", *args],
                             env=env, stdout=log, stderr=subprocess.STDOUT)

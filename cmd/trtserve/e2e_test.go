@@ -114,6 +114,9 @@ func startBuilt(t testing.TB, buildFlags []string, args ...string) *process {
 	p.cmd = exec.Command(bin, append([]string{"serve", "--host", "127.0.0.1", "--port", fmt.Sprint(port),
 		"--model-repository", "../../testdata/models", "--onnxruntime-lib", lib}, args...)...) // a later --model-repository wins
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	// gRPC off unless a test asks for it (--grpc-port wins over the
+	// variable): servers run side by side, and 8001 is one port.
+	p.cmd.Env = append(os.Environ(), "TRTSERVE_GRPC_PORT=0")
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
