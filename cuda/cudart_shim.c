@@ -112,3 +112,31 @@ cuerr cudart_dtod_async(cudart_fns *f, uintptr_t dst, uintptr_t src, size_t n, u
 cuerr cudart_memset_async(cudart_fns *f, uintptr_t dst, int v, size_t n, uintptr_t s) { return f->MemsetAsync((void *)dst, v, n, (cuhandle)s); }
 cuerr cudart_htod(cudart_fns *f, uintptr_t dst, const void *src, size_t n) { return f->Memcpy((void *)dst, src, n, 1); }
 cuerr cudart_dtoh(cudart_fns *f, void *dst, uintptr_t src, size_t n) { return f->Memcpy(dst, (const void *)src, n, 2); }
+
+// CUDA IPC (cudart_shim.h). 0x01 is cudaIpcMemLazyEnablePeerAccess, the
+// one flag cudaIpcOpenMemHandle takes (Triton passes it too).
+cuerr cudart_ipc_get(cudart_ipc_fns *f, void *handle64, uintptr_t p) {
+	cudart_ipc_handle h;
+	memset(&h, 0, sizeof h);
+	cuerr e = f->IpcGetMemHandle(&h, (void *)p);
+	memcpy(handle64, &h, sizeof h);
+	return e;
+}
+cuerr cudart_ipc_open(cudart_ipc_fns *f, uintptr_t *p, const void *handle64) {
+	cudart_ipc_handle h;
+	void *d = NULL;
+	memcpy(&h, handle64, sizeof h);
+	cuerr e = f->IpcOpenMemHandle(&d, h, 0x01);
+	*p = (uintptr_t)d;
+	return e;
+}
+cuerr cudart_ipc_close(cudart_ipc_fns *f, uintptr_t p) { return f->IpcCloseMemHandle((void *)p); }
+
+int cuda_drv_address_range(cuda_drv_fns *f, uintptr_t p, uintptr_t *base, size_t *size) {
+	unsigned long long b = 0;
+	size_t n = 0;
+	int e = f->MemGetAddressRange(&b, &n, (unsigned long long)p);
+	*base = (uintptr_t)b;
+	*size = n;
+	return e;
+}

@@ -87,4 +87,28 @@ cuerr cudart_memset_async(cudart_fns *f, uintptr_t dst, int v, size_t n, uintptr
 cuerr cudart_htod(cudart_fns *f, uintptr_t dst, const void *src, size_t n);
 cuerr cudart_dtoh(cudart_fns *f, void *dst, uintptr_t src, size_t n);
 
+
+// CUDA IPC (cuda/ipc.go), resolved on first use rather than at Open: a
+// runtime without them still serves everything else. cudaIpcMemHandle_t is
+// a struct of 64 bytes passed BY VALUE to cudaIpcOpenMemHandle, so the
+// function pointer's type must carry a struct of that size, not a pointer.
+typedef struct { char reserved[64]; } cudart_ipc_handle;
+typedef struct {
+	cuerr (*IpcGetMemHandle)(cudart_ipc_handle *, void *);
+	cuerr (*IpcOpenMemHandle)(void **, cudart_ipc_handle, unsigned int);
+	cuerr (*IpcCloseMemHandle)(void *);
+} cudart_ipc_fns;
+cuerr cudart_ipc_get(cudart_ipc_fns *f, void *handle64, uintptr_t p);
+cuerr cudart_ipc_open(cudart_ipc_fns *f, uintptr_t *p, const void *handle64);
+cuerr cudart_ipc_close(cudart_ipc_fns *f, uintptr_t p);
+
+// The driver API's cuMemGetAddressRange_v2 (libcuda.so.1), which the
+// runtime has no counterpart of: the allocation an IPC pointer lies in, so
+// a client's byte_size is checked against what it exported.
+// CUdeviceptr is unsigned long long; CUresult an int enum.
+typedef struct {
+	int (*MemGetAddressRange)(unsigned long long *, size_t *, unsigned long long);
+} cuda_drv_fns;
+int cuda_drv_address_range(cuda_drv_fns *f, uintptr_t p, uintptr_t *base, size_t *size);
+
 #endif
