@@ -1,0 +1,336 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/trtserve/trtserve/internal/tlsconf/tlstest"
+)
+
+// tlsBinary builds the server once for a test and its subtests.
+func tlsBinary(t *testing.T) (bin, ortLib string) {
+	t.Helper()
+	ortLib = os.Getenv("TRTSERVE_ONNXRUNTIME_LIB")
+	if ortLib == "" {
+		ortLib = "../../third_party/onnxruntime/lib/libonnxruntime.so"
+	}
+	if _, err := os.Stat(ortLib); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("ONNX Runtime missing in CI (%v): make test installs it", err)
+		}
+		t.Skipf("ONNX Runtime not installed (%v): run ./scripts/install-onnxruntime.sh", err)
+	}
+	bin = filepath.Join(t.TempDir(), "trtserve")
+	if out, err := exec.Command("go", "build", "-tags", "cudamock", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin, ortLib
+}
+
+// tlsServer is a running server with TLS on: its files live in dir
+// (cert.pem, key.pem, and ca.pem for mutual TLS).
+type tlsServer struct {
+	*process
+	addr string // 127.0.0.1:port
+	dir  string
+}
+
+// startTLS starts bin serving over TLS with pair (and clientCA's
+// certificate as --tls-client-ca when not nil) and waits until client
+// sees /readiness answer 200. The test's cleanup sends SIGTERM and wants
+// exit 0.
+func startTLS(t *testing.T, bin, ortLib string, pair tlstest.Pair, clientCA *tlstest.CA, client *http.Client, args ...string) *tlsServer {
+	t.Helper()
+	dir := t.TempDir()
+	cert, key := pair.Write(t, dir)
+	tlsArgs := []string{"--tls-cert", cert, "--tls-key", key}
+	if clientCA != nil {
+		ca := filepath.Join(dir, "ca.pem")
+		tlstest.WriteFile(t, ca, clientCA.PEM)
+		tlsArgs = append(tlsArgs, "--tls-client-ca", ca)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s := &tlsServer{addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir,
+		process: &process{url: fmt.Sprintf("https://127.0.0.1:%d", port), exited: make(chan error, 1), logs: &syncBuffer{}}}
+	s.cmd = exec.Command(bin, append(append([]string{"serve", "--host", "127.0.0.1", "--port", fmt.Sprint(port),
+		"--model-repository", "../../testdata/models", "--onnxruntime-lib", ortLib}, tlsArgs...), args...)...)
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.exited <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		if err := s.wait(30 * time.Second); err != nil {
+			t.Errorf("server exit: %v\n%s", err, s.logs.String())
+		}
+	})
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		select {
+		case err := <-s.exited:
+			s.exited <- err
+			t.Fatalf("server exited at start: %v\n%s", err, s.logs.String())
+		default:
+		}
+		resp, err := client.Get(s.url + "/readiness")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+	}
+	t.Fatalf("server not ready over TLS:\n%s", s.logs.String())
+	return nil
+}
+
+// tlsClient trusts ca and presents certs; every request opens its own
+// connection unless keepAlive, so a reload shows at once.
+func tlsClient(ca *tlstest.CA, keepAlive bool, certs ...tls.Certificate) *http.Client {
+	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: ca.Pool(), Certificates: certs},
+		DisableKeepAlives: !keepAlive,
+	}}
+}
+
+// kserveTLS sends kserveRequest(1) to model through client.
+func kserveTLS(client *http.Client, url, model string) (status int, serial int64, body string, err error) {
+	hdr, payload := kserveRequest(1)
+	req, _ := http.NewRequest("POST", url+"/v2/models/"+model+"/infer", bytes.NewReader(payload))
+	req.Header.Set("Inference-Header-Content-Length", strconv.Itoa(len(hdr)))
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.TLS.PeerCertificates[0].SerialNumber.Int64(), string(out[:min(len(out), 300)]), nil
+}
+
+// servedSerial opens a new TLS connection and returns the serial of the
+// certificate the server presented.
+func servedSerial(t *testing.T, addr string, ca *tlstest.CA) int64 {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+}
+
+// waitLog waits until the server's logs hold want, at most a minute.
+func waitLog(t *testing.T, p *process, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(p.logs.String(), want); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the logs:\n%s", want, p.logs.String())
+		}
+	}
+}
+
+// metricTLS reads one sample of /metrics through client.
+func metricTLS(t *testing.T, client *http.Client, url, series string) float64 {
+	t.Helper()
+	resp, err := client.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in /metrics", series)
+	return 0
+}
+
+// TestTLS runs the real binary with --tls-cert/--tls-key (and
+// --tls-client-ca): HTTPS answered, plain HTTP and old TLS refused, mutual
+// TLS, certificate reload on SIGHUP, and a drain on SIGTERM.
+func TestTLS(t *testing.T) {
+	bin, ortLib := tlsBinary(t)
+	ca := tlstest.NewCA(t, "trtserve test CA")
+	repo := simRepo(t, "sim", "backend: simulated\n")
+
+	t.Run("HTTPS", func(t *testing.T) {
+		client := tlsClient(ca, false)
+		srv := startTLS(t, bin, ortLib, ca.Server(t, 1), nil, client, "--model-repository", repo)
+		status, serial, body, err := kserveTLS(client, srv.url, "sim")
+		if err != nil || status != 200 || serial != 1 {
+			t.Fatalf("KServe infer over TLS: %d %v (serial %d): %s", status, err, serial, body)
+		}
+		resp, err := client.Get(srv.url + "/v2/health/live")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.TLS.Version < tls.VersionTLS12 {
+			t.Errorf("/v2/health/live: %d over %s", resp.StatusCode, tls.VersionName(resp.TLS.Version))
+		}
+		// Plain HTTP on the TLS port gets no answer, nor does a client
+		// that offers only TLS 1.0 or 1.1.
+		plain := &http.Client{Timeout: 30 * time.Second}
+		if resp, err := plain.Get("http://" + srv.addr + "/v2/health/live"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				t.Error("plain HTTP was answered 200 on the TLS port")
+			}
+		}
+		for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
+			old := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+				TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MinVersion: v, MaxVersion: v}}}
+			if resp, err := old.Get(srv.url + "/v2/health/live"); err == nil {
+				resp.Body.Close()
+				t.Errorf("a %s client was answered %d", tls.VersionName(v), resp.StatusCode)
+			}
+		}
+		// A client that does not trust the CA refuses the server.
+		if resp, err := http.Get(srv.url + "/v2/health/live"); err == nil {
+			resp.Body.Close()
+			t.Error("a client without the CA accepted the server's certificate")
+		}
+	})
+
+	t.Run("MutualTLS", func(t *testing.T) {
+		stranger := tlstest.NewCA(t, "another CA")
+		signed := ca.Client(t, 100, "good client").TLS(t)
+		client := tlsClient(ca, false, signed)
+		srv := startTLS(t, bin, ortLib, ca.Server(t, 1), ca, client, "--model-repository", repo)
+		for _, tc := range []struct {
+			name   string
+			client *http.Client
+			ok     bool
+		}{
+			{"no client certificate", tlsClient(ca, false), false},
+			{"certificate of another CA", tlsClient(ca, false, stranger.Client(t, 101, "stranger").TLS(t)), false},
+			{"certificate of the client CA", client, true},
+		} {
+			for _, path := range []string{"/v2/health/ready", "/v2/models/sim/infer"} {
+				var status int
+				var err error
+				if path == "/v2/health/ready" { // health checks too need the certificate
+					var resp *http.Response
+					if resp, err = tc.client.Get(srv.url + path); err == nil {
+						status = resp.StatusCode
+						resp.Body.Close()
+					}
+				} else {
+					status, _, _, err = kserveTLS(tc.client, srv.url, "sim")
+				}
+				if ok := err == nil && status == 200; ok != tc.ok {
+					t.Errorf("%s, %s: status %d, error %v; want answered %v", tc.name, path, status, err, tc.ok)
+				}
+			}
+		}
+	})
+
+	t.Run("SIGHUPReloadsTheCertificate", func(t *testing.T) {
+		client := tlsClient(ca, false)
+		srv := startTLS(t, bin, ortLib, ca.Server(t, 1), nil, client, "--model-repository", repo)
+		kept := tlsClient(ca, true) // one connection, opened before the reload
+		if status, serial, body, err := kserveTLS(kept, srv.url, "sim"); err != nil || status != 200 || serial != 1 {
+			t.Fatalf("before reload: %d %v serial %d: %s", status, err, serial, body)
+		}
+		ca.Server(t, 2).Write(t, srv.dir)
+		srv.cmd.Process.Signal(syscall.SIGHUP)
+		waitLog(t, srv.process, "TLS reloaded")
+		if got := servedSerial(t, srv.addr, ca); got != 2 {
+			t.Errorf("a new connection after SIGHUP got serial %d, want 2", got)
+		}
+		if status, serial, body, err := kserveTLS(client, srv.url, "sim"); err != nil || status != 200 || serial != 2 {
+			t.Errorf("infer after reload: %d %v serial %d: %s", status, err, serial, body)
+		}
+		// The connection opened before goes on with its certificate.
+		if status, serial, body, err := kserveTLS(kept, srv.url, "sim"); err != nil || status != 200 || serial != 1 {
+			t.Errorf("kept-alive connection after reload: %d %v serial %d: %s", status, err, serial, body)
+		}
+		// A bad pair (the key of another certificate) is refused: the
+		// server logs why and goes on serving serial 2.
+		tlstest.WriteFile(t, filepath.Join(srv.dir, "key.pem"), ca.Server(t, 3).Key)
+		srv.cmd.Process.Signal(syscall.SIGHUP)
+		waitLog(t, srv.process, "TLS reload failed")
+		if got := servedSerial(t, srv.addr, ca); got != 2 {
+			t.Errorf("after a failed reload a new connection got serial %d, want 2 (the previous one)", got)
+		}
+		if status, _, body, err := kserveTLS(client, srv.url, "sim"); err != nil || status != 200 {
+			t.Errorf("infer after a failed reload: %d %v: %s", status, err, body)
+		}
+	})
+
+	t.Run("SIGTERMDrainsInFlight", func(t *testing.T) {
+		slow := simRepo(t, "slow", "backend: simulated\nsimulated:\n  base_us: 3000000\n  per_item_us: 0\n")
+		client := tlsClient(ca, false)
+		srv := startTLS(t, bin, ortLib, ca.Server(t, 1), nil, client, "--model-repository", slow)
+		type answer struct {
+			status int
+			body   string
+			err    error
+		}
+		done := make(chan answer, 1)
+		go func() {
+			status, _, body, err := kserveTLS(client, srv.url, "slow")
+			done <- answer{status, body, err}
+		}()
+		// The request is admitted (and not finished) before the signal.
+		for metricTLS(t, client, srv.url, `nv_inference_pending_request_count{model="slow",version="1"}`) != 1 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		srv.cmd.Process.Signal(syscall.SIGTERM)
+		waitLog(t, srv.process, "shutting down")
+		// While it drains, new connections are refused; the request in
+		// flight is still running (it has not answered yet).
+		var refused bool
+		for !refused {
+			c, err := tls.Dial("tcp", srv.addr, &tls.Config{RootCAs: ca.Pool()})
+			if err != nil {
+				refused = true
+				break
+			}
+			c.Close()
+			select {
+			case a := <-done:
+				t.Fatalf("the in-flight request answered (%d %v) before the listener closed", a.status, a.err)
+			default:
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		select {
+		case err := <-srv.exited:
+			t.Fatalf("the server exited (%v) with a request in flight", err)
+		default:
+		}
+		a := <-done
+		if a.err != nil || a.status != 200 {
+			t.Errorf("in-flight request: %d %v: %s", a.status, a.err, a.body)
+		}
+		if err := srv.wait(30 * time.Second); err != nil { // nil: exit status 0
+			t.Fatalf("exit: %v\n%s", err, srv.logs.String())
+		}
+	})
+}
