@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
+	"fmt"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +21,12 @@ import (
 func fakeServer(t *testing.T) *httptest.Server {
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			// 1 ms of "server CPU" per request, as the process collector
+			// would report it.
+			fmt.Fprintf(w, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %g\n", float64(n.Load())*0.001)
+			return
+		}
 		if r.URL.Path != "/infer/object_detection" || r.Method != http.MethodPost {
 			http.NotFound(w, r)
 			return
@@ -57,12 +65,19 @@ func TestLoadLevels(t *testing.T) {
 			t.Fatalf("percentiles %v %v %v %v", lv.P50, lv.P90, lv.P95, lv.P99)
 		}
 	}
-	if r := Ratios(levels); len(r) != 2 || !strings.Contains(r[1], "load 4: a / b") {
+	for _, lv := range levels {
+		// Two in three requests answer 200, each costs 1 ms: 1.5 ms per
+		// answered image, give or take the requests at the window's edges.
+		if lv.CPUPerImage < time.Millisecond || lv.CPUPerImage > 2*time.Millisecond {
+			t.Fatalf("level %s c=%d: server CPU per image %v, want about 1.5 ms", lv.Target, lv.Concurrency, lv.CPUPerImage)
+		}
+	}
+	if r := Ratios(levels); len(r) != 4 || !strings.Contains(r[2], "load 4: a / b fps") || !strings.Contains(r[3], "load 4: a / b server CPU per image") {
 		t.Fatalf("ratios %v", r)
 	}
 	var table bytes.Buffer
 	WriteTable(&table, levels)
-	if !strings.Contains(table.String(), "a (simulated)") || !strings.Contains(table.String(), "429×") {
+	if !strings.Contains(table.String(), "a (simulated)") || !strings.Contains(table.String(), "429×") || !strings.Contains(table.String(), "server CPU ms/image") {
 		t.Fatalf("table:\n%s", table.String())
 	}
 	dir := t.TempDir()
@@ -74,6 +89,21 @@ func TestLoadLevels(t *testing.T) {
 	f.Close()
 	if err != nil || len(rows) != 5 || rows[0][0] != "Concurrency" || rows[0][1] != "Inferences/Second" || rows[0][12] != "p99 latency" {
 		t.Fatalf("csv %v %v", rows, err)
+	}
+	if rows[0][18] != "Server CPU per image" || rows[1][18] == "0" {
+		t.Fatalf("csv has no server CPU: %v", rows)
+	}
+	if err := WriteJSON(filepath.Join(dir, "b.json"), levels); err != nil {
+		t.Fatal(err)
+	}
+	var js struct {
+		Levels []struct {
+			CPU float64 `json:"server_cpu_ms_per_image"`
+		} `json:"levels"`
+		Ratios []string `json:"ratios"`
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "b.json")); err != nil || json.Unmarshal(data, &js) != nil || len(js.Levels) != 4 || js.Levels[0].CPU <= 0 || len(js.Ratios) != 4 {
+		t.Fatalf("json %+v %v", js, err)
 	}
 	if err := WritePlot(filepath.Join(dir, "b.png"), "test", levels); err != nil {
 		t.Fatal(err)

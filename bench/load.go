@@ -60,6 +60,14 @@ type Level struct {
 	// does not export Triton's counters).
 	ServerQueue, ServerInput, ServerInfer, ServerOutput time.Duration
 	MaxRSS                                              float64 // bytes, sampled from /metrics
+	// ServerCPU is the server process's user+system CPU time over the
+	// window (process_cpu_seconds_total on its /metrics, which Prometheus'
+	// process collector reads from /proc/<pid>/stat); CPUPerImage is that
+	// ÷ Images. Unlike fps it does not depend on who else uses the cores,
+	// so it compares two servers measured on a shared machine. 0 when the
+	// target does not export it.
+	ServerCPU   time.Duration
+	CPUPerImage time.Duration
 }
 
 // ReadImages loads every .jpg/.jpeg/.png in dir, sorted by name.
@@ -157,18 +165,27 @@ func (l *Load) level(ctx context.Context, t Target, bodies [][]byte, lv *Level) 
 	// The window opens after the warm-up and, in a closed loop, once every
 	// client has had an answer: before that, latencies are those of a
 	// queue still filling (1000 clients on a 17 fps server need a minute).
+	// The server's CPU time is read when the window opens and when it
+	// closes, so it covers the same span as the images counted.
 	var measureFrom, end atomic.Int64
 	end.Store(math.MaxInt64)
 	var completed atomic.Int64
+	cpuDone := make(chan [2]float64, 1)
 	go func() {
 		deadline := time.Now().Add(l.Warmup + l.Timeout)
 		time.Sleep(l.Warmup)
 		for lv.Concurrency > 0 && completed.Load() < int64(lv.Concurrency) && time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
+		cpu0 := processCPU(t.URL)
 		now := time.Now()
 		measureFrom.Store(now.UnixNano())
 		end.Store(now.Add(l.Duration).UnixNano())
+		select {
+		case <-time.After(l.Duration):
+		case <-ctx.Done():
+		}
+		cpuDone <- [2]float64{cpu0, processCPU(t.URL)}
 	}()
 	running := func() bool { return time.Now().UnixNano() < end.Load() && ctx.Err() == nil }
 	var mu sync.Mutex // guards samples and backend
@@ -263,6 +280,12 @@ func (l *Load) level(ctx context.Context, t Target, bodies [][]byte, lv *Level) 
 	}
 	lv.Backend = backend
 	lv.Images = len(lat)
+	if cpu := <-cpuDone; cpu[0] >= 0 && cpu[1] >= cpu[0] {
+		lv.ServerCPU = time.Duration((cpu[1] - cpu[0]) * float64(time.Second))
+		if lv.Images > 0 {
+			lv.CPUPerImage = lv.ServerCPU / time.Duration(lv.Images)
+		}
+	}
 	lv.FPS = float64(len(lat)) / l.Duration.Seconds()
 	if len(lat) > 0 {
 		slices.Sort(lat)
@@ -312,6 +335,15 @@ func scrape(url string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// processCPU is the target's process_cpu_seconds_total (user+system CPU
+// of the server process, in seconds), or -1 when it does not export it.
+func processCPU(url string) float64 {
+	if v, ok := scrape(url)["process_cpu_seconds_total"]; ok {
+		return v
+	}
+	return -1
 }
 
 // sampleRSS polls the target's process_resident_memory_bytes until stop

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -39,11 +40,19 @@ func (lv Level) errors() string {
 	return strings.Join(parts, " ")
 }
 
+// cpu is the server's CPU ms per image, "-" when not measured.
+func (lv Level) cpu() string {
+	if lv.CPUPerImage <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", float64(lv.CPUPerImage)/float64(time.Millisecond))
+}
+
 // WriteTable prints the levels as a Markdown table, then, when several
 // targets ran, each level's fps ratio of the first target to the others.
 func WriteTable(w io.Writer, levels []Level) {
-	fmt.Fprintln(w, "| target | load | fps | p50 ms | p90 ms | p95 ms | p99 ms | errors | server queue / input / infer / output ms | max RSS MiB |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| target | load | fps | server CPU ms/image | p50 ms | p90 ms | p95 ms | p99 ms | errors | server queue / input / infer / output ms | max RSS MiB |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, lv := range levels {
 		name := lv.Target
 		if lv.Backend != "" {
@@ -57,7 +66,7 @@ func WriteTable(w io.Writer, levels []Level) {
 		if lv.MaxRSS > 0 {
 			rss = fmt.Sprintf("%.0f", lv.MaxRSS/(1<<20))
 		}
-		fmt.Fprintf(w, "| %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s |\n", name, lv.load(), lv.FPS,
+		fmt.Fprintf(w, "| %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, lv.load(), lv.FPS, lv.cpu(),
 			ms(lv.P50), ms(lv.P90), ms(lv.P95), ms(lv.P99), lv.errors(), server, rss)
 	}
 	ratios := Ratios(levels)
@@ -71,7 +80,9 @@ func WriteTable(w io.Writer, levels []Level) {
 }
 
 // Ratios compares, level by level, the first target's fps with each other
-// target's: "load 64: parallel / serial = 3.10×".
+// target's: "load 64: parallel / serial fps = 3.10×", and, when both
+// report it, their server CPU per image: "load 64: new / base server CPU
+// per image = 0.48×".
 func Ratios(levels []Level) []string {
 	var out []string
 	for i := 0; i < len(levels); {
@@ -83,6 +94,9 @@ func Ratios(levels []Level) []string {
 			if o.FPS > 0 {
 				out = append(out, fmt.Sprintf("load %s: %s / %s fps = %.2f×", levels[i].load(), levels[i].Target, o.Target, levels[i].FPS/o.FPS))
 			}
+			if a, b := levels[i].CPUPerImage, o.CPUPerImage; a > 0 && b > 0 {
+				out = append(out, fmt.Sprintf("load %s: %s / %s server CPU per image = %.2f×", levels[i].load(), levels[i].Target, o.Target, float64(a)/float64(b)))
+			}
 		}
 		i = j
 	}
@@ -90,8 +104,9 @@ func Ratios(levels []Level) []string {
 }
 
 // WriteCSV writes perf_analyzer's CSV columns (latencies in µs) plus the
-// target, its backend and the error count. Client send/receive split is
-// not measured and left empty.
+// target, its backend, the error count and the server's CPU time per image
+// and over the window (µs; 0 when the target does not export it). Client
+// send/receive split is not measured and left empty.
 func WriteCSV(path string, levels []Level) error {
 	f, err := os.Create(path)
 	if err != nil {
@@ -100,7 +115,8 @@ func WriteCSV(path string, levels []Level) error {
 	w := csv.NewWriter(f)
 	w.Write([]string{"Concurrency", "Inferences/Second", "Client Send", "Network+Server Send/Recv", "Server Queue",
 		"Server Compute Input", "Server Compute Infer", "Server Compute Output", "Client Recv",
-		"p50 latency", "p90 latency", "p95 latency", "p99 latency", "Avg latency", "Request Rate", "Target", "Backend", "Errors"})
+		"p50 latency", "p90 latency", "p95 latency", "p99 latency", "Avg latency", "Request Rate", "Target", "Backend", "Errors",
+		"Server CPU per image", "Server CPU"})
 	us := func(d time.Duration) string { return strconv.FormatInt(d.Microseconds(), 10) }
 	for _, lv := range levels {
 		errs := 0
@@ -110,7 +126,7 @@ func WriteCSV(path string, levels []Level) error {
 		w.Write([]string{strconv.Itoa(lv.Concurrency), strconv.FormatFloat(lv.FPS, 'f', 2, 64), "", "",
 			us(lv.ServerQueue), us(lv.ServerInput), us(lv.ServerInfer), us(lv.ServerOutput), "",
 			us(lv.P50), us(lv.P90), us(lv.P95), us(lv.P99), us(lv.Avg), strconv.FormatFloat(lv.Rate, 'f', 2, 64),
-			lv.Target, lv.Backend, strconv.Itoa(errs)})
+			lv.Target, lv.Backend, strconv.Itoa(errs), us(lv.CPUPerImage), us(lv.ServerCPU)})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
@@ -118,6 +134,49 @@ func WriteCSV(path string, levels []Level) error {
 		return err
 	}
 	return f.Close()
+}
+
+// jsonLevel is a Level as WriteJSON writes it: times in milliseconds.
+type jsonLevel struct {
+	Target         string         `json:"target"`
+	Backend        string         `json:"backend,omitempty"`
+	Concurrency    int            `json:"concurrency,omitempty"`
+	Rate           float64        `json:"rate,omitempty"`
+	Images         int            `json:"images"`
+	FPS            float64        `json:"fps"`
+	CPUPerImageMS  float64        `json:"server_cpu_ms_per_image"`
+	ServerCPUS     float64        `json:"server_cpu_s"`
+	P50MS          float64        `json:"p50_ms"`
+	P90MS          float64        `json:"p90_ms"`
+	P95MS          float64        `json:"p95_ms"`
+	P99MS          float64        `json:"p99_ms"`
+	AvgMS          float64        `json:"avg_ms"`
+	Errors         map[string]int `json:"errors,omitempty"`
+	ServerQueueMS  float64        `json:"server_queue_ms"`
+	ServerInputMS  float64        `json:"server_input_ms"`
+	ServerInferMS  float64        `json:"server_infer_ms"`
+	ServerOutputMS float64        `json:"server_output_ms"`
+	MaxRSSMiB      float64        `json:"max_rss_mib"`
+}
+
+// WriteJSON writes the levels as a JSON array (times in ms), with the
+// ratios of the first target to the others as Ratios prints them.
+func WriteJSON(path string, levels []Level) error {
+	f := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	out := struct {
+		Levels []jsonLevel `json:"levels"`
+		Ratios []string    `json:"ratios"`
+	}{Levels: []jsonLevel{}, Ratios: Ratios(levels)}
+	for _, lv := range levels {
+		out.Levels = append(out.Levels, jsonLevel{lv.Target, lv.Backend, lv.Concurrency, lv.Rate, lv.Images, lv.FPS,
+			f(lv.CPUPerImage), lv.ServerCPU.Seconds(), f(lv.P50), f(lv.P90), f(lv.P95), f(lv.P99), f(lv.Avg), lv.Errors,
+			f(lv.ServerQueue), f(lv.ServerInput), f(lv.ServerInfer), f(lv.ServerOutput), lv.MaxRSS / (1 << 20)})
+	}
+	data, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
 // WritePlot draws throughput and p99 latency against load, one line per

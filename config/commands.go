@@ -181,6 +181,7 @@ type Bench struct {
 	Warmup, Duration    time.Duration
 	Timeout             time.Duration
 	APIKey, CSV, Plot   string
+	JSON                string // write the levels as JSON here
 	Title               string
 	Quiet               bool
 	Raw                 bool // measure a backend alone; the fields below are for it
@@ -220,6 +221,7 @@ func LoadBench(args []string, stderr io.Writer, usage string) (*Bench, error) {
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "api_key sent in each request (Roboflow servers)")
 	fs.StringVar(&c.CSV, "csv", c.CSV, "write perf_analyzer-style CSV here")
 	fs.StringVar(&c.Plot, "plot", c.Plot, "write a PNG of throughput and p99 latency against load here")
+	fs.StringVar(&c.JSON, "json", c.JSON, "write the levels (fps, server CPU per image, latencies, ...) and ratios as JSON here")
 	fs.StringVar(&c.Title, "title", c.Title, "plot title")
 	fs.BoolVar(&c.Quiet, "quiet", c.Quiet, "no progress bar")
 	fs.BoolVar(&c.Raw, "raw", c.Raw, "measure the backend alone on pre-decoded tensors (no server)")

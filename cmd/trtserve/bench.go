@@ -28,6 +28,11 @@ examples:
       --model yolov5s-coco/1 --concurrency 1,64,1000 --plot bench.png --csv bench.csv
   trtserve bench --raw --model yolov5s-coco/1 --model-repository models
 
+Each level reports fps and the server's CPU time per answered image
+(user+system CPU of the server process over the window, from its
+process_cpu_seconds_total on /metrics): compare two builds with
+--url new=URL1 --compare old=URL2 to see the CPU an image costs each.
+
 flags:
 `
 
@@ -132,6 +137,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if c.CSV != "" {
 		if err := bench.WriteCSV(c.CSV, levels); err != nil {
+			return err
+		}
+	}
+	if c.JSON != "" {
+		if err := bench.WriteJSON(c.JSON, levels); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,10 +14,10 @@ import (
 func TestBenchCommandAgainstTheServer(t *testing.T) {
 	repo := simRepo(t, "sim", "backend: simulated\nmax_batch_size: 8\n")
 	url := startServer(t, "--model-repository", repo, "--load-models", "sim/1")
-	csvPath := filepath.Join(t.TempDir(), "out.csv")
+	csvPath, jsonPath := filepath.Join(t.TempDir(), "out.csv"), filepath.Join(t.TempDir(), "out.json")
 	var out, errs bytes.Buffer
 	err := runBench([]string{"--url", "par=" + url, "--model", "sim/1", "--images", "../../testdata/bench/640",
-		"--concurrency", "1,16", "--warmup", "200ms", "--duration", "1s", "--quiet", "--csv", csvPath}, &out, &errs)
+		"--concurrency", "1,16", "--warmup", "200ms", "--duration", "1s", "--quiet", "--csv", csvPath, "--json", jsonPath}, &out, &errs)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errs.String())
 	}
@@ -25,6 +26,17 @@ func TestBenchCommandAgainstTheServer(t *testing.T) {
 	}
 	if data, err := os.ReadFile(csvPath); err != nil || !strings.HasPrefix(string(data), "Concurrency,Inferences/Second") {
 		t.Fatalf("csv: %v %q", err, data)
+	}
+	// The server's CPU per image, from its process_cpu_seconds_total.
+	var js struct {
+		Levels []struct {
+			Images int     `json:"images"`
+			CPU    float64 `json:"server_cpu_ms_per_image"`
+		} `json:"levels"`
+	}
+	data, err := os.ReadFile(jsonPath)
+	if err != nil || json.Unmarshal(data, &js) != nil || len(js.Levels) != 2 || js.Levels[1].Images == 0 || js.Levels[1].CPU <= 0 {
+		t.Fatalf("json: %v %s", err, data)
 	}
 }
 
