@@ -48,6 +48,16 @@ var (
 	ErrNoCUDA = errors.New("CUDA shared memory is not available")
 )
 
+// Mark is err, which errors.Is also reports as kind (ErrBounds, ErrNoCUDA,
+// ...), with err's message unchanged: how a CUDAOpener classifies its
+// errors without repeating the sentinel's text.
+func Mark(err, kind error) error { return marked{err, kind} }
+
+type marked struct{ err, kind error }
+
+func (m marked) Error() string   { return m.err.Error() }
+func (m marked) Unwrap() []error { return []error{m.err, m.kind} }
+
 // CUDAHandleSize is the size of a cudaIpcMemHandle_t.
 const CUDAHandleSize = 64
 
@@ -210,10 +220,11 @@ func (r *Registry) RegisterCUDA(name string, rawHandle []byte, deviceID int, byt
 	m, err := r.o.CUDA.OpenIPC(append([]byte(nil), rawHandle...), deviceID, byteSize)
 	if err != nil {
 		r.commit(name, nil)
-		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrBounds) {
-			return err
+		kind := ErrInvalid
+		if errors.Is(err, ErrBounds) {
+			kind = ErrBounds
 		}
-		return fmt.Errorf("%w: failed to register CUDA shared memory region '%s': %w", ErrInvalid, name, err)
+		return fmt.Errorf("%w: failed to register CUDA shared memory region '%s': %w", kind, name, err)
 	}
 	reg := &region{kind: CUDA, name: name, size: byteSize, device: deviceID, cuda: m}
 	reg.refs.Store(1)
