@@ -57,6 +57,9 @@ type errorBody struct {
 // classify maps any error to a status and type. Unknown errors are 500s
 // and their text is logged, not returned, so internals never leak.
 func classify(err error) (int, string, string) {
+	if status, typ, msg, ok := kserveClassify(err); ok {
+		return status, typ, msg
+	}
 	var api *apiError
 	var fe *fiber.Error
 	switch {

@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"image"
 	"image/jpeg"
+	"slices"
 	"strconv"
 	"testing"
+
+	"github.com/trtserve/trtserve/kserve"
+	"github.com/trtserve/trtserve/model"
 )
 
 func tinyJPEGBase64(tb testing.TB) string {
@@ -76,17 +80,22 @@ func FuzzParseInfer(f *testing.F) {
 	f.Add([]byte(`{"id":"a","parameters":{"timeout":5},"inputs":[{"name":"images","shape":[1,3,320,320],"datatype":"FP32","data":[1,2]}]}`), "")
 	f.Add([]byte(`{"inputs":[{"name":"images","shape":[2,3,320,320],"datatype":"FP32","parameters":{"binary_data_size":8}}]}xxxxxxxx`), "95")
 	f.Fuzz(func(t *testing.T, body []byte, headerLen string) {
-		tr, err := parseInfer(m, body, headerLen)
+		req, err := parseInfer(m, body, headerLen)
 		if err != nil {
 			return
 		}
-		in := m.Engine.Inputs()[0]
-		if tr.batch < 1 || len(tr.inputs[0]) != tr.batch*in.ElemsPerItem()*4 {
-			t.Fatalf("batch %d with %d input bytes", tr.batch, len(tr.inputs[0]))
+		tr, err := kserve.Prepare(m, req, nil) // checks each input's bytes against its shape
+		if err != nil {
+			return
 		}
-		for _, o := range tr.outputs {
-			if len(o.data) != tr.batch*o.info.ElemsPerItem()*4 {
-				t.Fatalf("output %s sized %d for batch %d", o.info.Name, len(o.data), tr.batch)
+		defer tr.Release()
+		if tr.Batch() < 1 {
+			t.Fatalf("batch %d", tr.Batch())
+		}
+		for _, o := range tr.Outputs() {
+			i := slices.IndexFunc(m.Engine.Outputs(), func(t model.TensorInfo) bool { return t.Name == o.Name })
+			if info := m.Engine.Outputs()[i]; len(o.Data) != tr.Batch()*info.ElemsPerItem()*4 {
+				t.Fatalf("output %s sized %d for batch %d", o.Name, len(o.Data), tr.Batch())
 			}
 		}
 	})

@@ -4,15 +4,13 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strings"
 
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/trtserve/trtserve/engines"
+	"github.com/trtserve/trtserve/kserve"
 	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
-	"github.com/trtserve/trtserve/repository"
 )
 
 // KServe v2 / Triton HTTP routes (the Open Inference Protocol's REST API and
@@ -26,8 +24,12 @@ var kserveExtensions = []string{"binary_tensor_data", "model_repository", "model
 
 func (s *Server) kserveRoutes() {
 	a := s.app
+	extensions := kserveExtensions
+	if s.opts.SharedMemory != nil {
+		extensions = append(slices.Clip(extensions), shmExtensions...)
+	}
 	a.Get("/v2", func(c *fiber.Ctx) error {
-		return c.JSON(fiber.Map{"name": "trtserve", "version": Version, "extensions": kserveExtensions})
+		return c.JSON(fiber.Map{"name": "trtserve", "version": Version, "extensions": extensions})
 	})
 	a.Get("/v2/health/live", func(c *fiber.Ctx) error { return empty(c, http.StatusOK) })
 	a.Get("/v2/health/ready", func(c *fiber.Ctx) error {
@@ -47,65 +49,53 @@ func (s *Server) kserveRoutes() {
 	a.Post("/v2/repository/index", s.repositoryIndex)
 	a.Post("/v2/repository/models/:model/load", s.repositoryLoad)
 	a.Post("/v2/repository/models/:model/unload", s.repositoryUnload)
+	s.shmRoutes()
 }
 
 // kserveModel is the loaded model a /v2/models/{m}[/versions/{v}] path
 // names: version v, or the highest loaded version.
 func (s *Server) kserveModel(c *fiber.Ctx) (*pipeline.Model, error) {
-	name, version := c.Params("model"), c.Params("version")
-	var m *pipeline.Model
-	var ok bool
-	if version == "" {
-		m, ok = s.models.Latest(name)
-	} else {
-		m, ok = s.models.Get(name + "/" + version)
-	}
-	if ok {
-		return m, nil
-	}
-	id := name
-	if version != "" {
-		id += "/" + version
-	}
-	e, err := s.models.Repo.Find(id)
-	if err != nil {
-		return nil, &apiError{Status: http.StatusNotFound, Type: "ModelNotFound", Msg: "unknown model: '" + clip(id) + "' is not in the model repository"}
-	}
-	st := s.models.Status(e.ID())
-	msg := "model '" + e.ID() + "' is not ready: " + string(st.State)
-	if st.Reason != "" {
-		msg += " (" + st.Reason + ")"
-	}
-	return nil, &apiError{Status: http.StatusServiceUnavailable, Type: "ModelNotReady", Msg: msg}
+	return kserve.FindModel(s.models, c.Params("model"), c.Params("version"))
 }
 
-// kservePlatform names a backend as Triton's model metadata does.
-func kservePlatform(backend string) string {
-	switch backend {
-	case "onnxruntime":
-		return "onnxruntime_onnx"
-	case "tensorrt":
-		return "tensorrt_plan"
+// kserveStatus is the HTTP status of a protocol-neutral error class.
+func kserveStatus(c kserve.Code) int {
+	switch c {
+	case kserve.InvalidArgument:
+		return http.StatusBadRequest
+	case kserve.NotFound:
+		return http.StatusNotFound
+	case kserve.Unavailable:
+		return http.StatusServiceUnavailable
+	case kserve.ResourceExhausted:
+		return http.StatusTooManyRequests
+	case kserve.DeadlineExceeded:
+		return http.StatusGatewayTimeout
+	case kserve.Unimplemented:
+		return http.StatusNotImplemented
+	case kserve.Canceled:
+		return 499
+	case kserve.Unauthenticated:
+		return http.StatusUnauthorized
+	case kserve.TooLarge:
+		return http.StatusRequestEntityTooLarge
 	}
-	return backend
+	return http.StatusInternalServerError
 }
 
-type tensorMetadata struct {
-	Name     string  `json:"name"`
-	Datatype string  `json:"datatype"`
-	Shape    []int64 `json:"shape"`
-}
-
-// tensorsMetadata is engine tensors as KServe metadata shows them: a
-// batching model's first dimension is -1.
-func tensorsMetadata(ts []model.TensorInfo) []tensorMetadata {
-	out := make([]tensorMetadata, len(ts))
-	for i, t := range ts {
-		shape := slices.Clone(t.Shape)
-		shape[0] = -1
-		out[i] = tensorMetadata{t.Name, string(t.DataType), shape}
+// kserveClassify is classify's case for *kserve.Error: the one mapping of
+// kserve's codes to HTTP statuses. An error kserve.CodeOf could only call
+// Internal is classified by its cause, as any other route's would be.
+func kserveClassify(err error) (status int, typ, msg string, ok bool) {
+	var ke *kserve.Error
+	if !errors.As(err, &ke) {
+		return 0, "", "", false
 	}
-	return out
+	if ke.Code == kserve.Internal && ke.Err != nil {
+		status, typ, msg = classify(ke.Err)
+		return status, typ, msg, true
+	}
+	return kserveStatus(ke.Code), ke.Code.String(), ke.Msg, true
 }
 
 func (s *Server) kserveMetadata(c *fiber.Ctx) error {
@@ -113,21 +103,10 @@ func (s *Server) kserveMetadata(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var versions []string
-	for _, l := range s.models.Loaded() {
-		if l.Spec.Name == m.Spec.Name {
-			versions = append(versions, l.Spec.Version)
-		}
-	}
-	slices.SortFunc(versions, func(a, b string) int {
-		if repository.VersionLess(a, b) {
-			return -1
-		}
-		return 1
-	})
+	md := kserve.Metadata(s.models, m)
 	return c.JSON(fiber.Map{
-		"name": m.Spec.Name, "versions": versions, "platform": kservePlatform(m.Spec.Backend),
-		"inputs": tensorsMetadata(m.Engine.Inputs()), "outputs": tensorsMetadata(m.Engine.Outputs()),
+		"name": md.Name, "versions": md.Versions, "platform": md.Platform,
+		"inputs": md.Inputs, "outputs": md.Outputs,
 	})
 }
 
@@ -136,23 +115,6 @@ func (s *Server) kserveModelReady(c *fiber.Ctx) error {
 		return err
 	}
 	return empty(c, http.StatusOK)
-}
-
-// configTensor is a ModelInput / ModelOutput of Triton's model config:
-// dims without the batch dimension.
-type configTensor struct {
-	Name     string  `json:"name"`
-	DataType string  `json:"data_type"`
-	Format   string  `json:"format,omitempty"`
-	Dims     []int64 `json:"dims"`
-}
-
-func configTensors(ts []model.TensorInfo, format string) []configTensor {
-	out := make([]configTensor, len(ts))
-	for i, t := range ts {
-		out[i] = configTensor{t.Name, "TYPE_" + string(t.DataType), format, slices.Clone(t.Shape[1:])}
-	}
-	return out
 }
 
 // kserveConfig is the model configuration extension: the resolved model
@@ -165,141 +127,38 @@ func (s *Server) kserveConfig(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	spec, opts := m.Spec, m.Options()
-	kind := "KIND_CPU"
-	if spec.Backend != "onnxruntime" {
-		kind = "KIND_GPU"
-	}
+	cfg := kserve.Config(m)
 	batching := fiber.Map{
-		"max_queue_delay_microseconds": opts.MaxQueueDelay.Microseconds(),
-		"default_queue_policy":         fiber.Map{"max_queue_size": opts.MaxQueueSize},
+		"max_queue_delay_microseconds": cfg.MaxQueueDelayMicros,
+		"default_queue_policy":         fiber.Map{"max_queue_size": cfg.MaxQueueSize},
 	}
-	if len(opts.PreferredBatchSizes) > 0 {
-		batching["preferred_batch_size"] = opts.PreferredBatchSizes
+	if len(cfg.PreferredBatchSizes) > 0 {
+		batching["preferred_batch_size"] = cfg.PreferredBatchSizes
 	}
-	classes, _ := gojson.Marshal(spec.ClassNames)
-	param := func(v string) fiber.Map { return fiber.Map{"string_value": v} }
+	params := fiber.Map{}
+	for k, v := range cfg.Parameters {
+		params[k] = fiber.Map{"string_value": v}
+	}
 	return c.JSON(fiber.Map{
-		"name": spec.Name, "platform": kservePlatform(spec.Backend), "backend": spec.Backend,
+		"name": cfg.Name, "platform": cfg.Platform, "backend": cfg.Backend,
 		"version_policy":   fiber.Map{"latest": fiber.Map{"num_versions": 1}},
-		"max_batch_size":   m.MaxBatch(),
-		"input":            configTensors(m.Engine.Inputs(), "FORMAT_NCHW"),
-		"output":           configTensors(m.Engine.Outputs(), ""),
-		"instance_group":   []fiber.Map{{"name": spec.Name, "kind": kind, "count": spec.InstanceCount}},
+		"max_batch_size":   cfg.MaxBatchSize,
+		"input":            cfg.Inputs,
+		"output":           cfg.Outputs,
+		"instance_group":   []fiber.Map{{"name": cfg.Name, "kind": cfg.InstanceKind, "count": cfg.InstanceCount}},
 		"dynamic_batching": batching,
-		"parameters": fiber.Map{
-			"task": param(string(spec.Task)), "class_names": param(string(classes)),
-			"pipeline": param(string(opts.Mode)), "resize": param(string(spec.Pre.Resize)),
-		},
+		"parameters":       params,
 	})
 }
 
 // kserveStats is the statistics extension for every loaded model, one
 // model's loaded versions, or one version.
 func (s *Server) kserveStats(c *fiber.Ctx) error {
-	var models []*pipeline.Model
-	name, version := c.Params("model"), c.Params("version")
-	switch {
-	case version != "":
-		m, err := s.kserveModel(c)
-		if err != nil {
-			return err
-		}
-		models = []*pipeline.Model{m}
-	case name != "":
-		for _, m := range s.models.Loaded() {
-			if m.Spec.Name == name {
-				models = append(models, m)
-			}
-		}
-		if len(models) == 0 {
-			if _, err := s.kserveModel(c); err != nil {
-				return err
-			}
-		}
-	default:
-		models = s.models.Loaded()
-	}
-	out := make([]modelStats, len(models))
-	for i, m := range models {
-		out[i] = newModelStats(m)
+	out, err := kserve.Statistics(s.models, c.Params("model"), c.Params("version"))
+	if err != nil {
+		return err
 	}
 	return c.JSON(fiber.Map{"model_stats": out})
-}
-
-type durationStat struct {
-	Count uint64 `json:"count"`
-	Ns    uint64 `json:"ns"`
-}
-
-type batchStat struct {
-	BatchSize     int          `json:"batch_size"`
-	ComputeInput  durationStat `json:"compute_input"`
-	ComputeInfer  durationStat `json:"compute_infer"`
-	ComputeOutput durationStat `json:"compute_output"`
-}
-
-type modelStats struct {
-	Name           string `json:"name"`
-	Version        string `json:"version"`
-	LastInference  int64  `json:"last_inference"`
-	InferenceCount uint64 `json:"inference_count"`
-	ExecutionCount uint64 `json:"execution_count"`
-	InferenceStats struct {
-		Success       durationStat `json:"success"`
-		Fail          durationStat `json:"fail"`
-		Queue         durationStat `json:"queue"`
-		ComputeInput  durationStat `json:"compute_input"`
-		ComputeInfer  durationStat `json:"compute_infer"`
-		ComputeOutput durationStat `json:"compute_output"`
-		CacheHit      durationStat `json:"cache_hit"`
-		CacheMiss     durationStat `json:"cache_miss"`
-	} `json:"inference_stats"`
-	BatchStats []batchStat `json:"batch_stats"`
-}
-
-// newModelStats reads a model's counters in Triton's terms: durations of
-// successful requests, each request counted once in every stage.
-func newModelStats(m *pipeline.Model) modelStats {
-	st := m.Stats
-	out := modelStats{
-		Name: m.Spec.Name, Version: m.Spec.Version, LastInference: st.LastInference.Load(),
-		InferenceCount: st.InferenceCount.Load(), ExecutionCount: st.ExecutionCount.Load(),
-		BatchStats: []batchStat{},
-	}
-	ok := st.RequestSuccess.Load()
-	is := &out.InferenceStats
-	is.Success = durationStat{ok, st.RequestNs.Load()}
-	var failed uint64
-	for _, n := range st.Failures() {
-		failed += n
-	}
-	is.Fail = durationStat{failed, st.FailNs.Load()}
-	is.Queue = durationStat{ok, st.QueueNs.Load()}
-	is.ComputeInput = durationStat{ok, st.ComputeInputNs.Load()}
-	is.ComputeInfer = durationStat{ok, st.ComputeInferNs.Load()}
-	is.ComputeOutput = durationStat{ok, st.ComputeOutputNs.Load()}
-	for b := 1; b < len(st.Batches); b++ {
-		n := st.Batches[b].Load()
-		if n == 0 {
-			continue
-		}
-		out.BatchStats = append(out.BatchStats, batchStat{
-			BatchSize:     b,
-			ComputeInput:  durationStat{n, st.BatchInputNs[b].Load()},
-			ComputeInfer:  durationStat{n, st.BatchInferNs[b].Load()},
-			ComputeOutput: durationStat{n, st.BatchOutputNs[b].Load()},
-		})
-	}
-	return out
-}
-
-// indexEntry is one row of /v2/repository/index.
-type indexEntry struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-	State   string `json:"state"`
-	Reason  string `json:"reason,omitempty"`
 }
 
 func (s *Server) repositoryIndex(c *fiber.Ctx) error {
@@ -311,15 +170,9 @@ func (s *Server) repositoryIndex(c *fiber.Ctx) error {
 			return badRequest("malformed JSON: %v", err)
 		}
 	}
-	statuses, err := s.models.Index()
+	out, err := kserve.Index(s.models, req.Ready)
 	if err != nil {
 		return err
-	}
-	out := []indexEntry{}
-	for _, st := range statuses {
-		if !req.Ready || st.State == pipeline.StateReady {
-			out = append(out, indexEntry{st.Name, st.Version, string(st.State), st.Reason})
-		}
 	}
 	return c.JSON(out)
 }
@@ -327,13 +180,7 @@ func (s *Server) repositoryIndex(c *fiber.Ctx) error {
 // controlAllowed refuses model loads and unloads by API unless the model
 // control mode is explicit, as Triton does.
 func (s *Server) controlAllowed() error {
-	switch s.opts.ModelControl {
-	case ControlExplicit, "":
-		return nil
-	case ControlPoll:
-		return badRequest("explicit model load / unload is not allowed: the model control mode is poll (the repository poller loads and unloads)")
-	}
-	return badRequest("explicit model load / unload is not allowed: the model control mode is none")
+	return kserve.ControlAllowed(s.opts.ModelControl)
 }
 
 type loadRequest struct {
@@ -355,32 +202,17 @@ func (s *Server) repositoryLoad(c *fiber.Ctx) error {
 			return badRequest("malformed JSON: %v", err)
 		}
 	}
-	var override []byte
-	for k, v := range req.Parameters {
-		switch {
-		case k == "config":
-			var cfg string
-			if err := gojson.Unmarshal(v, &cfg); err != nil {
-				return badRequest("parameter config must be a string holding the model configuration as JSON")
-			}
-			override = []byte(cfg)
-		case strings.HasPrefix(k, "file:"):
-			return &apiError{Status: http.StatusNotImplemented, Type: "Unsupported", Msg: "load parameter " + clip(k) + ": uploading model files is not supported; put them in the model repository"}
-		}
+	override, err := kserve.LoadParams(jsonParams(req.Parameters))
+	if err != nil {
+		return err
 	}
 	ctx, cancel := s.requestContext()
 	defer cancel()
-	e, err := s.models.Repo.Find(name)
+	id, err := kserve.Load(ctx, s.models, name, override)
 	if err != nil {
-		return &apiError{Status: http.StatusNotFound, Type: "ModelNotFound", Msg: "failed to load '" + clip(name) + "': not in the model repository"}
-	}
-	if _, err := s.models.Reload(ctx, e.ID(), override); err != nil {
-		if errors.Is(err, model.ErrBadModel) || errors.Is(err, engines.ErrBackendMissing) || errors.Is(err, engines.ErrUnknownBackend) || errors.Is(err, engines.ErrBadShape) {
-			return badRequest("load failed for model '%s': %v", name, err)
-		}
 		return err
 	}
-	s.log.Info("model loaded", "model", e.ID(), "by", "v2/repository")
+	s.log.Info("model loaded", "model", id, "by", "v2/repository")
 	return empty(c, http.StatusOK)
 }
 
@@ -389,14 +221,7 @@ func (s *Server) repositoryUnload(c *fiber.Ctx) error {
 		return err
 	}
 	name := c.Params("model")
-	err := s.models.UnloadName(name)
-	if errors.Is(err, pipeline.ErrNotLoaded) {
-		if _, ferr := s.models.Repo.Find(name); ferr != nil {
-			return &apiError{Status: http.StatusNotFound, Type: "ModelNotFound", Msg: "failed to unload '" + clip(name) + "': unknown model"}
-		}
-		err = nil // unloading a model that is not loaded succeeds, as in Triton
-	}
-	if err != nil {
+	if err := kserve.Unload(s.models, name); err != nil {
 		return err
 	}
 	s.log.Info("model unloaded", "model", name, "by", "v2/repository")

@@ -1,19 +1,17 @@
 package server
 
 import (
-	"context"
+	"bytes"
 	"fmt"
 	"math"
-	"net/http"
 	"slices"
 	"strconv"
-	"time"
 	"unsafe"
 
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/trtserve/trtserve/model"
+	"github.com/trtserve/trtserve/kserve"
 	"github.com/trtserve/trtserve/pipeline"
 )
 
@@ -42,43 +40,53 @@ type requestedOutput struct {
 	Parameters map[string]gojson.RawMessage `json:"parameters"`
 }
 
-// tensorReq is a parsed and validated inference request: for each model
-// input, the bytes of the whole batch (a view into the request body for
-// binary inputs), and the outputs to return.
-type tensorReq struct {
-	id      string
-	batch   int
-	inputs  [][]byte // by model input index
-	outputs []tensorOut
-	timeout time.Duration
+// jsonParams reads a parameters object into kserve's values: booleans,
+// integers, other numbers and strings; any other JSON value (object,
+// array, null) is an empty Param, which known parameters refuse and
+// unknown ones ignore.
+func jsonParams(raw map[string]gojson.RawMessage) map[string]kserve.Param {
+	if len(raw) == 0 {
+		return nil
+	}
+	out := make(map[string]kserve.Param, len(raw))
+	for k, v := range raw {
+		out[k] = jsonParam(v)
+	}
+	return out
 }
 
-type tensorOut struct {
-	index  int // model output index
-	info   model.TensorInfo
-	binary bool
-	data   []byte // the whole batch's bytes, filled by the works
-}
-
-// paramBool reads a boolean parameter; absent is def.
-func paramBool(params map[string]gojson.RawMessage, key string, def bool) (bool, error) {
-	raw, ok := params[key]
-	if !ok {
-		return def, nil
+func jsonParam(v gojson.RawMessage) kserve.Param {
+	t := bytes.TrimSpace(v)
+	if len(t) == 0 {
+		return kserve.Param{}
 	}
-	var v bool
-	if err := gojson.Unmarshal(raw, &v); err != nil {
-		return false, badRequest("parameter %s must be a boolean", key)
+	switch c := t[0]; {
+	case string(t) == "true":
+		return kserve.BoolParam(true)
+	case string(t) == "false":
+		return kserve.BoolParam(false)
+	case c == '"':
+		var s string
+		if gojson.Unmarshal(t, &s) == nil {
+			return kserve.StringParam(s)
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		if i, err := strconv.ParseInt(string(t), 10, 64); err == nil {
+			return kserve.IntParam(i)
+		}
+		if f, err := strconv.ParseFloat(string(t), 64); err == nil {
+			return kserve.DoubleParam(f)
+		}
 	}
-	return v, nil
+	return kserve.Param{}
 }
 
 // parseInfer splits the body as the binary tensor extension says and
-// checks every input against the model: names, datatypes, shapes and byte
-// counts. Input data is not copied: binary inputs stay views into body,
-// which lives until the handler returns.
-func parseInfer(m *pipeline.Model, body []byte, headerLen string) (*tensorReq, error) {
-	ins, outs := m.Engine.Inputs(), m.Engine.Outputs()
+// turns it into a kserve.Request: binary inputs are views into body (which
+// lives until the handler returns), JSON data is parsed by kserve.Prepare
+// through Input.Decode once the shape has been checked.
+func parseInfer(m *pipeline.Model, body []byte, headerLen string) (*kserve.Request, error) {
+	ins := m.Engine.Inputs()
 	var req inferRequest
 	var blobs []byte
 	raw := false
@@ -108,116 +116,38 @@ func parseInfer(m *pipeline.Model, body []byte, headerLen string) (*tensorReq, e
 		blobs = body[n:]
 	}
 
-	tr := &tensorReq{id: req.ID, inputs: make([][]byte, len(ins)), batch: -1}
-	if raw, ok := req.Parameters["timeout"]; ok {
-		var us int64
-		if err := gojson.Unmarshal(raw, &us); err != nil || us < 0 {
-			return nil, badRequest("parameter timeout must be a non-negative number of microseconds")
-		}
-		tr.timeout = time.Duration(us) * time.Microsecond
+	kr := &kserve.Request{ID: req.ID, Params: jsonParams(req.Parameters), Inputs: make([]kserve.Input, len(req.Inputs))}
+	if raw {
+		// A raw request's answer is binary (it has no JSON to say otherwise).
+		kr.Params = map[string]kserve.Param{"binary_data_output": kserve.BoolParam(true)}
 	}
-	if len(req.Inputs) != len(ins) {
-		return nil, badRequest("expected %d inputs but got %d inputs for model '%s'", len(ins), len(req.Inputs), m.Spec.Name)
-	}
-	for _, in := range req.Inputs {
-		i := slices.IndexFunc(ins, func(t model.TensorInfo) bool { return t.Name == in.Name })
-		if i < 0 {
-			return nil, badRequest("unexpected inference input '%s' for model '%s'", in.Name, m.Spec.Name)
-		}
-		if tr.inputs[i] != nil {
-			return nil, badRequest("input '%s' given twice", in.Name)
-		}
-		want := ins[i]
-		if in.Datatype != string(want.DataType) {
-			return nil, badRequest("inference input '%s' data-type is '%s', but model '%s' expects '%s'", in.Name, in.Datatype, m.Spec.Name, want.DataType)
-		}
-		if err := checkShape(in.Shape, want, m.Spec.Name); err != nil {
-			return nil, err
-		}
-		n := int(in.Shape[0])
-		if limit := m.Options().MaxQueueSize; n > limit {
-			// Checked before anything is sized from n.
-			return nil, badRequest("a batch of %d exceeds model '%s''s queue of %d", n, m.Spec.Name, limit)
-		}
-		if tr.batch >= 0 && n != tr.batch {
-			return nil, badRequest("inputs have different batch sizes (%d and %d)", tr.batch, n)
-		}
-		tr.batch = n
-		size := n * want.ElemsPerItem() * want.DataType.Size()
+	for i, in := range req.Inputs {
+		ki := kserve.Input{Name: in.Name, Shape: in.Shape, Datatype: in.Datatype, Params: jsonParams(in.Parameters)}
 		if rawSize, binary := in.Parameters["binary_data_size"]; binary {
 			var sz int
 			if err := gojson.Unmarshal(rawSize, &sz); err != nil || sz < 0 {
 				return nil, badRequest("input '%s': binary_data_size must be a non-negative integer", in.Name)
 			}
-			if sz != size {
-				return nil, badRequest("input '%s' has %d bytes of binary data; shape %v of %s needs %d", in.Name, sz, in.Shape, want.DataType, size)
-			}
 			if len(blobs) < sz {
 				return nil, badRequest("input '%s': binary_data_size %d but only %d bytes of binary data remain in the body", in.Name, sz, len(blobs))
 			}
-			tr.inputs[i], blobs = blobs[:sz:sz], blobs[sz:]
-			continue
+			ki.Raw, blobs = blobs[:sz:sz], blobs[sz:]
+			if ki.Raw == nil {
+				ki.Raw = []byte{}
+			}
+		} else if len(in.Data) > 0 {
+			data := in.Data
+			ki.Decode = func(n int) ([]float32, error) { return parseNumbers(data, n) }
 		}
-		if len(in.Data) == 0 {
-			return nil, badRequest("input '%s' has neither data nor binary_data_size", in.Name)
-		}
-		vals, err := parseNumbers(in.Data, size/4)
-		if err != nil {
-			return nil, badRequest("input '%s': %v", in.Name, err)
-		}
-		tr.inputs[i] = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(vals))), len(vals)*4)
+		kr.Inputs[i] = ki
 	}
 	if len(blobs) > 0 {
 		return nil, badRequest("%d bytes of binary data after the last binary input", len(blobs))
 	}
-
-	allBinary, err := paramBool(req.Parameters, "binary_data_output", raw)
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := req.Parameters["classification"]; ok {
-		return nil, &apiError{Status: http.StatusNotImplemented, Type: "Unsupported", Msg: "the classification extension is not supported: use /infer/classification"}
-	}
-	add := func(i int, binary bool) {
-		t := outs[i]
-		tr.outputs = append(tr.outputs, tensorOut{index: i, info: t, binary: binary,
-			data: make([]byte, tr.batch*t.ElemsPerItem()*t.DataType.Size())})
-	}
-	if len(req.Outputs) == 0 {
-		for i := range outs {
-			add(i, allBinary)
-		}
-	}
 	for _, o := range req.Outputs {
-		i := slices.IndexFunc(outs, func(t model.TensorInfo) bool { return t.Name == o.Name })
-		if i < 0 {
-			return nil, badRequest("unexpected inference output '%s' for model '%s'", o.Name, m.Spec.Name)
-		}
-		if _, ok := o.Parameters["classification"]; ok {
-			return nil, &apiError{Status: http.StatusNotImplemented, Type: "Unsupported", Msg: "the classification extension is not supported: use /infer/classification"}
-		}
-		binary, err := paramBool(o.Parameters, "binary_data", allBinary)
-		if err != nil {
-			return nil, err
-		}
-		add(i, binary)
+		kr.Outputs = append(kr.Outputs, kserve.RequestedOutput{Name: o.Name, Params: jsonParams(o.Parameters)})
 	}
-	return tr, nil
-}
-
-// checkShape accepts [N, dims...] where dims match the model's (a -1 in
-// the model is fixed here at load, so every dim must match) and N ≥ 1.
-func checkShape(shape []int64, want model.TensorInfo, model string) error {
-	ok := len(shape) == len(want.Shape) && len(shape) > 0 && shape[0] >= 1
-	for d := 1; ok && d < len(shape); d++ {
-		ok = shape[d] == want.Shape[d]
-	}
-	if !ok {
-		dims := slices.Clone(want.Shape)
-		dims[0] = -1
-		return badRequest("unexpected shape for input '%s' for model '%s': expected %v, got %v", want.Name, model, dims, shape)
-	}
-	return nil
+	return kr, nil
 }
 
 // parseNumbers reads a KServe "data" array, flat or nested row-major, of
@@ -279,32 +209,8 @@ func numberByte(c byte) bool {
 	return c == '-' || c == '+' || c == '.' || (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z')
 }
 
-// tensorWork is one batch item of a KServe request: it copies its slice of
-// each input into its batch slot, and its slot of each requested output
-// into the response buffers. Those are the only copies of tensor data.
-type tensorWork struct {
-	req *tensorReq
-	k   int
-}
-
 func bytesOf(f []float32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(f))), len(f)*4)
-}
-
-func (w *tensorWork) Preprocess(in [][]float32) error {
-	for t, src := range w.req.inputs {
-		dst := bytesOf(in[t])
-		copy(dst, src[w.k*len(dst):(w.k+1)*len(dst)])
-	}
-	return nil
-}
-
-func (w *tensorWork) Postprocess(out [][]float32) error {
-	for _, o := range w.req.outputs {
-		src := bytesOf(out[o.index])
-		copy(o.data[w.k*len(src):(w.k+1)*len(src)], src)
-	}
-	return nil
 }
 
 func (s *Server) kserveInfer(c *fiber.Ctx) error {
@@ -312,69 +218,70 @@ func (s *Server) kserveInfer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	tr, err := parseInfer(m, c.Body(), c.Get(HeaderInferenceHeaderLength))
+	req, err := parseInfer(m, c.Body(), c.Get(HeaderInferenceHeaderLength))
 	if err != nil {
 		return err
 	}
+	p, err := kserve.Prepare(m, req, s.opts.SharedMemory)
+	if err != nil {
+		return err
+	}
+	defer p.Release()
 	ctx, cancel := s.inferContext(c)
 	defer cancel()
-	if tr.timeout > 0 {
-		var cancelTimeout context.CancelFunc
-		ctx, cancelTimeout = context.WithTimeout(ctx, tr.timeout)
-		defer cancelTimeout()
-	}
-	works := make([]pipeline.Work, tr.batch)
-	for k := range works {
-		works[k] = &tensorWork{req: tr, k: k}
-	}
-	for _, err := range m.Do(ctx, works) {
-		if err != nil {
-			return err
-		}
+	if err := p.Run(ctx); err != nil {
+		return err
 	}
 	simulatedHeader(c, m)
-	return sendInferResponse(c, m, tr)
+	return sendInferResponse(c, m, p)
 }
 
 // sendInferResponse writes the JSON part, then each binary output's bytes
-// in order, as the binary tensor extension lays them out.
-func sendInferResponse(c *fiber.Ctx, m *pipeline.Model, tr *tensorReq) error {
+// in order, as the binary tensor extension lays them out. An output
+// written to a shared-memory region has its name, datatype and shape and
+// nothing else, as Triton answers.
+func sendInferResponse(c *fiber.Ctx, m *pipeline.Model, p *kserve.Prepared) error {
+	outs := p.Outputs()
 	buf := make([]byte, 0, 256)
 	buf = append(buf, `{"model_name":`...)
 	buf = strconv.AppendQuote(buf, m.Spec.Name)
 	buf = append(buf, `,"model_version":`...)
 	buf = strconv.AppendQuote(buf, m.Spec.Version)
-	if tr.id != "" {
+	if id := p.ID(); id != "" {
 		buf = append(buf, `,"id":`...)
-		buf = strconv.AppendQuote(buf, tr.id)
+		buf = strconv.AppendQuote(buf, id)
 	}
 	buf = append(buf, `,"outputs":[`...)
 	blobs := 0
-	for i, o := range tr.outputs {
+	for i, o := range outs {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
 		buf = append(buf, `{"name":`...)
-		buf = strconv.AppendQuote(buf, o.info.Name)
+		buf = strconv.AppendQuote(buf, o.Name)
 		buf = append(buf, `,"datatype":"`...)
-		buf = append(buf, o.info.DataType...)
+		buf = append(buf, o.Datatype...)
 		buf = append(buf, `","shape":[`...)
-		buf = strconv.AppendInt(buf, int64(tr.batch), 10)
-		for _, d := range o.info.Shape[1:] {
-			buf = append(buf, ',')
+		for j, d := range o.Shape {
+			if j > 0 {
+				buf = append(buf, ',')
+			}
 			buf = strconv.AppendInt(buf, d, 10)
 		}
 		buf = append(buf, ']')
-		if o.binary {
+		switch {
+		case o.Data == nil: // in a shared-memory region
+			buf = append(buf, '}')
+		case o.Binary:
 			buf = append(buf, `,"parameters":{"binary_data_size":`...)
-			buf = strconv.AppendInt(buf, int64(len(o.data)), 10)
+			buf = strconv.AppendInt(buf, int64(len(o.Data)), 10)
 			buf = append(buf, "}}"...)
-			blobs += len(o.data)
-			continue
+			blobs += len(o.Data)
+		default:
+			buf = append(buf, `,"data":`...)
+			buf = appendFloats(buf, o.Data)
+			buf = append(buf, '}')
 		}
-		buf = append(buf, `,"data":`...)
-		buf = appendFloats(buf, o.data)
-		buf = append(buf, '}')
 	}
 	buf = append(buf, "]}"...)
 	if blobs == 0 {
@@ -385,9 +292,9 @@ func sendInferResponse(c *fiber.Ctx, m *pipeline.Model, tr *tensorReq) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMEOctetStream)
 	body := make([]byte, len(buf), len(buf)+blobs)
 	copy(body, buf)
-	for _, o := range tr.outputs {
-		if o.binary {
-			body = append(body, o.data...)
+	for _, o := range outs {
+		if o.Binary && o.Data != nil {
+			body = append(body, o.Data...)
 		}
 	}
 	return c.Send(body)

@@ -17,6 +17,7 @@ import (
 	"github.com/trtserve/trtserve/config"
 	"github.com/trtserve/trtserve/metrics"
 	"github.com/trtserve/trtserve/pipeline"
+	"github.com/trtserve/trtserve/shm"
 )
 
 // Version is trtserve's version, reported by /info.
@@ -73,6 +74,10 @@ type Options struct {
 	APIKey string
 	// AccessLog logs one line per request.
 	AccessLog bool
+	// SharedMemory is the registry of Triton's shared-memory regions
+	// (/v2/systemsharedmemory, /v2/cudasharedmemory, and inference tensors
+	// in regions); nil turns the extensions off (their routes answer 501).
+	SharedMemory *shm.Registry
 }
 
 // Model control modes (Triton's --model-control-mode).
