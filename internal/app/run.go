@@ -101,6 +101,11 @@ func Run(cfg *config.Config) error {
 		}
 	}
 	isReady := func() bool { return ready.Load() && gpuFault.Load() == nil }
+	// Triton's shared-memory regions, one registry for HTTP and gRPC
+	// (shm.go); closed after the servers have drained (defers run after
+	// shutdownAll).
+	shmRegions, closeShm := OpenSharedMemory(cfg, backends, log)
+	defer closeShm()
 	srv := server.New(models, server.Options{
 		Metrics:      reg,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxImagePixels: cfg.MaxImagePixels, RequestTimeout: cfg.RequestTimeout,
@@ -108,6 +113,7 @@ func Run(cfg *config.Config) error {
 		AllowURLInput: cfg.AllowURLInput, URLAllowlist: strings.Split(cfg.URLAllowlist, ","), JPEGDCTScaling: cfg.JPEGDCTScaling, LegacyRoutes: true,
 		AutoLoad: cfg.ModelControl == server.ControlExplicit, ModelControl: cfg.ModelControl,
 		APIKey: cfg.APIKey, AccessLog: cfg.AccessLog,
+		SharedMemory: shmRegions,
 	}, log, isReady)
 	// Every server's graceful stop, run together on SIGTERM under one
 	// --shutdown-timeout deadline (shutdownAll).
