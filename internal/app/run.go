@@ -112,8 +112,7 @@ func Run(cfg *config.Config) error {
 		ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, MaxConnections: cfg.MaxConnections,
 		AllowURLInput: cfg.AllowURLInput, URLAllowlist: strings.Split(cfg.URLAllowlist, ","), JPEGDCTScaling: cfg.JPEGDCTScaling, LegacyRoutes: true,
 		AutoLoad: cfg.ModelControl == server.ControlExplicit, ModelControl: cfg.ModelControl,
-		APIKey: cfg.APIKey, AccessLog: cfg.AccessLog,
-		SharedMemory: shmRegions,
+		APIKey: cfg.APIKey, AccessLog: cfg.AccessLog, SharedMemory: shmRegions,
 	}, log, isReady)
 	// Every server's graceful stop, run together on SIGTERM under one
 	// --shutdown-timeout deadline (shutdownAll).
