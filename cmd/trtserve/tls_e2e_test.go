@@ -71,7 +71,7 @@ func startTLS(t *testing.T, bin, ortLib string, pair tlstest.Pair, clientCA *tls
 	s := &tlsServer{addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir,
 		process: &process{url: fmt.Sprintf("https://127.0.0.1:%d", port), exited: make(chan error, 1), logs: &syncBuffer{}}}
 	s.cmd = exec.Command(bin, append(append([]string{"serve", "--host", "127.0.0.1", "--port", fmt.Sprint(port),
-		"--model-repository", "../../testdata/models", "--onnxruntime-lib", ortLib}, tlsArgs...), args...)...)
+		"--model-repository", "../../testdata/models", "--onnxruntime-lib", ortLib, "--grpc-port", "0"}, tlsArgs...), args...)...) // a later flag wins
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
