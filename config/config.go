@@ -73,6 +73,19 @@ type Config struct {
 	// at start: TensorRT honours it when building, so it is part of the
 	// engine cache key.
 	TF32Override string `env:"NVIDIA_TF32_OVERRIDE"`
+	// MaxImagesPerRequest: a Roboflow request naming more images gets 413
+	// before any image is read (a model's own queue bound also answers
+	// 413 for a request larger than it). MaxInflightBytes bounds the bytes
+	// admitted requests hold at once, their bodies: beyond it 429, 413 for
+	// a request larger than the bound; 0 derives it from the memory limit
+	// (internal/app: a quarter of it).
+	MaxImagesPerRequest int   `env:"TRTSERVE_MAX_IMAGES_PER_REQUEST" envDefault:"2048"`
+	MaxInflightBytes    int64 `env:"TRTSERVE_MAX_INFLIGHT_BYTES" envDefault:"0"`
+	// GOMEMLIMIT is Go's own variable (the runtime reads it): when the
+	// user set it, Run keeps it instead of deriving the limit from the
+	// container's cgroup memory limit.
+	GOMEMLIMIT string `env:"GOMEMLIMIT"`
+
 	// GOMAXPROCS is Go's own variable: when the user set it, Run leaves
 	// the scheduler as told instead of adding a P for the engines.
 	GOMAXPROCS   string        `env:"GOMAXPROCS"`
@@ -132,6 +145,8 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.BoolVar(&c.JPEGDCTScaling, "jpeg-dct-scaling", c.JPEGDCTScaling, "decode large JPEGs at 1/2..1/8 scale: faster, but predictions differ slightly from Roboflow's (TRTSERVE_JPEG_DCT_SCALING)")
 	fs.StringVar(&c.Pipeline, "pipeline", c.Pipeline, "parallel (decode pool, dynamic batcher, postprocess pool) or serial (the baseline) (TRTSERVE_PIPELINE)")
 	fs.IntVar(&c.MaxQueueSize, "max-queue-size", c.MaxQueueSize, "images a model admits before answering 429; config.yaml dynamic_batching.max_queue_size overrides (TRTSERVE_MAX_QUEUE_SIZE)")
+	fs.IntVar(&c.MaxImagesPerRequest, "max-images-per-request", c.MaxImagesPerRequest, "images one Roboflow request may name; more get 413 before any is read (TRTSERVE_MAX_IMAGES_PER_REQUEST)")
+	fs.Int64Var(&c.MaxInflightBytes, "max-inflight-bytes", c.MaxInflightBytes, "bytes the requests being served may hold at once (their bodies); beyond, 429, and 413 for a request larger than this; 0 = a quarter of the memory limit (GOMEMLIMIT, else 90% of the cgroup's, else of the machine's memory) (TRTSERVE_MAX_INFLIGHT_BYTES)")
 	fs.DurationVar(&c.MaxQueueDelay, "max-queue-delay", c.MaxQueueDelay, "how long a partial batch waits for more images; config.yaml max_queue_delay_microseconds overrides (TRTSERVE_MAX_QUEUE_DELAY)")
 	fs.IntVar(&c.DecodeWorkers, "decode-workers", c.DecodeWorkers, "image decode/preprocess workers, 0 = one per CPU (TRTSERVE_DECODE_WORKERS)")
 	fs.IntVar(&c.PostWorkers, "post-workers", c.PostWorkers, "postprocess workers, 0 = one per CPU (TRTSERVE_POST_WORKERS)")
@@ -187,6 +202,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("pipeline must be parallel or serial, got %q", c.Pipeline)
 	case c.MaxQueueSize < 1:
 		return fmt.Errorf("max-queue-size must be at least 1")
+	case c.MaxImagesPerRequest < 1:
+		return fmt.Errorf("max-images-per-request must be at least 1")
+	case c.MaxInflightBytes < 0:
+		return fmt.Errorf("max-inflight-bytes must not be negative (0 derives it from the memory limit)")
 	case c.MaxQueueDelay < 0 || c.DecodeWorkers < 0 || c.PostWorkers < 0 || c.MaxActiveModels < 0:
 		return fmt.Errorf("max-queue-delay, decode-workers, post-workers and max-active-models must not be negative")
 	case c.Backend != "" && c.Backend != "onnxruntime" && c.Backend != "simulated" && c.Backend != "simulated-gpu" && c.Backend != "tensorrt":

@@ -44,6 +44,19 @@ const (
 	DefaultPipeline = "parallel"
 	// DefaultMaxQueueSize is how many images a model admits before 429.
 	DefaultMaxQueueSize = 2048
+	// DefaultMaxImagesPerRequest is the most images one Roboflow request
+	// may name (413 beyond, before any is read): the default queue's
+	// capacity, the most a model could ever admit.
+	DefaultMaxImagesPerRequest = DefaultMaxQueueSize
+	// DefaultInflightBytesFraction: --max-inflight-bytes 0 bounds the bytes
+	// requests hold at once to this fraction of the memory limit, leaving
+	// the rest to the garbage collector's headroom, decoded pixels, batch
+	// buffers and the backends.
+	DefaultInflightBytesFraction = 0.25
+	// DefaultMemoryLimitFraction: without GOMEMLIMIT, a container's cgroup
+	// memory limit sets Go's soft memory limit to this fraction of it, so
+	// the collector works harder before the kernel's OOM killer acts.
+	DefaultMemoryLimitFraction = 0.9
 	// DefaultRingDepth is the batch buffer sets per instance: one forming,
 	// one running, one in postprocess.
 	DefaultRingDepth = 3

@@ -18,6 +18,7 @@ func TestEnvDefaultsMatchConstants(t *testing.T) {
 		"RequestTimeout": DefaultRequestTimeout, "ShutdownTimeout": DefaultShutdownTimeout,
 		"ReadTimeout": DefaultReadTimeout, "WriteTimeout": DefaultWriteTimeout, "MaxConnections": DefaultMaxConnections,
 		"Pipeline": DefaultPipeline, "MaxQueueSize": DefaultMaxQueueSize,
+		"MaxImagesPerRequest": DefaultMaxImagesPerRequest, "MaxInflightBytes": 0, // 0: derived from the memory limit
 		"TensorRT": DefaultTensorRT, "AllowEngineHostCode": DefaultAllowEngineHostCode, "GPU": DefaultGPU,
 		"CUDAMockDevices": DefaultCUDAMockDevices, "ModelControl": DefaultModelControl, "PollInterval": DefaultPollInterval,
 		"LogLevel": DefaultLogLevel, "LogFormat": DefaultLogFormat,

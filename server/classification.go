@@ -121,7 +121,7 @@ func (s *Server) inferClassification(c *fiber.Ctx) error {
 }
 
 // classify is shared by /infer/classification and the legacy route.
-func (s *Server) classify(c *fiber.Ctx, start time.Time, req *clsRequest, conf float64, images [][]byte, list bool) error {
+func (s *Server) classify(c *fiber.Ctx, start time.Time, req *clsRequest, conf float64, images []imageSrc, list bool) error {
 	ctx, cancel := s.inferContext(c)
 	defer cancel()
 	m, err := s.taskModel(ctx, req.ModelID, model.Classification)
@@ -136,7 +136,7 @@ func (s *Server) classify(c *fiber.Ctx, start time.Time, req *clsRequest, conf f
 }
 
 // legacyClassify floors the confidence as Roboflow's legacy route does.
-func (s *Server) legacyClassify(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte) error {
+func (s *Server) legacyClassify(c *fiber.Ctx, start time.Time, req *odRequest, images []imageSrc) error {
 	conf, err := parseClsConfidence(req.Confidence, true)
 	if err != nil {
 		return err

@@ -117,7 +117,7 @@ func (s *Server) inferObjectDetection(c *fiber.Ctx) error {
 }
 
 // detect is shared by /infer/object_detection and the legacy route.
-func (s *Server) detect(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte, list bool) error {
+func (s *Server) detect(c *fiber.Ctx, start time.Time, req *odRequest, images []imageSrc, list bool) error {
 	opts, err := req.detectOptions()
 	if err != nil {
 		return err
@@ -135,6 +135,6 @@ func (s *Server) detect(c *fiber.Ctx, start time.Time, req *odRequest, images []
 	return runTask(s, ctx, c, tr, images, list)
 }
 
-func (s *Server) legacyDetect(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte) error {
+func (s *Server) legacyDetect(c *fiber.Ctx, start time.Time, req *odRequest, images []imageSrc) error {
 	return s.detect(c, start, req, images, false)
 }

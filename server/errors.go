@@ -82,6 +82,10 @@ func classify(err error) (int, string, string) {
 		return http.StatusNotFound, "ModelNotFound", clip(err.Error()) // holds the client's model id
 	case errors.Is(err, model.ErrBadModel), errors.Is(err, engines.ErrBackendMissing), errors.Is(err, engines.ErrUnknownBackend):
 		return http.StatusServiceUnavailable, "ModelLoadError", err.Error()
+	case errors.Is(err, pipeline.ErrTooLarge):
+		// It can never be admitted (more images than a queue holds, more
+		// bytes than the in-flight bound): retrying cannot help.
+		return http.StatusRequestEntityTooLarge, "RequestTooLarge", err.Error()
 	case errors.Is(err, pipeline.ErrBusy):
 		return http.StatusTooManyRequests, "TooManyRequests", "the model's queue is full: retry later"
 	case errors.Is(err, pipeline.ErrClosed):

@@ -46,15 +46,23 @@ func (r *imageReq) id() string {
 // workers.
 type imageWork struct {
 	ir    *imageReq
-	data  []byte
+	src   imageSrc
 	frame tasks.Frame
 	body  []byte
 	jpeg  []byte // the drawing, for the legacy format=image
 }
 
+// Preprocess decodes the base64 text (if the image came so) into a pooled
+// buffer, the image from it into its slot, and hands the buffer back: the
+// encoded bytes exist once per image being decoded, not per image waiting.
 func (w *imageWork) Preprocess(in [][]float32) error {
-	f, err := tasks.Preprocess(&w.ir.input, w.data, in[0])
-	w.frame, w.data = f, nil // the encoded bytes are no longer needed
+	data, done, err := w.src.open()
+	if err != nil {
+		return err
+	}
+	f, err := tasks.Preprocess(&w.ir.input, data, in[0])
+	done()
+	w.frame, w.src = f, imageSrc{} // the encoded bytes are no longer needed
 	return err
 }
 
@@ -117,15 +125,25 @@ func (w *taskWork[O, R]) Postprocess(out [][]float32) error {
 }
 
 // runTask sends one work per image through the request's model and answers
-// with their bodies (or the drawing itself for format=image).
-func runTask[O, R any](s *Server, ctx context.Context, c *fiber.Ctx, req *taskReq[O, R], images [][]byte, list bool) error {
+// with their bodies (or the drawing itself for format=image). The bytes the
+// request holds (its body, and images it downloaded or read from a
+// multipart part) are admitted to the server's in-flight bound first, and
+// released once the model has answered.
+func runTask[O, R any](s *Server, ctx context.Context, c *fiber.Ctx, req *taskReq[O, R], images []imageSrc, list bool) error {
+	held := int64(len(c.Body()))
 	works := make([]pipeline.Work, len(images))
 	ws := make([]*taskWork[O, R], len(images))
-	for i, data := range images {
-		ws[i] = &taskWork[O, R]{imageWork: imageWork{ir: &req.imageReq, data: data}, req: req}
+	for i, src := range images {
+		ws[i] = &taskWork[O, R]{imageWork: imageWork{ir: &req.imageReq, src: src}, req: req}
 		works[i] = ws[i]
+		held += src.held()
 	}
-	for _, err := range req.model.Do(ctx, works) {
+	if err := s.opts.InflightBytes.Acquire(held); err != nil {
+		return err
+	}
+	errs := req.model.Do(ctx, works)
+	s.opts.InflightBytes.Release(held)
+	for _, err := range errs {
 		if err != nil {
 			return err
 		}

@@ -83,7 +83,7 @@ func (s *Server) inferKeypoints(c *fiber.Ctx) error {
 }
 
 // keypoints is shared by /infer/keypoints_detection and the legacy route.
-func (s *Server) keypoints(c *fiber.Ctx, start time.Time, req *odRequest, kpConf float64, images [][]byte, list bool) error {
+func (s *Server) keypoints(c *fiber.Ctx, start time.Time, req *odRequest, kpConf float64, images []imageSrc, list bool) error {
 	det, err := req.detectOptions()
 	if err != nil {
 		return err
@@ -102,7 +102,7 @@ func (s *Server) keypoints(c *fiber.Ctx, start time.Time, req *odRequest, kpConf
 }
 
 // legacyKeypoints reads keypoint_confidence from the legacy route's query.
-func (s *Server) legacyKeypoints(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte) error {
+func (s *Server) legacyKeypoints(c *fiber.Ctx, start time.Time, req *odRequest, images []imageSrc) error {
 	kpConf := 0.0
 	if v := c.Query("keypoint_confidence"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)

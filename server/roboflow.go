@@ -15,6 +15,7 @@ import (
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/trtserve/trtserve/config"
 	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
 )
@@ -103,29 +104,57 @@ func (s *Server) inferContext(c *fiber.Ctx) (context.Context, func()) {
 	}
 }
 
-// parseJSONRequest decodes a /infer/... body into req and loads the images
-// its image field names. The JSON copy of the base64 text is as big as the
-// image: it is dropped before the request waits in the queue (1000 waiting
-// 1080p requests hold 400 MB less).
-func (s *Server) parseJSONRequest(c *fiber.Ctx, req any, image *gojson.RawMessage) ([][]byte, bool, error) {
-	if len(c.Body()) == 0 {
+// parseJSONRequest decodes a /infer/... body into req and reads the images
+// its image field names. Base64 images stay where they are in the body
+// (imageSrc) until a decode worker decodes them: the body is the request's
+// only copy of its images while it waits (see images.go, imageField). A
+// request naming more images than --max-images-per-request is refused
+// with 413 before any image is read.
+func (s *Server) parseJSONRequest(c *fiber.Ctx, req any, image *gojson.RawMessage) ([]imageSrc, bool, error) {
+	body := c.Body()
+	if len(body) == 0 {
 		return nil, false, badRequest("request body is empty")
 	}
-	if err := gojson.Unmarshal(c.Body(), req); err != nil {
-		return nil, false, badRequest("malformed JSON: %v", err)
+	var refs []imageRef
+	var list, inPlace bool
+	if start, end, ok := imageField(body); ok {
+		if refs, list, inPlace = imageRefsInPlace(body[start:end]); inPlace {
+			// The rest of the body, the image value replaced by null, is
+			// a few hundred bytes: the decoder reads and checks that.
+			rest := make([]byte, 0, len(body)-(end-start)+4)
+			rest = append(append(append(rest, body[:start]...), "null"...), body[end:]...)
+			inPlace = gojson.Unmarshal(rest, req) == nil
+		}
 	}
-	refs, list, err := parseImages(*image)
-	if err != nil {
-		return nil, false, err
-	}
-	images := make([][]byte, len(refs))
-	for i, ref := range refs {
-		if images[i], err = s.loadImage(context.Background(), ref); err != nil {
+	if !inPlace {
+		// The general path: any shape, and every error worded.
+		if err := gojson.Unmarshal(body, req); err != nil {
+			return nil, false, badRequest("malformed JSON: %v", err)
+		}
+		var err error
+		if refs, list, err = parseImages(*image); err != nil {
 			return nil, false, err
 		}
 	}
 	*image = nil
+	if limit := s.maxImagesPerRequest(); len(refs) > limit {
+		return nil, false, &pipeline.TooLargeError{What: "images", Got: int64(len(refs)), Limit: int64(limit), Bound: "--max-images-per-request"}
+	}
+	images := make([]imageSrc, len(refs))
+	for i, ref := range refs {
+		var err error
+		if images[i], err = s.loadImage(context.Background(), ref); err != nil {
+			return nil, false, err
+		}
+	}
 	return images, list, nil
+}
+
+func (s *Server) maxImagesPerRequest() int {
+	if s.opts.MaxImagesPerRequest > 0 {
+		return s.opts.MaxImagesPerRequest
+	}
+	return config.DefaultMaxImagesPerRequest
 }
 
 // taskModel finds (or loads) the model a request names and checks it does
@@ -143,7 +172,7 @@ func (s *Server) taskModel(ctx context.Context, id string, task model.Task) (*pi
 
 // legacyHandler answers the legacy route for one task: req holds the query
 // parameters every task shares; the handler reads its own from c.
-type legacyHandler func(s *Server, c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte) error
+type legacyHandler func(s *Server, c *fiber.Ctx, start time.Time, req *odRequest, images []imageSrc) error
 
 // legacyTasks is the legacy route's answer per task; a model of a task
 // missing here gets detection's, which refuses it by task.
@@ -216,11 +245,11 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 	if typ := c.Query("image_type", "base64"); typ != "base64" {
 		return badRequest("image_type %q is not accepted: send a base64-encoded image", typ)
 	}
-	var data []byte
+	var src imageSrc
 	var err error
 	switch {
 	case c.Query("image") != "":
-		data, err = s.fetchURL(context.Background(), c.Query("image"))
+		src.data, err = s.fetchURL(context.Background(), c.Query("image"))
 	case strings.HasPrefix(string(c.Request().Header.ContentType()), "multipart/form-data"):
 		fh, err := c.FormFile("file")
 		if err != nil {
@@ -230,7 +259,7 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 		if err != nil {
 			return badRequest("multipart file could not be read")
 		}
-		data, err = io.ReadAll(f)
+		src.data, err = io.ReadAll(f)
 		f.Close()
 		if err != nil {
 			return badRequest("multipart file could not be read")
@@ -239,7 +268,8 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 		if len(c.Body()) == 0 {
 			return badRequest("request body is empty: send a base64 image, a multipart file, or ?image=<url>")
 		}
-		data, err = decodeBase64(c.Body())
+		// Decoded by the decode worker, from the body (imageSrc).
+		src.b64, err = base64Text(c.Body())
 	}
 	if err != nil {
 		return err
@@ -255,7 +285,7 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 	if !ok {
 		answer = (*Server).legacyDetect
 	}
-	return answer(s, c, start, &req, [][]byte{data})
+	return answer(s, c, start, &req, []imageSrc{src})
 }
 
 type registryEntry struct {

@@ -120,7 +120,7 @@ func (s *Server) inferSegmentation(c *fiber.Ctx) error {
 }
 
 // segment is shared by /infer/instance_segmentation and the legacy route.
-func (s *Server) segment(c *fiber.Ctx, start time.Time, req *odRequest, mask maskOptions, images [][]byte, list bool) error {
+func (s *Server) segment(c *fiber.Ctx, start time.Time, req *odRequest, mask maskOptions, images []imageSrc, list bool) error {
 	det, err := req.detectOptions()
 	if err != nil {
 		return err
@@ -141,7 +141,7 @@ func (s *Server) segment(c *fiber.Ctx, start time.Time, req *odRequest, mask mas
 }
 
 // legacySegment reads the mask fields from the legacy route's query.
-func (s *Server) legacySegment(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte) error {
+func (s *Server) legacySegment(c *fiber.Ctx, start time.Time, req *odRequest, images []imageSrc) error {
 	var mode, format *string
 	var tradeoff *float64
 	if v := c.Query("mask_decode_mode"); v != "" {

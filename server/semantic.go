@@ -118,7 +118,7 @@ func (s *Server) inferSemantic(c *fiber.Ctx) error {
 // segmentSemantic is shared by /infer/semantic_segmentation and the legacy
 // route. The request's preprocessing switches are not passed on (see
 // semRequest).
-func (s *Server) segmentSemantic(c *fiber.Ctx, start time.Time, modelID, id string, vis visFlags, images [][]byte, list bool) error {
+func (s *Server) segmentSemantic(c *fiber.Ctx, start time.Time, modelID, id string, vis visFlags, images []imageSrc, list bool) error {
 	ctx, cancel := s.inferContext(c)
 	defer cancel()
 	m, err := s.taskModel(ctx, modelID, model.SemanticSegmentation)
@@ -134,7 +134,7 @@ func (s *Server) segmentSemantic(c *fiber.Ctx, start time.Time, modelID, id stri
 
 // legacySemantic answers the legacy route for a semantic segmentation
 // model: the same JSON as /infer/semantic_segmentation.
-func (s *Server) legacySemantic(c *fiber.Ctx, start time.Time, req *odRequest, images [][]byte) error {
+func (s *Server) legacySemantic(c *fiber.Ctx, start time.Time, req *odRequest, images []imageSrc) error {
 	if err := semanticOptions(req.Confidence, nil); err != nil {
 		return err
 	}

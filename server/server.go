@@ -78,6 +78,15 @@ type Options struct {
 	// (/v2/systemsharedmemory, /v2/cudasharedmemory, and inference tensors
 	// in regions); nil turns the extensions off (their routes answer 501).
 	SharedMemory *shm.Registry
+	// MaxImagesPerRequest refuses a Roboflow request naming more images
+	// with 413, before any is loaded or decoded (0: the default,
+	// config.DefaultMaxImagesPerRequest). A model's own queue bound
+	// (max_queue_size) refuses larger requests with 413 as well.
+	MaxImagesPerRequest int
+	// InflightBytes bounds the bytes admitted requests hold (their bodies)
+	// across the server: 429 when one does not fit now, 413 when it never
+	// can. nil: no bound.
+	InflightBytes *pipeline.ByteBudget
 }
 
 // Model control modes (Triton's --model-control-mode).

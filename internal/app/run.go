@@ -35,6 +35,10 @@ func Run(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	// Go's memory limit from the container's (unless GOMEMLIMIT is set)
+	// and the in-flight bytes bound (memlimit.go).
+	mem := applyMemoryLimits(cfg, "/")
+	mem.log(log)
 	// TLS for every listener (nil: plain TCP), read before anything slow
 	// so that bad files fail the start at once. tlsConfig hands each
 	// handshake the current files; SIGHUP rereads them (certs.Reload).
@@ -113,6 +117,7 @@ func Run(cfg *config.Config) error {
 		AllowURLInput: cfg.AllowURLInput, URLAllowlist: strings.Split(cfg.URLAllowlist, ","), JPEGDCTScaling: cfg.JPEGDCTScaling, LegacyRoutes: true,
 		AutoLoad: cfg.ModelControl == server.ControlExplicit, ModelControl: cfg.ModelControl,
 		APIKey: cfg.APIKey, AccessLog: cfg.AccessLog, SharedMemory: shmRegions,
+		MaxImagesPerRequest: cfg.MaxImagesPerRequest, InflightBytes: pipeline.NewByteBudget(mem.InflightBytes),
 	}, log, isReady)
 	// Every server's graceful stop, run together on SIGTERM under one
 	// --shutdown-timeout deadline (shutdownAll).
