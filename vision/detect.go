@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"sync"
 )
+
+// bestsPool recycles DecodeBoxes' per-anchor best scores.
+var bestsPool = sync.Pool{New: func() any { return new([]float32) }}
 
 // Detection is one box in model-input pixels (after NMS) or, after
 // Rescale, in original-image pixels.
@@ -86,21 +90,30 @@ func DecodeBoxes(out []float32, layout Layout, anchors, nc, extra int, opts NMSO
 		}
 		return best, bestK
 	}
+	var bests []float32
 	if layout == YOLOv8 {
-		// Class scores are rows of `anchors` floats: scan them row by row
-		// (sequential memory) instead of anchor by anchor (a cache miss per
-		// class). Strict > in class order keeps the first maximum, as argmax.
-		bests, bestKs := make([]float32, anchors), make([]int32, anchors)
-		copy(bests, out[first*anchors:(first+1)*anchors])
-		for k := 1; k < nc; k++ {
-			row := out[(first+k)*anchors : (first+k+1)*anchors]
-			for a, v := range row {
-				if v > bests[a] {
-					bests[a], bestKs[a] = v, int32(k)
+		// Class scores are rows of `anchors` floats: take each anchor's
+		// best score row by row (sequential memory, SIMD in C: colMax),
+		// and the class only of the anchors whose score passes — a few
+		// dozen of thousands. Strict > in class order keeps the first
+		// maximum, as argmax, so the class is the first row holding the
+		// maximum (a NaN first score stays the best, class 0, as before).
+		bp := bestsPool.Get().(*[]float32)
+		defer bestsPool.Put(bp)
+		if cap(*bp) < anchors {
+			*bp = make([]float32, anchors)
+		}
+		bests = (*bp)[:anchors]
+		colMax(out[first*anchors:(first+nc)*anchors], nc, anchors, bests)
+		bestOf = func(a int) (float32, int) {
+			best := bests[a]
+			for k := 0; k < nc; k++ {
+				if out[(first+k)*anchors+a] == best {
+					return best, k
 				}
 			}
+			return best, 0
 		}
-		bestOf = func(a int) (float32, int) { return bests[a], int(bestKs[a]) }
 	}
 	if layout == YOLOv5 && opts.TrueIoU {
 		// yolov5 multiplies every class score by the objectness before it
@@ -121,6 +134,9 @@ func DecodeBoxes(out []float32, layout Layout, anchors, nc, extra int, opts NMSO
 	pass := func(v float32) bool { return v >= conf && !(opts.TrueIoU && v == conf) }
 	for a := 0; a < anchors; a++ {
 		if layout == YOLOv5 && !pass(at(a, 4)) { // both filter on objectness first
+			continue
+		}
+		if bests != nil && !pass(bests[a]) { // YOLOv8: the best class score is the score
 			continue
 		}
 		score, bestK := bestOf(a)

@@ -80,15 +80,8 @@ func ToTensor(img *Image, g Geometry, norm Normalize, pad uint8, dst []float32) 
 	if g.NW == img.W && g.NH == img.H {
 		// Scale 1: every tap lands on a pixel with weight 0 on its
 		// neighbour, so bilinear is the lookup itself (bit-identical).
-		for y := 0; y < g.NH; y++ {
-			row := img.Pix[y*stride : (y+1)*stride]
-			o := (y+g.PadY)*g.InW + g.PadX
-			rr, rg, rb := r[o:o+g.NW], gg[o:o+g.NW], b[o:o+g.NW]
-			for x := range rr {
-				p := row[3*x : 3*x+3]
-				rr[x], rg[x], rb[x] = lut[0][p[0]], lut[1][p[1]], lut[2][p[2]]
-			}
-		}
+		o := g.PadY*g.InW + g.PadX
+		emitPlanes(img.Pix, g.NW, g.NH, stride, &lut, r[o:], gg[o:], b[o:], g.InW)
 		return nil
 	}
 	if g.Mode.IsFit() {

@@ -1,0 +1,132 @@
+package vision
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// colMax (C with SSE2 under cgo) against the scalar scan it replaces, on
+// ties, signed zeros and NaNs in every position.
+func TestColMaxMatchesScalarScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), 0.5, 0.5, float32(math.Inf(1)), float32(math.Inf(-1))}
+	for _, n := range []int{1, 7, 8, 9, 33, 8400} {
+		for _, rows := range []int{1, 2, 80} {
+			out := make([]float32, rows*n)
+			for i := range out {
+				if r.IntN(5) == 0 {
+					out[i] = special[r.IntN(len(special))]
+				} else {
+					out[i] = float32(r.IntN(8)) / 8
+				}
+			}
+			want := make([]float32, n)
+			copy(want, out[:n])
+			for k := 1; k < rows; k++ {
+				for a := range n {
+					if v := out[k*n+a]; v > want[a] {
+						want[a] = v
+					}
+				}
+			}
+			got := make([]float32, n)
+			colMax(out, rows, n, got)
+			for a := range n {
+				if math.Float32bits(got[a]) != math.Float32bits(want[a]) {
+					t.Fatalf("n=%d rows=%d anchor %d: %v, want %v", n, rows, a, got[a], want[a])
+				}
+			}
+		}
+	}
+}
+
+// decodeBoxesArgmax is DecodeBoxes' YOLOv8 scoring before colMax: every
+// anchor's argmax, row by row.
+func decodeBoxesArgmax(out []float32, anchors, nc int, conf float32) []Detection {
+	bests, bestKs := make([]float32, anchors), make([]int32, anchors)
+	copy(bests, out[4*anchors:5*anchors])
+	for k := 1; k < nc; k++ {
+		for a, v := range out[(4+k)*anchors : (5+k)*anchors] {
+			if v > bests[a] {
+				bests[a], bestKs[a] = v, int32(k)
+			}
+		}
+	}
+	var c []Detection
+	for a := range anchors {
+		if bests[a] >= conf {
+			cx, cy, w, h := out[a], out[anchors+a], out[2*anchors+a], out[3*anchors+a]
+			c = append(c, Detection{X1: cx - w/2, Y1: cy - h/2, X2: cx + w/2, Y2: cy + h/2, Confidence: bests[a], ClassID: int(bestKs[a])})
+		}
+	}
+	return c
+}
+
+// DecodeBoxes keeps exactly the candidates (score and class, ties to the
+// first class) the full argmax gave.
+func TestDecodeBoxesCandidatesMatchArgmax(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const anchors, nc = 1000, 12
+	for trial := range 50 {
+		out := make([]float32, (4+nc)*anchors)
+		for a := range anchors {
+			out[a], out[anchors+a], out[2*anchors+a], out[3*anchors+a] = r.Float32()*640, r.Float32()*640, 5+r.Float32()*50, 5+r.Float32()*50
+		}
+		for i := 4 * anchors; i < len(out); i++ {
+			switch r.IntN(20) {
+			case 0:
+				out[i] = float32(math.NaN())
+			case 1, 2:
+				out[i] = 0.5 // ties between classes
+			default:
+				out[i] = float32(r.IntN(10)) / 10
+			}
+		}
+		opts := NMSOptions{Confidence: 0.45, IoUThreshold: 1.1, MaxDetections: -1, ClassAgnostic: true}
+		got, err := DecodeBoxes(out, YOLOv8, anchors, nc, 0, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := suppressCandidates(decodeBoxesArgmax(out, anchors, nc, 0.45), opts)
+		if !slices.EqualFunc(got, want, func(a, b Detection) bool {
+			return a.X1 == b.X1 && a.Y1 == b.Y1 && a.X2 == b.X2 && a.Y2 == b.Y2 && a.Confidence == b.Confidence && a.ClassID == b.ClassID
+		}) {
+			t.Fatalf("trial %d: %d detections, want %d", trial, len(got), len(want))
+		}
+	}
+}
+
+// emitPlanes (C under cgo) writes what the Go table loop writes.
+func TestEmitPlanesMatchesTable(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var lut [3][256]float32
+	for c := range 3 {
+		for v := range 256 {
+			lut[c][v] = (float32(v)/255 - 0.4) / 0.2
+		}
+	}
+	const w, h, stride, inW, inH = 37, 11, 37*3 + 5, 50, 20
+	pix := make([]byte, h*stride)
+	for i := range pix {
+		pix[i] = byte(r.IntN(256))
+	}
+	planes := make([]float32, 3*inW*inH)
+	o := 3*inW + 4
+	emitPlanes(pix, w, h, stride, &lut, planes[o:], planes[inW*inH+o:], planes[2*inW*inH+o:], inW)
+	for c := range 3 {
+		for y := range inH {
+			for x := range inW {
+				got := planes[c*inW*inH+y*inW+x]
+				var want float32
+				if y >= 3 && y < 3+h && x >= 4 && x < 4+w {
+					want = lut[c][pix[(y-3)*stride+3*(x-4)+c]]
+				}
+				if got != want {
+					t.Fatalf("channel %d (%d,%d): %v, want %v", c, x, y, got, want)
+				}
+			}
+		}
+	}
+}
