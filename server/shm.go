@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"strings"
 
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
@@ -52,14 +53,16 @@ func (s *Server) shmRegistry() (*shm.Registry, error) {
 	return s.opts.SharedMemory, nil
 }
 
-// regionName is the :name path parameter, which clients percent-encode.
+// regionName is the :name path parameter, which clients percent-encode,
+// copied: Fiber's parameters point into a buffer fasthttp reuses, and the
+// registry keeps the name.
 func regionName(c *fiber.Ctx) (string, error) {
 	raw := c.Params("name")
 	name, err := url.PathUnescape(raw)
 	if err != nil {
 		return "", badRequest("region name %q is not a valid percent-encoded path segment", raw)
 	}
-	return name, nil
+	return strings.Clone(name), nil
 }
 
 // shmRegionStatus is one region as Triton's status answers show it.
@@ -134,7 +137,7 @@ func (s *Server) shmRegister(kind shm.Kind) fiber.Handler {
 			if req.Offset != nil {
 				offset = *req.Offset
 			}
-			err = reg.RegisterSystem(name, *req.Key, offset, *req.ByteSize)
+			err = reg.RegisterSystem(name, strings.Clone(*req.Key), offset, *req.ByteSize)
 		} else {
 			if req.RawHandle == nil || req.RawHandle.B64 == nil {
 				return badRequest("Shared memory register request has no 'raw_handle' field with 'b64'")
