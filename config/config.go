@@ -96,6 +96,14 @@ type Config struct {
 	LogLevel     string        `env:"TRTSERVE_LOG_LEVEL" envDefault:"info"`
 	LogFormat    string        `env:"TRTSERVE_LOG_FORMAT" envDefault:"text"`
 
+	// AdminAPIKey, when set, is the key model control needs (KServe
+	// repository load/unload, /model/remove, /model/clear, gRPC
+	// RepositoryModelLoad/Unload) instead of APIKey; see ControlKey.
+	AdminAPIKey string `env:"TRTSERVE_ADMIN_API_KEY"`
+	// MaxModelMemory caps what one model may hold (host, pinned and GPU
+	// memory, estimated before it loads); 0 is no explicit cap.
+	MaxModelMemory int64 `env:"TRTSERVE_MAX_MODEL_MEMORY"`
+
 	// TLSCert and TLSKey (PEM files, both or neither) serve HTTP and gRPC
 	// over TLS (1.2 at least); TLSClientCA (PEM, one or more CA
 	// certificates) then requires every client to present a certificate
@@ -164,6 +172,8 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.ModelControl, "model-control-mode", c.ModelControl, "explicit: load/unload by API (and Roboflow routes load on first use); none: load at start only; poll: load the whole repository and follow its changes (TRTSERVE_MODEL_CONTROL_MODE)")
 	fs.DurationVar(&c.PollInterval, "repository-poll-interval", c.PollInterval, "how often poll mode rescans the repository (TRTSERVE_REPOSITORY_POLL_INTERVAL)")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "require this key on every route but health checks (TRTSERVE_API_KEY; prefer the variable: flags show in ps)")
+	fs.StringVar(&c.AdminAPIKey, "admin-api-key", c.AdminAPIKey, "require this key, not --api-key, for model control: KServe repository load/unload, /model/remove, /model/clear (/model/add takes either) (TRTSERVE_ADMIN_API_KEY; prefer the variable: flags show in ps)")
+	fs.Int64Var(&c.MaxModelMemory, "max-model-memory", c.MaxModelMemory, "bytes one model may hold (batch buffers, weights, GPU memory; estimated before it loads, refused beyond); 0 = no cap but the memory free (TRTSERVE_MAX_MODEL_MEMORY)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve HTTP and gRPC over TLS with this PEM certificate (chain); needs --tls-key; SIGHUP rereads it (TRTSERVE_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key of --tls-cert (TRTSERVE_TLS_KEY)")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "PEM CA certificate(s): require every client to present a certificate they signed (mutual TLS); needs --tls-cert (TRTSERVE_TLS_CLIENT_CA)")
@@ -224,6 +234,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("repository-poll-interval must be positive")
 	case c.CUDAMockDevices < 0:
 		return fmt.Errorf("TRTSERVE_CUDA_MOCK_DEVICES must not be negative")
+	case c.MaxBatchSize > MaxModelBatchSize || c.InstanceCount > MaxModelInstances || c.MaxQueueSize > MaxModelQueueSize || c.MaxQueueDelay > MaxModelQueueDelay:
+		return fmt.Errorf("max-batch-size %d, instance-count %d, max-queue-size %d, max-queue-delay %v: the limits are %d, %d, %d and %v",
+			c.MaxBatchSize, c.InstanceCount, c.MaxQueueSize, c.MaxQueueDelay, MaxModelBatchSize, MaxModelInstances, MaxModelQueueSize, MaxModelQueueDelay)
+	case c.MaxModelMemory < 0:
+		return fmt.Errorf("max-model-memory must not be negative")
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return fmt.Errorf("--tls-cert (TRTSERVE_TLS_CERT) and --tls-key (TRTSERVE_TLS_KEY) go together: got tls-cert %q and tls-key %q", c.TLSCert, c.TLSKey)
 	case c.GRPCPort < 0 || c.GRPCPort > 65535:

@@ -12,6 +12,7 @@ import (
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
+	"github.com/trtserve/trtserve/repository"
 	"github.com/trtserve/trtserve/tasks"
 )
 
@@ -80,6 +81,14 @@ func classify(err error) (int, string, string) {
 		return http.StatusUnprocessableEntity, "InvalidImage", "could not decode image: " + err.Error()
 	case errors.Is(err, model.ErrUnknownModel):
 		return http.StatusNotFound, "ModelNotFound", clip(err.Error()) // holds the client's model id
+	case errors.Is(err, repository.ErrOutOfBounds):
+		// A model setting beyond its bound (repository/bounds.go): the
+		// message names the key and the bound.
+		return http.StatusBadRequest, "InvalidModelConfig", err.Error()
+	case errors.Is(err, pipeline.ErrInsufficientMemory):
+		// The load was refused before it allocated: the model would not
+		// fit (docs/operations.md, "Limits").
+		return http.StatusInsufficientStorage, "InsufficientMemory", err.Error()
 	case errors.Is(err, model.ErrBadModel), errors.Is(err, engines.ErrBackendMissing), errors.Is(err, engines.ErrUnknownBackend):
 		return http.StatusServiceUnavailable, "ModelLoadError", err.Error()
 	case errors.Is(err, pipeline.ErrTooLarge):

@@ -76,13 +76,87 @@ func saneRequestID(id string) bool {
 // openRoutes need no API key: orchestrators probe them.
 var openRoutes = map[string]bool{"/healthz": true, "/readiness": true, "/v2/health/live": true, "/v2/health/ready": true}
 
-// authorize enforces Options.APIKey. The comparison is of SHA-256 digests
-// in constant time, so neither the key's bytes nor its length leak
-// through timing.
+// routeClass is what a route may do, for its key (see authorize).
+type routeClass int
+
+const (
+	classInference routeClass = iota // inference, metadata, statistics, the registry
+	classAdd                         // Roboflow's /model/add: loads a repository model, as an auto-loading inference would
+	classControl                     // loads, unloads or reconfigures models
+)
+
+// classOf tells model control from the rest: KServe's repository load and
+// unload, Roboflow's /model/remove and /model/clear.
+func classOf(method, path string) routeClass {
+	if method != fiber.MethodPost {
+		return classInference
+	}
+	switch path {
+	case "/model/add":
+		return classAdd
+	case "/model/remove", "/model/clear":
+		return classControl
+	}
+	if rest, ok := strings.CutPrefix(path, "/v2/repository/models/"); ok && (strings.HasSuffix(rest, "/load") || strings.HasSuffix(rest, "/unload")) {
+		return classControl
+	}
+	return classInference
+}
+
+// authorize enforces Options.APIKey and Options.AdminAPIKey:
+//
+//   - model control (classOf) needs the admin key when one is set, else
+//     the API key when one is set (config.ControlKey), else nothing;
+//   - /model/add takes the API key or the admin key (inference-sdk adds
+//     repository models with the key it infers with);
+//   - everything else needs the API key (or the admin key) when an API
+//     key is set, else nothing. The health checks never need a key.
+//
+// A valid API key on a control route guarded by an admin key is 403; a
+// missing or wrong key 401. Comparisons are of SHA-256 digests in constant
+// time, so neither a key's bytes nor its length leak through timing.
 func (s *Server) authorize(c *fiber.Ctx) error {
-	if s.opts.APIKey == "" || openRoutes[c.Path()] {
+	if openRoutes[c.Path()] {
 		return c.Next()
 	}
+	admin, inference := s.opts.AdminAPIKey != "", s.opts.APIKey != ""
+	class := classOf(c.Method(), c.Path())
+	var accept []*[32]byte
+	switch {
+	case class == classControl && admin:
+		accept = []*[32]byte{&s.adminKey}
+	case class == classControl && inference:
+		accept = []*[32]byte{&s.apiKey}
+	case inference:
+		accept = []*[32]byte{&s.apiKey}
+		if admin {
+			accept = append(accept, &s.adminKey)
+		}
+	}
+	if len(accept) == 0 {
+		return c.Next()
+	}
+	key := presentedKey(c)
+	if key == "" {
+		return fiber.NewError(http.StatusUnauthorized, "missing or invalid API key")
+	}
+	sum := sha256.Sum256([]byte(key))
+	for _, want := range accept {
+		if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
+			return c.Next()
+		}
+	}
+	if class == classControl && inference && subtle.ConstantTimeCompare(sum[:], s.apiKey[:]) == 1 {
+		return &apiError{Status: http.StatusForbidden, Type: "Forbidden",
+			Msg: "model control needs the admin key (TRTSERVE_ADMIN_API_KEY): the API key serves inference only"}
+	}
+	return fiber.NewError(http.StatusUnauthorized, "missing or invalid API key")
+}
+
+// presentedKey is the key a request carries: "Authorization: Bearer
+// <key>", "X-API-Key: <key>", ?api_key=<key>, or Roboflow's "api_key"
+// field of a JSON body.
+func presentedKey(c *fiber.Ctx) string {
 	key := c.Get("X-API-Key")
 	if auth := c.Get(fiber.HeaderAuthorization); key == "" && len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
 		key = auth[7:]
@@ -98,11 +172,7 @@ func (s *Server) authorize(c *fiber.Ctx) error {
 			key = body.APIKey
 		}
 	}
-	sum := sha256.Sum256([]byte(key))
-	if key == "" || subtle.ConstantTimeCompare(sum[:], s.apiKey[:]) != 1 {
-		return fiber.NewError(http.StatusUnauthorized, "missing or invalid API key")
-	}
-	return c.Next()
+	return key
 }
 
 var zstdDecoders = sync.Pool{New: func() any {

@@ -72,6 +72,10 @@ type Options struct {
 	// as "Authorization: Bearer <key>", "X-API-Key: <key>", ?api_key=<key>,
 	// or Roboflow's "api_key" field of a JSON body.
 	APIKey string
+	// AdminAPIKey, when set, is the key model control needs (KServe
+	// repository load/unload, /model/remove, /model/clear) in place of
+	// APIKey; /model/add and inference take either key. See authorize.
+	AdminAPIKey string
 	// AccessLog logs one line per request.
 	AccessLog bool
 	// SharedMemory is the registry of Triton's shared-memory regions
@@ -110,6 +114,7 @@ type Server struct {
 	// balancers stop sending while in-flight requests finish.
 	draining atomic.Bool
 	apiKey   [32]byte // SHA-256 of Options.APIKey
+	adminKey [32]byte // SHA-256 of Options.AdminAPIKey
 }
 
 // orDefault replaces a zero or negative limit with its default, one of
@@ -137,6 +142,9 @@ func New(models *pipeline.Manager, opts Options, log *slog.Logger, ready func() 
 	s := &Server{models: models, opts: opts, log: log, uuid: uuid.NewString(), ready: ready, watcher: newWatcher(200 * time.Millisecond)}
 	if opts.APIKey != "" {
 		s.apiKey = sha256.Sum256([]byte(opts.APIKey))
+	}
+	if opts.AdminAPIKey != "" {
+		s.adminKey = sha256.Sum256([]byte(opts.AdminAPIKey))
 	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "trtserve",

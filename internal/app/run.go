@@ -85,6 +85,9 @@ func Run(cfg *config.Config) error {
 		// A model whose outputs do not fit its task fails its load with
 		// the reason, instead of serving 500s.
 		Validate: tasks.Validate,
+		// A load whose memory estimate does not fit is refused before it
+		// allocates (pipeline/estimate.go).
+		MaxModelMemory: cfg.MaxModelMemory,
 	})
 	defer models.Close()
 	log.Info("pipeline", "mode", mode, "max_queue_size", cfg.MaxQueueSize, "max_queue_delay", cfg.MaxQueueDelay,
@@ -112,6 +115,7 @@ func Run(cfg *config.Config) error {
 	defer closeShm()
 	srv := server.New(models, server.Options{
 		Metrics:      reg,
+		AdminAPIKey:  cfg.AdminAPIKey,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxImagePixels: cfg.MaxImagePixels, RequestTimeout: cfg.RequestTimeout,
 		ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, MaxConnections: cfg.MaxConnections,
 		AllowURLInput: cfg.AllowURLInput, URLAllowlist: strings.Split(cfg.URLAllowlist, ","), JPEGDCTScaling: cfg.JPEGDCTScaling, LegacyRoutes: true,
