@@ -130,9 +130,9 @@ for s in $SCENARIOS; do
   fi
   say "$s: serve --backend simulated-gpu, parallel on :$PORT, serial on :$((PORT + 1))"
   common=(--backend simulated-gpu --gpu "$GPU" --model-repository "$MODELS" --load-models "$s/1" --request-timeout 600s --log-level warn)
-  "$BIN" serve --port "$PORT" --pipeline parallel "${common[@]}" >"$OUT/$s-parallel.log" 2>&1 &
+  "$BIN" serve --port "$PORT" --grpc-port 0 --pipeline parallel "${common[@]}" >"$OUT/$s-parallel.log" 2>&1 &
   p1=$!
-  "$BIN" serve --port $((PORT + 1)) --pipeline serial "${common[@]}" >"$OUT/$s-serial.log" 2>&1 &
+  "$BIN" serve --port $((PORT + 1)) --grpc-port 0 --pipeline serial "${common[@]}" >"$OUT/$s-serial.log" 2>&1 &
   p2=$!
   pids=("$p1" "$p2")
   if wait_ready "$PORT" "$p1" && wait_ready $((PORT + 1)) "$p2"; then

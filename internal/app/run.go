@@ -20,6 +20,7 @@ import (
 	"github.com/trtserve/trtserve/config"
 	"github.com/trtserve/trtserve/engines/simgpu"
 	"github.com/trtserve/trtserve/engines/tensorrt"
+	"github.com/trtserve/trtserve/grpcserver"
 	"github.com/trtserve/trtserve/internal/tlsconf"
 	"github.com/trtserve/trtserve/metrics"
 	"github.com/trtserve/trtserve/pipeline"
@@ -85,9 +86,6 @@ func Run(cfg *config.Config) error {
 		// A model whose outputs do not fit its task fails its load with
 		// the reason, instead of serving 500s.
 		Validate: tasks.Validate,
-		// A load whose memory estimate does not fit is refused before it
-		// allocates (pipeline/estimate.go).
-		MaxModelMemory: cfg.MaxModelMemory,
 	})
 	defer models.Close()
 	log.Info("pipeline", "mode", mode, "max_queue_size", cfg.MaxQueueSize, "max_queue_delay", cfg.MaxQueueDelay,
@@ -115,7 +113,6 @@ func Run(cfg *config.Config) error {
 	defer closeShm()
 	srv := server.New(models, server.Options{
 		Metrics:      reg,
-		AdminAPIKey:  cfg.AdminAPIKey,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxImagePixels: cfg.MaxImagePixels, RequestTimeout: cfg.RequestTimeout,
 		ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, MaxConnections: cfg.MaxConnections,
 		AllowURLInput: cfg.AllowURLInput, URLAllowlist: strings.Split(cfg.URLAllowlist, ","), JPEGDCTScaling: cfg.JPEGDCTScaling, LegacyRoutes: true,
@@ -137,6 +134,31 @@ func Run(cfg *config.Config) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "tls", tlsConfig != nil)
+	// The KServe v2 / Triton gRPC server beside HTTP: the same models,
+	// queues, shared-memory regions, keys and TLS; drained with it.
+	if cfg.GRPCPort != 0 {
+		gsrv := grpcserver.New(models, grpcserver.Options{
+			Regions: shmRegions, Version: server.Version,
+			APIKey: cfg.APIKey, ModelControl: cfg.ModelControl, RequestTimeout: cfg.RequestTimeout,
+			MaxMessageBytes: cfg.GRPCMaxMessageBytes, TLS: tlsConfig, AccessLog: cfg.AccessLog,
+			Keepalive: grpcserver.Keepalive{Time: cfg.GRPCKeepaliveTime, Timeout: cfg.GRPCKeepaliveTimeout,
+				MinPingInterval: cfg.GRPCKeepaliveMinPingInterval, PermitWithoutCalls: cfg.GRPCKeepalivePermitWithoutCalls},
+		}, log, isReady)
+		gln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.GRPCPort)))
+		if err != nil {
+			return fmt.Errorf("gRPC server (--grpc-port %d; 0 turns it off): %w", cfg.GRPCPort, err)
+		}
+		go func() {
+			if err := gsrv.Serve(gln); err != nil {
+				select {
+				case serveErr <- err:
+				default:
+				}
+			}
+		}()
+		shutdowns = append(shutdowns, gsrv.Shutdown)
+		log.Info("listening", "grpc", gln.Addr().String(), "tls", tlsConfig != nil)
+	}
 
 	// Load at start, in the background, so /healthz answers at once and
 	// /readiness turns 200 when the models are in.
