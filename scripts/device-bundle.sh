@@ -4,6 +4,9 @@
 # scripts/device-check.sh, in under 20 MiB:
 #
 #   bin/trtserve.xz           the binary, stripped (-s -w) and xz-compressed
+#   bin/cuda.test.xz          package cuda's test binary, for the CUDA IPC
+#                             check (TestGPUIPCAcrossProcesses: Triton's CUDA
+#                             shared memory across two processes)
 #   lib/libturbojpeg.so.0     the one shared library it links
 #   lib/libcudart.so.13       NVIDIA's CUDA 13 runtime (the nvidia-cuda-runtime
 #                             wheel `make simkernel-check` installs)
@@ -44,6 +47,10 @@ build() {
   [ -n "$jpeg" ] || { echo "device-bundle: the binary does not link libturbojpeg?"; exit 1; }
   cp -L "$jpeg" "$B/lib/libturbojpeg.so.0"
   xz -9 -T0 -f "$B/bin/trtserve"
+  # The CUDA IPC check: cuda's tests, of which device-check.sh runs only
+  # TestGPUIPCAcrossProcesses (it re-runs the binary as its second process).
+  $GO test -c -trimpath -ldflags '-s -w' -o "$B/bin/cuda.test" ./cuda
+  xz -9 -T0 -f "$B/bin/cuda.test"
   cp -L "$kernel" "$B/lib/"
   cp -L "${cudart[0]}" "$B/lib/libcudart.so.13"
   cp scripts/device-check.sh "$B/scripts/"
@@ -109,12 +116,13 @@ check() {
   out=$(DEVICE_CHECK_BIN="$tmp/trtserve-mock" TRTSERVE_CUDA_MOCK=1 DOCTOR_ARGS=--quick WARMUP=1s DURATION=1s LEVELS=1,8 SCENARIOS=yolov8n-sim PORT=${PORT:-9171} \
     "$B/scripts/device-check.sh" "$tmp/mock" 2>&1) || rc=$?
   if [ $rc -ne 0 ] || ! grep -q "MOCK RUN" "$tmp/mock/summary.md" ||
-    ! grep -q "yolov8n-sim on the simulated-GPU backend, fps parallel / serial" "$tmp/mock/summary.md"; then
+    ! grep -q "yolov8n-sim on the simulated-GPU backend, fps parallel / serial" "$tmp/mock/summary.md" ||
+    ! grep -q "^| CUDA IPC across processes .* | ok: " "$tmp/mock/summary.md"; then
     printf '  device-check (mock): %s\n' "${out//$'\n'/$'\n'  device-check (mock): }"
     echo "device-bundle-check: device-check.sh on the CUDA mock exited $rc or wrote no summary rows"
     exit 1
   fi
-  grep "parallel / serial" "$tmp/mock/summary.md" | sed 's/^/  device-check (mock): /'
+  grep "parallel / serial\|CUDA IPC across" "$tmp/mock/summary.md" | sed 's/^/  device-check (mock): /'
   echo "device-bundle-check: ok (size, the no-GPU path of doctor and device-check.sh, device-check.sh on the CUDA mock)"
 }
 

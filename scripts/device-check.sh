@@ -8,6 +8,11 @@
 # 1. `trtserve doctor --out OUTDIR/doctor`: libraries found or why not, GPU
 #    facts, pinned / write-combined / pageable bandwidth both ways, overlap
 #    of the simulated engine, 10,000 alloc/free cycles, NVML.
+# 1b. CUDA IPC across two processes (Triton's CUDA shared memory): the
+#    bundle's bin/cuda.test -test.run TestGPUIPCAcrossProcesses exports
+#    device memory, opens it in a second process through cuda.OpenIPC, and
+#    checks the bytes both ways and that a size past the allocation is
+#    refused (OUTDIR/cuda-ipc.log).
 # 2. Per scenario, two servers on the SIMULATED-GPU backend (real pinned
 #    pool, streams per stage, a kernel reading every input byte; synthetic
 #    outputs), --pipeline parallel and serial, loaded one after the other
@@ -106,6 +111,35 @@ if grep -q "no GPU: nothing checked" "$OUT/doctor.txt"; then
 fi
 [ "$rc" -eq 0 ] || failed+=("doctor exited $rc (see doctor/doctor.md)")
 
+# --- 1b. CUDA IPC across processes ---------------------------------------
+CUDATEST=
+if [ -f "$HERE/bin/cuda.test.xz" ]; then
+  CUDATEST=$WORK/cuda.test
+  if command -v xz >/dev/null; then
+    xz -dc "$HERE/bin/cuda.test.xz" >"$CUDATEST"
+  else
+    python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$HERE/bin/cuda.test.xz" "$CUDATEST"
+  fi || CUDATEST=
+  [ -n "$CUDATEST" ] && chmod +x "$CUDATEST"
+elif [ -x "$HERE/build/cuda.test" ]; then
+  CUDATEST=$HERE/build/cuda.test # a checkout: go test -c -o build/cuda.test ./cuda
+fi
+if [ -n "$CUDATEST" ]; then
+  say "CUDA IPC across processes: cuda.test -test.run TestGPUIPCAcrossProcesses"
+  # A GPU is here (doctor found one): a skip would be a failure.
+  (cd "$WORK" && TRTSERVE_REQUIRE_GPU=1 timeout 180 "$CUDATEST" -test.run '^TestGPUIPCAcrossProcesses$' -test.v -test.count 1) >"$OUT/cuda-ipc.log" 2>&1
+  rc=$?
+  sed 's/^/cuda-ipc: /' "$OUT/cuda-ipc.log"
+  if [ $rc -eq 0 ] && grep -q -- '--- PASS: TestGPUIPCAcrossProcesses' "$OUT/cuda-ipc.log"; then
+    ipc="ok: $(grep -o 'CUDA IPC: ok: .*' "$OUT/cuda-ipc.log" | head -1 | sed 's/^CUDA IPC: ok: //')"
+  else
+    ipc="FAILED (exit $rc; see cuda-ipc.log)"
+    failed+=("CUDA IPC across processes: cuda.test exited $rc (see cuda-ipc.log)")
+  fi
+else
+  ipc="not run: no bin/cuda.test.xz (make device-bundle) or build/cuda.test"
+fi
+
 # --- 2. simulated-GPU serving, parallel vs serial ------------------------
 ready() { # PORT: /readiness answers 200 (bash only: curl may be missing)
   (
@@ -129,7 +163,7 @@ for s in $SCENARIOS; do
     continue
   fi
   say "$s: serve --backend simulated-gpu, parallel on :$PORT, serial on :$((PORT + 1))"
-  common=(--backend simulated-gpu --gpu "$GPU" --model-repository "$MODELS" --load-models "$s/1" --request-timeout 600s --log-level warn)
+  common=(--grpc-port 0 --backend simulated-gpu --gpu "$GPU" --model-repository "$MODELS" --load-models "$s/1" --request-timeout 600s --log-level warn)
   "$BIN" serve --port "$PORT" --grpc-port 0 --pipeline parallel "${common[@]}" >"$OUT/$s-parallel.log" 2>&1 &
   p1=$!
   "$BIN" serve --port $((PORT + 1)) --grpc-port 0 --pipeline serial "${common[@]}" >"$OUT/$s-serial.log" 2>&1 &
@@ -177,6 +211,7 @@ done
       printf "| D2H GB/s, pinned / write-combined / pageable; D2D (%s) | `trtserve doctor` | %.2f / %.2f / %.2f; %.1f |\n", src, g["D2H pinned"], g["D2H pinned-write-combined"], g["D2H pageable"], g["D2D device"]
       if (g["H2D pageable"] > 0) printf "| pinned ÷ pageable H2D (%s) | `trtserve doctor` | %.2f |\n", src, g["H2D pinned"] / g["H2D pageable"]
     }' "$OUT/doctor/bandwidth.csv" 2>/dev/null
+  echo "| CUDA IPC across processes (export, open in a second process through cuda.OpenIPC, both ways; size past the allocation refused) | \`bin/cuda.test -test.run TestGPUIPCAcrossProcesses\` | $ipc |"
   awk -F, 'NR == 2 { printf "| copy/compute overlap of the simulated engine, batch %d (%s) | `trtserve doctor` | efficiency %.2f (speedup %.2f of ideal %.2f; target ≥ 0.8) |\n", $2, $1, $11, $9, $10 }' "$OUT/doctor/overlap.csv" 2>/dev/null
   awk -F, 'NR == 2 { printf "| %d pinned and device alloc/free cycles (%s) | `trtserve doctor` | device %+d B, VmSize %+d B: %s |\n", $2, $1, $6, $7, $9 }' "$OUT/doctor/alloc.csv" 2>/dev/null
   for s in $SCENARIOS; do
