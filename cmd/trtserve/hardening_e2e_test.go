@@ -468,3 +468,243 @@ func repositoryIndex(t *testing.T, url string) []map[string]string {
 	}
 	return index
 }
+
+// vmRSS is the process's resident set now (VmRSS), in bytes.
+func vmRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// rssSlack is how much a refused request may move the server's RSS: the
+// Go heap's ordinary churn, far below what any load would allocate.
+const rssSlack = 24 << 20
+
+// repositoryLoad posts a KServe repository load with config (JSON text,
+// "" for none) and returns the status and the error text.
+func repositoryLoad(t *testing.T, url, model, config string, headers ...string) (int, string) {
+	t.Helper()
+	body := "{}"
+	if config != "" {
+		b, _ := json.Marshal(map[string]any{"parameters": map[string]string{"config": config}})
+		body = string(b)
+	}
+	req, _ := http.NewRequest("POST", url+"/v2/repository/models/"+model+"/load", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var out struct {
+		Error string `json:"error"`
+	}
+	json.Unmarshal(data, &out)
+	return resp.StatusCode, out.Error
+}
+
+// onnxRepo links testdata models into a fresh repository: name → the
+// testdata folder, with config.yaml text when not "".
+func onnxRepo(t *testing.T, models map[string][2]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for name, m := range models {
+		dir := filepath.Join(root, name, "1")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		src, err := filepath.Abs("../../testdata/models/" + m[0] + "/1/model.onnx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(src, filepath.Join(dir, "model.onnx")); err != nil {
+			t.Fatal(err)
+		}
+		if m[1] != "" {
+			if err := os.WriteFile(filepath.Join(root, name, "config.yaml"), []byte(m[1]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return root
+}
+
+// Issue 20's config bomb, on a server started with no options: the load
+// answers 400 naming the field and its bound, the server's RSS stays where
+// it was (bytes, not time), and the loaded model keeps serving. A
+// config.yaml out of bounds is refused the same way through Roboflow's
+// /model/add.
+func TestConfigBombIsRefusedWith400AndRSSStays(t *testing.T) {
+	root := onnxRepo(t, map[string][2]string{"yolov8n": {"yolov8n-320", ""}, "big": {"yolov8n-320", "max_batch_size: 5000\n"}})
+	srv := startProcess(t, "--model-repository", root)
+	defer func() {
+		srv.cmd.Process.Signal(os.Interrupt)
+		if err := srv.wait(20 * time.Second); err != nil {
+			t.Errorf("exit: %v", err)
+		}
+	}()
+	const bomb = `{"max_batch_size": 1000000000, "instance_count": 100000}`
+	// Once first, so the route's own first-use allocations are in the
+	// baseline.
+	if status, msg := repositoryLoad(t, srv.url, "yolov8n", `{"max_batch_size": 2000}`); status != 400 || !strings.Contains(msg, "max_batch_size 2000 is above the limit 1024") {
+		t.Fatalf("warm-up load: %d %q", status, msg)
+	}
+	before := vmRSS(t, srv.cmd.Process.Pid)
+	for range 5 {
+		status, msg := repositoryLoad(t, srv.url, "yolov8n", bomb)
+		if status != 400 || !strings.Contains(msg, "max_batch_size 1000000000 is above the limit 1024") {
+			t.Fatalf("config bomb: %d %q, want 400 naming max_batch_size and its limit", status, msg)
+		}
+	}
+	if status, msg := repositoryLoad(t, srv.url, "yolov8n", `{"instance_count": 100000}`); status != 400 || !strings.Contains(msg, "instance_count 100000 is above the limit 64") {
+		t.Fatalf("instance bomb: %d %q", status, msg)
+	}
+	if status, msg := repositoryLoad(t, srv.url, "yolov8n", `{"dynamic_batching": {"max_queue_size": 1000000000}}`); status != 400 || !strings.Contains(msg, "dynamic_batching.max_queue_size 1000000000 is above the limit 65536") {
+		t.Fatalf("queue bomb: %d %q", status, msg)
+	}
+	after := vmRSS(t, srv.cmd.Process.Pid)
+	if after > before+rssSlack {
+		t.Errorf("RSS grew from %d to %d bytes over refused loads (slack %d)", before, after, rssSlack)
+	}
+	t.Logf("RSS before %d, after %d bytes", before, after)
+	if s := status(t, srv.url+"/v2/models/yolov8n/ready"); s != 200 {
+		t.Errorf("the loaded model answers ready %d after the refused reloads", s)
+	}
+	code, body := post(t, srv.url+"/model/add", "application/json", strings.NewReader(`{"model_id": "big/1"}`))
+	if msg, _ := body["message"].(string); code != 400 || body["error_type"] != "InvalidModelConfig" || !strings.Contains(msg, "max_batch_size 5000 is above the limit 1024") {
+		t.Errorf("/model/add of a model whose config.yaml is out of bounds: %d %v", code, body)
+	}
+}
+
+// A load whose memory estimate exceeds --max-model-memory is refused
+// before anything is allocated, on ONNX Runtime: 400 on KServe's load (as
+// Triton refuses a load), 507 through Roboflow's /model/add, the RSS where
+// it was, and the version already loaded keeps serving.
+func TestLoadThatWouldNotFitIsRefusedOnONNXRuntime(t *testing.T) {
+	root := onnxRepo(t, map[string][2]string{"yolov8n": {"yolov8n-320", ""}, "wide": {"yolov8n-320", "instance_count: 16\n"}})
+	srv := startProcess(t, "--model-repository", root, "--max-model-memory", strconv.Itoa(512<<20))
+	defer func() {
+		srv.cmd.Process.Signal(os.Interrupt)
+		if err := srv.wait(20 * time.Second); err != nil {
+			t.Errorf("exit: %v", err)
+		}
+	}()
+	if s := status(t, srv.url+"/v2/models/yolov8n/ready"); s != 200 {
+		t.Fatalf("the default configuration does not fit 512 MiB: ready %d\n%s", s, srv.logs.String())
+	}
+	repositoryLoad(t, srv.url, "yolov8n", `{"instance_count": 16}`) // first use of the route
+	before := vmRSS(t, srv.cmd.Process.Pid)
+	for range 3 {
+		status, msg := repositoryLoad(t, srv.url, "yolov8n", `{"instance_count": 16}`)
+		if status != 400 || !strings.Contains(msg, "not enough memory") || !strings.Contains(msg, "--max-model-memory (512.0 MiB)") {
+			t.Fatalf("load of 16 instances: %d %q", status, msg)
+		}
+	}
+	if after := vmRSS(t, srv.cmd.Process.Pid); after > before+rssSlack {
+		t.Errorf("RSS grew from %d to %d bytes over refused loads (slack %d)", before, after, rssSlack)
+	}
+	if s := status(t, srv.url+"/v2/models/yolov8n/ready"); s != 200 {
+		t.Errorf("the loaded version answers ready %d after the refused reload", s)
+	}
+	code, body := post(t, srv.url+"/model/add", "application/json", strings.NewReader(`{"model_id": "wide/1"}`))
+	if msg, _ := body["message"].(string); code != 507 || body["error_type"] != "InsufficientMemory" || !strings.Contains(msg, "--max-model-memory") {
+		t.Errorf("/model/add of a model that does not fit: %d %v", code, body)
+	}
+	// What fits still loads.
+	if status, msg := repositoryLoad(t, srv.url, "yolov8n", `{"instance_count": 2}`); status != 200 {
+		t.Errorf("load of 2 instances: %d %q", status, msg)
+	}
+}
+
+// On the GPU path (TensorRT over the fake shim, the CUDA mock): a reload
+// whose pinned batch buffers would not fit what the pinned pool's budget
+// has left is refused before a single pinned byte is allocated (the pool's
+// gauges unchanged) and before any engine is built; the loaded version
+// keeps serving.
+func TestLoadThatWouldNotFitIsRefusedOnTheGPUMock(t *testing.T) {
+	srv := gpuServer(t, nil, "--pinned-memory-pool-bytes", strconv.Itoa(64<<20))
+	defer func() {
+		srv.cmd.Process.Signal(os.Interrupt)
+		if err := srv.wait(30 * time.Second); err != nil {
+			t.Errorf("exit: %v", err)
+		}
+	}()
+	if s := status(t, srv.url+"/v2/models/cls/ready"); s != 200 {
+		t.Fatalf("cls not ready: %d\n%s", s, srv.logs.String())
+	}
+	total := metric(t, srv.url, "nv_pinned_memory_pool_total_bytes")
+	used := metric(t, srv.url, "nv_pinned_memory_pool_used_bytes")
+	builds := strings.Count(srv.logs.String(), "engine built")
+	code, msg := repositoryLoad(t, srv.url, "cls", `{"max_batch_size": 16}`)
+	if code != 400 || !strings.Contains(msg, "not enough memory") || !strings.Contains(msg, "pinned memory pool") {
+		t.Fatalf("reload at batch 16: %d %q", code, msg)
+	}
+	if t2, u2 := metric(t, srv.url, "nv_pinned_memory_pool_total_bytes"), metric(t, srv.url, "nv_pinned_memory_pool_used_bytes"); t2 != total || u2 != used {
+		t.Errorf("pinned pool total %v→%v, used %v→%v: the refused load allocated", total, t2, used, u2)
+	}
+	if n := strings.Count(srv.logs.String(), "engine built"); n != builds {
+		t.Errorf("the refused load built an engine (%d builds, %d before)", n, builds)
+	}
+	if s := status(t, srv.url+"/v2/models/cls/ready"); s != 200 {
+		t.Errorf("cls answers ready %d after the refused reload", s)
+	}
+}
+
+// The admin key end to end: model control needs it, the inference key is
+// refused there (403) but still adds a repository model on Roboflow's
+// /model/add (inference-sdk's way) and infers.
+func TestAdminKeyGuardsModelControl(t *testing.T) {
+	root := onnxRepo(t, map[string][2]string{"yolov8n": {"yolov8n-320", ""}})
+	t.Setenv("TRTSERVE_API_KEY", "infer-key")
+	t.Setenv("TRTSERVE_ADMIN_API_KEY", "admin-key")
+	srv := startProcess(t, "--model-repository", root, "--load-models", "none")
+	defer func() {
+		srv.cmd.Process.Signal(os.Interrupt)
+		if err := srv.wait(20 * time.Second); err != nil {
+			t.Errorf("exit: %v", err)
+		}
+	}()
+	bearer := func(k string) []string { return []string{"Authorization", "Bearer " + k} }
+	if s, msg := repositoryLoad(t, srv.url, "yolov8n", "", bearer("infer-key")...); s != 403 || !strings.Contains(msg, "admin key") {
+		t.Errorf("load with the inference key: %d %q", s, msg)
+	}
+	if s, _ := repositoryLoad(t, srv.url, "yolov8n", ""); s != 401 {
+		t.Errorf("load without a key: %d", s)
+	}
+	code, body := post(t, srv.url+"/model/add?api_key=infer-key", "application/json", strings.NewReader(`{"model_id": "yolov8n/1"}`))
+	if code != 200 {
+		t.Fatalf("/model/add with the inference key: %d %v", code, body)
+	}
+	code, body = post(t, srv.url+"/infer/object_detection?api_key=infer-key", "application/json", odBody("yolov8n/1", b64file(t, "../../testdata/images/bus.jpg")))
+	if code != 200 {
+		t.Errorf("inference with the inference key: %d %v", code, body)
+	}
+	code, _ = post(t, srv.url+"/model/clear?api_key=infer-key", "application/json", nil)
+	if code != 403 {
+		t.Errorf("/model/clear with the inference key: %d", code)
+	}
+	if s, msg := repositoryLoad(t, srv.url, "yolov8n", `{"max_batch_size": 2}`, bearer("admin-key")...); s != 200 {
+		t.Errorf("load with the admin key: %d %q", s, msg)
+	}
+	code, _ = post(t, srv.url+"/model/clear?api_key=admin-key", "application/json", nil)
+	if code != 200 {
+		t.Errorf("/model/clear with the admin key: %d", code)
+	}
+}
