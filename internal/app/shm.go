@@ -17,13 +17,17 @@ import (
 //
 // CUDA regions open through the GPU backend's runtime when one started
 // (b.Runtime), otherwise through libcudart opened on the first CUDA
-// registration (--cudart-lib; the CUDA mock under TRTSERVE_CUDA_MOCK, in a
-// binary built with the cudamock tag). Without a usable GPU such a
-// registration fails with "CUDA shared memory needs a GPU: <why>", and
-// system regions work the same either way.
+// registration (--cudart-lib). Without a usable GPU such a registration
+// fails with "CUDA shared memory needs a GPU: <why>", and system regions
+// work the same either way.
+//
+// Under TRTSERVE_CUDA_MOCK (a binary built with the cudamock tag, for
+// tests) CUDA regions open on a mock of their own that also takes
+// cudamock.FileHandle handles: "device memory" in a /dev/shm file another
+// process wrote, so CUDA shared memory is tested end to end without a GPU.
 func OpenSharedMemory(cfg *config.Config, b *Backends, log *slog.Logger) (*shm.Registry, func() error) {
 	o := &cudaOpener{cfg: cfg, log: log}
-	if b != nil && b.Runtime != nil {
+	if b != nil && b.Runtime != nil && !cfg.CUDAMock {
 		o.rt, o.tried = b.Runtime, true
 	}
 	reg := shm.NewRegistry(shm.Options{CUDA: o})
@@ -56,10 +60,7 @@ func (o *cudaOpener) runtime() (cuda.Runtime, error) {
 	var rt cuda.Runtime
 	var err error
 	if o.cfg.CUDAMock {
-		var m *CUDAMock
-		if m, err = OpenCUDAMock(o.cfg.CUDAMockDevices, "", o.log); err == nil {
-			rt = m.Runtime
-		}
+		rt, err = openSharedMemoryMock(o.cfg.CUDAMockDevices)
 	} else {
 		rt, err = cuda.Open(o.cfg.CUDALib)
 		if err == nil {
