@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -17,6 +18,15 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/peer"
+	grpcstatus "google.golang.org/grpc/status"
+
+	pb "github.com/trtserve/trtserve/grpcapi/inference"
 	"github.com/trtserve/trtserve/internal/tlsconf/tlstest"
 )
 
@@ -328,6 +338,165 @@ func TestTLS(t *testing.T) {
 		a := <-done
 		if a.err != nil || a.status != 200 {
 			t.Errorf("in-flight request: %d %v: %s", a.status, a.err, a.body)
+		}
+		if err := srv.wait(30 * time.Second); err != nil { // nil: exit status 0
+			t.Fatalf("exit: %v\n%s", err, srv.logs.String())
+		}
+	})
+}
+
+// grpcInfer sends one zero image of 3×320×320 to model as raw contents.
+func grpcInfer(ctx context.Context, c pb.GRPCInferenceServiceClient, model string, opts ...grpc.CallOption) (*pb.ModelInferResponse, error) {
+	return c.ModelInfer(ctx, &pb.ModelInferRequest{
+		ModelName: model,
+		Inputs: []*pb.ModelInferRequest_InferInputTensor{{
+			Name: "images", Datatype: "FP32", Shape: []int64{1, 3, 320, 320},
+		}},
+		RawInputContents: [][]byte{make([]byte, 3*320*320*4)},
+	}, opts...)
+}
+
+// grpcConn is a client of the gRPC port over TLS with cfg (nil:
+// plain text).
+func grpcConn(t *testing.T, addr string, cfg *tls.Config) (*grpc.ClientConn, pb.GRPCInferenceServiceClient) {
+	t.Helper()
+	creds := insecure.NewCredentials()
+	if cfg != nil {
+		creds = credentials.NewTLS(cfg)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn, pb.NewGRPCInferenceServiceClient(conn)
+}
+
+// grpcSerial calls ServerLive and returns the serial of the certificate
+// the server presented on that connection.
+func grpcSerial(ctx context.Context, c pb.GRPCInferenceServiceClient) (int64, error) {
+	var p peer.Peer
+	if _, err := c.ServerLive(ctx, &pb.ServerLiveRequest{}, grpc.Peer(&p)); err != nil {
+		return 0, err
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok {
+		return 0, fmt.Errorf("no TLS on the connection: %T", p.AuthInfo)
+	}
+	return info.State.PeerCertificates[0].SerialNumber.Int64(), nil
+}
+
+// TestTLSGRPC: the gRPC port under the same TLS flags as HTTP: TLS and
+// mutual TLS, the health service over TLS, reload on SIGHUP, drain on
+// SIGTERM.
+func TestTLSGRPC(t *testing.T) {
+	bin, ortLib := tlsBinary(t)
+	ca := tlstest.NewCA(t, "trtserve test CA")
+	repo := simRepo(t, "sim", "backend: simulated\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // ends a hang only
+	defer cancel()
+	grpcAddr := func(t *testing.T) (string, string) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String(), fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	}
+
+	t.Run("TLSAndReload", func(t *testing.T) {
+		addr, port := grpcAddr(t)
+		srv := startTLS(t, bin, ortLib, ca.Server(t, 1), nil, tlsClient(ca, false), "--model-repository", repo, "--grpc-port", port)
+		client := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}
+		conn, c := grpcConn(t, addr, client)
+		if serial, err := grpcSerial(ctx, c); err != nil || serial != 1 {
+			t.Fatalf("ServerLive over TLS: serial %d, %v", serial, err)
+		}
+		if r, err := grpcInfer(ctx, c, "sim"); err != nil || len(r.Outputs) == 0 {
+			t.Fatalf("ModelInfer over TLS: %v", err)
+		}
+		h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil || h.Status != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("grpc.health.v1 over TLS: %v %v", h, err)
+		}
+		// A plain-text client gets nothing.
+		if _, plain := grpcConn(t, addr, nil); true {
+			if _, err := plain.ServerLive(ctx, &pb.ServerLiveRequest{}); grpcstatus.Code(err) != codes.Unavailable {
+				t.Errorf("plain-text ServerLive on the TLS port: %v, want Unavailable", err)
+			}
+		}
+		// SIGHUP: new connections see serial 2; the open one goes on.
+		ca.Server(t, 2).Write(t, srv.dir)
+		srv.cmd.Process.Signal(syscall.SIGHUP)
+		waitLog(t, srv.process, "TLS reloaded")
+		if _, fresh := grpcConn(t, addr, client); true {
+			if serial, err := grpcSerial(ctx, fresh); err != nil || serial != 2 {
+				t.Errorf("a new gRPC connection after SIGHUP: serial %d, %v; want 2", serial, err)
+			}
+		}
+		if serial, err := grpcSerial(ctx, c); err != nil || serial != 1 {
+			t.Errorf("the gRPC connection opened before the reload: serial %d, %v; want 1", serial, err)
+		}
+	})
+
+	t.Run("MutualTLS", func(t *testing.T) {
+		addr, port := grpcAddr(t)
+		stranger := tlstest.NewCA(t, "another CA")
+		signed := ca.Client(t, 100, "good client").TLS(t)
+		startTLS(t, bin, ortLib, ca.Server(t, 1), ca, tlsClient(ca, false, signed), "--model-repository", repo, "--grpc-port", port)
+		for _, tc := range []struct {
+			name  string
+			certs []tls.Certificate
+			ok    bool
+		}{
+			{"no client certificate", nil, false},
+			{"certificate of another CA", []tls.Certificate{stranger.Client(t, 101, "stranger").TLS(t)}, false},
+			{"certificate of the client CA", []tls.Certificate{signed}, true},
+		} {
+			conn, c := grpcConn(t, addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", Certificates: tc.certs})
+			_, errLive := c.ServerLive(ctx, &pb.ServerLiveRequest{})
+			_, errHealth := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+			_, errInfer := grpcInfer(ctx, c, "sim")
+			for name, err := range map[string]error{"ServerLive": errLive, "health": errHealth, "ModelInfer": errInfer} {
+				if (err == nil) != tc.ok {
+					t.Errorf("%s, %s: %v; want success %v", tc.name, name, err, tc.ok)
+				}
+			}
+		}
+	})
+
+	t.Run("SIGTERMDrainsInFlight", func(t *testing.T) {
+		addr, port := grpcAddr(t)
+		slow := simRepo(t, "slow", "backend: simulated\nsimulated:\n  base_us: 3000000\n  per_item_us: 0\n")
+		httpClient := tlsClient(ca, false)
+		srv := startTLS(t, bin, ortLib, ca.Server(t, 1), nil, httpClient, "--model-repository", slow, "--grpc-port", port)
+		client := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}
+		_, c := grpcConn(t, addr, client)
+		done := make(chan error, 1)
+		go func() {
+			_, err := grpcInfer(ctx, c, "slow")
+			done <- err
+		}()
+		for metricTLS(t, httpClient, srv.url, `nv_inference_pending_request_count{model="slow",version="1"}`) != 1 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		srv.cmd.Process.Signal(syscall.SIGTERM)
+		waitLog(t, srv.process, "shutting down")
+		// New gRPC connections are refused while the RPC in flight runs.
+		for {
+			_, fresh := grpcConn(t, addr, client)
+			if _, err := fresh.ServerLive(ctx, &pb.ServerLiveRequest{}); err != nil {
+				break
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("the in-flight RPC ended (%v) before new connections were refused", err)
+			default:
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("in-flight ModelInfer: %v", err)
 		}
 		if err := srv.wait(30 * time.Second); err != nil { // nil: exit status 0
 			t.Fatalf("exit: %v\n%s", err, srv.logs.String())
