@@ -152,7 +152,7 @@ func TestStatusMapping(t *testing.T) {
 	if msg := status.Convert(toStatus(errors.New("secret path /etc/x"))).Message(); msg != "internal error" {
 		t.Errorf("an internal cause leaked: %q", msg)
 	}
-	for c := kserve.Internal; c <= kserve.Unauthenticated; c++ {
+	for c := kserve.Internal; c <= kserve.TooLarge; c++ {
 		if _, ok := grpcCodes[c]; !ok {
 			t.Errorf("kserve code %v has no gRPC code", c)
 		}
@@ -589,7 +589,7 @@ func TestModelControlModes(t *testing.T) {
 }
 
 func TestAPIKeys(t *testing.T) {
-	h := newHarness(t, testManager(t), Options{APIKey: "sekret", ControlKey: "admin"})
+	h := newHarness(t, testManager(t), Options{APIKey: "sekret", AdminAPIKey: "admin"})
 	with := func(kv ...string) context.Context {
 		return metadata.NewOutgoingContext(context.Background(), metadata.Pairs(kv...))
 	}
@@ -639,11 +639,19 @@ func TestAPIKeys(t *testing.T) {
 			_, err = s.Recv()
 			return err
 		}, codes.Unauthenticated},
-		{"load with the inference key", with("authorization", "Bearer sekret"), func(ctx context.Context) error {
+		{"admin key for inference", with("authorization", "Bearer admin"), func(ctx context.Context) error {
+			_, err := h.client.ServerMetadata(ctx, &pb.ServerMetadataRequest{})
+			return err
+		}, codes.OK},
+		{"unload with the inference key", with("authorization", "Bearer sekret"), func(ctx context.Context) error {
+			_, err := h.client.RepositoryModelUnload(ctx, &pb.RepositoryModelUnloadRequest{ModelName: "yolov5n-320"})
+			return err
+		}, codes.PermissionDenied},
+		{"unload with a wrong key", with("authorization", "Bearer nope"), func(ctx context.Context) error {
 			_, err := h.client.RepositoryModelUnload(ctx, &pb.RepositoryModelUnloadRequest{ModelName: "yolov5n-320"})
 			return err
 		}, codes.Unauthenticated},
-		{"load with the admin key", with("authorization", "Bearer admin"), func(ctx context.Context) error {
+		{"unload with the admin key", with("authorization", "Bearer admin"), func(ctx context.Context) error {
 			_, err := h.client.RepositoryModelUnload(ctx, &pb.RepositoryModelUnloadRequest{ModelName: "yolov5n-320"})
 			return err
 		}, codes.OK},

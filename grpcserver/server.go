@@ -54,10 +54,11 @@ type Options struct {
 	Version    string
 	Extensions []string
 	// APIKey, when set, is required on every RPC but ServerLive,
-	// ServerReady and the health service. ControlKey, when set, is
-	// required by RepositoryModelLoad and RepositoryModelUnload instead
-	// (config.ControlKey: the admin key, else the API key).
-	APIKey, ControlKey string
+	// ServerReady and the health service (the admin key is accepted there
+	// too). RepositoryModelLoad and RepositoryModelUnload need the control
+	// key instead (config.ControlKey's rule): AdminAPIKey when set, else
+	// APIKey; a valid inference key there is PERMISSION_DENIED.
+	APIKey, AdminAPIKey string
 	// ModelControl is --model-control-mode: load and unload are refused
 	// unless it is explicit ("" counts as explicit).
 	ModelControl string
@@ -85,14 +86,14 @@ type Server struct {
 	log     *slog.Logger
 	isReady func() bool
 
-	grpc    *grpc.Server
-	health  *health.Server
-	apiKey  [32]byte // SHA-256 of opts.APIKey
-	ctlKey  [32]byte // SHA-256 of opts.ControlKey
-	drain   chan struct{}
-	closing atomic.Bool
-	once    sync.Once
-	stopped chan struct{} // closed when the health watcher ends
+	grpc     *grpc.Server
+	health   *health.Server
+	apiKey   [32]byte // SHA-256 of opts.APIKey
+	adminKey [32]byte // SHA-256 of opts.AdminAPIKey
+	drain    chan struct{}
+	closing  atomic.Bool
+	once     sync.Once
+	stopped  chan struct{} // closed when the health watcher ends
 }
 
 // healthServices are the names the health service answers for.
@@ -137,8 +138,8 @@ func New(models *pipeline.Manager, opts Options, log *slog.Logger, isReady func(
 	if opts.APIKey != "" {
 		s.apiKey = sha256.Sum256([]byte(opts.APIKey))
 	}
-	if opts.ControlKey != "" {
-		s.ctlKey = sha256.Sum256([]byte(opts.ControlKey))
+	if opts.AdminAPIKey != "" {
+		s.adminKey = sha256.Sum256([]byte(opts.AdminAPIKey))
 	}
 	so := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
@@ -153,7 +154,7 @@ func New(models *pipeline.Manager, opts Options, log *slog.Logger, isReady func(
 	}
 	s.grpc = grpc.NewServer(so...)
 	pb.RegisterGRPCInferenceServiceServer(s.grpc, s)
-	healthpb.RegisterHealthServer(s.grpc, s.health)
+	healthpb.RegisterHealthServer(s.grpc, liveHealth{s.health, s})
 	s.setHealth()
 	go s.watchHealth()
 	return s
@@ -201,6 +202,27 @@ func (s *Server) watchHealth() {
 	}
 }
 
+// liveHealth answers Check from readiness at the instant of the call (the
+// watcher updates Watch and List within a quarter second), so a probe
+// right after /v2/health/ready turned 200 already sees SERVING.
+type liveHealth struct {
+	*health.Server
+	s *Server
+}
+
+func (h liveHealth) Check(ctx context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	for _, name := range healthServices {
+		if req.Service == name {
+			st := healthpb.HealthCheckResponse_NOT_SERVING
+			if h.s.ready() {
+				st = healthpb.HealthCheckResponse_SERVING
+			}
+			return &healthpb.HealthCheckResponse{Status: st}, nil
+		}
+	}
+	return h.Server.Check(ctx, req)
+}
+
 // Shutdown drains the server: health turns NOT_SERVING, no new calls are
 // taken, streams end once their requests in flight are answered, and
 // calls still running when ctx ends are cut off.
@@ -244,23 +266,39 @@ var controlMethods = map[string]bool{
 // errUnauthenticated is the answer to a call without the right key.
 var errUnauthenticated = status.Error(codes.Unauthenticated, "missing or invalid API key: send it as metadata 'authorization: Bearer <key>'")
 
-// authorize checks the key a call's metadata carries against the one its
-// method needs. Digests are compared in constant time, so neither the
+// errPermissionDenied is the answer to a control call with the inference
+// key when an admin key is set.
+var errPermissionDenied = status.Error(codes.PermissionDenied, "model control needs the admin API key (--admin-api-key), not the inference key")
+
+// authorize checks the key a call's metadata carries against the ones its
+// method takes. Digests are compared in constant time, so neither the
 // key's bytes nor its length leak through timing.
 func (s *Server) authorize(ctx context.Context, method string) error {
-	want, required := &s.apiKey, s.opts.APIKey != ""
-	if controlMethods[method] {
-		want, required = &s.ctlKey, s.opts.ControlKey != ""
-	}
-	if !required || openMethods[method] {
+	if openMethods[method] {
 		return nil
 	}
+	hasAPI, hasAdmin := s.opts.APIKey != "", s.opts.AdminAPIKey != ""
+	control := controlMethods[method]
+	if !hasAdmin && !hasAPI {
+		return nil
+	}
+	if !control && !hasAPI {
+		return nil // the admin key guards model control only
+	}
 	key := requestKey(ctx)
-	sum := sha256.Sum256([]byte(key))
-	if key == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+	if key == "" {
 		return errUnauthenticated
 	}
-	return nil
+	sum := sha256.Sum256([]byte(key))
+	isAPI := hasAPI && subtle.ConstantTimeCompare(sum[:], s.apiKey[:]) == 1
+	isAdmin := hasAdmin && subtle.ConstantTimeCompare(sum[:], s.adminKey[:]) == 1
+	switch {
+	case isAdmin, isAPI && !(control && hasAdmin):
+		return nil
+	case isAPI:
+		return errPermissionDenied
+	}
+	return errUnauthenticated
 }
 
 // requestKey is the key in "authorization: Bearer <key>" or "x-api-key".

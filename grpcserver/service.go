@@ -110,7 +110,9 @@ func (s *Server) ModelStatistics(_ context.Context, req *pb.ModelStatisticsReque
 	if err != nil {
 		return nil, s.fail("ModelStatistics", err)
 	}
-	d := func(v kserve.DurationStat) *pb.StatisticDuration { return &pb.StatisticDuration{Count: v.Count, Ns: v.Ns} }
+	d := func(v kserve.DurationStat) *pb.StatisticDuration {
+		return &pb.StatisticDuration{Count: v.Count, Ns: v.Ns}
+	}
 	out := &pb.ModelStatisticsResponse{ModelStats: make([]*pb.ModelStatistics, len(stats))}
 	for i, st := range stats {
 		is := st.InferenceStats

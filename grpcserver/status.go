@@ -22,6 +22,9 @@ var grpcCodes = map[kserve.Code]codes.Code{
 	kserve.Unimplemented:     codes.Unimplemented,
 	kserve.Canceled:          codes.Canceled,
 	kserve.Unauthenticated:   codes.Unauthenticated,
+	// Retrying cannot help, but gRPC has no "too large" code; Triton
+	// answers RESOURCE_EXHAUSTED for what does not fit.
+	kserve.TooLarge: codes.ResourceExhausted,
 }
 
 // grpcCode is a kserve code's gRPC code (Internal for one it does not
