@@ -3,11 +3,13 @@ package tlsconf
 import (
 	"bytes"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/trtserve/trtserve/internal/tlsconf/tlstest"
@@ -228,6 +230,64 @@ func TestMinVersion(t *testing.T) {
 		_, err := dial(addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", MinVersion: tc.version, MaxVersion: tc.version})
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: handshake error %v, want success %v", tls.VersionName(tc.version), err, tc.ok)
+		}
+	}
+}
+
+// Reloads while clients connect: every handshake completes with one whole
+// pair, the old or the new (run it with -race).
+func TestReloadDuringHandshakes(t *testing.T) {
+	ca := tlstest.NewCA(t, "test CA")
+	dir := t.TempDir()
+	pairs := []tlstest.Pair{ca.Server(t, 1), ca.Server(t, 2)}
+	cert, key := pairs[0].Write(t, dir)
+	c, err := Load(Files{Cert: cert, Key: key}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, c.Config())
+	client := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}
+	stop := make(chan struct{})
+	reloads := make(chan int)
+	go func() {
+		n := 0
+		defer func() { reloads <- n }()
+		for ; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			pairs[n%2].Write(t, dir)
+			if err := c.Reload(); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	const clients, dials = 4, 25
+	errs := make(chan error, clients*dials)
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range dials {
+				serial, err := dial(addr, client)
+				if err == nil && serial != 1 && serial != 2 {
+					err = fmt.Errorf("serial %d", serial)
+				}
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	t.Logf("%d reloads during %d handshakes", <-reloads, clients*dials)
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
 		}
 	}
 }
