@@ -19,11 +19,12 @@
 #   LEVELS=1:8:7 ./scripts/bench-grpc.sh # other concurrency levels
 set -euo pipefail
 cd "$(dirname "$0")/.."
-make -s build ort >/dev/null
+# BIN=path runs that binary instead of building bin/trtserve.
+if [ -z "${BIN:-}" ]; then make -s build >/dev/null; BIN=./bin/trtserve; fi
+make -s ort >/dev/null
 ./scripts/install-perf-analyzer.sh >/dev/null
-BIN=${BIN:-./bin/trtserve}
 PA=third_party/perf_analyzer/bin/perf_analyzer
-OUT=docs/bench
+OUT=${OUT:-docs/bench}
 INTERVAL=${INTERVAL:-4000}
 LEVELS=${LEVELS:-1:4:3}
 HTTP_PORT=9105
@@ -54,7 +55,7 @@ measure() {
   esac
   echo "== $scenario / $config: $model, concurrency $LEVELS" >&2
   $PA -m "$model" "${flags[@]}" --concurrency-range "$LEVELS" \
-    --measurement-interval "$INTERVAL" --stability-percentage 25 --max-trials 8 \
+    --measurement-interval "$INTERVAL" --stability-percentage "${STABILITY:-25}" --max-trials 10 \
     -f "$OUT/grpc-$scenario-$config.csv" >"$OUT/grpc-$scenario-$config.log" 2>&1 ||
     { tail -5 "$OUT/grpc-$scenario-$config.log" >&2; }
 }
