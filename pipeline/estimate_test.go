@@ -15,11 +15,10 @@ import (
 // memBackend says what its loads hold (engines.MemoryEstimator) and what
 // its device has free (engines.MemoryReporter), and counts its loads.
 type memBackend struct {
-	est              engines.LoadEstimate
-	pinned, device   int64
-	outElems         int64 // the loaded engine's output elements per item (0: the fake's 4)
-	loads, closes    atomic.Int32
-	reporter, estims bool
+	est            engines.LoadEstimate
+	pinned, device int64
+	outElems       int64 // the loaded engine's output elements per item (0: the fake's 4)
+	loads, closes  atomic.Int32
 }
 
 func (*memBackend) Name() string { return "onnxruntime" }
