@@ -6,17 +6,22 @@ agree (metadata, statistics) both are asked."""
 import json
 import os
 import queue
+import re
+import signal
+import subprocess
+import time
 
 import grpc
 import numpy as np
 import onnxruntime as ort
 import pytest
+import requests
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
-from conftest import TESTDATA, serve_grpc
+from conftest import ROOT, TESTDATA, free_port, serve_grpc, wait_port
 from test_kserve import CLS, MODEL, batch
 
 IMAGES = ("bus.jpg", "zidane.jpg", "chelsea.jpg", "coffee.jpg")
@@ -305,12 +310,17 @@ dynamic_batching:
 """
 
 
-@pytest.fixture(scope="module")
-def slow_server(tmp_path_factory):
+def slow_repo(tmp_path_factory, config=SLOW):
     root = tmp_path_factory.mktemp("slowrepo")
     os.makedirs(root / "slow" / "1")
     os.symlink(os.path.join(TESTDATA, "models", MODEL, "1", "model.onnx"), root / "slow" / "1" / "model.onnx")
-    (root / "slow" / "config.yaml").write_text(SLOW)
+    (root / "slow" / "config.yaml").write_text(config)
+    return root
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory):
+    root = slow_repo(tmp_path_factory)
     yield from serve_grpc(tmp_path_factory, "--model-repository", str(root), "--load-models", "slow/1",
                           "--grpc-max-message-bytes", str(2 << 20))
 
@@ -387,3 +397,48 @@ def test_api_key(keyed_server, session):
     assert error is None and result.get_response().id == "keyed"
     c.stop_stream()
     c.close()
+
+
+def test_sigterm_drains_grpc_in_flight(tmp_path_factory):
+    """SIGTERM: requests already admitted (unary and on a stream) get their
+    answers, then the process exits 0."""
+    root = slow_repo(tmp_path_factory, SLOW.replace("base_us: 500000", "base_us: 1500000")
+                     .replace("max_queue_size: 1", "max_queue_size: 8"))
+    port, gport = free_port(), free_port()
+    log = open(os.path.join(str(tmp_path_factory.mktemp("drainlog")), "server.log"), "w+")
+    binary = os.environ.get("TRTSERVE_BIN", os.path.join(ROOT, "bin", "trtserve"))
+    proc = subprocess.Popen([binary, "serve", "--host", "127.0.0.1", "--port", str(port), "--grpc-port", str(gport),
+                             "--model-repository", str(root), "--load-models", "slow/1"],
+                            env=dict(os.environ, MODEL_CACHE_DIR=str(root)), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_port(port)
+        wait_port(gport)
+        c = grpcclient.InferenceServerClient(f"127.0.0.1:{gport}")
+        deadline = time.time() + 60
+        while not c.is_model_ready("slow"):
+            assert time.time() < deadline and proc.poll() is None, "slow/1 never got ready"
+            time.sleep(0.2)
+        answers = queue.Queue()
+        x = np.zeros((1, 3, 320, 320), np.float32)
+        c.async_infer("slow", [raw_input(x)], lambda result, error: answers.put((result, error)), request_id="u")
+        c.start_stream(callback=lambda result, error: answers.put((result, error)))
+        c.async_stream_infer("slow", [raw_input(x)], request_id="s")
+        # Both admitted (the server counts them pending) before the signal.
+        pending = re.compile(r'^nv_inference_pending_request_count\{model="slow",version="1"\} (\S+)$', re.M)
+        while True:
+            m = pending.search(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
+            if m and float(m.group(1)) >= 2:
+                break
+            assert time.time() < deadline, "the requests were never admitted"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        got = sorted((r.get_response().id, r.as_numpy("output0").shape) for r, e in
+                     (answers.get(timeout=120) for _ in range(2)) if e is None)
+        assert got == [("s", (1, 84, 2100)), ("u", (1, 84, 2100))]
+        assert proc.wait(timeout=60) == 0
+        c.stop_stream()
+        c.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

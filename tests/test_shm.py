@@ -4,6 +4,7 @@ against bin/trtserve: regions registered by key, inputs read from and
 outputs written into them, answers checked against ONNX Runtime; wrong
 offsets and sizes refused, and a randomized run over region parameters
 showing the server never reaches outside a region and keeps serving."""
+import base64
 import os
 import random
 
@@ -293,3 +294,16 @@ def test_object_shrunk_under_a_region(client, regions, session):
     i = client.mod.InferInput("images", list(x.shape), "FP32")
     i.set_data_from_numpy(x)
     check(client.c.infer(MODEL, [i]).as_numpy("output0"), session, x)
+
+
+def test_cuda_regions_on_a_server_without_cuda(client):
+    """The CUDA shared-memory RPCs answer on a CPU-only server: no regions,
+    and a registration refused with a message (the CUDA path itself is
+    tested on the CUDA mock and on a lent GPU)."""
+    handle = base64.b64encode(bytes(64))
+    with pytest.raises(InferenceServerException) as e:
+        client.c.register_cuda_shared_memory("gpu", handle if client.proto == "grpc" else handle.decode(), 0, PAGE)
+    assert e.value.message()
+    s = client.c.get_cuda_shared_memory_status()
+    assert (s == [] if client.proto == "http" else len(s.regions) == 0), s
+    assert client.status() == {}
