@@ -660,6 +660,22 @@ func TestAPIKeys(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
+	// Only an admin key: inference is open, model control needs it.
+	h = newHarness(t, testManager(t), Options{AdminAPIKey: "admin"})
+	if _, err := h.client.ModelInfer(context.Background(), rawRequest(1)); err != nil {
+		t.Errorf("inference with only an admin key set: %v", err)
+	}
+	if _, err := h.client.RepositoryModelUnload(context.Background(), &pb.RepositoryModelUnloadRequest{ModelName: "yolov5n-320"}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("control without a key: %v", err)
+	}
+	if _, err := h.client.RepositoryModelUnload(with("authorization", "Bearer admin"), &pb.RepositoryModelUnloadRequest{ModelName: "yolov5n-320"}); err != nil {
+		t.Errorf("control with the admin key: %v", err)
+	}
+	// Only an API key: it is the control key too.
+	h = newHarness(t, testManager(t), Options{APIKey: "sekret"})
+	if _, err := h.client.RepositoryModelUnload(with("authorization", "Bearer sekret"), &pb.RepositoryModelUnloadRequest{ModelName: "yolov5n-320"}); err != nil {
+		t.Errorf("control with the only key: %v", err)
+	}
 }
 
 func TestHealthAndDrain(t *testing.T) {
@@ -729,10 +745,16 @@ func TestGzipAndMessageLimit(t *testing.T) {
 	if _, err := h.client.ModelInfer(ctx, req, grpc.UseCompressor(gzip.Name)); status.Code(err) != codes.ResourceExhausted {
 		t.Errorf("over the message limit: %v", err)
 	}
+	if _, err := h.client.ModelInfer(ctx, req, grpc.UseCompressor("deflate")); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("over the message limit, deflate: %v", err)
+	}
 	h2 := newHarness(t, testManager(t), Options{})
-	r, err := h2.client.ModelInfer(ctx, rawRequest(1), grpc.UseCompressor(gzip.Name))
-	if err != nil || len(r.RawOutputContents) != 1 {
-		t.Fatalf("gzip: %v", err)
+	want := inferOK(t, h2, rawRequest(2)).RawOutputContents[0]
+	for _, c := range []string{gzip.Name, "deflate"} {
+		r, err := h2.client.ModelInfer(ctx, rawRequest(2), grpc.UseCompressor(c))
+		if err != nil || len(r.RawOutputContents) != 1 || !bytes.Equal(r.RawOutputContents[0], want) {
+			t.Fatalf("%s: %v", c, err)
+		}
 	}
 }
 

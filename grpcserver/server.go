@@ -90,6 +90,7 @@ type Server struct {
 	health   *health.Server
 	apiKey   [32]byte // SHA-256 of opts.APIKey
 	adminKey [32]byte // SHA-256 of opts.AdminAPIKey
+	ctlKey   [32]byte // SHA-256 of config.ControlKey(AdminAPIKey, APIKey)
 	drain    chan struct{}
 	closing  atomic.Bool
 	once     sync.Once
@@ -122,7 +123,8 @@ func New(models *pipeline.Manager, opts Options, log *slog.Logger, isReady func(
 		ka.MinPingInterval = config.DefaultGRPCKeepaliveMinPingInterval
 	}
 	if opts.Extensions == nil {
-		opts.Extensions = []string{"model_repository", "model_configuration", "statistics"}
+		// The server-wide list, as Triton reports on both protocols.
+		opts.Extensions = []string{"binary_tensor_data", "model_repository", "model_configuration", "statistics"}
 		if opts.Regions != nil {
 			opts.Extensions = append(opts.Extensions, "system_shared_memory", "cuda_shared_memory")
 		}
@@ -141,6 +143,7 @@ func New(models *pipeline.Manager, opts Options, log *slog.Logger, isReady func(
 	if opts.AdminAPIKey != "" {
 		s.adminKey = sha256.Sum256([]byte(opts.AdminAPIKey))
 	}
+	s.ctlKey = sha256.Sum256([]byte(config.ControlKey(opts.AdminAPIKey, opts.APIKey)))
 	so := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
@@ -278,27 +281,37 @@ func (s *Server) authorize(ctx context.Context, method string) error {
 		return nil
 	}
 	hasAPI, hasAdmin := s.opts.APIKey != "", s.opts.AdminAPIKey != ""
-	control := controlMethods[method]
-	if !hasAdmin && !hasAPI {
-		return nil
-	}
-	if !control && !hasAPI {
-		return nil // the admin key guards model control only
-	}
-	key := requestKey(ctx)
-	if key == "" {
+	if controlMethods[method] {
+		if config.ControlKey(s.opts.AdminAPIKey, s.opts.APIKey) == "" {
+			return nil // no key at all: open, as Triton's explicit mode is
+		}
+		sum, ok := s.keyDigest(ctx)
+		switch {
+		case ok && subtle.ConstantTimeCompare(sum[:], s.ctlKey[:]) == 1:
+			return nil
+		case ok && hasAPI && subtle.ConstantTimeCompare(sum[:], s.apiKey[:]) == 1:
+			return errPermissionDenied // the inference key, where the admin key is needed
+		}
 		return errUnauthenticated
 	}
-	sum := sha256.Sum256([]byte(key))
-	isAPI := hasAPI && subtle.ConstantTimeCompare(sum[:], s.apiKey[:]) == 1
-	isAdmin := hasAdmin && subtle.ConstantTimeCompare(sum[:], s.adminKey[:]) == 1
-	switch {
-	case isAdmin, isAPI && !(control && hasAdmin):
+	if !hasAPI {
+		return nil // the admin key guards model control only
+	}
+	sum, ok := s.keyDigest(ctx)
+	if ok && (subtle.ConstantTimeCompare(sum[:], s.apiKey[:]) == 1 || hasAdmin && subtle.ConstantTimeCompare(sum[:], s.adminKey[:]) == 1) {
 		return nil
-	case isAPI:
-		return errPermissionDenied
 	}
 	return errUnauthenticated
+}
+
+// keyDigest is the SHA-256 of the key the call carries; false when it
+// carries none.
+func (s *Server) keyDigest(ctx context.Context) ([32]byte, bool) {
+	key := requestKey(ctx)
+	if key == "" {
+		return [32]byte{}, false
+	}
+	return sha256.Sum256([]byte(key)), true
 }
 
 // requestKey is the key in "authorization: Bearer <key>" or "x-api-key".

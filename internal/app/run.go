@@ -139,7 +139,7 @@ func Run(cfg *config.Config) error {
 	if cfg.GRPCPort != 0 {
 		gsrv := grpcserver.New(models, grpcserver.Options{
 			Regions: shmRegions, Version: server.Version,
-			APIKey: cfg.APIKey, ModelControl: cfg.ModelControl, RequestTimeout: cfg.RequestTimeout,
+			APIKey: cfg.APIKey, AdminAPIKey: cfg.AdminAPIKey, ModelControl: cfg.ModelControl, RequestTimeout: cfg.RequestTimeout,
 			MaxMessageBytes: cfg.GRPCMaxMessageBytes, TLS: tlsConfig, AccessLog: cfg.AccessLog,
 			Keepalive: grpcserver.Keepalive{Time: cfg.GRPCKeepaliveTime, Timeout: cfg.GRPCKeepaliveTimeout,
 				MinPingInterval: cfg.GRPCKeepaliveMinPingInterval, PermitWithoutCalls: cfg.GRPCKeepalivePermitWithoutCalls},
