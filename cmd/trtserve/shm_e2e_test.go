@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -153,5 +154,66 @@ func TestSharedMemoryInferOverHTTP(t *testing.T) {
 	// The server kept serving inline requests throughout.
 	if status, again := shmDo(t, "POST", infer, hdr+string(input), "Inference-Header-Content-Length", strconv.Itoa(len(hdr))); status != 200 || !bytes.Equal(again[jsonLen:], want) {
 		t.Fatalf("inline after shm: %d", status)
+	}
+}
+
+// TestCUDASharedMemoryInferOverHTTPOnMock: CUDA shared memory through the
+// real binary on the CUDA mock (TRTSERVE_CUDA_MOCK=1): the "device
+// memory" another process shares is a /dev/shm file named by a mock file
+// handle (cuda/cudamock/ipcfile.go), registered as tritonclient does
+// (base64 raw_handle, device_id, byte_size). The input is read from it and
+// the output written into it, equal to the inline answer; a window past
+// the region is 400; unregister succeeds.
+func TestCUDASharedMemoryInferOverHTTPOnMock(t *testing.T) {
+	t.Setenv("TRTSERVE_CUDA_MOCK", "1")
+	url := startServer(t, "--load-models", "yolov8n-320/1")
+	infer := url + "/v2/models/yolov8n-320/infer"
+	const inSize, outSize = 3 * 320 * 320 * 4, 84 * 2100 * 4
+	input := make([]byte, inSize)
+	for i := 0; i < inSize/4; i++ {
+		binary.LittleEndian.PutUint32(input[i*4:], math.Float32bits(float32(i%613)/613))
+	}
+	hdr := fmt.Sprintf(`{"inputs":[{"name":"images","shape":[1,3,320,320],"datatype":"FP32","parameters":{"binary_data_size":%d}}],"parameters":{"binary_data_output":true}}`, inSize)
+	status, inline := shmDo(t, "POST", infer, hdr+string(input), "Inference-Header-Content-Length", strconv.Itoa(len(hdr)))
+	if status != 200 {
+		t.Fatalf("inline: %d %s", status, inline[:min(len(inline), 300)])
+	}
+	want := inline[len(inline)-outSize:]
+
+	// The "device memory": the input, then the output.
+	key := shmFile(t, "gpu", append(append([]byte(nil), input...), make([]byte, outSize)...))
+	handle := make([]byte, 64)
+	copy(handle, "trtserve-mockipf")
+	binary.LittleEndian.PutUint64(handle[16:], inSize+outSize)
+	copy(handle[24:], strings.TrimPrefix(key, "/"))
+	status, body := shmDo(t, "POST", url+"/v2/cudasharedmemory/region/gpu/register",
+		fmt.Sprintf(`{"raw_handle":{"b64":%q},"device_id":0,"byte_size":%d}`, base64.StdEncoding.EncodeToString(handle), inSize+outSize))
+	if status != 200 {
+		t.Fatalf("register: %d %s", status, body)
+	}
+	if status, body := shmDo(t, "GET", url+"/v2/cudasharedmemory/status", ""); status != 200 ||
+		string(body) != fmt.Sprintf(`[{"name":"gpu","device_id":0,"byte_size":%d}]`, inSize+outSize) {
+		t.Fatalf("status: %d %s", status, body)
+	}
+	req := func(outOff int) string {
+		return fmt.Sprintf(`{"inputs":[{"name":"images","shape":[1,3,320,320],"datatype":"FP32","parameters":{"shared_memory_region":"gpu","shared_memory_byte_size":%d}}],`+
+			`"outputs":[{"name":"output0","parameters":{"shared_memory_region":"gpu","shared_memory_offset":%d,"shared_memory_byte_size":%d}}]}`, inSize, outOff, outSize)
+	}
+	status, body = shmDo(t, "POST", infer, req(inSize), "Content-Type", "application/json")
+	if status != 200 || string(body) != `{"model_name":"yolov8n-320","model_version":"1","outputs":[{"name":"output0","datatype":"FP32","shape":[1,84,2100]}]}` {
+		t.Fatalf("infer in CUDA shared memory: %d %s", status, body)
+	}
+	file, err := os.ReadFile("/dev/shm" + key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(file[inSize:], want) || !bytes.Equal(file[:inSize], input) {
+		t.Fatal("the shared device memory does not hold the input and the inline answer")
+	}
+	if status, body := shmDo(t, "POST", infer, req(inSize+4), "Content-Type", "application/json"); status != 400 || !bytes.Contains(body, []byte("past the region")) {
+		t.Fatalf("output past the region: %d %s", status, body)
+	}
+	if status, body := shmDo(t, "POST", url+"/v2/cudasharedmemory/unregister", ""); status != 200 {
+		t.Fatalf("unregister: %d %s", status, body)
 	}
 }
