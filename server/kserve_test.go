@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/engines/simulated"
+	"github.com/trtserve/trtserve/kserve"
+	"github.com/trtserve/trtserve/model"
 	"github.com/trtserve/trtserve/pipeline"
 	"github.com/trtserve/trtserve/repository"
 )
@@ -398,5 +401,34 @@ func TestAppendFloatsRoundTrips(t *testing.T) {
 	back, err := parseNumbers([]byte(got), len(vals))
 	if err != nil || fmt.Sprint(back) != fmt.Sprint(vals) {
 		t.Fatalf("read back %v %v", back, err)
+	}
+}
+
+// TestKServeErrorStatuses: kserve's codes reach HTTP as one table maps
+// them; an Internal error with a cause is classified by its cause, as on
+// the Roboflow routes.
+func TestKServeErrorStatuses(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		status int
+		msg    string
+	}{
+		{kserve.Errorf(kserve.InvalidArgument, "bad %s", "x"), 400, "bad x"},
+		{kserve.Errorf(kserve.NotFound, "nope"), 404, "nope"},
+		{kserve.Errorf(kserve.Unavailable, "later"), 503, "later"},
+		{kserve.CodeOf(pipeline.ErrBusy), 429, "the model's queue is full: retry later"},
+		{kserve.CodeOf(fmt.Errorf("a batch of 9: %w", pipeline.ErrTooLarge)), 413, "a batch of 9: request can never be admitted"},
+		{kserve.CodeOf(context.DeadlineExceeded), 504, "request timed out"},
+		{kserve.CodeOf(context.Canceled), 499, "request cancelled"},
+		{kserve.Errorf(kserve.Unimplemented, "no"), 501, "no"},
+		{kserve.Errorf(kserve.Unauthenticated, "key"), 401, "key"},
+		{kserve.CodeOf(&pipeline.StageError{Stage: pipeline.StageInfer, Err: errors.New("boom")}), 500, "the model's engine failed on this request's batch"},
+		{kserve.CodeOf(errors.New("secret")), 500, "internal error"},
+		{kserve.CodeOf(fmt.Errorf("%w: m", model.ErrUnknownModel)), 404, "unknown model: m"},
+	} {
+		status, _, msg := classify(tc.err)
+		if status != tc.status || msg != tc.msg {
+			t.Errorf("%v: %d %q, want %d %q", tc.err, status, msg, tc.status, tc.msg)
+		}
 	}
 }
