@@ -163,7 +163,7 @@ for s in $SCENARIOS; do
     continue
   fi
   say "$s: serve --backend simulated-gpu, parallel on :$PORT, serial on :$((PORT + 1))"
-  common=(--grpc-port 0 --backend simulated-gpu --gpu "$GPU" --model-repository "$MODELS" --load-models "$s/1" --request-timeout 600s --log-level warn)
+  common=(--backend simulated-gpu --gpu "$GPU" --model-repository "$MODELS" --load-models "$s/1" --request-timeout 600s --log-level warn)
   "$BIN" serve --port "$PORT" --grpc-port 0 --pipeline parallel "${common[@]}" >"$OUT/$s-parallel.log" 2>&1 &
   p1=$!
   "$BIN" serve --port $((PORT + 1)) --grpc-port 0 --pipeline serial "${common[@]}" >"$OUT/$s-serial.log" 2>&1 &
