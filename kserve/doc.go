@@ -30,8 +30,11 @@
 // Decisions where the protocol is silent:
 //   - A shared-memory input's window must hold exactly the tensor's bytes
 //     (Triton's rule); an output's window must hold at least the tensor.
-//     The answer then carries the output's name, datatype and shape with
-//     its shared_memory_* parameters echoed and no data, as Triton does.
+//     The answer's Output then has no Data and its shared_memory_*
+//     parameters in Params; the HTTP adapter writes only its name,
+//     datatype and shape, as Triton's HTTP server does.
+//   - An unknown region is NotFound (Triton: NOT_FOUND, HTTP 404); a window
+//     outside its region or of the wrong size is InvalidArgument.
 //   - A system region's input is read in place (a view into the mapping)
 //     and copied once into each batch slot; a CUDA region's input is first
 //     copied out to host memory (one device-to-host copy), as CUDA memory
