@@ -7,6 +7,9 @@ showing the server never reaches outside a region and keeps serving."""
 import base64
 import os
 import random
+import shutil
+import struct
+import subprocess
 
 import numpy as np
 import onnxruntime as ort
@@ -16,7 +19,7 @@ import tritonclient.http as httpclient
 import tritonclient.utils.shared_memory as shm
 from tritonclient.utils import InferenceServerException
 
-from conftest import TESTDATA
+from conftest import ROOT, TESTDATA, serve_grpc
 from test_grpc import IMAGES, check
 from test_kserve import MODEL, batch
 
@@ -307,3 +310,65 @@ def test_cuda_regions_on_a_server_without_cuda(client):
     s = client.c.get_cuda_shared_memory_status()
     assert (s == [] if client.proto == "http" else len(s.regions) == 0), s
     assert client.status() == {}
+
+
+@pytest.fixture(scope="module")
+def mock_server(tmp_path_factory):
+    """trtserve built with the CUDA mock (-tags cudamock; TRTSERVE_MOCK_BIN
+    names a built one) and run with TRTSERVE_CUDA_MOCK=1: a CUDA region's
+    "device memory" is then a /dev/shm file named by a mock IPC handle
+    (cuda/cudamock/ipcfile.go), so CUDA shared memory runs end to end
+    without a GPU."""
+    binary = os.environ.get("TRTSERVE_MOCK_BIN")
+    if not binary:
+        go = shutil.which("go")
+        if go is None:
+            pytest.skip("no Go toolchain to build the CUDA-mock binary (or set TRTSERVE_MOCK_BIN)")
+        binary = str(tmp_path_factory.mktemp("mockbin") / "trtserve")
+        subprocess.run([go, "build", "-tags", "cudamock", "-o", binary, "./cmd/trtserve"], cwd=ROOT, check=True,
+                       env=dict(os.environ, CGO_CFLAGS="-O2 -g -Wno-deprecated-declarations"))
+    saved = {k: os.environ.get(k) for k in ("TRTSERVE_BIN", "TRTSERVE_CUDA_MOCK")}
+    os.environ.update(TRTSERVE_BIN=binary, TRTSERVE_CUDA_MOCK="1")
+    try:  # the environment is read when the process starts
+        server = serve_grpc(tmp_path_factory, "--model-repository", os.path.join(TESTDATA, "models"),
+                            "--load-models", f"{MODEL}/1")
+        addresses = next(server)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    yield addresses
+    next(server, None)
+
+
+@pytest.mark.parametrize("proto", ["http", "grpc"])
+def test_cuda_shared_memory_on_the_mock(mock_server, session, proto):
+    c = Client(proto, mock_server)
+    name = f"trtserve-test-{os.getpid()}-gpu"
+    size = IMAGE_BYTES + OUT_BYTES
+    h = shm.create_shared_memory_region("gpu", "/" + name, size, create_only=True)
+    try:
+        x = batch("zidane.jpg")
+        shm.set_shared_memory_region(h, [x])
+        handle = base64.b64encode(b"trtserve-mockipf" + struct.pack("<Q", size) + name.encode().ljust(40, b"\0"))
+        c.c.register_cuda_shared_memory("gpu", handle if proto == "grpc" else handle.decode(), 0, size)
+        s = c.c.get_cuda_shared_memory_status()
+        if proto == "http":
+            assert s == [{"name": "gpu", "device_id": 0, "byte_size": size}]
+        else:
+            assert {n: (r.device_id, r.byte_size) for n, r in s.regions.items()} == {"gpu": (0, size)}
+        res = c.c.infer(MODEL, [c.inp("gpu", IMAGE_BYTES)], outputs=[c.out("gpu", OUT_BYTES, IMAGE_BYTES)])
+        assert c.shm_output(res) == ([1, 84, 2100], "FP32")
+        check(read(h, [1, 84, 2100], IMAGE_BYTES), session, x)
+        with pytest.raises(InferenceServerException) as e:  # the output runs past the region
+            c.c.infer(MODEL, [c.inp("gpu", IMAGE_BYTES)], outputs=[c.out("gpu", OUT_BYTES, IMAGE_BYTES + 4)])
+        assert e.value.status() == c.refused()
+        c.c.unregister_cuda_shared_memory()
+        s = c.c.get_cuda_shared_memory_status()
+        assert (s == [] if proto == "http" else len(s.regions) == 0), s
+    finally:
+        c.c.unregister_cuda_shared_memory()
+        c.close()
+        shm.destroy_shared_memory_region(h)
