@@ -15,6 +15,9 @@ func emitPlanes(pix []byte, w, h, stride int, lut *[3][256]float32, r, g, b []fl
 	}
 }
 
+// fillPad sets every value of p to v (the letterbox's padding).
+func fillPad(p []float32, v float32) { fill(p, v) }
+
 // colMax sets best[a] to the largest value of column a of the rows x n
 // row-major block out, as a scalar "if v > best" scan in row order would.
 func colMax(out []float32, rows, n int, best []float32) {

@@ -66,12 +66,14 @@ func ToTensor(img *Image, g Geometry, norm Normalize, pad uint8, dst []float32) 
 		for c := 0; c < 3; c++ {
 			v := lut[c][pad]
 			p := dst[c*plane : (c+1)*plane]
-			fill(p[:g.PadY*g.InW], v)
-			fill(p[(g.PadY+g.NH)*g.InW:], v)
-			for y := g.PadY; y < g.PadY+g.NH; y++ {
-				row := p[y*g.InW : (y+1)*g.InW]
-				fill(row[:g.PadX], v)
-				fill(row[g.PadX+g.NW:], v)
+			fillPad(p[:g.PadY*g.InW], v)
+			fillPad(p[(g.PadY+g.NH)*g.InW:], v)
+			if g.PadX > 0 || g.NW < g.InW {
+				for y := g.PadY; y < g.PadY+g.NH; y++ {
+					row := p[y*g.InW : (y+1)*g.InW]
+					fill(row[:g.PadX], v)
+					fill(row[g.PadX+g.NW:], v)
+				}
 			}
 		}
 	}

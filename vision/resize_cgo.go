@@ -93,6 +93,30 @@ static void trt_emit(const uint8_t *restrict row, int n, const float *restrict l
 	}
 }
 
+// The scale-1 path of ToTensor: h rows of packed RGB (stride bytes apart)
+// into the planes, rows inW floats apart.
+static void trt_emit_planes(const uint8_t *restrict src, int w, int h, size_t stride, const float *restrict lut,
+                            float *r, float *g, float *b, int inW) {
+	for (int y = 0; y < h; y++) {
+		size_t o = (size_t)y * inW;
+		trt_emit(src + (size_t)y * stride, w, lut, r + o, g + o, b + o);
+	}
+}
+
+// Fills n floats with v (the letterbox's padding bands). Plain stores:
+// non-temporal ones were measured slower here (the engine's copy then
+// reads the tensor from memory instead of the cache).
+static void trt_fill(float *p, size_t n, float v) {
+	size_t i = 0;
+#if defined(__SSE2__)
+	__m128 vv = _mm_set1_ps(v);
+	for (; i + 4 <= n; i += 4)
+		_mm_storeu_ps(p + i, vv);
+#endif
+	for (; i < n; i++)
+		p[i] = v;
+}
+
 // halve: the source is exactly 2nw x 2nh (OpenCV's INTER_AREA fast path);
 // the taps are then unused. rows holds 2 x (3*nw+4) int32, out 3*nw bytes.
 // simd 0 forces the scalar code (tests check both).
@@ -191,4 +215,24 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// emitPlanes writes a w x h block of packed RGB (rows stride bytes apart)
+// through lut into the planes r, g, b (rows inW floats apart).
+func emitPlanes(pix []byte, w, h, stride int, lut *[3][256]float32, r, g, b []float32, inW int) {
+	if w <= 0 || h <= 0 {
+		return
+	}
+	_ = pix[(h-1)*stride+3*w-1]
+	_, _, _ = r[(h-1)*inW+w-1], g[(h-1)*inW+w-1], b[(h-1)*inW+w-1]
+	C.trt_emit_planes((*C.uint8_t)(unsafe.Pointer(&pix[0])), C.int(w), C.int(h), C.size_t(stride),
+		(*C.float)(unsafe.Pointer(&lut[0][0])), (*C.float)(unsafe.Pointer(&r[0])), (*C.float)(unsafe.Pointer(&g[0])),
+		(*C.float)(unsafe.Pointer(&b[0])), C.int(inW))
+}
+
+// fillPad sets every value of p to v (the letterbox's padding).
+func fillPad(p []float32, v float32) {
+	if len(p) > 0 {
+		C.trt_fill((*C.float)(unsafe.Pointer(&p[0])), C.size_t(len(p)), C.float(v))
+	}
 }
