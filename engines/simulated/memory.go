@@ -1,6 +1,9 @@
 package simulated
 
 import (
+	"fmt"
+	"math"
+
 	"github.com/trtserve/trtserve/engines"
 	"github.com/trtserve/trtserve/model"
 )
@@ -39,3 +42,25 @@ func OutputItemBytes(spec *model.Spec) int64 {
 // Variants is how many synthetic outputs each model holds (per item, per
 // output), for the simulated GPU backend's estimate.
 const Variants = variants
+
+// MaxMicros bounds simulated.base_us and simulated.per_item_us: a batch
+// sleeping longer would hold its instance (and a model's Close, which
+// waits for it) for as long, whoever sent the config.
+const MaxMicros = 10_000_000
+
+// check refuses simulated times beyond MaxMicros, naming the key and the
+// bound.
+func (t Timing) check() error {
+	for _, v := range []struct {
+		key string
+		us  float64
+	}{{"simulated.base_us", t.BaseMicros}, {"simulated.per_item_us", t.PerItemMicros}} {
+		if math.IsNaN(v.us) {
+			return fmt.Errorf("%w: config.yaml: %s must be a number of microseconds", model.ErrBadModel, v.key)
+		}
+		if v.us > MaxMicros {
+			return fmt.Errorf("%w: config.yaml: %s %v is above the limit %d", model.ErrBadModel, v.key, v.us, MaxMicros)
+		}
+	}
+	return nil
+}

@@ -53,6 +53,9 @@ func TimingOf(spec *model.Spec) (Timing, error) {
 	if c.Simulated.BaseMicros < 0 || c.Simulated.PerItemMicros < 0 {
 		return Timing{}, fmt.Errorf("%w: config.yaml: simulated times must not be negative", model.ErrBadModel)
 	}
+	if err := c.Simulated.check(); err != nil { // memory.go
+		return Timing{}, err
+	}
 	return c.Simulated, nil
 }
 
