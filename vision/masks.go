@@ -69,15 +69,26 @@ func maskValues(coeffs []float32, p Protos, box [4]float32, inW, inH int, mode M
 	plane := p.H * p.W
 	// sigmoid(coeffs · protos) over [sx0, sx1) x [sy0, sy1) of the
 	// prototypes: only what the box (and the resize taps around it) reads.
+	// Row by row, prototype plane by plane: each pixel still sums its
+	// products in coefficient order from zero, as a per-pixel loop over
+	// the coefficients would (the same float32 result), but every plane is
+	// read along a row instead of one value per plane per pixel.
 	computeSoft := func(sx0, sy0, sx1, sy1 int) {
+		xa, xb := max(sx0, 0), min(sx1, mw)
+		if xa >= xb {
+			return
+		}
 		for y := max(sy0, 0); y < min(sy1, mh); y++ {
-			for x := max(sx0, 0); x < min(sx1, mw); x++ {
-				o := (y+top)*p.W + x + left
-				var acc float32
-				for c, k := range coeffs {
-					acc += k * p.Data[c*plane+o]
+			acc := soft[y*mw+xa : y*mw+xb] // zero: soft is fresh
+			o := (y+top)*p.W + xa + left
+			for c, k := range coeffs {
+				row := p.Data[c*plane+o : c*plane+o+len(acc)]
+				for i, v := range row {
+					acc[i] += k * v
 				}
-				soft[y*mw+x] = float32(1 / (1 + math.Exp(-float64(acc))))
+			}
+			for i, a := range acc {
+				acc[i] = float32(1 / (1 + math.Exp(-float64(a))))
 			}
 		}
 	}
@@ -103,18 +114,15 @@ func maskValues(coeffs []float32, p Protos, box [4]float32, inW, inH int, mode M
 		}
 		bx = [4]float32{box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy}
 	}
-	vals := make([]float32, outW*outH)
 	x0, x1 := max(0, int(math.Ceil(float64(bx[0])))), min(outW, int(math.Ceil(float64(bx[2]))))
 	y0, y1 := max(0, int(math.Ceil(float64(bx[1])))), min(outH, int(math.Ceil(float64(bx[3]))))
 	if outW == mw && outH == mh {
+		// No resize: the values inside the box are the sigmoids, and soft
+		// is zero everywhere else already.
 		computeSoft(x0, y0, x1, y1)
-		for y := y0; y < y1; y++ {
-			for x := x0; x < x1; x++ {
-				vals[y*outW+x] = soft[y*mw+x]
-			}
-		}
-		return vals, outW, outH
+		return soft, outW, outH
 	}
+	vals := make([]float32, outW*outH)
 	// OpenCV INTER_LINEAR on float32, only where the box keeps pixels.
 	sx, sy := 1/(float64(outW)/float64(mw)), 1/(float64(outH)/float64(mh)) // OpenCV's scale: 1 / (dst / src)
 	xas, fxs := make([]int, max(0, x1-x0)), make([]float32, max(0, x1-x0))
