@@ -420,3 +420,36 @@ func TestCodeOf(t *testing.T) {
 		t.Error("CodeOf(nil) is not nil")
 	}
 }
+
+// TestShrunkRegionFailsTheRequest: a client that truncates its file under
+// a registered region makes the copies fault; the request fails naming the
+// region (InvalidArgument) and the process and the model go on.
+func TestShrunkRegionFailsTheRequest(t *testing.T) {
+	_, m := testManager(t)
+	two := ramp(2)
+	regions, dir, _ := testRegions(t, two)
+	for _, tc := range []struct {
+		file, tensor string
+		req          Request
+	}{
+		{"in", "input 'images'", Request{Inputs: []Input{{Name: "images", Shape: []int64{2, 3, 320, 320}, Datatype: "FP32", Params: shmParams("in", 0, int64(len(two)))}}}},
+		{"out", "output 'output0'", Request{Inputs: []Input{rawInput(2, two)}, Outputs: []RequestedOutput{{Name: "output0", Params: shmParams("out", 0, 2*outBytes)}}}},
+	} {
+		p, err := Prepare(m, &tc.req, regions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(filepath.Join(dir, tc.file), 0); err != nil {
+			t.Fatal(err)
+		}
+		err = p.Run(context.Background())
+		p.Release()
+		e := CodeOf(err)
+		if e == nil || e.Code != InvalidArgument || !strings.Contains(e.Msg, tc.tensor+": shared-memory region '"+tc.file+"' faulted") {
+			t.Fatalf("%s truncated: %v", tc.file, err)
+		}
+	}
+	if outs := run(t, m, &Request{Inputs: []Input{rawInput(2, two)}}, nil); len(outs[0].Data) != 2*outBytes {
+		t.Fatal("the model does not answer after the faults")
+	}
+}
