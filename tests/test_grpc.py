@@ -77,9 +77,9 @@ def test_health_and_server_metadata(client, http):
     md = client.get_server_metadata()
     hmd = http.get_server_metadata()
     assert md.name == hmd["name"] == "trtserve" and md.version == hmd["version"]
-    # The same extensions (binary_tensor_data is HTTP's; Triton lists it on both).
-    assert set(hmd["extensions"]) - {"binary_tensor_data"} <= set(md.extensions) <= set(hmd["extensions"])
-    assert {"system_shared_memory", "model_repository", "statistics"} <= set(md.extensions)
+    # One server-wide list on both protocols, as Triton answers.
+    assert list(md.extensions) == hmd["extensions"]
+    assert {"system_shared_memory", "cuda_shared_memory", "model_repository", "statistics"} <= set(md.extensions)
     assert client.get_server_metadata(as_json=True)["name"] == "trtserve"
 
 
@@ -135,7 +135,7 @@ def test_infer_without_requested_outputs_answers_every_output(client, session):
     assert [o.name for o in res.get_response().outputs] == ["output0"]
 
 
-@pytest.mark.parametrize("algorithm", ["gzip"])
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
 def test_compressed_infer(client, session, algorithm):
     x = batch("bus.jpg")
     res = client.infer(MODEL, [raw_input(x)], compression_algorithm=algorithm)
