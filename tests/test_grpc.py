@@ -345,10 +345,15 @@ def test_full_queue_is_resource_exhausted(slow_server):
     c.close()
 
 
-def test_client_deadline(slow_server):
+def test_deadlines(slow_server):
+    """The client's gRPC deadline, and the request's timeout parameter
+    (microseconds, tritonclient's timeout=) on a model that takes 0.5 s."""
     c = grpcclient.InferenceServerClient(slow_server[1])
     with pytest.raises(InferenceServerException) as e:
         c.infer("slow", [raw_input(np.zeros((1, 3, 320, 320), np.float32))], client_timeout=0.05)
+    assert code(e) == "StatusCode.DEADLINE_EXCEEDED"
+    with pytest.raises(InferenceServerException) as e:
+        c.infer("slow", [raw_input(np.zeros((1, 3, 320, 320), np.float32))], timeout=1000)
     assert code(e) == "StatusCode.DEADLINE_EXCEEDED"
     assert c.infer("slow", [raw_input(np.zeros((1, 3, 320, 320), np.float32))]).as_numpy("output0").shape == \
         (1, 84, 2100)
