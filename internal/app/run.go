@@ -86,6 +86,9 @@ func Run(cfg *config.Config) error {
 		// A model whose outputs do not fit its task fails its load with
 		// the reason, instead of serving 500s.
 		Validate: tasks.Validate,
+		// A load whose memory estimate does not fit is refused before it
+		// allocates (pipeline/estimate.go).
+		MaxModelMemory: cfg.MaxModelMemory,
 	})
 	defer models.Close()
 	log.Info("pipeline", "mode", mode, "max_queue_size", cfg.MaxQueueSize, "max_queue_delay", cfg.MaxQueueDelay,
@@ -113,6 +116,7 @@ func Run(cfg *config.Config) error {
 	defer closeShm()
 	srv := server.New(models, server.Options{
 		Metrics:      reg,
+		AdminAPIKey:  cfg.AdminAPIKey,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxImagePixels: cfg.MaxImagePixels, RequestTimeout: cfg.RequestTimeout,
 		ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, MaxConnections: cfg.MaxConnections,
 		AllowURLInput: cfg.AllowURLInput, URLAllowlist: strings.Split(cfg.URLAllowlist, ","), JPEGDCTScaling: cfg.JPEGDCTScaling, LegacyRoutes: true,
@@ -120,6 +124,9 @@ func Run(cfg *config.Config) error {
 		APIKey: cfg.APIKey, AccessLog: cfg.AccessLog, SharedMemory: shmRegions,
 		MaxImagesPerRequest: cfg.MaxImagesPerRequest, InflightBytes: pipeline.NewByteBudget(mem.InflightBytes),
 	}, log, isReady)
+	if cfg.ModelControl == server.ControlExplicit && config.ControlKey(cfg.AdminAPIKey, cfg.APIKey) == "" {
+		log.Warn("model control is open to every client (no TRTSERVE_ADMIN_API_KEY or TRTSERVE_API_KEY): loads are bounded and their memory estimated before they allocate; on an untrusted network set TRTSERVE_ADMIN_API_KEY or --model-control-mode none")
+	}
 	// Every server's graceful stop, run together on SIGTERM under one
 	// --shutdown-timeout deadline (shutdownAll).
 	shutdowns := []func(context.Context) error{srv.Shutdown}
