@@ -30,3 +30,18 @@ func colMax(out []float32, rows, n int, best []float32) {
 		}
 	}
 }
+
+// protoDot adds, to the rows x n block of acc (rows lda apart), the sum
+// over c of k[c] times plane c of proto's block (rows pstride apart,
+// planes plane apart), in coefficient order per value.
+func protoDot(acc []float32, rows, n, lda int, proto []float32, pstride, plane int, k []float32) {
+	for y := 0; y < rows; y++ {
+		a := acc[y*lda : y*lda+n]
+		for c, kc := range k {
+			o := c*plane + y*pstride
+			for i, v := range proto[o : o+n] {
+				a[i] += kc * v
+			}
+		}
+	}
+}

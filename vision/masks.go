@@ -78,15 +78,14 @@ func maskValues(coeffs []float32, p Protos, box [4]float32, inW, inH int, mode M
 		if xa >= xb {
 			return
 		}
-		for y := max(sy0, 0); y < min(sy1, mh); y++ {
-			acc := soft[y*mw+xa : y*mw+xb] // zero: soft is fresh
-			o := (y+top)*p.W + xa + left
-			for c, k := range coeffs {
-				row := p.Data[c*plane+o : c*plane+o+len(acc)]
-				for i, v := range row {
-					acc[i] += k * v
-				}
-			}
+		ya, yb := max(sy0, 0), min(sy1, mh)
+		if ya >= yb {
+			return
+		}
+		// soft is fresh, so the sums start from zero (C with SSE2: protoDot).
+		protoDot(soft[ya*mw+xa:], yb-ya, xb-xa, mw, p.Data[(ya+top)*p.W+xa+left:], p.W, plane, coeffs)
+		for y := ya; y < yb; y++ {
+			acc := soft[y*mw+xa : y*mw+xb]
 			for i, a := range acc {
 				acc[i] = float32(1 / (1 + math.Exp(-float64(a))))
 			}
