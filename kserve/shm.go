@@ -44,8 +44,11 @@ func shmWindow(kind, tensor string, params map[string]Param) (name string, offse
 	}
 	num := func(key string, required bool) (uint64, error) {
 		v, ok := params[key]
-		if !ok && !required {
+		switch {
+		case !ok && !required:
 			return 0, nil
+		case !ok:
+			return 0, invalid("%s '%s': parameter %s is required with %s", kind, tensor, key, ParamSHMRegion)
 		}
 		if v.Int == nil || *v.Int < 0 {
 			return 0, invalid("%s '%s': parameter %s must be a non-negative integer", kind, tensor, key)
