@@ -103,6 +103,9 @@ type Config struct {
 	// MaxModelMemory caps what one model may hold (host, pinned and GPU
 	// memory, estimated before it loads); 0 is no explicit cap.
 	MaxModelMemory int64 `env:"TRTSERVE_MAX_MODEL_MEMORY"`
+	// PprofAddr serves Go's net/http/pprof profiles on this address
+	// ("": off, the default). For profiling only: bind it to loopback.
+	PprofAddr string `env:"TRTSERVE_PPROF_ADDR"`
 
 	// TLSCert and TLSKey (PEM files, both or neither) serve HTTP and gRPC
 	// over TLS (1.2 at least); TLSClientCA (PEM, one or more CA
@@ -186,6 +189,7 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request (TRTSERVE_ACCESS_LOG)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (TRTSERVE_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (TRTSERVE_LOG_FORMAT)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "serve Go's pprof profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty, the default; no API key: keep it on loopback (TRTSERVE_PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

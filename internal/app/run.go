@@ -94,6 +94,11 @@ func Run(cfg *config.Config) error {
 	log.Info("pipeline", "mode", mode, "max_queue_size", cfg.MaxQueueSize, "max_queue_delay", cfg.MaxQueueDelay,
 		"decode_workers", decodeWorkers, "post_workers", postWorkers, "gomaxprocs", runtime.GOMAXPROCS(0))
 
+	stopPprof, err := servePprof(cfg.PprofAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	reg := metrics.New(models)
 	gpuMetrics := reg.RegisterGPU(log)
 	defer gpuMetrics.Close()
