@@ -83,7 +83,7 @@ col() { # csv, concurrency, column name
   awk -F, -v c="$2" -v name="$3" 'NR==1{for(i=1;i<=NF;i++)if($i==name)k=i;next} $1==c{print $k}' "$1"
 }
 for s in "$@"; do
-  for c in $(awk -F, 'NR>1{print $1}' "$OUT/grpc-$s-http.csv" 2>/dev/null); do
+  for c in $(awk -F, 'NR>1{print $1}' "$OUT/grpc-$s-http.csv" 2>/dev/null | sort -n); do
     line="$s c=$c"
     declare -A ips=()
     for cfg in $CONFIGS; do
