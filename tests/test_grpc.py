@@ -135,6 +135,14 @@ def test_infer_without_requested_outputs_answers_every_output(client, session):
     assert [o.name for o in res.get_response().outputs] == ["output0"]
 
 
+def test_request_parameters_are_accepted(client, session):
+    """Parameters the model does not use ride along, as on Triton (which
+    hands them to the backend)."""
+    x = batch("bus.jpg")
+    res = client.infer(MODEL, [raw_input(x)], parameters={"note": "x", "n": 3, "flag": True})
+    check(res.as_numpy("output0"), session, x)
+
+
 @pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
 def test_compressed_infer(client, session, algorithm):
     x = batch("bus.jpg")
