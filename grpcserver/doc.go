@@ -11,13 +11,15 @@
 // protocols refuse the same requests with the same messages and batch
 // together.
 //
-// Copies. raw_input_contents arrive as byte slices of the decoded request;
-// kserve copies each batch item's slice of them once into its batch slot,
-// and each output slot once into the answer's buffer, which becomes
-// raw_output_contents as it is (gRPC then writes it to the wire). Typed
-// fp32_contents are used in place the same way. A tensor in a
-// shared-memory region is read from (or written to) the mapping, with no
-// tensor bytes in the messages at all.
+// Copies. The server's codec (codec.go) gathers a request from the
+// connection's buffers into one slice and leaves raw_input_contents as
+// views of it (protobuf would copy each entry again); kserve copies each
+// batch item's slice of them once into its batch slot, and each output
+// slot once into the answer's buffer, which the codec hands to the
+// transport as it is (protobuf would copy it into the encoded message).
+// Typed fp32_contents are decoded by protobuf and used in place. A tensor
+// in a shared-memory region is read from (or written to) the mapping,
+// with no tensor bytes in the messages at all.
 //
 // Decisions where the protocol or the issue is silent:
 //   - Outputs always travel as raw_output_contents (as Triton answers),
@@ -38,8 +40,12 @@
 //     unknown or not loaded, as Triton's does.
 //   - The API key (--api-key) is read from the "authorization: Bearer
 //     <key>" metadata, or "x-api-key: <key>"; ServerLive, ServerReady and
-//     the health service need none (orchestrators probe them). Repository
-//     load and unload need config.ControlKey: the admin key when set.
+//     the health service need none (orchestrators probe them); the admin
+//     key is accepted wherever the API key is. Repository load and unload
+//     need config.ControlKey (the admin key when set, else the API key);
+//     the inference key there is PERMISSION_DENIED.
+//   - Compression: gzip (grpc-go's) and deflate (zlib, registered here, as
+//     gRPC's C core and so Triton and tritonclient speak it).
 //   - grpc.health.v1: the service "" and "inference.GRPCInferenceService"
 //     are SERVING while the server is ready (models loaded, not draining,
 //     no GPU fault) and NOT_SERVING otherwise, so a Kubernetes gRPC probe
