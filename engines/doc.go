@@ -1,6 +1,8 @@
 // Package engines owns the backend contract: the interfaces every runtime
 // implements (Backend, Engine, Instance, and the optional Submitter,
-// WarmupSizer, BufferProvider), the set of backends a process runs
+// WarmupSizer, BufferProvider; MemoryEstimator and MemoryReporter, which
+// let the manager refuse a load that would not fit before it allocates),
+// the set of backends a process runs
 // (BackendSet: lookup by name, fallback per model), host tensor memory
 // (HostBuffer, Allocator) and DecodeConfig, through which a backend reads
 // its own config.yaml keys. The backends live below this folder:

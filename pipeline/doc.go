@@ -10,6 +10,10 @@
 //	             requests, repository polling (Sync), least-recently-used
 //	             unloading, FailBackend (a backend whose GPU is lost leaves
 //	             service for good)
+//	estimate.go  what a load will hold (batch buffers, the backend's own
+//	             through engines.MemoryEstimator), refused before anything
+//	             is allocated beyond --max-model-memory or the memory free
+//	             (ErrInsufficientMemory)
 //	fallback.go  a model its backend cannot run here (engines.ErrBackendCannotRun,
 //	             e.g. TensorRT failing to build its ONNX) loads on the
 //	             registry's fallback backend, the reason kept in its status
