@@ -12,6 +12,12 @@
 // so a misspelt key is an error. Keys that belong to one backend
 // (simulated:, precision:, tf32:) are named but left undecoded; the spec
 // carries the document (Spec.Config) and the backend judges them on Load.
+// Every setting that sizes an allocation or a wait has a bound
+// (bounds.go, one table; the limits are package config's), checked on the
+// document as written and on the resolved Spec, so an out-of-bounds value
+// from config.yaml, a load's override, a flag or the model file fails the
+// resolve (ErrOutOfBounds, naming the key and the bound) before anything
+// is loaded.
 //
 // It reads files and nothing else: it never opens a runtime, allocates
 // tensor memory or knows about HTTP, and imports no backend; a resolved
