@@ -159,6 +159,11 @@ static void trt_letterbox8(const uint8_t *src, int sw, int nw, int nh, int halve
 		// OpenCV keeps the two horizontally resized rows of the last
 		// output row and recomputes only what the next one lacks.
 		int r0 = ys0[y], r1 = ys1[y];
+		// A row of weight 0 adds (0 * (S >> 4)) >> 16 = 0 whatever its
+		// sums: do not resize it (an exact 3x downscale, 1080p into
+		// 640, has one in every output row).
+		if (yw1[y] == 0)
+			r1 = r0;
 		int k0 = have[0] == r0 ? 0 : have[1] == r0 ? 1 : -1;
 		int k1 = have[0] == r1 ? 0 : have[1] == r1 ? 1 : -1;
 		if (k0 < 0) {
