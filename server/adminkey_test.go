@@ -105,3 +105,25 @@ func TestClassOf(t *testing.T) {
 		}
 	}
 }
+
+// No spelling of a control route that the router still sends to its
+// handler gets through with the inference key: case, trailing slashes,
+// repeated slashes, dot segments, percent-encoding.
+func TestControlRouteSpellingsNeedTheAdminKey(t *testing.T) {
+	s := testServer(t, Options{APIKey: "inference-key", AdminAPIKey: "admin-key"})
+	for _, path := range []string{
+		"/model/clear", "/model/clear/", "/MODEL/CLEAR", "/Model/Clear/", "//model//clear", "/model/./clear", "/x/../model/clear",
+		"/model%2Fclear", "/model/%63lear", "/model/remove/",
+		"/v2/repository/models/" + testModel + "/load", "/v2/repository/models/" + testModel + "/load/",
+		"/v2/repository/models/" + testModel + "/LOAD", "/V2/Repository/Models/" + testModel + "/Unload",
+		"/v2//repository/models/" + testModel + "/unload", "/v2/repository/models/" + testModel + "/%75nload",
+	} {
+		status, _, body := do(t, s, "POST", path, []byte(`{"model_id":"`+testModel+`/1"}`), "Authorization", "Bearer inference-key", "Content-Type", "application/json")
+		if status == 200 {
+			t.Errorf("POST %s with the inference key: 200 %s", path, body)
+		}
+	}
+	if st, _ := s.models.Get(testModel + "/1"); st == nil {
+		t.Fatal("a control route unloaded the model with the inference key")
+	}
+}

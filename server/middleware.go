@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	pathpkg "path"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -87,10 +88,15 @@ const (
 
 // classOf tells model control from the rest: KServe's repository load and
 // unload, Roboflow's /model/remove and /model/clear.
-func classOf(method, path string) routeClass {
-	if method != fiber.MethodPost {
+//
+// The path is compared as the router matches it: case-insensitively, with
+// a trailing slash, repeated slashes and dot segments ignored, so no
+// spelling of a control route reaches its handler as inference.
+func classOf(method, p string) routeClass {
+	if !strings.EqualFold(method, fiber.MethodPost) {
 		return classInference
 	}
+	path := strings.ToLower(pathpkg.Clean("/" + p))
 	switch path {
 	case "/model/add":
 		return classAdd
