@@ -122,3 +122,31 @@ func make1(n int) []int {
 	}
 	return out
 }
+
+// aliasBomb is a YAML "billion laughs" (9^9 strings once expanded) under
+// key, the anchors nested inside it.
+func aliasBomb(key string) string {
+	var b strings.Builder
+	b.WriteString(key + ":\n  a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n")
+	for i, c := range "bcdefghi" {
+		prev := string("abcdefghi"[i])
+		b.WriteString("  " + string(c) + ": &" + string(c) + " [" + strings.TrimSuffix(strings.Repeat("*"+prev+",", 9), ",") + "]\n")
+	}
+	return b.String()
+}
+
+// A config override is YAML: an alias bomb in a key of the repository's
+// is refused without being expanded, and one under a backend's key stays
+// an unexpanded node here (the backend decodes it strictly: see
+// engines/simulated's TestAliasBombInSimulatedKey).
+func TestAliasBombIsNotExpanded(t *testing.T) {
+	if _, err := ParseFileConfig([]byte(aliasBomb("dynamic_batching"))); !errors.Is(err, model.ErrBadModel) {
+		t.Fatalf("alias bomb under dynamic_batching: err = %v", err)
+	}
+	if _, err := ParseFileConfig([]byte("class_names: &a [x, x]\ninstance_count: 1\n")); err != nil {
+		t.Fatalf("a plain anchor: %v", err)
+	}
+	if _, err := ParseFileConfig([]byte(aliasBomb("simulated"))); err != nil {
+		t.Fatalf("a backend's key is left to the backend, undecoded: %v", err)
+	}
+}

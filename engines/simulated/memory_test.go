@@ -44,3 +44,16 @@ func TestEstimateLoad(t *testing.T) {
 		t.Fatalf("EstimateLoad = %+v, %v", est, err)
 	}
 }
+
+// An alias bomb under simulated: is refused by the strict decode without
+// being expanded (the repository leaves the key undecoded).
+func TestAliasBombInSimulatedKey(t *testing.T) {
+	doc := "simulated:\n  a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+	for i, c := range "bcdefghi" {
+		prev := string("abcdefghi"[i])
+		doc += "  " + string(c) + ": &" + string(c) + " [" + strings.TrimSuffix(strings.Repeat("*"+prev+",", 9), ",") + "]\n"
+	}
+	if _, err := TimingOf(&model.Spec{Config: []byte(doc)}); !errors.Is(err, model.ErrBadModel) {
+		t.Fatalf("err = %v", err)
+	}
+}
