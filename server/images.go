@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 
 	gojson "github.com/goccy/go-json"
 )
@@ -48,8 +47,8 @@ func parseImages(raw gojson.RawMessage) (refs []imageRef, list bool, err error) 
 // The fast path below reads the "image" field where it lies in the request
 // body, so that a 370 KB base64 value is neither copied by the JSON decoder
 // (goccy/go-json copies its whole input, and a RawMessage its value) nor
-// unescaped into a string: the body is the only copy until a decode worker
-// decodes it. It reads only the shapes clients send ({"type": "base64",
+// unescaped into a string: it is decoded once, from the body, into the
+// image's own buffer. It reads only the shapes clients send ({"type": "base64",
 // "value": "..."}, one or a list, strings without escapes); anything else
 // goes through the general parser, which also words every error, so
 // accepted requests and answers are the same either way.
@@ -270,9 +269,7 @@ func rawJSONString(raw []byte) ([]byte, bool) {
 var dataURI = regexp.MustCompile(`^data:image/[a-zA-Z0-9.+-]+;base64,`)
 
 // base64Text is the part of an image value that is base64: trimmed, a
-// data-URI prefix dropped. It is a slice of s (nothing is copied), so a
-// request's images stay in its body until a decode worker decodes them
-// (decodeBase64To). An empty value is refused here, at parse time.
+// data-URI prefix dropped; a slice of s, nothing is copied.
 func base64Text(s []byte) ([]byte, error) {
 	s = bytes.TrimSpace(s)
 	if loc := dataURI.FindIndex(s); loc != nil {
@@ -338,75 +335,44 @@ func decodeBase64(s []byte) ([]byte, error) {
 	return decodeBase64To(nil, text)
 }
 
-// b64Scratch recycles the buffers decode workers decode base64 into: a
-// 1080p JPEG is 270 KB, and a fresh buffer per image is garbage the
-// collector lets the heap grow by. Buffers of very large images are not
-// kept.
-var b64Scratch sync.Pool
-
-const maxPooledScratch = 16 << 20
-
-func getScratch() *[]byte {
-	if p, ok := b64Scratch.Get().(*[]byte); ok {
-		return p
-	}
-	return new([]byte)
-}
-
-func putScratch(p *[]byte) {
-	if cap(*p) <= maxPooledScratch {
-		b64Scratch.Put(p)
-	}
-}
-
 // imageSrc is one image of a request as the request holds it while it
-// waits: its encoded bytes (a URL download, a multipart file, a base64
-// value the fast path could not leave in place) or its base64 text, a
-// slice of the request body, which the decode worker decodes just before
-// it decodes the image (bodies are kept once; docs/benchmarks.md,
-// "Memory"). The body outlives the image's Work: the handler waits in
-// Model.Do, and no Work method runs after Do returns.
+// waits: its encoded bytes, in a buffer of their own, exactly as large as
+// they are (a base64 value decoded where it lay in the body, a URL
+// download, a multipart file). Nothing of the request body is kept: once
+// its images are read the body goes back to fasthttp's pool
+// (releaseBody), so a waiting 1080p request holds its 270 KB JPEG, not
+// the 370 KB of base64 in the 512 KB buffer fasthttp read it into
+// (docs/benchmarks.md, "Memory").
 type imageSrc struct {
 	data []byte
-	b64  []byte
 }
 
-// open returns the encoded image and a func to call once it is no longer
-// read. A base64 value that does not decode is a 400, found here.
-func (src imageSrc) open() ([]byte, func(), error) {
-	if src.b64 == nil {
-		return src.data, func() {}, nil
-	}
-	p := getScratch()
-	data, err := decodeBase64To(*p, src.b64)
-	if err != nil {
-		putScratch(p)
-		return nil, nil, err
-	}
-	if cap(data) > cap(*p) {
-		*p = data[:0]
-	}
-	return data, func() { putScratch(p) }, nil
-}
-
-// held is the memory the image holds outside the request body.
+// held is the memory the image holds while its request waits.
 func (src imageSrc) held() int64 { return int64(len(src.data)) }
 
-// loadImage returns the image an imageRef names: for base64, its text left
-// where it is; for a URL, the downloaded bytes.
+// decodedSize bounds the bytes base64 text decodes to (exact for padded
+// text without whitespace, give or take the padding).
+func decodedSize(text []byte) int { return base64.RawStdEncoding.DecodedLen(len(text)) }
+
+// loadImage returns the image an imageRef names: base64 decoded (from the
+// body, in place) into a buffer of its own; a URL downloaded.
 func (s *Server) loadImage(ctx context.Context, ref imageRef) (imageSrc, error) {
 	switch ref.Type {
 	case "base64", "":
-		if text, ok := rawJSONString(ref.Value); ok {
-			t, err := base64Text(text)
-			return imageSrc{b64: t}, err
+		text, ok := rawJSONString(ref.Value)
+		if !ok {
+			var str string
+			if err := gojson.Unmarshal(ref.Value, &str); err != nil {
+				return imageSrc{}, badRequest("image value must be a base64 string")
+			}
+			text = []byte(str)
 		}
-		var str string
-		if err := gojson.Unmarshal(ref.Value, &str); err != nil {
-			return imageSrc{}, badRequest("image value must be a base64 string")
+		t, err := base64Text(text)
+		if err != nil {
+			return imageSrc{}, err
 		}
-		t, err := base64Text([]byte(str))
-		return imageSrc{b64: t}, err
+		data, err := decodeBase64To(make([]byte, 0, decodedSize(t)), t)
+		return imageSrc{data: data}, err
 	case "url":
 		var u string
 		if err := gojson.Unmarshal(ref.Value, &u); err != nil {

@@ -52,16 +52,8 @@ type imageWork struct {
 	jpeg  []byte // the drawing, for the legacy format=image
 }
 
-// Preprocess decodes the base64 text (if the image came so) into a pooled
-// buffer, the image from it into its slot, and hands the buffer back: the
-// encoded bytes exist once per image being decoded, not per image waiting.
 func (w *imageWork) Preprocess(in [][]float32) error {
-	data, done, err := w.src.open()
-	if err != nil {
-		return err
-	}
-	f, err := tasks.Preprocess(&w.ir.input, data, in[0])
-	done()
+	f, err := tasks.Preprocess(&w.ir.input, w.src.data, in[0])
 	w.frame, w.src = f, imageSrc{} // the encoded bytes are no longer needed
 	return err
 }
@@ -126,11 +118,11 @@ func (w *taskWork[O, R]) Postprocess(out [][]float32) error {
 
 // runTask sends one work per image through the request's model and answers
 // with their bodies (or the drawing itself for format=image). The bytes the
-// request holds (its body, and images it downloaded or read from a
-// multipart part) are admitted to the server's in-flight bound first, and
-// released once the model has answered.
+// request holds while it waits, its encoded images (the body is released
+// once they are read), are admitted to the server's in-flight bound first
+// and released once the model has answered.
 func runTask[O, R any](s *Server, ctx context.Context, c *fiber.Ctx, req *taskReq[O, R], images []imageSrc, list bool) error {
-	held := int64(len(c.Body()))
+	var held int64
 	works := make([]pipeline.Work, len(images))
 	ws := make([]*taskWork[O, R], len(images))
 	for i, src := range images {

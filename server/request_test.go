@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/base64"
 	"strconv"
 	"strings"
 	"testing"
@@ -194,34 +195,49 @@ func TestTooManyImagesIs413(t *testing.T) {
 	}
 }
 
-// The bytes requests hold are admitted against --max-inflight-bytes: a
-// request larger than the bound gets 413 naming it, one that does not fit
-// beside those admitted gets 429 with Retry-After, and every byte comes
-// back once the request is answered.
+// The bytes requests hold while they wait, their encoded images, are
+// admitted against --max-inflight-bytes: a request whose images exceed the
+// bound gets 413 naming it (before they are decoded), one that does not
+// fit beside those admitted gets 429 with Retry-After, and every byte
+// comes back once the request is answered.
 func TestInflightBytesBound(t *testing.T) {
-	body := imagesBody(t, 2)
-	small := pipeline.NewByteBudget(int64(len(body)) - 1)
-	s := testServer(t, Options{InflightBytes: small})
-	status, _, out := do(t, s, "POST", "/infer/object_detection", body, "Content-Type", "application/json")
-	if status != 413 || !strings.Contains(string(out), "--max-inflight-bytes") || !strings.Contains(string(out), strconv.Itoa(len(body)-1)) {
-		t.Fatalf("body over the bound: %d %s", status, out)
-	}
-
-	b := pipeline.NewByteBudget(int64(len(body)) * 3)
-	s = testServer(t, Options{InflightBytes: b})
-	if err := b.Acquire(int64(len(body)) * 2); err != nil { // as if two requests were being served
+	jpg, err := base64.StdEncoding.DecodeString(tinyJPEGBase64(t))
+	if err != nil {
 		t.Fatal(err)
 	}
-	status, hdr, out := do(t, s, "POST", "/infer/object_detection", append(body, ' '), "Content-Type", "application/json")
+	body := imagesBody(t, 2)
+	need := int64(2 * len(jpg))
+	small := pipeline.NewByteBudget(need - 1)
+	s := testServer(t, Options{InflightBytes: small})
+	status, _, out := do(t, s, "POST", "/infer/object_detection", body, "Content-Type", "application/json")
+	if status != 413 || !strings.Contains(string(out), "--max-inflight-bytes") || !strings.Contains(string(out), strconv.FormatInt(need-1, 10)) {
+		t.Fatalf("images over the bound: %d %s", status, out)
+	}
+
+	b := pipeline.NewByteBudget(3 * need)
+	s = testServer(t, Options{InflightBytes: b})
+	if err := b.Acquire(3*need - need/2); err != nil { // as if others were being served
+		t.Fatal(err)
+	}
+	status, hdr, out := do(t, s, "POST", "/infer/object_detection", body, "Content-Type", "application/json")
 	if status != 429 || hdr.Get("Retry-After") == "" {
 		t.Fatalf("no room now: %d %s", status, out)
 	}
-	b.Release(int64(len(body)) * 2)
+	b.Release(3*need - need/2)
+	b = pipeline.NewByteBudget(3 * need) // a fresh peak
+	s = testServer(t, Options{InflightBytes: b, LegacyRoutes: true})
 	if status, _, out := do(t, s, "POST", "/infer/object_detection", body, "Content-Type", "application/json"); status != 200 {
 		t.Fatalf("room again: %d %s", status, out)
 	}
-	if b.InUse() != 0 || b.Peak() < int64(len(body)) {
-		t.Fatalf("in use %d after the answer, peak %d", b.InUse(), b.Peak())
+	if b.InUse() != 0 || b.Peak() != need {
+		t.Fatalf("in use %d after the answer, peak %d, want %d", b.InUse(), b.Peak(), need)
+	}
+	// The legacy route counts its image the same way.
+	if status, _, out := do(t, s, "POST", "/"+testModel+"/1", []byte(tinyJPEGBase64(t)), "Content-Type", "application/x-www-form-urlencoded"); status != 200 {
+		t.Fatalf("legacy route: %d %s", status, out)
+	}
+	if b.InUse() != 0 || b.Peak() != need {
+		t.Fatalf("legacy route: in use %d, peak %d", b.InUse(), b.Peak())
 	}
 }
 

@@ -105,11 +105,12 @@ func (s *Server) inferContext(c *fiber.Ctx) (context.Context, func()) {
 }
 
 // parseJSONRequest decodes a /infer/... body into req and reads the images
-// its image field names. Base64 images stay where they are in the body
-// (imageSrc) until a decode worker decodes them: the body is the request's
-// only copy of its images while it waits (see images.go, imageField). A
-// request naming more images than --max-images-per-request is refused
-// with 413 before any image is read.
+// its image field names, each into a buffer of its own, base64 decoded
+// from where it lies in the body (images.go, imageField); then the body is
+// released (releaseBody): a waiting request holds its encoded images and
+// nothing else. A request naming more images than --max-images-per-request,
+// or whose images alone exceed --max-inflight-bytes, is refused with 413
+// before any image is read.
 func (s *Server) parseJSONRequest(c *fiber.Ctx, req any, image *gojson.RawMessage) ([]imageSrc, bool, error) {
 	body := c.Body()
 	if len(body) == 0 {
@@ -140,6 +141,15 @@ func (s *Server) parseJSONRequest(c *fiber.Ctx, req any, image *gojson.RawMessag
 	if limit := s.maxImagesPerRequest(); len(refs) > limit {
 		return nil, false, &pipeline.TooLargeError{What: "images", Got: int64(len(refs)), Limit: int64(limit), Bound: "--max-images-per-request"}
 	}
+	var size int64
+	for _, ref := range refs {
+		if text, ok := rawJSONString(ref.Value); ok && (ref.Type == "base64" || ref.Type == "") {
+			size += int64(decodedSize(text))
+		}
+	}
+	if err := s.neverFits(size); err != nil {
+		return nil, false, err
+	}
 	images := make([]imageSrc, len(refs))
 	for i, ref := range refs {
 		var err error
@@ -147,7 +157,28 @@ func (s *Server) parseJSONRequest(c *fiber.Ctx, req any, image *gojson.RawMessag
 			return nil, false, err
 		}
 	}
+	releaseBody(c)
 	return images, list, nil
+}
+
+// neverFits is the 413 of a request whose images alone are more bytes than
+// --max-inflight-bytes: it could never be admitted, so they are not read.
+func (s *Server) neverFits(size int64) error {
+	if limit := s.opts.InflightBytes.Limit(); limit > 0 && size > limit {
+		return &pipeline.TooLargeError{What: "bytes", Got: size, Limit: limit, Bound: "--max-inflight-bytes"}
+	}
+	return nil
+}
+
+// releaseBody lets go of the request body once the request's images are
+// read out of it into buffers of their own, so a request waiting in a
+// queue does not hold it (nothing keeps a slice of it: the JSON decoder
+// copied what it kept). The buffer is dropped, not handed back to
+// fasthttp's pool: a pool holds every body of a burst of 1000 requests
+// until two collections have passed, and the collector counts them as
+// live, which doubled the heap it let grow.
+func releaseBody(c *fiber.Ctx) {
+	c.Request().SwapBody(nil)
 }
 
 func (s *Server) maxImagesPerRequest() int {
@@ -268,12 +299,17 @@ func (s *Server) legacyInfer(c *fiber.Ctx) error {
 		if len(c.Body()) == 0 {
 			return badRequest("request body is empty: send a base64 image, a multipart file, or ?image=<url>")
 		}
-		// Decoded by the decode worker, from the body (imageSrc).
-		src.b64, err = base64Text(c.Body())
+		var text []byte
+		if text, err = base64Text(c.Body()); err == nil {
+			if err = s.neverFits(int64(decodedSize(text))); err == nil {
+				src.data, err = decodeBase64To(make([]byte, 0, decodedSize(text)), text)
+			}
+		}
 	}
 	if err != nil {
 		return err
 	}
+	releaseBody(c)
 	// The route serves every task: the model decides which answer it gets.
 	ctx, cancel := s.requestContext()
 	m, err := s.model(ctx, req.ModelID)

@@ -67,7 +67,7 @@ func TestRequestThatCanNeverFitIs413(t *testing.T) {
 	// The per-request bound raised past the model's queue: the queue's
 	// bound answers 413, naming it.
 	url = startServer(t, "--load-models", model, "--max-images-per-request", "4000", "--max-queue-size", "100",
-		"--max-inflight-bytes", "1000000")
+		"--max-inflight-bytes", "500000")
 	route = url + "/infer/object_detection"
 	status, out, _ = postAny(t, route, manyImages(t, model, 101))
 	msg, _ = out["message"].(string)
@@ -77,7 +77,7 @@ func TestRequestThatCanNeverFitIs413(t *testing.T) {
 	// A body over the in-flight bytes bound can never be admitted either.
 	status, out, _ = postAny(t, route, manyImages(t, model, 3000))
 	msg, _ = out["message"].(string)
-	if status != 413 || !strings.Contains(msg, "at most 1000000 bytes") || !strings.Contains(msg, "--max-inflight-bytes") {
+	if status != 413 || !strings.Contains(msg, "at most 500000 bytes") || !strings.Contains(msg, "--max-inflight-bytes") {
 		t.Fatalf("a body over --max-inflight-bytes: %d %v", status, out)
 	}
 	if status, _, out := postAny(t, route, manyImages(t, model, 100)); status != 200 {
