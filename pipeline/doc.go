@@ -29,11 +29,16 @@
 //	item.go      one admitted image and the states it moves through
 //	pool.go      the decode and postprocess worker pools, shared by all models
 //	work.go      Work, the errors and StageError the server maps to statuses
+//	budget.go    ErrTooLarge / TooLargeError (a request that can never be
+//	             admitted: 413, not 429) and ByteBudget, the server-wide
+//	             bound on the bytes admitted requests hold
+//	             (--max-inflight-bytes)
 //	stats.go     per-model counters in Triton's terms
 //
 // Parallel mode (the default):
 //
-//	Do ─► admission queue (bounded: full → ErrBusy at once)
+//	Do ─► admission queue (bounded: full → ErrBusy at once; a request of
+//	      more images than the queue holds → TooLargeError at once)
 //	        ─► batcher (one goroutine per model): takes a free buffer set,
 //	           gives each image decideBatch lets in the next slot and hands
 //	           its decode to the shared decode pool, which writes straight
