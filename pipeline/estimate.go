@@ -136,9 +136,40 @@ func pinnedClass(size int64) int64 {
 // longer includes its own memory and only the batch buffers are still to
 // come (the cap is on the whole estimate either way).
 func (mg *Manager) fits(spec *model.Spec, backend engines.Backend, e LoadEstimate, loaded bool) error {
+	return mg.fitsBeside(spec, backend, e, loaded, engines.Memory{})
+}
+
+// reserve checks that e fits beside the loads already in progress (their
+// estimates count as taken: they may not have allocated yet) and adds it
+// to them; release takes it back once the load is done, its memory then
+// allocated (and seen as such by the free figures) or not at all.
+func (mg *Manager) reserve(spec *model.Spec, backend engines.Backend, e LoadEstimate) error {
+	mg.loadMu.Lock()
+	defer mg.loadMu.Unlock()
+	if err := mg.fitsBeside(spec, backend, e, false, mg.pending); err != nil {
+		return err
+	}
+	mg.pending = mg.pending.Plus(e.Total())
+	return nil
+}
+
+func (mg *Manager) release(e LoadEstimate) {
+	mg.loadMu.Lock()
+	defer mg.loadMu.Unlock()
+	t := e.Total()
+	mg.pending = engines.Memory{Host: mg.pending.Host - t.Host, Pinned: mg.pending.Pinned - t.Pinned, Device: mg.pending.Device - t.Device}
+}
+
+// fitsBeside is fits with the memory of other loads in progress (taken)
+// counted as not free.
+func (mg *Manager) fitsBeside(spec *model.Spec, backend engines.Backend, e LoadEstimate, loaded bool, taken engines.Memory) error {
 	need := e.Total()
 	if loaded {
 		need = e.Buffers
+	}
+	var what string
+	if taken != (engines.Memory{}) {
+		what = " beside the loads in progress"
 	}
 	refuse := func(what string, limit int64) error {
 		return fmt.Errorf("%s: %w: it would hold %s, above %s (%s): lower max_batch_size or instance_count, or free memory",
@@ -151,19 +182,19 @@ func (mg *Manager) fits(spec *model.Spec, backend engines.Backend, e LoadEstimat
 	if hostFree == nil {
 		hostFree = HostAvailable
 	}
-	if free, where := hostFree(); free >= 0 && engines.SatAdd(need.Host, need.Pinned) > free {
-		return refuse("the host memory free ("+where+")", free)
+	if free, where := hostFree(); free >= 0 && engines.SatAdd(engines.SatAdd(need.Host, need.Pinned), engines.SatAdd(taken.Host, taken.Pinned)) > free {
+		return refuse("the host memory free ("+where+")"+what, free)
 	}
 	if rep, ok := backend.(engines.MemoryReporter); ok && (need.Pinned > 0 || need.Device > 0) {
 		pinned, device, err := rep.FreeMemory()
 		if err != nil {
 			return fmt.Errorf("%s: free memory of %s: %w", spec.ID(), backend.Name(), err)
 		}
-		if pinned >= 0 && need.Pinned > pinned {
-			return refuse("the pinned memory pool's budget left (--pinned-memory-pool-bytes)", pinned)
+		if pinned >= 0 && engines.SatAdd(need.Pinned, taken.Pinned) > pinned {
+			return refuse("the pinned memory pool's budget left (--pinned-memory-pool-bytes)"+what, pinned)
 		}
-		if device >= 0 && need.Device > device {
-			return refuse("the GPU's free memory", device)
+		if device >= 0 && engines.SatAdd(need.Device, taken.Device) > device {
+			return refuse("the GPU's free memory"+what, device)
 		}
 	}
 	return nil

@@ -168,3 +168,55 @@ func TestHostAvailableReadsSomething(t *testing.T) {
 		t.Fatalf("HostAvailable() = %d, %q: this Linux machine has /proc/meminfo", free, where)
 	}
 }
+
+// gatedBackend's loads wait for its gate: a load in progress that has not
+// allocated yet.
+type gatedBackend struct {
+	memBackend
+	gate chan struct{}
+}
+
+func (b *gatedBackend) Load(ctx context.Context, spec *model.Spec) (engines.Engine, error) {
+	<-b.gate
+	return b.memBackend.Load(ctx, spec)
+}
+
+// Concurrent loads cannot all fit the same free memory: a load's estimate
+// counts as taken until it is done, so the second of two loads that fit
+// only one at a time is refused while the first is in progress, and fits
+// once it is done.
+func TestLoadsInProgressCountAsTaken(t *testing.T) {
+	b := &gatedBackend{memBackend: memBackend{est: engines.LoadEstimate{Own: engines.Memory{Host: 600 << 20}}}, gate: make(chan struct{})}
+	reg := engines.NewBackendSet()
+	reg.Register(b)
+	repo := &repository.Repository{Roots: []string{"../testdata/models"}, Defaults: repository.Defaults{MaxBatchSize: 4, InstanceCount: 1}}
+	free := func() (int64, string) { return 1 << 30, "test" } // room for one 600 MiB load, not two
+	mg := NewManager(repo, reg, nil, ManagerOptions{HostAvailable: free})
+	defer mg.Close()
+	first := make(chan error, 1)
+	go func() {
+		_, err := mg.Load(context.Background(), "yolov8n-320/1")
+		first <- err
+	}()
+	eventually(t, "the first load holds its reservation", func() bool {
+		mg.loadMu.Lock()
+		defer mg.loadMu.Unlock()
+		return mg.pending.Host > 0
+	})
+	_, err := mg.Load(context.Background(), "yolov8n-cls-320/1")
+	if !errors.Is(err, ErrInsufficientMemory) || !strings.Contains(err.Error(), "beside the loads in progress") {
+		t.Fatalf("second load while the first is in progress: %v", err)
+	}
+	close(b.gate)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if mg.pending != (engines.Memory{}) {
+		t.Fatalf("reservations left after the loads: %+v", mg.pending)
+	}
+	// Done, its memory is now the free figure's business (here a fixed
+	// one), and the second load fits beside nothing in progress.
+	if _, err := mg.Load(context.Background(), "yolov8n-cls-320/1"); err != nil {
+		t.Fatal(err)
+	}
+}

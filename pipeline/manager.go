@@ -75,6 +75,12 @@ type Manager struct {
 	// failing counts the models they took out still finishing requests.
 	faults  map[string]string
 	failing sync.WaitGroup
+
+	// loadMu guards pending: the estimates of the loads in progress, which
+	// have not allocated yet (or not all), so concurrent loads cannot all
+	// fit the same free memory (estimate.go).
+	loadMu  sync.Mutex
+	pending engines.Memory
 }
 
 type loadCall struct {
@@ -283,11 +289,12 @@ func (mg *Manager) open(ctx context.Context, e repository.Entry, override []byte
 	}
 	est, err := mg.estimate(spec, backend, specItemBytes(spec), spec.MaxBatchSize)
 	if err == nil {
-		err = mg.fits(spec, backend, est, false)
+		err = mg.reserve(spec, backend, est)
 	}
 	if err != nil {
 		return nil, err
 	}
+	defer mg.release(est)
 	eng, err := backend.Load(ctx, spec)
 	if err != nil {
 		if eng, err = mg.fallBack(ctx, spec, err); err != nil {
