@@ -310,15 +310,15 @@ func (mg *Manager) open(ctx context.Context, e repository.Entry, override []byte
 	}
 	// Again with the engine's exact shapes and batch, before the batch
 	// buffers are allocated.
-	est, err = mg.estimate(spec, backend, engineItemBytes(eng), eng.MaxBatch())
+	exact, err := mg.estimate(spec, backend, engineItemBytes(eng), eng.MaxBatch())
 	if err == nil {
-		err = mg.fits(spec, backend, est, true)
+		err = mg.fits(spec, backend, exact, true)
 	}
 	if err != nil {
 		eng.Close()
 		return nil, err
 	}
-	mg.opts.Log.Debug("model memory estimate", "model", spec.ID(), "estimate", est.String())
+	mg.opts.Log.Debug("model memory estimate", "model", spec.ID(), "estimate", exact.String())
 	m, err := newModel(spec, eng, mg.Alloc, mg.opts.withModel(spec), mg.pools)
 	if err != nil {
 		eng.Close()
