@@ -3,6 +3,7 @@ package vision
 import (
 	"fmt"
 	"math"
+	"sync"
 )
 
 // MaskMode is Roboflow's mask_decode_mode.
@@ -154,6 +155,15 @@ var (
 	stepY = [16]int{0, -1, -1, -1, 0, 1, 1, 1, 0, -1, -1, -1, 0, 1, 1, 1}
 )
 
+// contourScratch is LongestExternalContour's working image and fill stack,
+// reused between masks.
+type contourScratch struct {
+	img   []uint8
+	stack []int32
+}
+
+var contourPool = sync.Pool{New: func() any { return new(contourScratch) }}
+
 // LongestExternalContour is what inference-core keeps of a mask:
 // cv2.findContours(RETR_EXTERNAL, CHAIN_APPROX_SIMPLE) and the contour
 // with the most points (on ties, the one OpenCV lists first: the last
@@ -179,30 +189,40 @@ func LongestExternalContour(m Mask) [][2]int {
 	}
 	cw, chh := bx1-bx0+1, by1-by0+1
 	W, H := cw+2, chh+2 // a zero frame, as findContours adds
-	img := make([]uint8, W*H)
+	sc := contourPool.Get().(*contourScratch)
+	defer contourPool.Put(sc)
+	if cap(sc.img) < W*H {
+		sc.img = make([]uint8, W*H)
+	}
+	img := sc.img[:W*H]
+	clear(img)
 	for y := 0; y < chh; y++ {
 		copy(img[(y+1)*W+1:(y+1)*W+1+cw], m.Pix[(y+by0)*m.W+bx0:(y+by0)*m.W+bx0+cw])
 	}
 	// The background connected to the frame (4-connected, the dual of
 	// 8-connected objects), and the objects already traced.
 	const outside, seen = 2, 3
+	// A flood fill's result does not depend on its visiting order: the
+	// stack holds x, y pairs in one reused slice.
 	fill := func(x, y int, from, to uint8, eight bool) {
-		stack := [][2]int{{x, y}}
+		step := 2
+		if eight {
+			step = 1
+		}
+		stack := append(sc.stack[:0], int32(x), int32(y))
 		img[y*W+x] = to
 		for len(stack) > 0 {
-			p := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			for d := 0; d < 8; d++ {
-				if !eight && d%2 == 1 {
-					continue
-				}
-				nx, ny := p[0]+stepX[d], p[1]+stepY[d]
+			px, py := int(stack[len(stack)-2]), int(stack[len(stack)-1])
+			stack = stack[:len(stack)-2]
+			for d := 0; d < 8; d += step {
+				nx, ny := px+stepX[d], py+stepY[d]
 				if nx >= 0 && ny >= 0 && nx < W && ny < H && img[ny*W+nx] == from {
 					img[ny*W+nx] = to
-					stack = append(stack, [2]int{nx, ny})
+					stack = append(stack, int32(nx), int32(ny))
 				}
 			}
 		}
+		sc.stack = stack
 	}
 	fill(0, 0, 0, outside, false)
 	var best [][2]int
