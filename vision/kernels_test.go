@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/trtserve/trtserve/model"
 )
 
 // colMax (C with SSE2 under cgo) against the scalar scan it replaces, on
@@ -126,6 +128,35 @@ func TestEmitPlanesMatchesTable(t *testing.T) {
 				if got != want {
 					t.Fatalf("channel %d (%d,%d): %v, want %v", c, x, y, got, want)
 				}
+			}
+		}
+	}
+}
+
+// Every letterbox kernel compiled in writes the pure-Go kernel's tensor on
+// exact halvings (OpenCV's INTER_AREA fast path, SIMD row sums with a
+// scalar tail) and exact 3x downscales (rows of weight 0 skipped).
+func TestLetterboxKernelsAgreeOnExactScales(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	var lut [3][256]float32
+	for c := range 3 {
+		for v := range 256 {
+			lut[c][v] = float32(v)/255 + float32(c)
+		}
+	}
+	for _, sz := range [][4]int{{74, 42, 40, 40}, {640, 640, 320, 320}, {2 * 37, 2 * 21, 37, 37}, {1920, 1080, 640, 640}, {3 * 29, 3 * 13, 29, 29}} {
+		img := &Image{Pix: make([]byte, sz[0]*sz[1]*3), W: sz[0], H: sz[1], SrcW: sz[0], SrcH: sz[1]}
+		for i := range img.Pix {
+			img.Pix[i] = byte(r.IntN(256))
+		}
+		g := NewGeometry(model.FitGrey, sz[0], sz[1], sz[2], sz[3])
+		want := make([]float32, 3*sz[2]*sz[3])
+		letterboxGo(img, g, &lut, want)
+		for name, kernel := range letterboxKernels {
+			got := make([]float32, len(want))
+			kernel(img, g, &lut, got)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%v: kernel %s differs from the Go kernel", sz, name)
 			}
 		}
 	}
