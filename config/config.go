@@ -125,6 +125,10 @@ type Config struct {
 	GRPCKeepaliveTimeout            time.Duration `env:"TRTSERVE_GRPC_KEEPALIVE_TIMEOUT" envDefault:"20s"`
 	GRPCKeepaliveMinPingInterval    time.Duration `env:"TRTSERVE_GRPC_KEEPALIVE_MIN_PING_INTERVAL" envDefault:"5m"`
 	GRPCKeepalivePermitWithoutCalls bool          `env:"TRTSERVE_GRPC_KEEPALIVE_PERMIT_WITHOUT_CALLS" envDefault:"false"`
+	// GRPCWindowBytes, when positive, fixes each gRPC stream's HTTP/2
+	// flow-control window (and the connection's, at 4×) instead of
+	// grpc-go's dynamic windows sized from measured round trips.
+	GRPCWindowBytes int `env:"TRTSERVE_GRPC_WINDOW_BYTES" envDefault:"0"`
 }
 
 // Load parses the environment, then args (flags override environment).
@@ -185,6 +189,7 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.DurationVar(&c.GRPCKeepaliveTime, "grpc-keepalive-time", c.GRPCKeepaliveTime, "ping a gRPC client after this long without activity (TRTSERVE_GRPC_KEEPALIVE_TIME)")
 	fs.DurationVar(&c.GRPCKeepaliveTimeout, "grpc-keepalive-timeout", c.GRPCKeepaliveTimeout, "close a gRPC connection whose ping is not answered within this (TRTSERVE_GRPC_KEEPALIVE_TIMEOUT)")
 	fs.DurationVar(&c.GRPCKeepaliveMinPingInterval, "grpc-keepalive-min-ping-interval", c.GRPCKeepaliveMinPingInterval, "close gRPC connections whose client pings more often than this (TRTSERVE_GRPC_KEEPALIVE_MIN_PING_INTERVAL)")
+	fs.IntVar(&c.GRPCWindowBytes, "grpc-window-bytes", c.GRPCWindowBytes, "fixed HTTP/2 flow-control window per gRPC stream (the connection's is 4x), at least 64 KiB; 0 = grpc-go's dynamic windows (TRTSERVE_GRPC_WINDOW_BYTES)")
 	fs.BoolVar(&c.GRPCKeepalivePermitWithoutCalls, "grpc-keepalive-permit-without-calls", c.GRPCKeepalivePermitWithoutCalls, "allow gRPC client pings on connections with no call in progress (TRTSERVE_GRPC_KEEPALIVE_PERMIT_WITHOUT_CALLS)")
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request (TRTSERVE_ACCESS_LOG)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (TRTSERVE_LOG_LEVEL)")
@@ -251,6 +256,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("grpc-port and port are both %d: the gRPC and HTTP servers need ports of their own", c.Port)
 	case c.GRPCMaxMessageBytes < 1:
 		return fmt.Errorf("grpc-max-message-bytes must be positive")
+	case c.GRPCWindowBytes != 0 && (c.GRPCWindowBytes < 64<<10 || c.GRPCWindowBytes > 256<<20):
+		return fmt.Errorf("grpc-window-bytes %d: 0 (dynamic), or between 65536 and 268435456", c.GRPCWindowBytes)
 	case c.GRPCKeepaliveTime <= 0 || c.GRPCKeepaliveTimeout <= 0 || c.GRPCKeepaliveMinPingInterval <= 0:
 		return fmt.Errorf("grpc-keepalive-time, grpc-keepalive-timeout and grpc-keepalive-min-ping-interval must be positive")
 	case c.TLSClientCA != "" && c.TLSCert == "":

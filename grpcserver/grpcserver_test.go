@@ -830,3 +830,14 @@ func TestSharedMemoryRPCsAndInfer(t *testing.T) {
 		t.Errorf("negative device: %v", err)
 	}
 }
+
+// TestFixedWindows: with fixed flow-control windows (--grpc-window-bytes)
+// messages larger than the window still go through, both ways.
+func TestFixedWindows(t *testing.T) {
+	mg := testManager(t)
+	want := inferOK(t, newHarness(t, mg, Options{}), rawRequest(4)).RawOutputContents[0]
+	got := inferOK(t, newHarness(t, mg, Options{WindowBytes: 64 << 10}), rawRequest(4)).RawOutputContents[0]
+	if !bytes.Equal(got, want) {
+		t.Error("answers differ with a 64 KiB window")
+	}
+}

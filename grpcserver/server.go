@@ -68,6 +68,10 @@ type Options struct {
 	// MaxMessageBytes bounds a received message after decompression.
 	MaxMessageBytes int
 	Keepalive       Keepalive
+	// WindowBytes, when positive, fixes the HTTP/2 flow-control window of
+	// each stream (the connection's is 4×); 0 keeps grpc-go's dynamic
+	// windows, sized from measured round trips.
+	WindowBytes int
 	// StreamInflight bounds the requests of one ModelStreamInfer stream
 	// served at once.
 	StreamInflight int
@@ -156,6 +160,9 @@ func New(models *pipeline.Manager, opts Options, log *slog.Logger, isReady func(
 	}
 	if opts.TLS != nil {
 		so = append(so, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
+	if w := opts.WindowBytes; w > 0 {
+		so = append(so, grpc.InitialWindowSize(int32(min(w, math.MaxInt32/4))), grpc.InitialConnWindowSize(int32(min(4*w, math.MaxInt32))))
 	}
 	s.grpc = grpc.NewServer(so...)
 	pb.RegisterGRPCInferenceServiceServer(s.grpc, s)

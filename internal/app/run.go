@@ -152,7 +152,7 @@ func Run(cfg *config.Config) error {
 		gsrv := grpcserver.New(models, grpcserver.Options{
 			Regions: shmRegions, Version: server.Version,
 			APIKey: cfg.APIKey, AdminAPIKey: cfg.AdminAPIKey, ModelControl: cfg.ModelControl, RequestTimeout: cfg.RequestTimeout,
-			MaxMessageBytes: cfg.GRPCMaxMessageBytes, TLS: tlsConfig, AccessLog: cfg.AccessLog,
+			MaxMessageBytes: cfg.GRPCMaxMessageBytes, WindowBytes: cfg.GRPCWindowBytes, TLS: tlsConfig, AccessLog: cfg.AccessLog,
 			Keepalive: grpcserver.Keepalive{Time: cfg.GRPCKeepaliveTime, Timeout: cfg.GRPCKeepaliveTimeout,
 				MinPingInterval: cfg.GRPCKeepaliveMinPingInterval, PermitWithoutCalls: cfg.GRPCKeepalivePermitWithoutCalls},
 		}, log, isReady)
