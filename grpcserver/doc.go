@@ -28,8 +28,9 @@
 //     (Triton does the same).
 //   - Status codes are Triton's: INVALID_ARGUMENT for a request that does
 //     not fit the model, NOT_FOUND for an unknown model or region,
-//     UNAVAILABLE for a model that is not ready or a server that is
-//     draining, RESOURCE_EXHAUSTED for a full queue (and a message over
+//     UNAVAILABLE for a model that is not ready, a server that is
+//     draining, and load/unload outside explicit model control (Triton's
+//     model repository manager's code; HTTP answers 400), RESOURCE_EXHAUSTED for a full queue (and a message over
 //     --grpc-max-message-bytes), DEADLINE_EXCEEDED when the client's
 //     deadline or --request-timeout passes, UNAUTHENTICATED for a missing
 //     or wrong key, ALREADY_EXISTS for a region name in use, UNIMPLEMENTED

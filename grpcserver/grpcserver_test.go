@@ -582,8 +582,12 @@ func TestModelControlModes(t *testing.T) {
 	for _, mode := range []string{"none", "poll"} {
 		h := newHarness(t, testManager(t), Options{ModelControl: mode})
 		_, err := h.client.RepositoryModelLoad(context.Background(), &pb.RepositoryModelLoadRequest{ModelName: testModel})
-		if status.Code(err) != codes.InvalidArgument {
+		if status.Code(err) != codes.Unavailable || !bytes.Contains([]byte(status.Convert(err).Message()), []byte("not allowed")) {
 			t.Errorf("%s: load answered %v", mode, err)
+		}
+		_, err = h.client.RepositoryModelUnload(context.Background(), &pb.RepositoryModelUnloadRequest{ModelName: testModel})
+		if status.Code(err) != codes.Unavailable {
+			t.Errorf("%s: unload answered %v", mode, err)
 		}
 	}
 }

@@ -173,12 +173,22 @@ func repositoryParams(params map[string]*pb.ModelRepositoryParameter) map[string
 	return out
 }
 
+// controlAllowed is kserve's rule with Triton's gRPC code: load and unload
+// in a model control mode other than explicit are UNAVAILABLE (Triton's
+// model repository manager answers so).
+func controlAllowed(mode string) error {
+	if err := kserve.ControlAllowed(mode); err != nil {
+		return status.Error(codes.Unavailable, kserve.CodeOf(err).Msg)
+	}
+	return nil
+}
+
 func (s *Server) RepositoryModelLoad(ctx context.Context, req *pb.RepositoryModelLoadRequest) (*pb.RepositoryModelLoadResponse, error) {
 	if req.RepositoryName != "" {
 		return nil, errRepositoryName
 	}
-	if err := kserve.ControlAllowed(s.opts.ModelControl); err != nil {
-		return nil, s.fail("RepositoryModelLoad", err)
+	if err := controlAllowed(s.opts.ModelControl); err != nil {
+		return nil, err
 	}
 	override, err := kserve.LoadParams(repositoryParams(req.Parameters))
 	if err != nil {
@@ -200,8 +210,8 @@ func (s *Server) RepositoryModelUnload(_ context.Context, req *pb.RepositoryMode
 	if req.RepositoryName != "" {
 		return nil, errRepositoryName
 	}
-	if err := kserve.ControlAllowed(s.opts.ModelControl); err != nil {
-		return nil, s.fail("RepositoryModelUnload", err)
+	if err := controlAllowed(s.opts.ModelControl); err != nil {
+		return nil, err
 	}
 	if err := kserve.Unload(s.models, req.ModelName); err != nil {
 		return nil, s.fail("RepositoryModelUnload", err)
