@@ -428,7 +428,12 @@ def test_sigterm_drains_grpc_in_flight(tmp_path_factory):
         wait_port(gport)
         c = grpcclient.InferenceServerClient(f"127.0.0.1:{gport}")
         deadline = time.time() + 60
-        while not c.is_model_ready("slow"):
+        while True:
+            try:  # a server not ready yet answers UNAVAILABLE, as Triton's
+                if c.is_model_ready("slow"):
+                    break
+            except InferenceServerException:
+                pass
             assert time.time() < deadline and proc.poll() is None, "slow/1 never got ready"
             time.sleep(0.2)
         answers = queue.Queue()
