@@ -17,6 +17,8 @@
 #   ./scripts/bench-grpc.sh              # both scenarios (~5 min on 2 cores)
 #   ./scripts/bench-grpc.sh sim          # one scenario
 #   LEVELS=1:8:7 ./scripts/bench-grpc.sh # other concurrency levels
+#   SERVER_FLAGS="--grpc-window-bytes 8388608" TAG=win ./scripts/bench-grpc.sh sim
+#                                        # server flags; files named grpc-<scenario>-<TAG>-<config>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # BIN=path runs that binary instead of building bin/trtserve.
@@ -29,7 +31,8 @@ INTERVAL=${INTERVAL:-4000}
 LEVELS=${LEVELS:-1:4:3}
 HTTP_PORT=9105
 GRPC_PORT=9106
-CONFIGS="http grpc grpc-shm http-shm"
+CONFIGS=${CONFIGS:-http grpc grpc-shm http-shm}
+T=${TAG:+-$TAG}
 mkdir -p "$OUT"
 export TRTSERVE_ONNXRUNTIME_LIB=${TRTSERVE_ONNXRUNTIME_LIB:-$PWD/third_party/onnxruntime/lib/libonnxruntime.so}
 export LD_LIBRARY_PATH=$PWD/third_party/perf_analyzer/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
@@ -40,7 +43,8 @@ stop() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; pi
 trap stop EXIT
 
 serve() { # flags...
-  $BIN serve --port $HTTP_PORT --grpc-port $GRPC_PORT --log-level warn --request-timeout 600s "$@" & pid=$!
+  # shellcheck disable=SC2086 # SERVER_FLAGS is a list of flags
+  $BIN serve --port $HTTP_PORT --grpc-port $GRPC_PORT --log-level warn --request-timeout 600s "$@" ${SERVER_FLAGS:-} & pid=$!
   wait_ready $HTTP_PORT /v2/health/ready
 }
 
@@ -56,8 +60,8 @@ measure() {
   echo "== $scenario / $config: $model, concurrency $LEVELS" >&2
   $PA -m "$model" "${flags[@]}" --concurrency-range "$LEVELS" \
     --measurement-interval "$INTERVAL" --stability-percentage "${STABILITY:-25}" --max-trials 10 \
-    -f "$OUT/grpc-$scenario-$config.csv" >"$OUT/grpc-$scenario-$config.log" 2>&1 ||
-    { tail -5 "$OUT/grpc-$scenario-$config.log" >&2; }
+    -f "$OUT/grpc-$scenario$T-$config.csv" >"$OUT/grpc-$scenario$T-$config.log" 2>&1 ||
+    { tail -5 "$OUT/grpc-$scenario$T-$config.log" >&2; }
 }
 
 run() {
@@ -78,23 +82,36 @@ if [ $# -eq 0 ]; then set -- ort sim; fi
 for s in "$@"; do run "$s"; done
 
 # Summary: per scenario and concurrency, infer/s and p99 of each
-# configuration, then gRPC ÷ HTTP-binary, shm ÷ gRPC and shm ÷ HTTP.
+# configuration, then gRPC ÷ HTTP-binary, gRPC-shm ÷ gRPC and HTTP-shm ÷
+# HTTP; as a Markdown table (docs/benchmarks.md).
 col() { # csv, concurrency, column name
   awk -F, -v c="$2" -v name="$3" 'NR==1{for(i=1;i<=NF;i++)if($i==name)k=i;next} $1==c{print $k}' "$1"
 }
+head="| scenario | concurrency |"
+rule="|---|---|"
+for cfg in $CONFIGS; do head+=" $cfg infer/s (p99 ms) |"; rule+="---|"; done
+RATIOS="grpc/http grpc-shm/grpc http-shm/http"
+for r in $RATIOS; do head+=" $r |"; rule+="---|"; done
+echo "$head"
+echo "$rule"
 for s in "$@"; do
-  for c in $(awk -F, 'NR>1{print $1}' "$OUT/grpc-$s-http.csv" 2>/dev/null | sort -n); do
-    line="$s c=$c"
+  for c in $(awk -F, 'NR>1{print $1}' "$OUT/grpc-$s$T-$(set -- $CONFIGS; echo "$1").csv" 2>/dev/null | sort -n); do
+    line="| $s$T | $c |"
     declare -A ips=()
     for cfg in $CONFIGS; do
-      f="$OUT/grpc-$s-$cfg.csv"
-      [ -f "$f" ] || continue
-      ips[$cfg]=$(col "$f" "$c" Inferences/Second)
-      p99=$(col "$f" "$c" "p99 latency")
-      [ -n "${ips[$cfg]}" ] && line+=$(printf "  %s %.1f/s p99 %.1f ms" "$cfg" "${ips[$cfg]}" "$(echo "$p99" | awk '{print $1/1000}')")
+      f="$OUT/grpc-$s$T-$cfg.csv"
+      ips[$cfg]=$( [ -f "$f" ] && col "$f" "$c" Inferences/Second || true)
+      p99=$( [ -f "$f" ] && col "$f" "$c" "p99 latency" || true)
+      if [ -n "${ips[$cfg]}" ]; then
+        line+=$(awk -v i="${ips[$cfg]}" -v p="$p99" 'BEGIN{printf " %.1f (%.1f) |", i, p/1000}')
+      else
+        line+=" – |"
+      fi
     done
-    ratio() { [ -n "${ips[$1]:-}" ] && [ -n "${ips[$2]:-}" ] && awk -v a="${ips[$1]}" -v b="${ips[$2]}" 'BEGIN{printf "%.2f", a/b}'; }
-    line+="  | grpc/http $(ratio grpc http)  grpc-shm/grpc $(ratio grpc-shm grpc)  http-shm/http $(ratio http-shm http)"
+    for r in $RATIOS; do
+      a=${ips[${r%/*}]:-} b=${ips[${r#*/}]:-}
+      if [ -n "$a" ] && [ -n "$b" ]; then line+=$(awk -v a="$a" -v b="$b" 'BEGIN{printf " %.2f× |", a/b}'); else line+=" – |"; fi
+    done
     echo "$line"
     unset ips
   done
