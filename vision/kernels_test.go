@@ -161,3 +161,23 @@ func TestLetterboxKernelsAgreeOnExactScales(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstLastNonZero(t *testing.T) {
+	for n := range 40 {
+		for a := -1; a < n; a++ {
+			for b := a; b < n; b++ {
+				p := make([]uint8, n)
+				if a >= 0 {
+					p[a], p[b] = 1, 1
+				}
+				wantB := b
+				if a < 0 {
+					wantB = -1
+				}
+				if f, l := firstNonZero(p), lastNonZero(p); f != a || l != wantB {
+					t.Fatalf("n=%d ones at %d,%d: first %d last %d", n, a, b, f, l)
+				}
+			}
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package vision
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"sync"
@@ -155,6 +156,39 @@ var (
 	stepY = [16]int{0, -1, -1, -1, 0, 1, 1, 1, 0, -1, -1, -1, 0, 1, 1, 1}
 )
 
+// firstNonZero is the index of the first non-zero byte of p, -1 if none;
+// eight bytes at a time.
+func firstNonZero(p []uint8) int {
+	i := 0
+	for ; i+8 <= len(p); i += 8 {
+		if binary.LittleEndian.Uint64(p[i:]) != 0 {
+			break
+		}
+	}
+	for ; i < len(p); i++ {
+		if p[i] != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// lastNonZero is the index of the last non-zero byte of p, -1 if none.
+func lastNonZero(p []uint8) int {
+	i := len(p)
+	for ; i >= 8; i -= 8 {
+		if binary.LittleEndian.Uint64(p[i-8:]) != 0 {
+			break
+		}
+	}
+	for i--; i >= 0; i-- {
+		if p[i] != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
 // contourScratch is LongestExternalContour's working image and fill stack,
 // reused between masks.
 type contourScratch struct {
@@ -177,12 +211,13 @@ func LongestExternalContour(m Mask) [][2]int {
 	bx0, by0, bx1, by1 := m.W, m.H, -1, -1
 	for y := 0; y < m.H; y++ {
 		row := m.Pix[y*m.W : (y+1)*m.W]
-		for x, v := range row {
-			if v != 0 {
-				bx0, bx1 = min(bx0, x), max(bx1, x)
-				by0, by1 = min(by0, y), max(by1, y)
-			}
+		first := firstNonZero(row)
+		if first < 0 {
+			continue
 		}
+		last := lastNonZero(row)
+		bx0, bx1 = min(bx0, first), max(bx1, last)
+		by0, by1 = min(by0, y), y
 	}
 	if bx1 < 0 {
 		return nil
