@@ -38,7 +38,11 @@
 //     for features it does not have (the classification extension, model
 //     file uploads, repository names).
 //   - ModelReady answers ready=false, not an error, for a model that is
-//     unknown or not loaded, as Triton's does.
+//     unknown or not loaded, and UNAVAILABLE while the server is not ready
+//     (starting, draining), as Triton's InferenceServer::ModelIsReady.
+//   - An unknown model is NOT_FOUND (the KServe v2 protocol's code, and
+//     HTTP's 404); recent Tritons answer INVALID_ARGUMENT "Request for
+//     unknown model".
 //   - The API key (--api-key) is read from the "authorization: Bearer
 //     <key>" metadata, or "x-api-key: <key>"; ServerLive, ServerReady and
 //     the health service need none (orchestrators probe them); the admin

@@ -333,6 +333,9 @@ func TestMetadataAndReadiness(t *testing.T) {
 	if r, _ := h.client.ServerReady(ctx, &pb.ServerReadyRequest{}); r.Ready {
 		t.Error("ready while isReady says not")
 	}
+	if _, err := h.client.ModelReady(ctx, &pb.ModelReadyRequest{Name: testModel}); status.Code(err) != codes.Unavailable {
+		t.Errorf("model ready while the server is not: %v", err)
+	}
 }
 
 func inferOK(t *testing.T, h *harness, req *pb.ModelInferRequest) *pb.ModelInferResponse {
@@ -524,14 +527,14 @@ func TestStatisticsIndexLoadUnload(t *testing.T) {
 	if _, err := h.client.RepositoryModelLoad(ctx, &pb.RepositoryModelLoadRequest{ModelName: "yolov5n-320"}); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := h.client.ModelReady(ctx, &pb.ModelReadyRequest{Name: "yolov5n-320"}); !r.Ready {
-		t.Error("not ready after load")
+	if r, err := h.client.ModelReady(ctx, &pb.ModelReadyRequest{Name: "yolov5n-320"}); err != nil || !r.Ready {
+		t.Errorf("not ready after load: %v", err)
 	}
 	if _, err := h.client.RepositoryModelUnload(ctx, &pb.RepositoryModelUnloadRequest{ModelName: "yolov5n-320"}); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := h.client.ModelReady(ctx, &pb.ModelReadyRequest{Name: "yolov5n-320"}); r.Ready {
-		t.Error("ready after unload")
+	if r, err := h.client.ModelReady(ctx, &pb.ModelReadyRequest{Name: "yolov5n-320"}); err != nil || r.Ready {
+		t.Errorf("ready after unload: %v %v", r, err)
 	}
 	for _, tc := range []struct {
 		name string

@@ -36,11 +36,18 @@ func (s *Server) ServerReady(context.Context, *pb.ServerReadyRequest) (*pb.Serve
 	return &pb.ServerReadyResponse{Ready: s.ready()}, nil
 }
 
-// ModelReady is false, with no error, for a model that is unknown, not
-// loaded, or failed (Triton answers the same way).
+// ModelReady is whether a model (version) is loaded and ready: false, with
+// no error, for one that is unknown, not loaded or failed; UNAVAILABLE
+// while the server itself is not ready (starting, draining), as Triton's
+// InferenceServer::ModelIsReady answers ("Server not ready"). (Triton's
+// core since June 2026 also fails an unknown model; tritonclient 2.73's
+// servers answer false.)
 func (s *Server) ModelReady(_ context.Context, req *pb.ModelReadyRequest) (*pb.ModelReadyResponse, error) {
+	if !s.ready() {
+		return nil, status.Error(codes.Unavailable, "Server not ready")
+	}
 	_, err := kserve.FindModel(s.models, req.Name, req.Version)
-	return &pb.ModelReadyResponse{Ready: err == nil && !s.closing.Load()}, nil
+	return &pb.ModelReadyResponse{Ready: err == nil}, nil
 }
 
 func (s *Server) ServerMetadata(context.Context, *pb.ServerMetadataRequest) (*pb.ServerMetadataResponse, error) {

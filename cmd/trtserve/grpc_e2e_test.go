@@ -223,8 +223,8 @@ func TestGRPCAgainstTheRealBinary(t *testing.T) {
 		if _, err := c.RepositoryModelUnload(ctx, &pb.RepositoryModelUnloadRequest{ModelName: "yolov5n-320"}); err != nil {
 			t.Fatal(err)
 		}
-		if r, _ := c.ModelReady(ctx, &pb.ModelReadyRequest{Name: "yolov5n-320"}); r.Ready {
-			t.Error("ready after unload")
+		if r, err := c.ModelReady(ctx, &pb.ModelReadyRequest{Name: "yolov5n-320"}); err != nil || r.Ready {
+			t.Errorf("ready after unload: %v %v", r, err)
 		}
 	})
 
