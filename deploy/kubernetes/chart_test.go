@@ -232,12 +232,42 @@ func checkCommon(t *testing.T, r *rendered) {
 		if m, ok := mount(c, "models"); !ok || !m.ReadOnly || m.MountPath != "/models" {
 			t.Errorf("%s: models must be mounted read-only at /models: %+v", d.Name, m)
 		}
+		checkPorts(t, d.Name, c, svc)
+		tlsOn := checkTLS(t, d.Name, ps, c)
+		_, mutual := env(c, "TRTSERVE_TLS_CLIENT_CA")
+		grpcPort, _ := containerPort(c, "grpc")
 		probe := func(name string, p *corev1.Probe, path string) {
-			if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path {
-				t.Errorf("%s: %s probe must GET %s: %+v", d.Name, name, path, p)
+			switch {
+			case p == nil:
+				t.Errorf("%s: no %s probe", d.Name, name)
+			case p.GRPC != nil:
+				// Kubernetes gRPC probes never speak TLS, and only the
+				// readiness answer exists in grpc.health.v1.
+				if tlsOn || path != "/v2/health/ready" || grpcPort == 0 || p.GRPC.Port != grpcPort {
+					t.Errorf("%s: %s gRPC probe %+v (TLS %v, gRPC port %d): only startup/readiness, on the gRPC port, without TLS", d.Name, name, p.GRPC, tlsOn, grpcPort)
+				}
+			case mutual:
+				// The kubelet has no client certificate: an HTTPS GET
+				// would fail its handshake.
+				if p.TCPSocket == nil || p.TCPSocket.Port.String() != "http" {
+					t.Errorf("%s: under mutual TLS the %s probe must be a tcpSocket on the HTTP port: %+v", d.Name, name, p)
+				}
+			default:
+				want := corev1.URISchemeHTTP
+				if tlsOn {
+					want = corev1.URISchemeHTTPS
+				}
+				if p.HTTPGet == nil || p.HTTPGet.Path != path || p.HTTPGet.Port.String() != "http" {
+					t.Errorf("%s: %s probe must GET %s on the HTTP port: %+v", d.Name, name, path, p)
+				} else if got := p.HTTPGet.Scheme; got != want && (got != "" || want != corev1.URISchemeHTTP) {
+					t.Errorf("%s: %s probe scheme %q, want %q (TLS %v)", d.Name, name, got, want, tlsOn)
+				}
 			}
 		}
 		probe("liveness", c.LivenessProbe, "/healthz")
+		if c.LivenessProbe != nil && c.LivenessProbe.GRPC != nil {
+			t.Errorf("%s: liveness must not be a gRPC probe: grpc.health.v1 answers readiness", d.Name)
+		}
 		probe("readiness", c.ReadinessProbe, "/v2/health/ready")
 		probe("startup", c.StartupProbe, "/v2/health/ready")
 		if sp := c.StartupProbe; sp != nil && sp.PeriodSeconds*sp.FailureThreshold < 600 {
@@ -305,6 +335,99 @@ func checkCommon(t *testing.T, r *rendered) {
 	}
 }
 
+func containerPort(c corev1.Container, name string) (int32, bool) {
+	for _, p := range c.Ports {
+		if p.Name == name {
+			return p.ContainerPort, true
+		}
+	}
+	return 0, false
+}
+
+func servicePort(svc *corev1.Service, name string) (corev1.ServicePort, bool) {
+	for _, p := range svc.Spec.Ports {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return corev1.ServicePort{}, false
+}
+
+// checkPorts: the gRPC port is declared in the container, set in
+// TRTSERVE_GRPC_PORT and opened on the Service together, or not at all
+// (TRTSERVE_GRPC_PORT=0, since the server's default is 8001).
+func checkPorts(t *testing.T, name string, c corev1.Container, svc *corev1.Service) {
+	t.Helper()
+	e, ok := env(c, "TRTSERVE_GRPC_PORT")
+	if !ok {
+		t.Errorf("%s: TRTSERVE_GRPC_PORT not set (the server would open 8001 whatever the chart says)", name)
+	}
+	cp, inPod := containerPort(c, "grpc")
+	sp, inSvc := servicePort(svc, "grpc")
+	switch {
+	case inPod != inSvc:
+		t.Errorf("%s: gRPC port in the container %v, on the Service %v: both or neither", name, inPod, inSvc)
+	case inPod:
+		if e.Value != fmt.Sprint(cp) {
+			t.Errorf("%s: TRTSERVE_GRPC_PORT %q is not the container's grpc port %d", name, e.Value, cp)
+		}
+		if sp.TargetPort.String() != "grpc" || sp.Port != cp {
+			t.Errorf("%s: Service grpc port %+v does not reach the container's %d", name, sp, cp)
+		}
+	default:
+		if e.Value != "0" {
+			t.Errorf("%s: gRPC not declared, yet TRTSERVE_GRPC_PORT is %q (want 0: off)", name, e.Value)
+		}
+	}
+}
+
+// checkTLS: with TRTSERVE_TLS_CERT set, the files come read-only from the
+// Secret mounted as a whole folder (so a rotated Secret reaches it), and
+// the Service says https. It returns whether TLS is on.
+func checkTLS(t *testing.T, name string, ps corev1.PodSpec, c corev1.Container) bool {
+	t.Helper()
+	cert, on := env(c, "TRTSERVE_TLS_CERT")
+	key, haveKey := env(c, "TRTSERVE_TLS_KEY")
+	ca, mutual := env(c, "TRTSERVE_TLS_CLIENT_CA")
+	if !on {
+		if haveKey || mutual {
+			t.Errorf("%s: TLS key or client CA without a certificate", name)
+		}
+		if _, ok := volume(ps, "tls"); ok {
+			t.Errorf("%s: a tls volume without TLS", name)
+		}
+		return false
+	}
+	m, ok := mount(c, "tls")
+	if !ok || !m.ReadOnly || m.SubPath != "" {
+		t.Fatalf("%s: TLS files must be a read-only mount of the whole Secret (no subPath): %+v", name, m)
+	}
+	files := map[string]string{} // path in the volume -> Secret key
+	v, _ := volume(ps, "tls")
+	if v.Projected == nil {
+		t.Fatalf("%s: tls volume %+v is not the Secret(s)", name, v)
+	}
+	if v.Projected.DefaultMode == nil || *v.Projected.DefaultMode&0o007 != 0 {
+		t.Errorf("%s: TLS files readable by others: mode %v", name, v.Projected.DefaultMode)
+	}
+	for _, src := range v.Projected.Sources {
+		if src.Secret == nil || src.Secret.Name == "" {
+			t.Errorf("%s: tls volume source %+v is not a Secret", name, src)
+			continue
+		}
+		for _, it := range src.Secret.Items {
+			files[m.MountPath+"/"+it.Path] = it.Key
+		}
+	}
+	if files[cert.Value] != "tls.crt" || files[key.Value] != "tls.key" {
+		t.Errorf("%s: TRTSERVE_TLS_CERT %q / KEY %q are not the Secret's tls.crt / tls.key (%v)", name, cert.Value, key.Value, files)
+	}
+	if mutual && files[ca.Value] == "" {
+		t.Errorf("%s: TRTSERVE_TLS_CLIENT_CA %q is not in the tls volume (%v)", name, ca.Value, files)
+	}
+	return true
+}
+
 func deploymentByPool(t *testing.T, r *rendered, pool string) *appsv1.Deployment {
 	t.Helper()
 	for _, d := range r.deployments {
@@ -339,6 +462,105 @@ func TestChartMatrix(t *testing.T) {
 				}
 				if v, _ := volume(d.Spec.Template.Spec, "engine-cache"); v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != pvc.Name {
 					t.Errorf("engine-cache volume %+v is not the chart's claim %s", v, pvc.Name)
+				}
+				// gRPC is served by default, on Triton's port, plain.
+				c := d.Spec.Template.Spec.Containers[0]
+				if e, _ := env(c, "TRTSERVE_GRPC_PORT"); e.Value != "8001" {
+					t.Errorf("TRTSERVE_GRPC_PORT %q, want 8001 by default", e.Value)
+				}
+				p, _ := servicePort(r.services[0], "grpc")
+				if p.Port != 8001 || p.AppProtocol == nil || *p.AppProtocol != "grpc" {
+					t.Errorf("Service grpc port %+v: want 8001, appProtocol grpc", p)
+				}
+				if c.ReadinessProbe.HTTPGet == nil {
+					t.Error("the default probes are HTTP")
+				}
+				if _, ok := env(c, "TRTSERVE_TLS_CERT"); ok {
+					t.Error("TLS is off by default")
+				}
+			}},
+		{"grpc-off", []string{"grpc-off-values.yaml"},
+			map[string]int{"Deployment": 1, "Service": 1},
+			func(t *testing.T, r *rendered) {
+				c := r.deployments[0].Spec.Template.Spec.Containers[0]
+				if e, _ := env(c, "TRTSERVE_GRPC_PORT"); e.Value != "0" {
+					t.Errorf("TRTSERVE_GRPC_PORT %q, want 0 (off)", e.Value)
+				}
+				if _, ok := servicePort(r.services[0], "grpc"); ok {
+					t.Error("gRPC off, yet the Service opens a grpc port")
+				}
+			}},
+		{"grpc-probes", []string{"grpc-probes-values.yaml"},
+			map[string]int{"Deployment": 1, "Service": 1},
+			func(t *testing.T, r *rendered) {
+				c := r.deployments[0].Spec.Template.Spec.Containers[0]
+				for name, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe} {
+					if p.GRPC == nil || p.GRPC.Port != 9100 || (p.GRPC.Service != nil && *p.GRPC.Service != "") {
+						t.Errorf("%s probe %+v: want grpc.health.v1 on port 9100, service \"\"", name, p)
+					}
+				}
+				if c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" {
+					t.Errorf("liveness stays GET /healthz: %+v", c.LivenessProbe)
+				}
+				if e, _ := env(c, "TRTSERVE_GRPC_PORT"); e.Value != "9100" {
+					t.Errorf("TRTSERVE_GRPC_PORT %q, want 9100", e.Value)
+				}
+			}},
+		{"tls", []string{"tls-values.yaml"},
+			map[string]int{"Deployment": 1, "Service": 1, "ServiceMonitor": 1},
+			func(t *testing.T, r *rendered) {
+				d := r.deployments[0]
+				c := d.Spec.Template.Spec.Containers[0]
+				if _, ok := env(c, "TRTSERVE_TLS_CLIENT_CA"); ok {
+					t.Error("mutual TLS not asked for")
+				}
+				if c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Scheme != corev1.URISchemeHTTPS {
+					t.Errorf("readiness probe %+v: want HTTPS", c.ReadinessProbe)
+				}
+				v, _ := volume(d.Spec.Template.Spec, "tls")
+				if src := v.Projected.Sources; len(src) != 1 || src[0].Secret.Name != "trtserve-server-tls" {
+					t.Errorf("tls volume sources %+v: want the trtserve-server-tls Secret", src)
+				}
+				for _, name := range []string{"http", "metrics"} {
+					if p, _ := servicePort(r.services[0], name); p.AppProtocol == nil || *p.AppProtocol != "https" {
+						t.Errorf("Service port %s appProtocol %v, want https", name, p.AppProtocol)
+					}
+				}
+				if p, _ := servicePort(r.services[0], "grpc"); p.AppProtocol != nil {
+					t.Errorf("gRPC over TLS has no standard appProtocol, got %q", *p.AppProtocol)
+				}
+				sm := r.custom["ServiceMonitor"][0]
+				if dig(sm, "spec", "endpoints", 0, "scheme") != "https" ||
+					dig(sm, "spec", "endpoints", 0, "tlsConfig", "ca", "secret", "name") != "trtserve-server-tls" ||
+					dig(sm, "spec", "endpoints", 0, "tlsConfig", "serverName") != "t-trtserve."+testNamespace+".svc" {
+					t.Errorf("ServiceMonitor endpoint %v: want https, verified against the Secret's CA for the Service's name", dig(sm, "spec", "endpoints", 0))
+				}
+			}},
+		{"mutual-tls", []string{"mtls-values.yaml"},
+			map[string]int{"Deployment": 1, "Service": 1, "ServiceMonitor": 1, "PersistentVolumeClaim": 0},
+			func(t *testing.T, r *rendered) {
+				d := r.deployments[0]
+				c := d.Spec.Template.Spec.Containers[0]
+				e, ok := env(c, "TRTSERVE_TLS_CLIENT_CA")
+				if !ok {
+					t.Fatal("TRTSERVE_TLS_CLIENT_CA not set")
+				}
+				v, _ := volume(d.Spec.Template.Spec, "tls")
+				var caFrom string
+				for _, src := range v.Projected.Sources {
+					for _, it := range src.Secret.Items {
+						if strings.HasSuffix(e.Value, "/"+it.Path) {
+							caFrom = src.Secret.Name + "/" + it.Key
+						}
+					}
+				}
+				if caFrom != "trtserve-client-ca/ca.crt" {
+					t.Errorf("client CA from %q, want trtserve-client-ca/ca.crt", caFrom)
+				}
+				sm := r.custom["ServiceMonitor"][0]
+				if dig(sm, "spec", "endpoints", 0, "tlsConfig", "keySecret", "name") != "prometheus-trtserve-client" ||
+					dig(sm, "spec", "endpoints", 0, "authorization", "credentials", "name") != "trtserve-api-key" {
+					t.Errorf("ServiceMonitor endpoint %v: want Prometheus's client certificate and the API key", dig(sm, "spec", "endpoints", 0))
 				}
 			}},
 		{"cpu-only", []string{"cpu-values.yaml"},
@@ -687,6 +909,12 @@ func TestBadValuesFailToRender(t *testing.T) {
 		{"bad pool name", "pools: [{name: GPU_A, gpu: {count: 1}}]", "does not match pattern"},
 		{"misspelled value", "autoscalling: {enabled: true}", "additional properties 'autoscalling' not allowed"},
 		{"misspelled nested value", "engineCache: {typ: pvc}", "additional properties 'typ' not allowed"},
+		{"tls without secret", "tls: {enabled: true}", "tls.secretName is required"},
+		{"mutual tls without tls", "tls: {clientCA: {enabled: true}}", "needs tls.enabled"},
+		{"grpc probes without grpc", "probes: {grpc: true}\nservice: {grpc: {enabled: false}}", "probes.grpc needs service.grpc.enabled"},
+		{"grpc probes under tls", "probes: {grpc: true}\ntls: {enabled: true, secretName: s}", "gRPC probes never speak TLS"},
+		{"mutual tls scrape without client cert", "tls: {enabled: true, secretName: s, clientCA: {enabled: true}}\nserviceMonitor: {enabled: true}", "must give Prometheus a client certificate"},
+		{"misspelled tls value", "tls: {secret: s}", "additional properties 'secret' not allowed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -81,6 +81,34 @@ clear message instead of a manifest the cluster would refuse. */}}
 {{- if not (has .Values.autoscaling.provider (list "prometheus-adapter" "keda")) }}{{ fail "autoscaling.provider must be prometheus-adapter or keda" }}{{ end }}
 {{- if not (has .Values.autoscaling.metric (list "queue-depth" "queue-time")) }}{{ fail "autoscaling.metric must be queue-depth or queue-time" }}{{ end }}
 {{- if and .Values.autoscaling.enabled (not .Values.serviceMonitor.enabled) }}{{ fail "autoscaling needs serviceMonitor.enabled: the queue metrics reach Prometheus through it" }}{{ end }}
+{{- if and .Values.tls.enabled (not .Values.tls.secretName) }}{{ fail "tls.secretName is required when tls.enabled: a kubernetes.io/tls Secret (tls.crt, tls.key)" }}{{ end }}
+{{- if and .Values.tls.clientCA.enabled (not .Values.tls.enabled) }}{{ fail "tls.clientCA.enabled (mutual TLS) needs tls.enabled" }}{{ end }}
+{{- if and .Values.probes.grpc (not .Values.service.grpc.enabled) }}{{ fail "probes.grpc needs service.grpc.enabled: the gRPC probes ask the gRPC port" }}{{ end }}
+{{- if and .Values.probes.grpc .Values.tls.enabled }}{{ fail "probes.grpc cannot be used with tls.enabled: Kubernetes gRPC probes never speak TLS (the HTTPS probes are used instead)" }}{{ end }}
+{{- if and .Values.serviceMonitor.enabled .Values.tls.clientCA.enabled (not (and .Values.serviceMonitor.tlsConfig.cert .Values.serviceMonitor.tlsConfig.keySecret)) }}{{ fail "serviceMonitor.tlsConfig must give Prometheus a client certificate (cert and keySecret) under mutual TLS (tls.clientCA.enabled)" }}{{ end }}
+{{- end }}
+
+{{/* Where the TLS files are mounted in the container. */}}
+{{- define "trtserve.tlsDir" -}}/etc/trtserve/tls{{- end }}
+
+{{/* A probe's handler on the HTTP port: GET path over HTTP, over HTTPS with
+tls.enabled (the kubelet does not verify the certificate), or a tcpSocket
+under mutual TLS (the kubelet has no client certificate to present, so an
+HTTPS GET would fail its handshake). Call with (dict "root" $ "path" "/x"). */}}
+{{- define "trtserve.httpProbe" -}}
+{{- if .root.Values.tls.clientCA.enabled }}
+# Mutual TLS: the kubelet cannot complete the handshake; this only shows
+# the port is open.
+tcpSocket:
+  port: http
+{{- else }}
+httpGet:
+  path: {{ .path }}
+  port: http
+  {{- if .root.Values.tls.enabled }}
+  scheme: HTTPS
+  {{- end }}
+{{- end }}
 {{- end }}
 
 {{/* Scale-up fast, scale-down slowly: a new pod is not ready until its
