@@ -17,7 +17,7 @@ export GOTOOLCHAIN := auto
 # deprecated; the warnings say nothing about our code.
 export CGO_CFLAGS := -O2 -g -Wno-deprecated-declarations
 
-.PHONY: all build test test-go test-e2e lint deps ort venv models venv-models demo-model goldens goldens-ultralytics bench bench-decode bench-latency bench-pipeline bench-kserve bench-grpc bench-images fuzz fuzz-short vulncheck soak overload clean shim shim-real-check simkernel simkernel-check gpu-test gpu-bench gpu-report device-bundle device-bundle-check container-check tree-size-check k8s-check k8s-rehearsal proto proto-check
+.PHONY: all build test test-go test-e2e lint deps ort venv models venv-models demo-model goldens goldens-ultralytics bench bench-decode bench-latency bench-pipeline bench-kserve bench-grpc bench-memory bench-images fuzz fuzz-short vulncheck soak overload clean shim shim-real-check simkernel simkernel-check gpu-test gpu-bench gpu-report device-bundle device-bundle-check container-check tree-size-check k8s-check k8s-rehearsal proto proto-check
 
 all: build
 
@@ -243,6 +243,11 @@ bench-pipeline: build ort
 # KServe figures of docs/benchmarks.md with Triton's perf_analyzer (~6 min).
 bench-kserve: build ort
 	./scripts/bench-kserve.sh
+
+# Peak RSS and fps at 1000 clients with 1080p JPEGs, bin/trtserve against
+# an older build (BASE=path/to/trtserve), docs/benchmarks.md "Memory".
+bench-memory: build ort
+	./scripts/bench-memory.sh $(BASE) ./bin/trtserve
 
 # perf_analyzer over gRPC, gRPC + system shared memory and HTTP, one run
 # per model (scripts/bench-grpc.sh; docs/benchmarks.md).
