@@ -764,16 +764,24 @@ func TestKServeManifests(t *testing.T) {
 		if strings.Join(formats, ",") != "onnx,tensorrt" {
 			t.Errorf("%s formats %v, want onnx and tensorrt", k, formats)
 		}
-		// trtserve speaks KServe v2 over HTTP only: grpc-v2 must not be
-		// declared until the server has a gRPC endpoint (issue 18).
+		// trtserve serves KServe v2 over HTTP (8080) and gRPC (8001).
 		protos, _ := json.Marshal(dig(rt, "spec", "protocolVersions"))
-		if string(protos) != `["v2"]` {
-			t.Errorf("%s protocolVersions %s, want [v2]", k, protos)
+		if string(protos) != `["v2","grpc-v2"]` {
+			t.Errorf("%s protocolVersions %s, want [v2 grpc-v2]", k, protos)
 		}
 		c := dig(rt, "spec", "containers", 0)
 		args, _ := json.Marshal(dig(c, "args"))
-		if !strings.Contains(string(args), "--model-repository=/mnt/models") {
-			t.Errorf("%s args %s: KServe's storage-initializer fills /mnt/models", k, args)
+		for _, a := range []string{"--model-repository=/mnt/models", "--port=8080", "--grpc-port=8001"} {
+			if !strings.Contains(string(args), `"`+a+`"`) {
+				t.Errorf("%s args %s: want %s (KServe's storage-initializer fills /mnt/models; HTTP on KServe's 8080, gRPC on 8001)", k, args, a)
+			}
+		}
+		// No port declared, as KServe's Triton runtime: an
+		// InferenceService names its own, and a runtime port would be
+		// merged with a grpc-v2 InferenceService's h2c port into the two
+		// ports Knative refuses.
+		if p := dig(c, "ports"); p != nil {
+			t.Errorf("%s declares ports %v: leave them to the InferenceService", k, p)
 		}
 		if dig(c, "name") != "kserve-container" {
 			t.Errorf("%s: KServe expects the container named kserve-container", k)
@@ -785,6 +793,12 @@ func TestKServeManifests(t *testing.T) {
 	is := kinds["InferenceService"]
 	if dig(is, "spec", "predictor", "model", "runtime") != "trtserve" {
 		t.Errorf("InferenceService runtime %v", dig(is, "spec", "predictor", "model", "runtime"))
+	}
+	// The RawDeployment example exposes both protocols: HTTP first (the
+	// Service's port 80), then a port KServe marks kubernetes.io/h2c.
+	ports, _ := json.Marshal(dig(is, "spec", "predictor", "model", "ports"))
+	if !regexp.MustCompile(`^\[\{"containerPort":8080,"name":"http1"[^}]*\},\{"containerPort":8001,"name":"grpc"`).Match(ports) {
+		t.Errorf("InferenceService ports %s: want http1 8080 then grpc 8001", ports)
 	}
 }
 
