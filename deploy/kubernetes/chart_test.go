@@ -1051,6 +1051,10 @@ func mustRead(t testing.TB, path string) []byte {
 func TestImagesMatchChart(t *testing.T) {
 	var values struct {
 		SecurityContext struct{ RunAsUser, RunAsGroup int64 } `json:"securityContext"`
+		Server          struct{ Port int }                    `json:"server"`
+		Service         struct {
+			GRPC struct{ Port int } `json:"grpc"`
+		} `json:"service"`
 	}
 	if err := yaml.Unmarshal(mustRead(t, filepath.Join(chartDir, "values.yaml")), &values); err != nil {
 		t.Fatal(err)
@@ -1069,6 +1073,11 @@ func TestImagesMatchChart(t *testing.T) {
 			}
 			if !strings.Contains(stage, "\n"+user+"\n") {
 				t.Errorf("%s stage %d: the chart runs as %q (securityContext), the image does not", f, i+1, user)
+			}
+			// The image documents the ports the chart serves: HTTP and gRPC.
+			expose := fmt.Sprintf("\nEXPOSE %d %d\n", values.Server.Port, values.Service.GRPC.Port)
+			if !strings.Contains(stage, expose) {
+				t.Errorf("%s stage %d: want %q (the chart's HTTP and gRPC ports)", f, i+1, strings.TrimSpace(expose))
 			}
 		}
 		if !strings.Contains(text, "ENTRYPOINT") {
