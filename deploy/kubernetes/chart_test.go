@@ -1085,3 +1085,82 @@ func TestImagesMatchChart(t *testing.T) {
 		}
 	}
 }
+
+var flagArg = regexp.MustCompile(`^--([a-z0-9-]+)`)
+
+// TestServerSettingsExist: every environment variable the chart sets on the
+// server and every flag the KServe runtimes pass is one trtserve reads
+// (config/), so a renamed setting (TRTSERVE_GRPC_PORT, TRTSERVE_TLS_*)
+// cannot silently leave pods on the server's defaults.
+func TestServerSettingsExist(t *testing.T) {
+	var src strings.Builder
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "config", "*.go"))
+	for _, f := range files {
+		if !strings.HasSuffix(f, "_test.go") {
+			src.Write(mustRead(t, f))
+		}
+	}
+	config := src.String()
+	if !strings.Contains(config, `env:"TRTSERVE_GRPC_PORT"`) {
+		t.Fatal("config/ not found or it no longer reads TRTSERVE_GRPC_PORT")
+	}
+	seen := map[string]bool{}
+	for _, values := range [][]string{nil, {"tls-values.yaml"}, {"mtls-values.yaml"}, {"grpc-off-values.yaml"}, {"cpu-values.yaml"}} {
+		out, err := helmTemplate(t, values, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := splitYAML(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			if o.Kind != "Deployment" {
+				continue
+			}
+			var d appsv1.Deployment
+			if err := kjson.UnmarshalCaseSensitivePreserveInts(o.Raw, &d); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+				seen[e.Name] = true
+			}
+		}
+	}
+	for _, want := range []string{"TRTSERVE_GRPC_PORT", "TRTSERVE_TLS_CERT", "TRTSERVE_TLS_KEY", "TRTSERVE_TLS_CLIENT_CA"} {
+		if !seen[want] {
+			t.Errorf("no rendering sets %s: the matrix above is incomplete", want)
+		}
+	}
+	for name := range seen {
+		if !strings.Contains(config, `env:"`+name+`"`) {
+			t.Errorf("the chart sets %s, which config/ does not read", name)
+		}
+	}
+	for _, f := range []string{"servingruntime.yaml", "clusterservingruntime.yaml"} {
+		objs, err := splitYAML(mustRead(t, filepath.Join(kserveDir, f)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := kjson.UnmarshalCaseSensitivePreserveInts(objs[0].Raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		c := dig(m, "spec", "containers", 0)
+		for _, a := range dig(c, "args").([]any) {
+			fl := flagArg.FindStringSubmatch(a.(string))
+			if fl == nil {
+				continue
+			}
+			if !strings.Contains(config, `"`+fl[1]+`", c.`) {
+				t.Errorf("%s passes --%s, which config/ does not define", f, fl[1])
+			}
+		}
+		for _, e := range dig(c, "env").([]any) {
+			name := dig(e, "name").(string)
+			if !strings.Contains(config, `env:"`+name+`"`) {
+				t.Errorf("%s sets %s, which config/ does not read", f, name)
+			}
+		}
+	}
+}
