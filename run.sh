@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Serves the model repository ${TRTSERVE_MODEL_REPOSITORY:-./models} (the
 # committed demo model: models/yolov5s-coco, pretrained) on port
-# ${PORT:-9001}. Extra arguments
+# ${PORT:-9001} (and KServe gRPC on 8001: GRPC_PORT publishes it elsewhere). Extra arguments
 # go to `trtserve serve`. It takes one of two paths and says which and why:
 #
 #  - GPU: the TensorRT container ${TRTSERVE_IMAGE:-trtserve:tensorrt}
@@ -116,6 +116,10 @@ run_container() {
   # HOME for caches, since that uid has no home in the image.
   local args=(--rm --gpus all -p "${PORT:-9001}:9001" -v "$models:/models"
     --user "$(id -u):$(id -g)" -e HOME=/tmp)
+  # The KServe v2 / Triton gRPC port too, unless the server's is off.
+  if [ "${TRTSERVE_GRPC_PORT:-8001}" != 0 ]; then
+    args+=(-p "${GRPC_PORT:-${TRTSERVE_GRPC_PORT:-8001}}:${TRTSERVE_GRPC_PORT:-8001}")
+  fi
   if [ -t 0 ] && [ -t 1 ]; then
     args+=(-it)
   fi

@@ -288,6 +288,7 @@ func TestRunShContainerArgs(t *testing.T) {
 	}
 	for _, w := range []string{
 		"--rm --gpus all -p 9123:9001 -v " + models + ":/models ",
+		"-p 8001:8001",
 		"-e TRTSERVE_EXIT_ON_GPU_FAULT",
 		"-e TRTSERVE_ALLOW_ENGINE_HOST_CODE",
 		" trtserve:tensorrt --log-level debug",
