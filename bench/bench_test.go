@@ -133,3 +133,13 @@ func TestOpenLoopOffersTheRate(t *testing.T) {
 		t.Fatalf("offered 100/s for 1 s, %d answered in the window", total)
 	}
 }
+
+// A level repeated (--concurrency 64,64) gives its ratios once per round,
+// never a target against itself.
+func TestRatiosOfRepeatedLevels(t *testing.T) {
+	lv := func(target string, fps float64) Level { return Level{Target: target, Concurrency: 64, FPS: fps} }
+	r := Ratios([]Level{lv("a", 2), lv("b", 1), lv("a", 3), lv("b", 1)})
+	if len(r) != 2 || r[0] != "load 64: a / b fps = 2.00×" || r[1] != "load 64: a / b fps = 3.00×" {
+		t.Fatalf("ratios %q", r)
+	}
+}

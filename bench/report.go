@@ -86,8 +86,12 @@ func WriteTable(w io.Writer, levels []Level) {
 func Ratios(levels []Level) []string {
 	var out []string
 	for i := 0; i < len(levels); {
+		// One group is one level across the targets: it ends where the
+		// load changes or a target comes round again (a repeated level).
 		j := i + 1
-		for j < len(levels) && levels[j].load() == levels[i].load() {
+		seen := map[string]bool{levels[i].Target: true}
+		for j < len(levels) && levels[j].load() == levels[i].load() && !seen[levels[j].Target] {
+			seen[levels[j].Target] = true
 			j++
 		}
 		for _, o := range levels[i+1 : j] {

@@ -16,8 +16,8 @@
 # Cases: det640 (640-px JPEGs, /infer/object_detection), det1080 (1080p
 # JPEGs, same route), seg640 (instance segmentation, mask_decode_mode
 # fast). Writes docs/bench/cpu-<case>.{md,json} (and .pprof/.top.txt with
-# PROFILE=1). `ratios` (not in the default set): the new build's parallel
-# ÷ serial at c=64 and its raw backend throughput, for server ÷ raw.
+# PROFILE=1). `ratios` (not in the default set): parallel ÷ serial of
+# both builds at c=64 and the new build's raw backend, for server ÷ raw.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NEW=${NEW:-./bin/trtserve}
@@ -67,20 +67,24 @@ case_() {
   cleanup
 }
 
-# ratios: the new build alone, parallel vs serial pipeline at c=64 (both
-# servers up, measured one after the other), and the simulated backend's
-# raw throughput (bench --raw) for server ÷ raw.
+# ratios: parallel vs serial pipeline of both builds at c=64, four servers
+# up, measured one after the other, twice (docs/bench/cpu-pipeline.md),
+# then the new build's raw backend throughput (bench --raw) for server ÷
+# raw.
 ratios() {
-  echo "== ratios: yolov8n-sim/1, parallel vs serial, c=${LEVELS}; raw" >&2
-  local common=(--model-repository bench/models --load-models yolov8n-sim/1 --request-timeout 600s --log-level warn $(nogrpc "$NEW"))
-  "$NEW" serve --port 9201 --pipeline parallel "${common[@]}" & pids+=($!)
-  "$NEW" serve --port 9202 --pipeline serial "${common[@]}" & pids+=($!)
-  wait_ready 9201; wait_ready 9202
-  "$NEW" bench --quiet --url parallel=http://127.0.0.1:9201 --compare serial=http://127.0.0.1:9202 \
-    --model yolov8n-sim/1 --images testdata/bench/640 --concurrency "$LEVELS" --warmup "$WARMUP" --duration "$DURATION" --timeout 600s \
-    --json "$OUT/cpu-ratios.json" | tee "$OUT/cpu-ratios.md"
+  echo "== ratios: yolov8n-sim/1, parallel and serial of both builds, c=${LEVELS}; raw" >&2
+  local common=(--model-repository bench/models --load-models yolov8n-sim/1 --request-timeout 600s --log-level warn)
+  "$NEW" serve --port 9201 --pipeline parallel "${common[@]}" $(nogrpc "$NEW") & pids+=($!)
+  "$NEW" serve --port 9202 --pipeline serial "${common[@]}" $(nogrpc "$NEW") & pids+=($!)
+  "$BASE" serve --port 9203 --pipeline parallel "${common[@]}" $(nogrpc "$BASE") & pids+=($!)
+  "$BASE" serve --port 9204 --pipeline serial "${common[@]}" $(nogrpc "$BASE") & pids+=($!)
+  for p in 9201 9202 9203 9204; do wait_ready $p; done
+  "$NEW" bench --quiet --url new-parallel=http://127.0.0.1:9201 --compare new-serial=http://127.0.0.1:9202 \
+    --compare base-parallel=http://127.0.0.1:9203 --compare base-serial=http://127.0.0.1:9204 \
+    --model yolov8n-sim/1 --images testdata/bench/640 --concurrency "$LEVELS,$LEVELS" --warmup "$WARMUP" --duration "$DURATION" --timeout 600s \
+    --json "$OUT/cpu-pipeline.json" | tee "$OUT/cpu-pipeline.md"
   cleanup
-  "$NEW" bench --raw --model-repository bench/models --model yolov8n-sim/1 --warmup "$WARMUP" --duration "$DURATION" | tee -a "$OUT/cpu-ratios.md"
+  "$NEW" bench --raw --model-repository bench/models --model yolov8n-sim/1 --warmup "$WARMUP" --duration "$DURATION" | tee "$OUT/cpu-raw.md"
 }
 
 run() {
