@@ -848,3 +848,33 @@ func TestFixedWindows(t *testing.T) {
 		t.Error("answers differ with a 64 KiB window")
 	}
 }
+
+// TestInflightBytes: the server-wide byte budget (--max-inflight-bytes)
+// bounds gRPC inferences as it does HTTP's: a request larger than the
+// budget, or one that does not fit beside the others now, is
+// RESOURCE_EXHAUSTED, and every byte comes back after each answer.
+func TestInflightBytes(t *testing.T) {
+	mg := testManager(t)
+	b := pipeline.NewByteBudget(6 << 20)
+	h := newHarness(t, mg, Options{InflightBytes: b})
+	inferOK(t, h, rawRequest(1))
+	if b.InUse() != 0 || b.Peak() == 0 {
+		t.Errorf("in use %d, peak %d after an answer", b.InUse(), b.Peak())
+	}
+	_, err := h.client.ModelInfer(context.Background(), rawRequest(4)) // 4.9 MB in + 2.8 MB out
+	if status.Code(err) != codes.ResourceExhausted || !bytes.Contains([]byte(status.Convert(err).Message()), []byte("--max-inflight-bytes")) {
+		t.Errorf("over the budget: %v", err)
+	}
+	if err := b.Acquire(5 << 20); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.client.ModelInfer(context.Background(), rawRequest(1))
+	if status.Code(err) != codes.ResourceExhausted || !bytes.Contains([]byte(status.Convert(err).Message()), []byte("retry later")) {
+		t.Errorf("budget full: %v", err)
+	}
+	b.Release(5 << 20)
+	inferOK(t, h, rawRequest(1))
+	if b.InUse() != 0 {
+		t.Errorf("%d bytes in use at rest", b.InUse())
+	}
+}

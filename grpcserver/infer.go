@@ -154,6 +154,7 @@ func (s *Server) infer(ctx context.Context, req *pb.ModelInferRequest) (*pb.Mode
 	if err != nil {
 		return nil, err
 	}
+	kr.Budget = s.opts.InflightBytes
 	p, err := kserve.Prepare(m, kr, s.opts.Regions)
 	if err != nil {
 		return nil, err

@@ -72,6 +72,11 @@ type Options struct {
 	// each stream (the connection's is 4×); 0 keeps grpc-go's dynamic
 	// windows, sized from measured round trips.
 	WindowBytes int
+	// InflightBytes bounds the bytes admitted requests hold, across the
+	// server (shared with the HTTP routes; kserve.Request.Budget): a
+	// request that does not fit now is RESOURCE_EXHAUSTED, as is one that
+	// never can (its message names the bound). nil: no bound.
+	InflightBytes *pipeline.ByteBudget
 	// StreamInflight bounds the requests of one ModelStreamInfer stream
 	// served at once.
 	StreamInflight int

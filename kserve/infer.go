@@ -2,6 +2,7 @@ package kserve
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 	"unsafe"
@@ -36,6 +37,13 @@ type Request struct {
 	// Timeout, when positive, bounds the inference (a "timeout" parameter
 	// takes precedence).
 	Timeout time.Duration
+	// Budget is the server's bound on the bytes admitted requests hold
+	// (--max-inflight-bytes, shared with the Roboflow routes); nil: none.
+	// Prepare reserves the request's tensor bytes in it — its inputs
+	// (raw, typed or decoded; a CUDA region's host copy) and its answer's
+	// buffers; windows of system shared-memory regions count nothing —
+	// and Release returns them.
+	Budget *pipeline.ByteBudget
 }
 
 // Input is one input tensor of a request. Its data is exactly one of Raw
@@ -87,6 +95,8 @@ type Prepared struct {
 	outputs []outBuf
 	timeout time.Duration
 	leases  []lease
+	budget  *pipeline.ByteBudget
+	held    int64 // bytes reserved in budget
 }
 
 type outBuf struct {
@@ -124,7 +134,7 @@ func paramBool(params map[string]Param, key string, def bool) (bool, error) {
 // copied: the inputs stay views into req's buffers (or the regions),
 // which must live until Release.
 func Prepare(m *pipeline.Model, req *Request, regions *shm.Registry) (*Prepared, error) {
-	p := &Prepared{m: m, id: req.ID, batch: -1, timeout: req.Timeout}
+	p := &Prepared{m: m, id: req.ID, batch: -1, timeout: req.Timeout, budget: req.Budget}
 	if err := p.prepare(req, regions); err != nil {
 		p.Release() // the leases taken before the error
 		return nil, err
@@ -171,6 +181,13 @@ func (p *Prepared) prepare(req *Request, regions *shm.Registry) error {
 		}
 		p.batch = n
 		size := n * want.ElemsPerItem() * want.DataType.Size()
+		if _, inSHM := in.Params[ParamSHMRegion]; !inSHM {
+			// Reserved before typed data is decoded (sized from the
+			// checked shape); a CUDA region reserves its host copy itself.
+			if err := p.hold(size); err != nil {
+				return err
+			}
+		}
 		data, r, err := p.inputData(&in, size, regions)
 		if err != nil {
 			return err
@@ -185,17 +202,24 @@ func (p *Prepared) prepare(req *Request, regions *shm.Registry) error {
 	if _, ok := req.Params["classification"]; ok {
 		return &Error{Code: Unimplemented, Msg: "the classification extension is not supported: use /infer/classification"}
 	}
-	add := func(i int, binary bool, r *region) {
+	add := func(i int, binary bool, r *region) error {
 		t := outs[i]
 		o := outBuf{index: i, info: t, binary: binary, region: r}
 		if r == nil || r.lease.Bytes() == nil {
-			o.data = make([]byte, p.batch*t.ElemsPerItem()*t.DataType.Size())
+			size := p.batch * t.ElemsPerItem() * t.DataType.Size()
+			if err := p.hold(size); err != nil {
+				return err
+			}
+			o.data = make([]byte, size)
 		}
 		p.outputs = append(p.outputs, o)
+		return nil
 	}
 	if len(req.Outputs) == 0 {
 		for i := range outs {
-			add(i, allBinary, nil)
+			if err := add(i, allBinary, nil); err != nil {
+				return err
+			}
 		}
 	}
 	for _, o := range req.Outputs {
@@ -221,9 +245,30 @@ func (p *Prepared) prepare(req *Request, regions *shm.Registry) error {
 			}
 			binary = false
 		}
-		add(i, binary, r)
+		if err := add(i, binary, r); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// hold reserves n more bytes of the request in the server's budget, as
+// its tensors are sized (inputs, then the answer's buffers): a request
+// that already needs more than the budget itself is TooLarge (413: it can
+// never be admitted); one that does not fit beside the others now is
+// ResourceExhausted (429: retry later).
+func (p *Prepared) hold(n int) error {
+	err := p.budget.Acquire(int64(n))
+	switch {
+	case err == nil:
+		p.held += int64(n)
+		return nil
+	case errors.Is(err, pipeline.ErrBusy) && p.held+int64(n) > p.budget.Limit():
+		err = &pipeline.TooLargeError{What: "bytes", Got: p.held + int64(n), Limit: p.budget.Limit(), Bound: "--max-inflight-bytes"}
+	case errors.Is(err, pipeline.ErrBusy):
+		return &Error{Code: ResourceExhausted, Msg: "the server holds as many request bytes as --max-inflight-bytes allows: retry later", Err: err}
+	}
+	return CodeOf(err)
 }
 
 // inputData is one input's bytes for the whole batch: a view of Raw, of
@@ -334,6 +379,8 @@ func (p *Prepared) Release() {
 		l.Release()
 	}
 	p.leases = nil
+	p.budget.Release(p.held)
+	p.held = 0
 }
 
 // tensorWork is one batch item: it copies its slice of each input into

@@ -95,6 +95,9 @@ func (p *Prepared) inputRegion(in *Input, size int, regions *shm.Registry) ([]by
 	if b := r.lease.Bytes(); b != nil {
 		return b[:size:size], r, nil
 	}
+	if err := p.hold(size); err != nil { // the host copy of device memory
+		return nil, nil, err
+	}
 	buf := make([]byte, size)
 	if err := r.lease.Read(buf); err != nil {
 		return nil, nil, &Error{Code: Internal, Msg: "reading input '" + Clip(in.Name) + "' from shared-memory region '" + Clip(name) + "' failed", Err: err}

@@ -222,6 +222,7 @@ func (s *Server) kserveInfer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	req.Budget = s.opts.InflightBytes // the body's tensors and the answer's buffers
 	p, err := kserve.Prepare(m, req, s.opts.SharedMemory)
 	if err != nil {
 		return err

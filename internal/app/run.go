@@ -119,6 +119,9 @@ func Run(cfg *config.Config) error {
 	// shutdownAll).
 	shmRegions, closeShm := OpenSharedMemory(cfg, backends, log)
 	defer closeShm()
+	// One bound on the bytes admitted requests hold, for every route and
+	// protocol (--max-inflight-bytes).
+	inflight := pipeline.NewByteBudget(mem.InflightBytes)
 	srv := server.New(models, server.Options{
 		Metrics:      reg,
 		AdminAPIKey:  cfg.AdminAPIKey,
@@ -127,7 +130,7 @@ func Run(cfg *config.Config) error {
 		AllowURLInput: cfg.AllowURLInput, URLAllowlist: strings.Split(cfg.URLAllowlist, ","), JPEGDCTScaling: cfg.JPEGDCTScaling, LegacyRoutes: true,
 		AutoLoad: cfg.ModelControl == server.ControlExplicit, ModelControl: cfg.ModelControl,
 		APIKey: cfg.APIKey, AccessLog: cfg.AccessLog, SharedMemory: shmRegions,
-		MaxImagesPerRequest: cfg.MaxImagesPerRequest, InflightBytes: pipeline.NewByteBudget(mem.InflightBytes),
+		MaxImagesPerRequest: cfg.MaxImagesPerRequest, InflightBytes: inflight,
 	}, log, isReady)
 	if cfg.ModelControl == server.ControlExplicit && config.ControlKey(cfg.AdminAPIKey, cfg.APIKey) == "" {
 		log.Warn("model control is open to every client (no TRTSERVE_ADMIN_API_KEY or TRTSERVE_API_KEY): loads are bounded and their memory estimated before they allocate; on an untrusted network set TRTSERVE_ADMIN_API_KEY or --model-control-mode none")
@@ -153,6 +156,7 @@ func Run(cfg *config.Config) error {
 			Regions: shmRegions, Version: server.Version,
 			APIKey: cfg.APIKey, AdminAPIKey: cfg.AdminAPIKey, ModelControl: cfg.ModelControl, RequestTimeout: cfg.RequestTimeout,
 			MaxMessageBytes: cfg.GRPCMaxMessageBytes, WindowBytes: cfg.GRPCWindowBytes, TLS: tlsConfig, AccessLog: cfg.AccessLog,
+			InflightBytes: inflight,
 			Keepalive: grpcserver.Keepalive{Time: cfg.GRPCKeepaliveTime, Timeout: cfg.GRPCKeepaliveTimeout,
 				MinPingInterval: cfg.GRPCKeepaliveMinPingInterval, PermitWithoutCalls: cfg.GRPCKeepalivePermitWithoutCalls},
 		}, log, isReady)
