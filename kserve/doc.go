@@ -42,4 +42,11 @@
 //     gathered on the host and written with one host-to-device copy.
 //   - Leases on regions are held from Prepare until Release, so a region
 //     unregistered during an inference stays mapped until it ends.
+//   - Request.Budget (--max-inflight-bytes, one for the whole server) is
+//     charged, as Prepare sizes them, with the bytes the request holds:
+//     its inputs (raw, typed, or decoded: reserved before a JSON array is
+//     parsed), a CUDA region's host copy, and the answer's buffers; a
+//     system region's window costs nothing. Release gives them back. A
+//     request that already needs more than the whole budget is TooLarge;
+//     one that does not fit beside the others now, ResourceExhausted.
 package kserve
