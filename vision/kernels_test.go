@@ -181,3 +181,21 @@ func TestFirstLastNonZero(t *testing.T) {
 		}
 	}
 }
+
+// The exact 3x downscales of TestLetterboxKernelsAgreeOnExactScales and
+// the goldens (1920x1080 into 640) are point samples on both axes, so
+// the C kernel's gather path is the one they check.
+func TestExactThirdIsPointSampling(t *testing.T) {
+	var sc resizeScratch
+	sc.setTaps(1920, 1080, 640, 360)
+	for i, x := range sc.xtaps {
+		if x.w0 != resizeCoefScale || x.w1 != 0 || x.o0 != int32(3*(3*i+1)) {
+			t.Fatalf("x tap %d: %+v", i, x)
+		}
+	}
+	for y := range 360 {
+		if sc.y.w0[y] != resizeCoefScale || sc.y.w1[y] != 0 || sc.y.s0[y] != int32(3*y+1) {
+			t.Fatalf("y tap %d: %d %d %d", y, sc.y.s0[y], sc.y.w0[y], sc.y.w1[y])
+		}
+	}
+}

@@ -131,10 +131,35 @@ static void trt_fill(float *p, size_t n, float v) {
 		p[i] = v;
 }
 
+// A row of point samples: every horizontal tap has weights (2048, 0) and
+// the row's vertical weights are (2048, 0) too, so OpenCV's arithmetic
+// gives the source pixel itself: hpass p*2048, then
+// ((2048*((p*2048)>>4))>>16 + 0 + 2)>>2 = (4p + 2)>>2 = p. An exact 3x
+// downscale (1920x1080 into 640) is all such rows.
+static void trt_gather_emit(const uint8_t *restrict row, const trt_xtap *restrict t, int n, const float *restrict lut,
+                            float *restrict r, float *restrict g, float *restrict b) {
+	const float *lr = lut, *lg = lut + 256, *lb = lut + 512;
+	int x = 0;
+#if defined(__SSE2__)
+	for (; x + 4 <= n; x += 4) {
+		const uint8_t *p0 = row + t[x].o0, *p1 = row + t[x + 1].o0, *p2 = row + t[x + 2].o0, *p3 = row + t[x + 3].o0;
+		_mm_storeu_ps(r + x, _mm_setr_ps(lr[p0[0]], lr[p1[0]], lr[p2[0]], lr[p3[0]]));
+		_mm_storeu_ps(g + x, _mm_setr_ps(lg[p0[1]], lg[p1[1]], lg[p2[1]], lg[p3[1]]));
+		_mm_storeu_ps(b + x, _mm_setr_ps(lb[p0[2]], lb[p1[2]], lb[p2[2]], lb[p3[2]]));
+	}
+#endif
+	for (; x < n; x++) {
+		const uint8_t *p = row + t[x].o0;
+		r[x] = lr[p[0]];
+		g[x] = lg[p[1]];
+		b[x] = lb[p[2]];
+	}
+}
+
 // halve: the source is exactly 2nw x 2nh (OpenCV's INTER_AREA fast path);
 // the taps are then unused. rows holds 2 x (3*nw+4) int32, out 3*nw bytes.
 // simd 0 forces the scalar code (tests check both).
-static void trt_letterbox8(const uint8_t *src, int sw, int nw, int nh, int halve, int simd,
+static void trt_letterbox8(const uint8_t *src, int sw, int nw, int nh, int halve, int simd, int pointx,
                            const trt_xtap *xt, int nvec, const int32_t *ys0, const int32_t *ys1,
                            const int32_t *yw0, const int32_t *yw1, const float *lut,
                            float *dst, int inW, int inH, int padX, int padY,
@@ -177,6 +202,10 @@ static void trt_letterbox8(const uint8_t *src, int sw, int nw, int nh, int halve
 		// OpenCV keeps the two horizontally resized rows of the last
 		// output row and recomputes only what the next one lacks.
 		int r0 = ys0[y], r1 = ys1[y];
+		if (pointx && simd && yw1[y] == 0 && yw0[y] == 2048) {
+			trt_gather_emit(src + (size_t)r0 * stride, xt, nw, lut, r, r + plane, r + 2 * plane);
+			continue;
+		}
 		// A row of weight 0 adds (0 * (S >> 4)) >> 16 = 0 whatever its
 		// sums: do not resize it (an exact 3x downscale, 1080p into
 		// 640, has one in every output row).
@@ -228,7 +257,7 @@ func letterboxC(img *Image, g Geometry, lut *[3][256]float32, dst []float32, sim
 	halve := img.W == 2*nw && img.H == 2*nh
 	var xt *C.trt_xtap
 	var ys0, ys1, yw0, yw1 *C.int32_t
-	nvec := 0
+	nvec, pointx := 0, true
 	if !halve {
 		sc.setTaps(img.W, img.H, nw, nh)
 		xt = (*C.trt_xtap)(unsafe.Pointer(&sc.xtaps[0]))
@@ -239,9 +268,17 @@ func letterboxC(img *Image, g Geometry, lut *[3][256]float32, dst []float32, sim
 		for nvec < nw && int(max(sc.xtaps[nvec].o0, sc.xtaps[nvec].o1))+4 <= 3*img.W {
 			nvec++
 		}
+		// Every horizontal tap a point sample: rows whose vertical
+		// weights are too are copied through the table (trt_gather_emit).
+		for _, t := range sc.xtaps {
+			if t.w0 != resizeCoefScale || t.w1 != 0 {
+				pointx = false
+				break
+			}
+		}
 	}
 	C.trt_letterbox8((*C.uint8_t)(unsafe.Pointer(&img.Pix[0])), C.int(img.W), C.int(nw), C.int(nh),
-		C.int(b2i(halve)), C.int(b2i(simd)), xt, C.int(nvec), ys0, ys1, yw0, yw1,
+		C.int(b2i(halve)), C.int(b2i(simd)), C.int(b2i(pointx)), xt, C.int(nvec), ys0, ys1, yw0, yw1,
 		(*C.float)(unsafe.Pointer(&lut[0][0])), (*C.float)(unsafe.Pointer(&dst[0])),
 		C.int(g.InW), C.int(g.InH), C.int(g.PadX), C.int(g.PadY),
 		(*C.int32_t)(unsafe.Pointer(&sc.rows[0][0])), (*C.uint8_t)(unsafe.Pointer(&sc.out[0])))
