@@ -81,11 +81,19 @@ func TestReadmeQuickStart(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
+	// The gRPC port too: a free one, not 8001, which a server of another
+	// test package running at the same time may hold.
+	gln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcPort := gln.Addr().(*net.TCPAddr).Port
+	gln.Close()
 	// run.sh execs the server, so the process group is the server once it
 	// has built; TRTSERVE_DOCKER=0 keeps a GPU host's container out of it.
 	run := exec.Command("bash", "-c", cmds[0])
 	run.Dir = root
-	run.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "TRTSERVE_DOCKER=0")
+	run.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), fmt.Sprintf("TRTSERVE_GRPC_PORT=%d", grpcPort), "TRTSERVE_DOCKER=0")
 	run.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	logs := &syncBuffer{}
 	run.Stdout, run.Stderr = logs, logs
