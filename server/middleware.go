@@ -35,6 +35,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderXRequestID, id)
 	c.Locals(localRequestID, id)
 	start := time.Now()
+	// Read before the handlers: the Roboflow routes drop the body once
+	// its images are decoded, so that a waiting request holds only them.
+	bytesIn := len(c.Request().Body())
 	if err := s.recovered(c); err != nil {
 		if err := s.errorHandler(c, err); err != nil {
 			c.Status(http.StatusInternalServerError)
@@ -43,7 +46,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	if s.opts.AccessLog {
 		s.log.Info("access", "request_id", id, "method", c.Method(), "path", c.Path(),
 			"status", c.Response().StatusCode(), "duration_us", time.Since(start).Microseconds(),
-			"bytes_in", len(c.Request().Body()), "bytes_out", len(c.Response().Body()), "remote", c.IP())
+			"bytes_in", bytesIn, "bytes_out", len(c.Response().Body()), "remote", c.IP())
 	}
 	return nil
 }
