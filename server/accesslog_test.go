@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
@@ -10,11 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/trtserve/trtserve/engines"
-	"github.com/trtserve/trtserve/engines/simulated"
-	"github.com/trtserve/trtserve/pipeline"
-	"github.com/trtserve/trtserve/repository"
 )
 
 // lockedBuffer is a log sink the server's goroutines may share.
@@ -39,17 +33,8 @@ func (l *lockedBuffer) String() string {
 // also on the Roboflow routes, which drop the body once its images are
 // decoded (a waiting request then holds only them).
 func TestAccessLogBytesIn(t *testing.T) {
-	reg := engines.NewBackendSet()
-	reg.Register(simulated.New())
-	repo := &repository.Repository{Roots: []string{"../testdata/models"}, Defaults: repository.Defaults{
-		Backend: simulated.Name, MaxBatchSize: 4, InstanceCount: 1, ForceBackend: simulated.Name}}
-	mg := pipeline.NewManager(repo, reg, nil, pipeline.ManagerOptions{Log: slog.New(slog.DiscardHandler)})
-	t.Cleanup(func() { mg.Close() })
-	if _, err := mg.Load(context.Background(), testModel+"/1"); err != nil {
-		t.Fatal(err)
-	}
 	logs := &lockedBuffer{}
-	s := New(mg, Options{AccessLog: true}, slog.New(slog.NewJSONHandler(logs, nil)), nil)
+	s := testServerLogging(t, Options{AccessLog: true}, slog.New(slog.NewJSONHandler(logs, nil)))
 
 	jpeg, err := os.ReadFile("../testdata/images/bus.jpg")
 	if err != nil {

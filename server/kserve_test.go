@@ -34,6 +34,12 @@ const testModel = "yolov8n-320"
 // (fast, no ONNX Runtime needed) with yolov8n-320/1 loaded.
 func testServer(t testing.TB, opts Options) *Server {
 	t.Helper()
+	return testServerLogging(t, opts, slog.New(slog.DiscardHandler))
+}
+
+// testServerLogging is testServer with the server's log going to log.
+func testServerLogging(t testing.TB, opts Options, log *slog.Logger) *Server {
+	t.Helper()
 	reg := engines.NewBackendSet()
 	reg.Register(simulated.New())
 	repo := &repository.Repository{Roots: []string{"../testdata/models"}, Defaults: repository.Defaults{
@@ -43,7 +49,7 @@ func testServer(t testing.TB, opts Options) *Server {
 	if _, err := mg.Load(context.Background(), testModel+"/1"); err != nil {
 		t.Fatal(err)
 	}
-	return New(mg, opts, slog.New(slog.DiscardHandler), nil)
+	return New(mg, opts, log, nil)
 }
 
 // do sends one request through the app and returns status, headers, body.
