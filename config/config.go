@@ -92,9 +92,14 @@ type Config struct {
 	ModelControl string        `env:"TRTSERVE_MODEL_CONTROL_MODE" envDefault:"explicit"`
 	PollInterval time.Duration `env:"TRTSERVE_REPOSITORY_POLL_INTERVAL" envDefault:"15s"`
 	APIKey       string        `env:"TRTSERVE_API_KEY"`
-	AccessLog    bool          `env:"TRTSERVE_ACCESS_LOG" envDefault:"false"`
-	LogLevel     string        `env:"TRTSERVE_LOG_LEVEL" envDefault:"info"`
-	LogFormat    string        `env:"TRTSERVE_LOG_FORMAT" envDefault:"text"`
+	// SharedMemory turns Triton's system and CUDA shared-memory extensions
+	// on (the default, as in Triton). A client that may register a region
+	// can read and write any shm object the server's user can open, so a
+	// server whose clients are not trusted turns it off.
+	SharedMemory bool   `env:"TRTSERVE_SHARED_MEMORY" envDefault:"true"`
+	AccessLog    bool   `env:"TRTSERVE_ACCESS_LOG" envDefault:"false"`
+	LogLevel     string `env:"TRTSERVE_LOG_LEVEL" envDefault:"info"`
+	LogFormat    string `env:"TRTSERVE_LOG_FORMAT" envDefault:"text"`
 
 	// AdminAPIKey, when set, is the key model control needs (KServe
 	// repository load/unload, /model/remove, /model/clear, gRPC
@@ -178,6 +183,7 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.Int64Var(&c.PinnedPoolBytes, "pinned-memory-pool-bytes", c.PinnedPoolBytes, "cap on pinned host memory for batch buffers; 0 = what the loaded models need (TRTSERVE_PINNED_MEMORY_POOL_BYTES)")
 	fs.StringVar(&c.ModelControl, "model-control-mode", c.ModelControl, "explicit: load/unload by API (and Roboflow routes load on first use); none: load at start only; poll: load the whole repository and follow its changes (TRTSERVE_MODEL_CONTROL_MODE)")
 	fs.DurationVar(&c.PollInterval, "repository-poll-interval", c.PollInterval, "how often poll mode rescans the repository (TRTSERVE_REPOSITORY_POLL_INTERVAL)")
+	fs.BoolVar(&c.SharedMemory, "shared-memory", c.SharedMemory, "serve Triton's system and CUDA shared-memory extensions (register regions, tensors in shared memory) over HTTP and gRPC; false answers them 501 / UNIMPLEMENTED (TRTSERVE_SHARED_MEMORY)")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "require this key on every route but health checks (TRTSERVE_API_KEY; prefer the variable: flags show in ps)")
 	fs.StringVar(&c.AdminAPIKey, "admin-api-key", c.AdminAPIKey, "require this key, not --api-key, for model control: KServe repository load/unload, /model/remove, /model/clear (/model/add takes either) (TRTSERVE_ADMIN_API_KEY; prefer the variable: flags show in ps)")
 	fs.Int64Var(&c.MaxModelMemory, "max-model-memory", c.MaxModelMemory, "bytes one model may hold (batch buffers, weights, GPU memory; estimated before it loads, refused beyond); 0 = no cap but the memory free (TRTSERVE_MAX_MODEL_MEMORY)")

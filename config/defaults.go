@@ -89,10 +89,13 @@ const DefaultMaxModelMemory = int64(0)
 const (
 	DefaultTensorRT            = "auto"
 	DefaultAllowEngineHostCode = true
-	DefaultGPU                 = 0
-	DefaultCUDAMockDevices     = 1
-	DefaultModelControl        = "explicit"
-	DefaultPollInterval        = 15 * time.Second
+	// DefaultSharedMemory: Triton's shared-memory extensions are on, as in
+	// Triton; --shared-memory=false turns them off for untrusted clients.
+	DefaultSharedMemory    = true
+	DefaultGPU             = 0
+	DefaultCUDAMockDevices = 1
+	DefaultModelControl    = "explicit"
+	DefaultPollInterval    = 15 * time.Second
 )
 
 // Shared memory (Triton's system and CUDA shared-memory extensions).

@@ -26,7 +26,7 @@ func TestEnvDefaultsMatchConstants(t *testing.T) {
 		// no delay, no cap, off.
 		"IntraOpThreads": 0, "MaxQueueDelay": 0, "DecodeWorkers": 0, "PostWorkers": 0, "MaxActiveModels": 0,
 		"PinnedPoolBytes": 0, "AllowURLInput": false, "JPEGDCTScaling": false, "ExitOnGPUFault": false,
-		"CUDAMock": false, "AccessLog": false,
+		"CUDAMock": false, "AccessLog": false, "SharedMemory": DefaultSharedMemory,
 		"GRPCPort": DefaultGRPCPort, "GRPCMaxMessageBytes": DefaultGRPCMaxMessageBytes,
 		"GRPCKeepaliveTime": DefaultGRPCKeepaliveTime, "GRPCKeepaliveTimeout": DefaultGRPCKeepaliveTimeout,
 		"GRPCKeepaliveMinPingInterval": DefaultGRPCKeepaliveMinPingInterval, "GRPCKeepalivePermitWithoutCalls": DefaultGRPCKeepalivePermitWithoutCalls,

@@ -217,3 +217,26 @@ func TestCUDASharedMemoryInferOverHTTPOnMock(t *testing.T) {
 		t.Fatalf("unregister: %d %s", status, body)
 	}
 }
+
+// TestSharedMemoryOff: with --shared-memory=false the extension's routes
+// answer 501 and a tensor naming a region is refused, nothing mapped.
+func TestSharedMemoryOff(t *testing.T) {
+	url := startServer(t, "--load-models", "yolov8n-320/1", "--shared-memory=false")
+	key := shmFile(t, "off", make([]byte, 4096))
+	for _, c := range []struct {
+		path, body string
+		want       int
+	}{
+		{"/v2/systemsharedmemory/region/r/register", fmt.Sprintf(`{"key":%q,"offset":0,"byte_size":4096}`, key), 501},
+		{"/v2/systemsharedmemory/status", "", 501},
+		{"/v2/models/yolov8n-320/infer", `{"inputs":[{"name":"images","shape":[1,3,320,320],"datatype":"FP32","parameters":{"shared_memory_region":"r","shared_memory_byte_size":1228800}}]}`, 400},
+	} {
+		method := "POST"
+		if c.body == "" {
+			method = "GET"
+		}
+		if status, out := shmDo(t, method, url+c.path, c.body); status != c.want || !bytes.Contains(out, []byte("not enabled")) {
+			t.Errorf("%s %s: %d %s, want %d saying shared memory is not enabled", method, c.path, status, out, c.want)
+		}
+	}
+}

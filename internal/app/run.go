@@ -119,6 +119,9 @@ func Run(cfg *config.Config) error {
 	// shutdownAll).
 	shmRegions, closeShm := OpenSharedMemory(cfg, backends, log)
 	defer closeShm()
+	if !cfg.SharedMemory {
+		shmRegions = nil // both servers then refuse the extensions
+	}
 	// One bound on the bytes admitted requests hold, for every route and
 	// protocol (--max-inflight-bytes).
 	inflight := pipeline.NewByteBudget(mem.InflightBytes)
