@@ -8,6 +8,7 @@ import (
 	"image/jpeg"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -82,5 +83,29 @@ func TestRequestThatCanNeverFitIs413(t *testing.T) {
 	}
 	if status, _, out := postAny(t, route, manyImages(t, model, 100)); status != 200 {
 		t.Fatalf("100 images, the queue's size: %d %s", status, out)
+	}
+	// /metrics shows the bound and what admitted requests have held.
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	text, _ := io.ReadAll(resp.Body)
+	gauge := func(name string) float64 {
+		for _, l := range strings.Split(string(text), "\n") {
+			if v, ok := strings.CutPrefix(l, name+" "); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatalf("%s: %v", l, err)
+				}
+				return f
+			}
+		}
+		t.Fatalf("/metrics has no %s", name)
+		return 0
+	}
+	limit, peak, used := gauge("trtserve_inflight_bytes_limit"), gauge("trtserve_inflight_bytes_peak"), gauge("trtserve_inflight_bytes")
+	if limit != 500000 || peak <= 0 || peak > limit || used < 0 || used > limit {
+		t.Errorf("in-flight bytes gauges: limit %v peak %v used %v; want limit 500000 and 0 < peak <= limit", limit, peak, used)
 	}
 }

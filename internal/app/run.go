@@ -125,6 +125,11 @@ func Run(cfg *config.Config) error {
 	// One bound on the bytes admitted requests hold, for every route and
 	// protocol (--max-inflight-bytes).
 	inflight := pipeline.NewByteBudget(mem.InflightBytes)
+	if err := reg.RegisterInflightBytes(func() (int64, int64, int64) {
+		return inflight.Limit(), inflight.InUse(), inflight.Peak()
+	}); err != nil {
+		return err
+	}
 	srv := server.New(models, server.Options{
 		Metrics:      reg,
 		AdminAPIKey:  cfg.AdminAPIKey,
