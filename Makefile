@@ -150,7 +150,10 @@ fuzz-short:
 # tests and the server's run on image/jpeg (-tags noturbojpeg; the rest of
 # the binary needs cgo for ONNX Runtime).
 test-go:
-	TRTSERVE_REQUIRE_CUDART=$${CI:+1} $(GO) test -race -count=1 ./...
+	# -timeout 40m: cmd/trtserve's end-to-end tests (the real binary on every
+	# route, gRPC, TLS, shared memory) take about ten minutes under -race on
+	# two cores, go test's default limit; a hang still fails, later.
+	TRTSERVE_REQUIRE_CUDART=$${CI:+1} $(GO) test -race -count=1 -timeout 40m ./...
 	# The CUDA mock is compiled in only under this tag (never in a shipped
 	# binary); the composition root's tests of it run here.
 	$(GO) test -race -count=1 -tags cudamock ./internal/app/

@@ -53,8 +53,12 @@ func TestBenchRawOnTheSimulatedBackend(t *testing.T) {
 	for _, m := range re.FindAllStringSubmatch(out.String(), -1) {
 		fps[m[1]], _ = strconv.ParseFloat(m[2], 64)
 	}
-	// 1 ms at batch 1, 2.2 ms at batch 4: batching must pay on an accelerator.
-	if fps["1"] <= 0 || fps["4"] < 1.3*fps["1"] {
+	// 1 ms at batch 1, 2.2 ms at batch 4: batching must pay on an
+	// accelerator. Only "pays at all" holds at any machine load: the
+	// simulated engine's CPU work per image (its stand-in for the input
+	// copy) is the same at both batches, and under -race on a busy machine
+	// it shrinks the ideal 1.8x to 1.3x or less.
+	if fps["1"] <= 0 || fps["4"] <= fps["1"] {
 		t.Fatalf("raw fps by batch %v:\n%s", fps, out.String())
 	}
 }
