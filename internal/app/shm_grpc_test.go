@@ -15,15 +15,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
-	"github.com/trtserve/trtserve/config"
 	"github.com/trtserve/trtserve/cuda"
-	"github.com/trtserve/trtserve/cuda/cudamock"
-	"github.com/trtserve/trtserve/engines"
-	"github.com/trtserve/trtserve/engines/simulated"
 	pb "github.com/trtserve/trtserve/grpcapi/inference"
 	"github.com/trtserve/trtserve/grpcserver"
-	"github.com/trtserve/trtserve/pipeline"
-	"github.com/trtserve/trtserve/repository"
 )
 
 // TestCUDASharedMemoryOverGRPCOnMock: the CUDA shared-memory extension
@@ -34,19 +28,7 @@ import (
 // same request answered with raw contents; status, a window past the
 // region refused, unregister closing every IPC mapping.
 func TestCUDASharedMemoryOverGRPCOnMock(t *testing.T) {
-	m := cudamock.New(1)
-	defer m.Close()
-	regions, closeRegions := OpenSharedMemory(&config.Config{}, &Backends{Runtime: cuda.Watch(m, nil)}, nil)
-	defer closeRegions()
-	set := engines.NewBackendSet()
-	set.Register(simulated.New())
-	repo := &repository.Repository{Roots: []string{"../../testdata/models"}, Defaults: repository.Defaults{
-		Backend: simulated.Name, MaxBatchSize: 4, InstanceCount: 1, ForceBackend: simulated.Name}}
-	models := pipeline.NewManager(repo, set, nil, pipeline.ManagerOptions{Log: slog.New(slog.DiscardHandler)})
-	defer models.Close()
-	if _, err := models.Load(context.Background(), "yolov8n-320/1"); err != nil {
-		t.Fatal(err)
-	}
+	m, regions, models := cudaSharedMemoryOnMock(t)
 	srv := grpcserver.New(models, grpcserver.Options{Regions: regions}, slog.New(slog.DiscardHandler), nil)
 	ln := bufconn.Listen(1 << 20)
 	go srv.Serve(ln)

@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -14,13 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trtserve/trtserve/config"
 	"github.com/trtserve/trtserve/cuda"
-	"github.com/trtserve/trtserve/cuda/cudamock"
-	"github.com/trtserve/trtserve/engines"
-	"github.com/trtserve/trtserve/engines/simulated"
-	"github.com/trtserve/trtserve/pipeline"
-	"github.com/trtserve/trtserve/repository"
 	"github.com/trtserve/trtserve/server"
 )
 
@@ -32,20 +25,7 @@ import (
 // bytes equal to the same request answered inline; status; unregister
 // closes every IPC mapping.
 func TestCUDASharedMemoryOverHTTPOnMock(t *testing.T) {
-	m := cudamock.New(1)
-	defer m.Close()
-	regions, closeRegions := OpenSharedMemory(&config.Config{}, &Backends{Runtime: cuda.Watch(m, nil)}, nil)
-	defer closeRegions()
-
-	set := engines.NewBackendSet()
-	set.Register(simulated.New())
-	repo := &repository.Repository{Roots: []string{"../../testdata/models"}, Defaults: repository.Defaults{
-		Backend: simulated.Name, MaxBatchSize: 4, InstanceCount: 1, ForceBackend: simulated.Name}}
-	models := pipeline.NewManager(repo, set, nil, pipeline.ManagerOptions{Log: slog.New(slog.DiscardHandler)})
-	defer models.Close()
-	if _, err := models.Load(context.Background(), "yolov8n-320/1"); err != nil {
-		t.Fatal(err)
-	}
+	m, regions, models := cudaSharedMemoryOnMock(t)
 	srv := server.New(models, server.Options{SharedMemory: regions}, slog.New(slog.DiscardHandler), nil)
 	do := func(method, path string, body []byte, headers ...string) (int, []byte) {
 		t.Helper()
