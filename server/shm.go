@@ -45,24 +45,20 @@ func (s *Server) shmRoutes() {
 	}
 }
 
-// shmRegistry is the registry, or the error a server without one answers.
-func (s *Server) shmRegistry() (*shm.Registry, error) {
+// shmRegion is the registry and the region a route names, or the error a
+// server without a registry answers. The region's name is the :name path parameter, which clients
+// percent-encode, copied: Fiber's parameters point into a buffer fasthttp
+// reuses, and the registry keeps the name.
+func (s *Server) shmRegion(c *fiber.Ctx) (*shm.Registry, string, error) {
 	if s.opts.SharedMemory == nil {
-		return nil, &kserve.Error{Code: kserve.Unimplemented, Msg: "shared memory support is not enabled on this server"}
+		return nil, "", &kserve.Error{Code: kserve.Unimplemented, Msg: "shared memory support is not enabled on this server"}
 	}
-	return s.opts.SharedMemory, nil
-}
-
-// regionName is the :name path parameter, which clients percent-encode,
-// copied: Fiber's parameters point into a buffer fasthttp reuses, and the
-// registry keeps the name.
-func regionName(c *fiber.Ctx) (string, error) {
 	raw := c.Params("name")
 	name, err := url.PathUnescape(raw)
 	if err != nil {
-		return "", badRequest("region name %q is not a valid percent-encoded path segment", raw)
+		return nil, "", badRequest("region name %q is not a valid percent-encoded path segment", raw)
 	}
-	return strings.Clone(name), nil
+	return s.opts.SharedMemory, strings.Clone(name), nil
 }
 
 // shmRegionStatus is one region as Triton's status answers show it.
@@ -76,11 +72,7 @@ type shmRegionStatus struct {
 
 func (s *Server) shmStatus(kind shm.Kind) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		reg, err := s.shmRegistry()
-		if err != nil {
-			return err
-		}
-		name, err := regionName(c)
+		reg, name, err := s.shmRegion(c)
 		if err != nil {
 			return err
 		}
@@ -114,11 +106,7 @@ type shmRegisterRequest struct {
 
 func (s *Server) shmRegister(kind shm.Kind) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		reg, err := s.shmRegistry()
-		if err != nil {
-			return err
-		}
-		name, err := regionName(c)
+		reg, name, err := s.shmRegion(c)
 		if err != nil {
 			return err
 		}
@@ -164,11 +152,7 @@ func (s *Server) shmRegister(kind shm.Kind) fiber.Handler {
 
 func (s *Server) shmUnregister(kind shm.Kind) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		reg, err := s.shmRegistry()
-		if err != nil {
-			return err
-		}
-		name, err := regionName(c)
+		reg, name, err := s.shmRegion(c)
 		if err != nil {
 			return err
 		}
