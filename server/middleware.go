@@ -174,14 +174,29 @@ func presentedKey(c *fiber.Ctx) string {
 		key = c.Query("api_key")
 	}
 	if key == "" && strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEApplicationJSON) {
-		var body struct {
-			APIKey string `json:"api_key"`
-		}
-		if gojson.Unmarshal(c.Body(), &body) == nil { // a malformed body gets its own 400 once authorized
-			key = body.APIKey
-		}
+		key = bodyKey(c.Body())
 	}
 	return key
+}
+
+// bodyKey is the "api_key" member of a JSON body, "" when there is none
+// or the body is malformed (it gets its own 400 once authorized). The
+// decoder copies its whole input, so when the body is a Roboflow request
+// its image value (nearly all of it) is cut out first, as
+// parseJSONRequest does: the key costs a few hundred bytes, not a copy of
+// every body.
+func bodyKey(body []byte) string {
+	var v struct {
+		APIKey string `json:"api_key"`
+	}
+	if start, end, ok := imageField(body); ok {
+		rest := make([]byte, 0, len(body)-(end-start)+4)
+		body = append(append(append(rest, body[:start]...), "null"...), body[end:]...)
+	}
+	if gojson.Unmarshal(body, &v) != nil {
+		return ""
+	}
+	return v.APIKey
 }
 
 var zstdDecoders = sync.Pool{New: func() any {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/base64"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -276,4 +277,44 @@ func FuzzImageFieldInPlace(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The API key in a Roboflow body is found whatever the body's shape, and
+// finding it in a big body costs a few hundred bytes, not a copy of the
+// body (the decoder copies its whole input; the image value is cut out
+// first).
+func TestBodyKey(t *testing.T) {
+	big := strings.Repeat("A", 1<<20)
+	cases := []struct {
+		name, body, want string
+	}{
+		{"key before the image", `{"api_key":"k1","image":{"type":"base64","value":"` + big + `"}}`, "k1"},
+		{"key after the image", `{"image":[{"type":"base64","value":"` + big + `"}],"api_key":"k2"}`, "k2"},
+		{"escaped key", `{"api_key":"k\u0033","image":{"type":"base64","value":"AA"}}`, "k3"},
+		{"no image field", `{"api_key":"k4"}`, "k4"},
+		{"image of another shape", `{"api_key":"k5","image":123}`, "k5"},
+		{"two image members", `{"api_key":"k6","image":1,"image":2}`, "k6"},
+		{"no key", `{"image":{"type":"base64","value":"AA"}}`, ""},
+		{"malformed", `{"api_key":"k7",`, ""},
+		{"not an object", `"k8"`, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := bodyKey([]byte(tc.body)); got != tc.want {
+				t.Errorf("bodyKey = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	body := []byte(cases[0].body)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := 0; i < 10; i++ {
+		if bodyKey(body) != "k1" {
+			t.Fatal("key not found")
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / 10; per > 4096 {
+		t.Errorf("bodyKey allocated %d bytes per call on a %d-byte body, want at most 4096", per, len(body))
+	}
 }
