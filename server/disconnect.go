@@ -10,9 +10,9 @@ import (
 
 // fasthttp does not tell a handler that its client went away, so a
 // request waiting in a model's queue would still be decoded and run for
-// nobody. The watcher peeks, a few times a second, at the connection of
-// every request waiting in the pipeline: a peek that reads end-of-file
-// means the client closed it, and the request's context is cancelled,
+// nobody. The watcher looks, a few times a second, at the socket of every
+// request waiting in the pipeline (under TLS, the TCP socket beneath it):
+// when the client has closed it, the request's context is cancelled,
 // which drops it from the queue (or skips its postprocess) and frees its
 // slot. One goroutine serves all requests; it idles when none wait.
 type watcher struct {
@@ -37,6 +37,9 @@ func newWatcher(interval time.Duration) *watcher {
 // add watches conn until the returned stop is called; cancel runs when the
 // peer has closed.
 func (w *watcher) add(conn net.Conn, cancel context.CancelCauseFunc) (stop func()) {
+	if tc, ok := conn.(interface{ NetConn() net.Conn }); ok {
+		conn = tc.NetConn() // *tls.Conn: its socket is the one to watch
+	}
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
 		return func() {}
@@ -81,17 +84,4 @@ func (w *watcher) loop() {
 			}
 		}
 	}
-}
-
-// peerClosed peeks one byte without consuming it or blocking: 0 bytes
-// means the peer sent FIN; data (a pipelined request) or EAGAIN mean it is
-// still there.
-func peerClosed(raw syscall.RawConn) bool {
-	var closed bool
-	var b [1]byte
-	raw.Control(func(fd uintptr) {
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		closed = n == 0 && err == nil || err == syscall.ECONNRESET
-	})
-	return closed
 }

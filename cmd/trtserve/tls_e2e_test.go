@@ -227,6 +227,34 @@ func TestTLS(t *testing.T) {
 		}
 	})
 
+	t.Run("HangUpIsNoticed", func(t *testing.T) {
+		// TestClientThatHangsUpIsDropped over TLS: a TLS client leaves
+		// with a close_notify alert before its FIN, bytes a peek at the
+		// socket would take for a live client.
+		client := tlsClient(ca, false)
+		slow := simRepo(t, "slow", "backend: simulated\nmax_batch_size: 1\nsimulated: {base_us: 300000}\n")
+		srv := startTLS(t, bin, ortLib, ca.Server(t, 1), nil, client, "--model-repository", slow, "--load-models", "slow/1")
+		body := odJSON("slow/1", b64file(t, "../../testdata/images/bus.jpg"))
+		const n = 8
+		for range n {
+			conn, err := tls.Dial("tcp", srv.addr, &tls.Config{RootCAs: ca.Pool()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "POST /infer/object_detection HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", srv.addr, len(body), body)
+			time.AfterFunc(100*time.Millisecond, func() { conn.Close() })
+		}
+		failures := `nv_inference_request_failure{model="slow",reason="CANCELED",version="1"}`
+		for deadline := time.Now().Add(10 * time.Second); metricTLS(t, client, srv.url, failures) < n; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %v of %d abandoned requests were cancelled", metricTLS(t, client, srv.url, failures), n)
+			}
+		}
+		if execs := metricTLS(t, client, srv.url, `nv_inference_exec_count{model="slow",version="1"}`); execs > 3 {
+			t.Fatalf("%v executions for %d requests whose clients left: abandoned work ran", execs, n)
+		}
+	})
+
 	t.Run("MutualTLS", func(t *testing.T) {
 		stranger := tlstest.NewCA(t, "another CA")
 		signed := ca.Client(t, 100, "good client").TLS(t)
