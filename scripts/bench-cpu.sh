@@ -10,6 +10,7 @@
 #   BASE=/tmp/base/bin/trtserve ./scripts/bench-cpu.sh          # every case
 #   BASE=... ./scripts/bench-cpu.sh det640                      # one case
 #   PROFILE=1 BASE=... ./scripts/bench-cpu.sh                   # + pprof CPU profiles of the new server
+#   NEW_FLAGS=--jpeg-dct-scaling BASE=... ./scripts/bench-cpu.sh det1080  # extra serve flags, new build only
 #
 # BASE is the previous build: e.g.
 #   git worktree add /tmp/base <commit> && (cd /tmp/base && go build -o bin/trtserve ./cmd/trtserve)
@@ -47,7 +48,8 @@ case_() {
   local common=(--model-repository bench/models --load-models "$model" --request-timeout 600s --log-level warn)
   local prof=()
   [ -n "${PROFILE:-}" ] && prof=(--pprof-addr 127.0.0.1:9209)
-  "$NEW" serve --port 9201 "${common[@]}" $(nogrpc "$NEW") "${prof[@]}" & pids+=($!)
+  # shellcheck disable=SC2086 # NEW_FLAGS is a list of flags
+  "$NEW" serve --port 9201 "${common[@]}" $(nogrpc "$NEW") "${prof[@]}" ${NEW_FLAGS:-} & pids+=($!)
   "$BASE" serve --port 9202 "${common[@]}" $(nogrpc "$BASE") & pids+=($!)
   wait_ready 9201; wait_ready 9202
   if [ -n "${PROFILE:-}" ]; then
