@@ -48,6 +48,11 @@ func clip(s string) string {
 // maxMessage caps every error message (parser errors may quote input).
 const maxMessage = 512
 
+// errInflightFull is the 429 of a request whose bytes do not fit beside
+// those being served (--max-inflight-bytes), worded as the KServe routes
+// word it.
+const errInflightFull = "the server holds as many request bytes as --max-inflight-bytes allows: retry later"
+
 // errorBody is Roboflow Inference's error shape ({"message": ...}) plus
 // the error_type its newer releases add.
 type errorBody struct {
