@@ -76,7 +76,7 @@ type Config struct {
 	// MaxImagesPerRequest: a Roboflow request naming more images gets 413
 	// before any image is read (a model's own queue bound also answers
 	// 413 for a request larger than it). MaxInflightBytes bounds the bytes
-	// admitted requests hold at once, their bodies: beyond it 429, 413 for
+	// admitted requests hold at once (their images and tensors): beyond it 429, 413 for
 	// a request larger than the bound; 0 derives it from the memory limit
 	// (internal/app: a quarter of it).
 	MaxImagesPerRequest int   `env:"TRTSERVE_MAX_IMAGES_PER_REQUEST" envDefault:"2048"`
@@ -166,7 +166,7 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.Pipeline, "pipeline", c.Pipeline, "parallel (decode pool, dynamic batcher, postprocess pool) or serial (the baseline) (TRTSERVE_PIPELINE)")
 	fs.IntVar(&c.MaxQueueSize, "max-queue-size", c.MaxQueueSize, "images a model admits before answering 429; config.yaml dynamic_batching.max_queue_size overrides (TRTSERVE_MAX_QUEUE_SIZE)")
 	fs.IntVar(&c.MaxImagesPerRequest, "max-images-per-request", c.MaxImagesPerRequest, "images one Roboflow request may name; more get 413 before any is read (TRTSERVE_MAX_IMAGES_PER_REQUEST)")
-	fs.Int64Var(&c.MaxInflightBytes, "max-inflight-bytes", c.MaxInflightBytes, "bytes the requests being served may hold at once (their bodies); beyond, 429, and 413 for a request larger than this; 0 = a quarter of the memory limit (GOMEMLIMIT, else 90% of the cgroup's, else of the machine's memory) (TRTSERVE_MAX_INFLIGHT_BYTES)")
+	fs.Int64Var(&c.MaxInflightBytes, "max-inflight-bytes", c.MaxInflightBytes, "bytes the requests being served may hold at once (their images and tensors); beyond, 429, and 413 for a request larger than this; 0 = a quarter of the memory limit (GOMEMLIMIT, else 90% of the cgroup's, else of the machine's memory) (TRTSERVE_MAX_INFLIGHT_BYTES)")
 	fs.DurationVar(&c.MaxQueueDelay, "max-queue-delay", c.MaxQueueDelay, "how long a partial batch waits for more images; config.yaml max_queue_delay_microseconds overrides (TRTSERVE_MAX_QUEUE_DELAY)")
 	fs.IntVar(&c.DecodeWorkers, "decode-workers", c.DecodeWorkers, "image decode/preprocess workers, 0 = one per CPU (TRTSERVE_DECODE_WORKERS)")
 	fs.IntVar(&c.PostWorkers, "post-workers", c.PostWorkers, "postprocess workers, 0 = one per CPU (TRTSERVE_POST_WORKERS)")
