@@ -76,9 +76,9 @@ type Config struct {
 	// MaxImagesPerRequest: a Roboflow request naming more images gets 413
 	// before any image is read (a model's own queue bound also answers
 	// 413 for a request larger than it). MaxInflightBytes bounds the bytes
-	// admitted requests hold at once (their images and tensors): beyond it 429, 413 for
-	// a request larger than the bound; 0 derives it from the memory limit
-	// (internal/app: a quarter of it).
+	// admitted requests hold at once (their images and tensors): beyond it
+	// 429, 413 for a request larger than the bound; 0 derives it from the
+	// memory limit (internal/app: a quarter of it).
 	MaxImagesPerRequest int   `env:"TRTSERVE_MAX_IMAGES_PER_REQUEST" envDefault:"2048"`
 	MaxInflightBytes    int64 `env:"TRTSERVE_MAX_INFLIGHT_BYTES" envDefault:"0"`
 	// GOMEMLIMIT is Go's own variable (the runtime reads it): when the
