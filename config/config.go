@@ -115,10 +115,13 @@ type Config struct {
 	// TLSCert and TLSKey (PEM files, both or neither) serve HTTP and gRPC
 	// over TLS (1.2 at least); TLSClientCA (PEM, one or more CA
 	// certificates) then requires every client to present a certificate
-	// signed by one of them (mutual TLS). SIGHUP rereads all three.
-	TLSCert     string `env:"TRTSERVE_TLS_CERT"`
-	TLSKey      string `env:"TRTSERVE_TLS_KEY"`
-	TLSClientCA string `env:"TRTSERVE_TLS_CLIENT_CA"`
+	// signed by one of them (mutual TLS). SIGHUP rereads all three, and
+	// so does a look every TLSReloadInterval that finds them changed (0:
+	// SIGHUP only).
+	TLSCert           string        `env:"TRTSERVE_TLS_CERT"`
+	TLSKey            string        `env:"TRTSERVE_TLS_KEY"`
+	TLSClientCA       string        `env:"TRTSERVE_TLS_CLIENT_CA"`
+	TLSReloadInterval time.Duration `env:"TRTSERVE_TLS_RELOAD_INTERVAL" envDefault:"30s"`
 
 	// GRPCPort serves the KServe v2 / Triton gRPC protocol (0: off).
 	// GRPCMaxMessageBytes bounds a received message, after decompression.
@@ -187,9 +190,10 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "require this key on every route but health checks (TRTSERVE_API_KEY; prefer the variable: flags show in ps)")
 	fs.StringVar(&c.AdminAPIKey, "admin-api-key", c.AdminAPIKey, "require this key, not --api-key, for model control: KServe repository load/unload, /model/remove, /model/clear (/model/add takes either) (TRTSERVE_ADMIN_API_KEY; prefer the variable: flags show in ps)")
 	fs.Int64Var(&c.MaxModelMemory, "max-model-memory", c.MaxModelMemory, "bytes one model may hold (batch buffers, weights, GPU memory; estimated before it loads, refused beyond); 0 = no cap but the memory free (TRTSERVE_MAX_MODEL_MEMORY)")
-	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve HTTP and gRPC over TLS with this PEM certificate (chain); needs --tls-key; SIGHUP rereads it (TRTSERVE_TLS_CERT)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve HTTP and gRPC over TLS with this PEM certificate (chain); needs --tls-key; SIGHUP, or a change seen by --tls-reload-interval, rereads it (TRTSERVE_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key of --tls-cert (TRTSERVE_TLS_KEY)")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "PEM CA certificate(s): require every client to present a certificate they signed (mutual TLS); needs --tls-cert (TRTSERVE_TLS_CLIENT_CA)")
+	fs.DurationVar(&c.TLSReloadInterval, "tls-reload-interval", c.TLSReloadInterval, "reread the TLS files this often and reload them when they changed (a rotated Kubernetes Secret); 0 = on SIGHUP only (TRTSERVE_TLS_RELOAD_INTERVAL)")
 	fs.IntVar(&c.GRPCPort, "grpc-port", c.GRPCPort, "port of the KServe v2 / Triton gRPC server, 0 = off (TRTSERVE_GRPC_PORT)")
 	fs.IntVar(&c.GRPCMaxMessageBytes, "grpc-max-message-bytes", c.GRPCMaxMessageBytes, "largest gRPC message received, after decompression; larger ones fail RESOURCE_EXHAUSTED (TRTSERVE_GRPC_MAX_MESSAGE_BYTES)")
 	fs.DurationVar(&c.GRPCKeepaliveTime, "grpc-keepalive-time", c.GRPCKeepaliveTime, "ping a gRPC client after this long without activity (TRTSERVE_GRPC_KEEPALIVE_TIME)")
@@ -266,6 +270,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("grpc-window-bytes %d: 0 (dynamic), or between 65536 and 268435456", c.GRPCWindowBytes)
 	case c.GRPCKeepaliveTime <= 0 || c.GRPCKeepaliveTimeout <= 0 || c.GRPCKeepaliveMinPingInterval <= 0:
 		return fmt.Errorf("grpc-keepalive-time, grpc-keepalive-timeout and grpc-keepalive-min-ping-interval must be positive")
+	case c.TLSReloadInterval < 0:
+		return fmt.Errorf("tls-reload-interval must not be negative (0: reload on SIGHUP only)")
 	case c.TLSClientCA != "" && c.TLSCert == "":
 		return fmt.Errorf("--tls-client-ca (TRTSERVE_TLS_CLIENT_CA) needs --tls-cert and --tls-key: mutual TLS is TLS first")
 	}

@@ -125,6 +125,11 @@ const (
 	// request only when one finishes, so HTTP/2 flow control holds a
 	// faster client back.
 	DefaultGRPCStreamInflight = 64
+	// DefaultTLSReloadInterval: how often the TLS files are reread for a
+	// change. The kubelet takes up to a minute or so to update a Secret
+	// volume, so a rotation is served within about that much more; each
+	// look reads three small files.
+	DefaultTLSReloadInterval = 30 * time.Second
 )
 
 // Logging.

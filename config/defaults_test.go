@@ -30,7 +30,8 @@ func TestEnvDefaultsMatchConstants(t *testing.T) {
 		"GRPCPort": DefaultGRPCPort, "GRPCMaxMessageBytes": DefaultGRPCMaxMessageBytes,
 		"GRPCKeepaliveTime": DefaultGRPCKeepaliveTime, "GRPCKeepaliveTimeout": DefaultGRPCKeepaliveTimeout,
 		"GRPCKeepaliveMinPingInterval": DefaultGRPCKeepaliveMinPingInterval, "GRPCKeepalivePermitWithoutCalls": DefaultGRPCKeepalivePermitWithoutCalls,
-		"GRPCWindowBytes": 0, // 0: grpc-go's dynamic windows
+		"GRPCWindowBytes":   0, // 0: grpc-go's dynamic windows
+		"TLSReloadInterval": DefaultTLSReloadInterval,
 	}
 	check := func(t *testing.T, v any, want map[string]any) {
 		var c = reflect.New(reflect.TypeOf(v)).Interface()

@@ -290,7 +290,8 @@ func TestTLS(t *testing.T) {
 
 	t.Run("SIGHUPReloadsTheCertificate", func(t *testing.T) {
 		client := tlsClient(ca, false)
-		srv := startTLS(t, bin, ortLib, ca.Server(t, 1), nil, client, "--model-repository", repo)
+		// The file watch off: the reloads below are the signal's.
+		srv := startTLS(t, bin, ortLib, ca.Server(t, 1), nil, client, "--model-repository", repo, "--tls-reload-interval", "0")
 		kept := tlsClient(ca, true) // one connection, opened before the reload
 		if status, serial, body, err := kserveTLS(kept, srv.url, "sim"); err != nil || status != 200 || serial != 1 {
 			t.Fatalf("before reload: %d %v serial %d: %s", status, err, serial, body)
@@ -318,6 +319,25 @@ func TestTLS(t *testing.T) {
 		}
 		if status, _, body, err := kserveTLS(client, srv.url, "sim"); err != nil || status != 200 {
 			t.Errorf("infer after a failed reload: %d %v: %s", status, err, body)
+		}
+	})
+
+	t.Run("ChangedFilesAreReloaded", func(t *testing.T) {
+		// No signal: Kubernetes sends none when it rotates a Secret.
+		client := tlsClient(ca, false)
+		srv := startTLS(t, bin, ortLib, ca.Server(t, 1), nil, client, "--model-repository", repo, "--tls-reload-interval", "50ms")
+		ca.Server(t, 2).Write(t, srv.dir)
+		waitLog(t, srv.process, "TLS reloaded")
+		if got := servedSerial(t, srv.addr, ca); got != 2 {
+			t.Errorf("a new connection after the files changed got serial %d, want 2", got)
+		}
+		tlstest.WriteFile(t, filepath.Join(srv.dir, "key.pem"), ca.Server(t, 3).Key)
+		waitLog(t, srv.process, "TLS reload failed")
+		if got := servedSerial(t, srv.addr, ca); got != 2 {
+			t.Errorf("after files that do not load a new connection got serial %d, want 2 (the previous one)", got)
+		}
+		if status, _, body, err := kserveTLS(client, srv.url, "sim"); err != nil || status != 200 {
+			t.Errorf("infer after a refused reload: %d %v: %s", status, err, body)
 		}
 	})
 

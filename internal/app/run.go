@@ -50,6 +50,13 @@ func Run(cfg *config.Config) error {
 	var tlsConfig *tls.Config
 	if certs != nil {
 		tlsConfig = certs.Config()
+		if cfg.TLSReloadInterval > 0 {
+			// Kubernetes never sends SIGHUP: a rotated Secret is found by
+			// looking.
+			watchCtx, stopWatching := context.WithCancel(context.Background())
+			defer stopWatching()
+			go certs.Watch(watchCtx, cfg.TLSReloadInterval)
+		}
 	}
 	backends, err := OpenBackends(cfg, log)
 	if err != nil {

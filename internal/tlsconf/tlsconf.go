@@ -1,6 +1,9 @@
 package tlsconf
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -45,12 +48,17 @@ type Certs struct {
 	log   *slog.Logger
 	mu    sync.Mutex // one Reload at a time
 	cur   atomic.Pointer[loaded]
+	// refused is the digest of the last contents Watch found changed but
+	// could not load: it is not tried (nor logged) again until the files
+	// change once more.
+	refused [sha256.Size]byte
 }
 
 // loaded is one successful read of the files.
 type loaded struct {
 	config *tls.Config // what handshakes use: the pair and the client CAs
 	leaf   *x509.Certificate
+	digest [sha256.Size]byte // of the files' bytes it was built from
 }
 
 // Load reads the files. With no file named it returns nil and no error:
@@ -100,21 +108,104 @@ func (c *Certs) Leaf() *x509.Certificate { return c.cur.Load().leaf }
 func (c *Certs) Reload() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.swap(c.files.load())
+}
+
+// Watch rereads the files every interval until ctx is done and reloads
+// when their bytes differ from those being served: a Kubernetes Secret
+// volume (or cert-manager, or certbot) replaces them and nobody sends
+// SIGHUP. Contents that do not load are logged once and tried again only
+// when they change, so a half-written pair costs one error line, not one
+// a tick.
+func (c *Certs) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.check()
+		}
+	}
+}
+
+// check is one look of Watch: it reports whether it reloaded.
+func (c *Certs) check() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, err := c.files.read()
+	d := r.digest()
+	if err != nil {
+		d = sha256.Sum256([]byte(err.Error())) // a missing file: once per distinct error
+	}
+	if d == c.cur.Load().digest || d == c.refused {
+		return false
+	}
+	if err == nil {
+		var l *loaded
+		if l, err = r.parse(c.files); err == nil {
+			c.swap(l, nil)
+			return true
+		}
+	}
+	c.refused = d
+	c.swap(nil, err)
+	return false
+}
+
+// swap serves l, or on err keeps what is served and logs why.
+func (c *Certs) swap(l *loaded, err error) error {
 	old := c.cur.Load()
-	l, err := c.files.load()
 	if err != nil {
 		c.log.Error("TLS reload failed: still serving the previous certificate", "err", err,
 			"serial", serial(old.leaf.SerialNumber), "not_after", old.leaf.NotAfter.UTC().Format(time.RFC3339))
 		return err
 	}
 	c.cur.Store(l)
+	c.refused = [sha256.Size]byte{}
 	c.log.Info("TLS reloaded", append(l.attrs(c.files), "previous_serial", serial(old.leaf.SerialNumber))...)
 	return nil
 }
 
+// raw is the files' bytes, read once so that what is checked for a
+// change is what is loaded.
+type raw struct{ cert, key, ca []byte }
+
+func (r raw) digest() [sha256.Size]byte {
+	return sha256.Sum256(bytes.Join([][]byte{r.cert, r.key, r.ca}, []byte{0}))
+}
+
+// read reads every file named.
+func (f Files) read() (raw, error) {
+	var r raw
+	var err error
+	if r.cert, err = os.ReadFile(f.Cert); err != nil {
+		return r, fmt.Errorf("TLS certificate %s and key %s: %w", f.Cert, f.Key, err)
+	}
+	if r.key, err = os.ReadFile(f.Key); err != nil {
+		return r, fmt.Errorf("TLS certificate %s and key %s: %w", f.Cert, f.Key, err)
+	}
+	if f.ClientCA != "" {
+		if r.ca, err = os.ReadFile(f.ClientCA); err != nil {
+			return r, fmt.Errorf("TLS client CA: %w", err)
+		}
+	}
+	return r, nil
+}
+
 // load reads and checks every file, building the handshake configuration.
 func (f Files) load() (*loaded, error) {
-	pair, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	r, err := f.read()
+	if err != nil {
+		return nil, err
+	}
+	return r.parse(f)
+}
+
+// parse checks the files' bytes and builds the handshake configuration.
+func (r raw) parse(f Files) (*loaded, error) {
+	pair, err := tls.X509KeyPair(r.cert, r.key)
 	if err != nil {
 		return nil, fmt.Errorf("TLS certificate %s and key %s: %w", f.Cert, f.Key, err)
 	}
@@ -127,23 +218,19 @@ func (f Files) load() (*loaded, error) {
 	}
 	cfg := &tls.Config{MinVersion: MinVersion, Certificates: []tls.Certificate{pair}}
 	if f.ClientCA != "" {
-		pool, err := readCAs(f.ClientCA)
+		pool, err := parseCAs(f.ClientCA, r.ca)
 		if err != nil {
 			return nil, err
 		}
 		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
-	return &loaded{config: cfg, leaf: leaf}, nil
+	return &loaded{config: cfg, leaf: leaf, digest: r.digest()}, nil
 }
 
-// readCAs parses every certificate of a PEM file; any block that is not a
-// parsable certificate fails it (x509.CertPool.AppendCertsFromPEM would
+// parseCAs parses every certificate of a PEM file; any block that is not
+// a parsable certificate fails it (x509.CertPool.AppendCertsFromPEM would
 // skip it silently and trust less than the operator meant).
-func readCAs(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("TLS client CA: %w", err)
-	}
+func parseCAs(path string, data []byte) (*x509.CertPool, error) {
 	pool := x509.NewCertPool()
 	n := 0
 	for rest := data; ; {

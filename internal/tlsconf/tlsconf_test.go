@@ -2,6 +2,7 @@ package tlsconf
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/trtserve/trtserve/internal/tlsconf/tlstest"
 )
@@ -290,4 +292,107 @@ func TestReloadDuringHandshakes(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// Each look of Watch reloads files that changed and loads, ignores files
+// that did not change, and logs files that changed but do not load once,
+// not at every look, until they change again.
+func TestWatchCheck(t *testing.T) {
+	ca := tlstest.NewCA(t, "test CA")
+	dir := t.TempDir()
+	cert, key := ca.Server(t, 1).Write(t, dir)
+	var logs bytes.Buffer
+	c, err := Load(Files{Cert: cert, Key: key}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, third := ca.Server(t, 3), ca.Server(t, 5)
+	steps := []struct {
+		name     string
+		prepare  func()
+		reloaded bool
+		failures int   // "TLS reload failed" lines so far
+		serial   int64 // served after the step
+	}{
+		{"nothing changed", func() {}, false, 0, 1},
+		{"new pair", func() { ca.Server(t, 2).Write(t, dir) }, true, 0, 2},
+		{"the same files rewritten", func() { tlstest.WriteFile(t, key, mustRead(t, key)) }, false, 0, 2},
+		{"key replaced, certificate not yet", func() { tlstest.WriteFile(t, key, other.Key) }, false, 1, 2},
+		{"still half-written: not logged again", func() {}, false, 1, 2},
+		{"certificate replaced too", func() { tlstest.WriteFile(t, cert, other.Cert) }, true, 1, 3},
+		{"certificate deleted", func() { os.Remove(cert) }, false, 2, 3},
+		{"still deleted", func() {}, false, 2, 3},
+		{"good files again", func() { ca.Server(t, 4).Write(t, dir) }, true, 2, 4},
+		{"another half-written pair", func() { tlstest.WriteFile(t, key, third.Key) }, false, 3, 4},
+	}
+	for _, s := range steps {
+		s.prepare()
+		if got := c.check(); got != s.reloaded {
+			t.Errorf("%s: check reloaded %v, want %v", s.name, got, s.reloaded)
+		}
+		if got := strings.Count(logs.String(), "TLS reload failed"); got != s.failures {
+			t.Errorf("%s: %d failures logged, want %d", s.name, got, s.failures)
+		}
+		if got := c.Leaf().SerialNumber.Int64(); got != s.serial {
+			t.Errorf("%s: serving serial %d, want %d", s.name, got, s.serial)
+		}
+	}
+}
+
+// Watch finds a rotation made the way the kubelet updates a Secret
+// volume: the files are links through a "..data" link to a timestamped
+// folder, and a rotation writes a new folder and swaps "..data" by rename.
+// New connections get the new certificate with no signal sent.
+func TestWatchFollowsASecretVolume(t *testing.T) {
+	ca := tlstest.NewCA(t, "test CA")
+	dir := t.TempDir()
+	version := func(name string, p tlstest.Pair) {
+		if err := os.Mkdir(filepath.Join(dir, name), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		tlstest.WriteFile(t, filepath.Join(dir, name, "tls.crt"), p.Cert)
+		tlstest.WriteFile(t, filepath.Join(dir, name, "tls.key"), p.Key)
+		if err := os.Symlink(name, filepath.Join(dir, "..data_tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version("..2026_12_03_01", ca.Server(t, 1))
+	for _, f := range []string{"tls.crt", "tls.key"} {
+		if err := os.Symlink(filepath.Join("..data", f), filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Load(Files{Cert: filepath.Join(dir, "tls.crt"), Key: filepath.Join(dir, "tls.key")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Watch(ctx, 10*time.Millisecond)
+	addr := serve(t, c.Config())
+	client := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}
+	version("..2026_12_03_02", ca.Server(t, 2))
+	// The deadline only bounds a failure; the rotation shows within a few
+	// looks.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got, err := dial(addr, client)
+		if err == nil && got == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a new connection still gets serial %d (%v) after the Secret's rotation", got, err)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
