@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -19,9 +21,21 @@ import (
 
 // A server that refuses every third request with 429 and takes 2 ms.
 func fakeServer(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(fakeHandler(""))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// fakeHandler is fakeServer's; with a key, /metrics wants it in X-API-Key,
+// as trtserve's does when TRTSERVE_API_KEY is set.
+func fakeHandler(key string) http.Handler {
 	var n atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/metrics" {
+			if key != "" && r.Header.Get("X-API-Key") != key {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
 			// 1 ms of "server CPU" per request, as the process collector
 			// would report it.
 			fmt.Fprintf(w, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %g\n", float64(n.Load())*0.001)
@@ -38,9 +52,44 @@ func fakeServer(t *testing.T) *httptest.Server {
 		}
 		w.Header().Set("Trtserve-Backend", "simulated")
 		w.Write([]byte(`{"predictions":[]}`))
-	}))
+	})
+}
+
+// An https target with a certificate of its own CA, and /metrics behind
+// an API key: the load and the server-side figures need the CA trusted
+// (Load.TLS) and the key sent to /metrics as well.
+func TestLoadOverTLSWithAKey(t *testing.T) {
+	srv := httptest.NewTLSServer(fakeHandler("k"))
 	t.Cleanup(srv.Close)
-	return srv
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	for _, tc := range []struct {
+		name   string
+		tls    *tls.Config
+		key    string
+		images bool // answered
+		cpu    bool // server CPU read from /metrics
+	}{
+		{"CA trusted, key sent", &tls.Config{RootCAs: roots}, "k", true, true},
+		{"CA trusted, no key: no server figures", &tls.Config{RootCAs: roots}, "", true, false},
+		{"CA not trusted", nil, "k", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &Load{
+				Targets: []Target{{"a", srv.URL}}, Model: "m/1", Task: "object_detection", APIKey: tc.key, TLS: tc.tls,
+				Images: [][]byte{[]byte("x")}, Concurrency: []int{2},
+				Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond, Timeout: 5 * time.Second,
+			}
+			levels, err := l.Run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			lv := levels[0]
+			if (lv.Images > 0) != tc.images || (lv.ServerCPU > 0) != tc.cpu {
+				t.Fatalf("%d images answered, server CPU %v (errors %v); want answers %v, CPU read %v", lv.Images, lv.ServerCPU, lv.Errors, tc.images, tc.cpu)
+			}
+		})
+	}
 }
 
 func TestLoadLevels(t *testing.T) {

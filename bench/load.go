@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -44,6 +45,11 @@ type Load struct {
 	Duration    time.Duration
 	Timeout     time.Duration
 	Progress    io.Writer // nil: no progress bar
+	// TLS is the client's configuration for https targets (trusted CAs,
+	// a client certificate under mutual TLS); nil: Go's defaults.
+	TLS *tls.Config
+
+	metrics *fasthttp.Client // reads the targets' /metrics
 }
 
 // Level is the outcome of one load level on one target.
@@ -117,6 +123,8 @@ func (l *Load) Run(ctx context.Context) ([]Level, error) {
 		return nil, fmt.Errorf("bench needs a target and images")
 	}
 	bodies := l.bodies()
+	l.metrics = &fasthttp.Client{TLSConfig: l.TLS, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, NoDefaultUserAgentHeader: true}
+	defer l.metrics.CloseIdleConnections()
 	var out []Level
 	levels := len(l.Concurrency)
 	if len(l.Rates) > 0 {
@@ -152,15 +160,15 @@ func (l *Load) level(ctx context.Context, t Target, bodies [][]byte, lv *Level) 
 	}
 	client := &fasthttp.Client{
 		MaxConnsPerHost: conns + 16, ReadTimeout: l.Timeout, WriteTimeout: l.Timeout,
-		MaxResponseBodySize: 64 << 20, NoDefaultUserAgentHeader: true,
+		MaxResponseBodySize: 64 << 20, NoDefaultUserAgentHeader: true, TLSConfig: l.TLS,
 	}
 	defer client.CloseIdleConnections()
 	uri := strings.TrimRight(t.URL, "/") + "/infer/" + l.Task
 
-	before := scrape(t.URL)
+	before := l.scrape(t.URL)
 	stopRSS := make(chan struct{})
 	rssDone := make(chan float64, 1)
-	go func() { rssDone <- sampleRSS(t.URL, stopRSS) }()
+	go func() { rssDone <- l.sampleRSS(t.URL, stopRSS) }()
 
 	// The window opens after the warm-up and, in a closed loop, once every
 	// client has had an answer: before that, latencies are those of a
@@ -177,7 +185,7 @@ func (l *Load) level(ctx context.Context, t Target, bodies [][]byte, lv *Level) 
 		for lv.Concurrency > 0 && completed.Load() < int64(lv.Concurrency) && time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
-		cpu0 := processCPU(t.URL)
+		cpu0 := l.processCPU(t.URL)
 		now := time.Now()
 		measureFrom.Store(now.UnixNano())
 		end.Store(now.Add(l.Duration).UnixNano())
@@ -185,7 +193,7 @@ func (l *Load) level(ctx context.Context, t Target, bodies [][]byte, lv *Level) 
 		case <-time.After(l.Duration):
 		case <-ctx.Done():
 		}
-		cpuDone <- [2]float64{cpu0, processCPU(t.URL)}
+		cpuDone <- [2]float64{cpu0, l.processCPU(t.URL)}
 	}()
 	running := func() bool { return time.Now().UnixNano() < end.Load() && ctx.Err() == nil }
 	var mu sync.Mutex // guards samples and backend
@@ -263,7 +271,7 @@ func (l *Load) level(ctx context.Context, t Target, bodies [][]byte, lv *Level) 
 	}
 	close(stopRSS)
 	lv.MaxRSS = <-rssDone
-	after := scrape(t.URL)
+	after := l.scrape(t.URL)
 
 	var lat []time.Duration
 	lv.Errors = map[string]int{}
@@ -308,14 +316,21 @@ func (l *Load) level(ctx context.Context, t Target, bodies [][]byte, lv *Level) 
 }
 
 // scrape sums each metric family over its series (all models) from the
-// target's /metrics; a target without it gives an empty map.
-func scrape(url string) map[string]float64 {
+// target's /metrics, with the API key a keyed server wants there too; a
+// target without it gives an empty map.
+func (l *Load) scrape(url string) map[string]float64 {
 	out := map[string]float64{}
-	status, body, err := fasthttp.GetTimeout(nil, strings.TrimRight(url, "/")+"/metrics", 5*time.Second)
-	if err != nil || status != 200 {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(strings.TrimRight(url, "/") + "/metrics")
+	if l.APIKey != "" {
+		req.Header.Set("X-API-Key", l.APIKey)
+	}
+	if err := l.metrics.DoTimeout(req, resp, 5*time.Second); err != nil || resp.StatusCode() != 200 {
 		return out
 	}
-	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc := bufio.NewScanner(bytes.NewReader(resp.Body()))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
@@ -339,8 +354,8 @@ func scrape(url string) map[string]float64 {
 
 // processCPU is the target's process_cpu_seconds_total (user+system CPU
 // of the server process, in seconds), or -1 when it does not export it.
-func processCPU(url string) float64 {
-	if v, ok := scrape(url)["process_cpu_seconds_total"]; ok {
+func (l *Load) processCPU(url string) float64 {
+	if v, ok := l.scrape(url)["process_cpu_seconds_total"]; ok {
 		return v
 	}
 	return -1
@@ -348,10 +363,10 @@ func processCPU(url string) float64 {
 
 // sampleRSS polls the target's process_resident_memory_bytes until stop
 // and returns the largest value seen.
-func sampleRSS(url string, stop <-chan struct{}) float64 {
+func (l *Load) sampleRSS(url string, stop <-chan struct{}) float64 {
 	var peak float64
 	for {
-		peak = max(peak, scrape(url)["process_resident_memory_bytes"])
+		peak = max(peak, l.scrape(url)["process_resident_memory_bytes"])
 		select {
 		case <-stop:
 			return peak

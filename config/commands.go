@@ -182,15 +182,20 @@ type Bench struct {
 	Timeout             time.Duration
 	APIKey, CSV, Plot   string
 	JSON                string // write the levels as JSON here
-	Title               string
-	Quiet               bool
-	Raw                 bool // measure a backend alone; the fields below are for it
-	ModelRepository     string
-	Backend             string
-	MaxBatchSize        int
-	Batches             string
-	ORTLibrary          string
-	IntraOpThreads      int
+	// CACert, Cert and Key are PEM files for https targets: CAs to trust
+	// (beyond the system's), and a client certificate for mutual TLS;
+	// Insecure skips verifying the server's certificate.
+	CACert, Cert, Key string
+	Insecure          bool
+	Title             string
+	Quiet             bool
+	Raw               bool // measure a backend alone; the fields below are for it
+	ModelRepository   string
+	Backend           string
+	MaxBatchSize      int
+	Batches           string
+	ORTLibrary        string
+	IntraOpThreads    int
 }
 
 // LoadBench parses args. Bench reads no environment of its own: --raw
@@ -218,7 +223,11 @@ func LoadBench(args []string, stderr io.Writer, usage string) (*Bench, error) {
 	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "time each level runs before measuring")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "measurement window per level")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "client timeout per request")
-	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "api_key sent in each request (Roboflow servers)")
+	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "api_key sent in each request (Roboflow servers), and as X-API-Key to /metrics")
+	fs.StringVar(&c.CACert, "cacert", c.CACert, "PEM file of CA certificates to trust for https targets, besides the system's (a self-signed server's)")
+	fs.StringVar(&c.Cert, "cert", c.Cert, "PEM client certificate for https targets that require one (mutual TLS); needs --key")
+	fs.StringVar(&c.Key, "key", c.Key, "PEM private key of --cert")
+	fs.BoolVar(&c.Insecure, "insecure", c.Insecure, "do not verify https targets' certificates (like curl -k)")
 	fs.StringVar(&c.CSV, "csv", c.CSV, "write perf_analyzer-style CSV here")
 	fs.StringVar(&c.Plot, "plot", c.Plot, "write a PNG of throughput and p99 latency against load here")
 	fs.StringVar(&c.JSON, "json", c.JSON, "write the levels (fps, server CPU per image, latencies, ...) and ratios as JSON here")
@@ -236,6 +245,9 @@ func LoadBench(args []string, stderr io.Writer, usage string) (*Bench, error) {
 	}
 	if len(c.Targets) == 0 {
 		c.Targets = []string{DefaultBenchURL}
+	}
+	if (c.Cert == "") != (c.Key == "") {
+		return nil, fmt.Errorf("bench: --cert and --key go together: got cert %q and key %q", c.Cert, c.Key)
 	}
 	return &c, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/trtserve/trtserve/bench"
 	"github.com/trtserve/trtserve/config"
 	"github.com/trtserve/trtserve/internal/app"
+	"github.com/trtserve/trtserve/internal/tlsconf"
 )
 
 const benchUsage = `usage: trtserve bench [flags]
@@ -27,6 +28,7 @@ examples:
   trtserve bench --url parallel=http://127.0.0.1:9001 --url serial=http://127.0.0.1:9002 \
       --model yolov5s-coco/1 --concurrency 1,64,1000 --plot bench.png --csv bench.csv
   trtserve bench --raw --model yolov5s-coco/1 --model-repository models
+  trtserve bench --url https://127.0.0.1:9001 --cacert ca.pem --cert client.pem --key client.key
 
 Each level reports fps and the server's CPU time per answered image
 (user+system CPU of the server process over the window, from its
@@ -112,6 +114,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	l := &bench.Load{Targets: targets(c.Targets), Model: c.Model, Task: c.Task, APIKey: c.APIKey, Params: params(c.Params), Warmup: c.Warmup, Duration: c.Duration, Timeout: c.Timeout}
+	if c.CACert != "" || c.Cert != "" || c.Insecure {
+		if l.TLS, err = tlsconf.ClientConfig(c.CACert, c.Cert, c.Key, c.Insecure); err != nil {
+			return err
+		}
+	}
 	if !c.Quiet {
 		l.Progress = stderr
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -319,6 +320,38 @@ func TestTLS(t *testing.T) {
 		}
 		if status, _, body, err := kserveTLS(client, srv.url, "sim"); err != nil || status != 200 {
 			t.Errorf("infer after a failed reload: %d %v: %s", status, err, body)
+		}
+	})
+
+	t.Run("BenchUnderMutualTLSAndAKey", func(t *testing.T) {
+		// trtserve bench against a server that wants a client certificate
+		// and an API key: requests and /metrics (the server's CPU per
+		// image) both get through.
+		signed := ca.Client(t, 102, "bench")
+		client := tlsClient(ca, false, signed.TLS(t))
+		srv := startTLS(t, bin, ortLib, ca.Server(t, 1), ca, client, "--model-repository", repo, "--load-models", "sim/1", "--api-key", "bench-key")
+		dir := t.TempDir()
+		caFile := filepath.Join(dir, "ca.pem")
+		tlstest.WriteFile(t, caFile, ca.PEM)
+		cert, key := signed.Write(t, dir)
+		jsonPath := filepath.Join(dir, "out.json")
+		var out, errs bytes.Buffer
+		err := runBench([]string{"--url", srv.url, "--model", "sim/1", "--images", "../../testdata/bench/640", "--concurrency", "2",
+			"--warmup", "200ms", "--duration", "500ms", "--quiet", "--json", jsonPath,
+			"--cacert", caFile, "--cert", cert, "--key", key, "--api-key", "bench-key"}, &out, &errs)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, errs.String())
+		}
+		var js struct {
+			Levels []struct {
+				Images int            `json:"images"`
+				CPU    float64        `json:"server_cpu_ms_per_image"`
+				Errors map[string]int `json:"errors"`
+			} `json:"levels"`
+		}
+		data, err := os.ReadFile(jsonPath)
+		if err != nil || json.Unmarshal(data, &js) != nil || len(js.Levels) != 1 || js.Levels[0].Images == 0 || js.Levels[0].CPU <= 0 || len(js.Levels[0].Errors) != 0 {
+			t.Fatalf("bench over mutual TLS with a key: %v %s\n%s", err, data, out.String())
 		}
 	})
 

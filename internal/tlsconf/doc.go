@@ -6,6 +6,8 @@
 // periodic look finds the files' bytes changed (--tls-reload-interval);
 // a reload whose files are bad (missing, unparsable, a key that does not
 // match the certificate) keeps what is being served and says why.
+// ClientConfig builds the other side for trtserve bench: CAs to trust and
+// a client certificate, checked as strictly as the server's files.
 //
 // Decisions (docs/operations.md, "TLS"):
 //   - TLS 1.2 is the minimum; Go's defaults choose the cipher suites
