@@ -81,7 +81,10 @@ type Options struct {
 	// served at once.
 	StreamInflight int
 	// TLS, when set, serves TLS (the config may reload its certificates).
-	TLS *tls.Config
+	// TLSHandshakeFailed, when set, hears of every handshake that fails
+	// (grpc-go drops them silently).
+	TLS                *tls.Config
+	TLSHandshakeFailed func(remote net.Addr, err error)
 	// AccessLog logs one line per call.
 	AccessLog bool
 }
@@ -164,7 +167,11 @@ func New(models *pipeline.Manager, opts Options, log *slog.Logger, isReady func(
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
 	}
 	if opts.TLS != nil {
-		so = append(so, grpc.Creds(credentials.NewTLS(opts.TLS)))
+		creds := credentials.NewTLS(opts.TLS)
+		if opts.TLSHandshakeFailed != nil {
+			creds = reportingCreds{creds, opts.TLSHandshakeFailed}
+		}
+		so = append(so, grpc.Creds(creds))
 	}
 	if w := opts.WindowBytes; w > 0 {
 		so = append(so, grpc.InitialWindowSize(int32(min(w, math.MaxInt32/4))), grpc.InitialConnWindowSize(int32(min(4*w, math.MaxInt32))))
@@ -386,4 +393,23 @@ func (s *Server) accessLog(ctx context.Context, method string, start time.Time, 
 		addr = p.Addr.String()
 	}
 	s.log.Info("grpc", "method", method, "code", status.Code(err).String(), "duration", time.Since(start), "peer", addr)
+}
+
+// reportingCreds are TLS credentials that report the server handshakes
+// that fail.
+type reportingCreds struct {
+	credentials.TransportCredentials
+	failed func(net.Addr, error)
+}
+
+func (r reportingCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, info, err := r.TransportCredentials.ServerHandshake(raw)
+	if err != nil {
+		r.failed(raw.RemoteAddr(), err)
+	}
+	return conn, info, err
+}
+
+func (r reportingCreds) Clone() credentials.TransportCredentials {
+	return reportingCreds{r.TransportCredentials.Clone(), r.failed}
 }

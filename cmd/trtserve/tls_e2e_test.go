@@ -226,6 +226,18 @@ func TestTLS(t *testing.T) {
 			resp.Body.Close()
 			t.Error("a client without the CA accepted the server's certificate")
 		}
+		// Those four failed handshakes are counted, and logged.
+		// (The server may finish the last one just after the client has.)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			n := metricTLS(t, client, srv.url, "trtserve_tls_handshake_failures_total")
+			if n >= 4 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("trtserve_tls_handshake_failures_total = %v after four failed handshakes", n)
+			}
+		}
+		waitLog(t, srv.process, "TLS handshake failed")
 	})
 
 	t.Run("HangUpIsNoticed", func(t *testing.T) {

@@ -48,8 +48,12 @@ func Run(cfg *config.Config) error {
 		return err
 	}
 	var tlsConfig *tls.Config
+	// Failed handshakes on either port: logged (a line per 10 s at most)
+	// and counted (trtserve_tls_handshake_failures_total).
+	var handshakes *tlsconf.HandshakeFailures
 	if certs != nil {
 		tlsConfig = certs.Config()
+		handshakes = tlsconf.NewHandshakeFailures(log, 10*time.Second)
 		if cfg.TLSReloadInterval > 0 {
 			// Kubernetes never sends SIGHUP: a rotated Secret is found by
 			// looking.
@@ -137,6 +141,11 @@ func Run(cfg *config.Config) error {
 	}); err != nil {
 		return err
 	}
+	if handshakes != nil {
+		if err := reg.RegisterTLSHandshakeFailures(handshakes.Total); err != nil {
+			return err
+		}
+	}
 	srv := server.New(models, server.Options{
 		Metrics:      reg,
 		AdminAPIKey:  cfg.AdminAPIKey,
@@ -159,7 +168,7 @@ func Run(cfg *config.Config) error {
 		return err
 	}
 	if tlsConfig != nil {
-		ln = tls.NewListener(ln, tlsConfig)
+		ln = tlsconf.Listener(ln, tlsConfig, handshakes.Report)
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -171,7 +180,7 @@ func Run(cfg *config.Config) error {
 			Regions: shmRegions, Version: server.Version,
 			APIKey: cfg.APIKey, AdminAPIKey: cfg.AdminAPIKey, ModelControl: cfg.ModelControl, RequestTimeout: cfg.RequestTimeout,
 			MaxMessageBytes: cfg.GRPCMaxMessageBytes, WindowBytes: cfg.GRPCWindowBytes, TLS: tlsConfig, AccessLog: cfg.AccessLog,
-			InflightBytes: inflight,
+			InflightBytes: inflight, TLSHandshakeFailed: tlsFailed(handshakes),
 			Keepalive: grpcserver.Keepalive{Time: cfg.GRPCKeepaliveTime, Timeout: cfg.GRPCKeepaliveTimeout,
 				MinPingInterval: cfg.GRPCKeepaliveMinPingInterval, PermitWithoutCalls: cfg.GRPCKeepalivePermitWithoutCalls},
 		}, log, isReady)
@@ -325,4 +334,12 @@ func NewRepository(cfg *config.Config, b *Backends) *repository.Repository {
 	return &repository.Repository{Roots: cfg.Roots(), Defaults: repository.Defaults{
 		Backend: b.Default, MaxBatchSize: cfg.MaxBatchSize, InstanceCount: cfg.InstanceCount, ForceBackend: cfg.Backend,
 	}}
+}
+
+// tlsFailed is h's Report, or nil without TLS.
+func tlsFailed(h *tlsconf.HandshakeFailures) func(net.Addr, error) {
+	if h == nil {
+		return nil
+	}
+	return h.Report
 }

@@ -3,14 +3,22 @@ package grpcserver
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	pb "github.com/trtserve/trtserve/grpcapi/inference"
+	"github.com/trtserve/trtserve/internal/tlsconf"
+	"github.com/trtserve/trtserve/internal/tlsconf/tlstest"
 )
 
 // rawHTTP2 connects to a server as a bare HTTP/2 client (preface and
@@ -136,4 +144,54 @@ func TestKeepaliveClosesDeadClients(t *testing.T) {
 			t.Fatalf("after %d answered pings: GOAWAY %v; want three pings and no GOAWAY", pings, ga)
 		}
 	})
+}
+
+// A failed TLS handshake on the gRPC port is reported (grpc-go would drop
+// it silently), and clients that complete theirs are served.
+func TestTLSHandshakeFailuresAreReported(t *testing.T) {
+	ca := tlstest.NewCA(t, "test CA")
+	cert, key := ca.Server(t, 1).Write(t, t.TempDir())
+	certs, err := tlsconf.Load(tlsconf.Files{Cert: cert, Key: key}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := make(chan error, 4)
+	srv := New(testManager(t), Options{TLS: certs.Config(), TLSHandshakeFailed: func(_ net.Addr, err error) { failed <- err }},
+		slog.New(slog.DiscardHandler), func() bool { return true })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+
+	plain, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	io.WriteString(plain, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") // a plain-text gRPC client
+	select {
+	case err := <-failed:
+		if !strings.Contains(err.Error(), "TLS handshake") {
+			t.Fatalf("reported %v", err)
+		}
+	case <-time.After(20 * time.Second): // bounds a failure only
+		t.Fatal("a plain-text client on the TLS port was not reported")
+	}
+
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := pb.NewGRPCInferenceServiceClient(conn).ServerLive(ctx, &pb.ServerLiveRequest{}); err != nil {
+		t.Fatalf("a TLS client: %v", err)
+	}
 }
