@@ -30,4 +30,3 @@ func (r *Registry) RegisterInflightBytes(read func() (limit, used, peak int64)) 
 			func(limit, _, _ int64) int64 { return limit }),
 	)
 }
-
