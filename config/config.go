@@ -137,6 +137,10 @@ type Config struct {
 	// flow-control window (and the connection's, at 4×) instead of
 	// grpc-go's dynamic windows sized from measured round trips.
 	GRPCWindowBytes int `env:"TRTSERVE_GRPC_WINDOW_BYTES" envDefault:"0"`
+	// HealthPort, when set, serves the four health routes again on a port
+	// of their own, in plain HTTP and without a key: for probes (the
+	// kubelet's) that cannot pass mutual TLS on the main port.
+	HealthPort int `env:"TRTSERVE_HEALTH_PORT" envDefault:"0"`
 }
 
 // Load parses the environment, then args (flags override environment).
@@ -195,6 +199,7 @@ func Load(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "PEM CA certificate(s): require every client to present a certificate they signed (mutual TLS); needs --tls-cert (TRTSERVE_TLS_CLIENT_CA)")
 	fs.DurationVar(&c.TLSReloadInterval, "tls-reload-interval", c.TLSReloadInterval, "reread the TLS files this often and reload them when they changed (a rotated Kubernetes Secret); 0 = on SIGHUP only (TRTSERVE_TLS_RELOAD_INTERVAL)")
 	fs.IntVar(&c.GRPCPort, "grpc-port", c.GRPCPort, "port of the KServe v2 / Triton gRPC server, 0 = off (TRTSERVE_GRPC_PORT)")
+	fs.IntVar(&c.HealthPort, "health-port", c.HealthPort, "also serve /healthz, /readiness and /v2/health/{live,ready} on this port, plain HTTP, no key (probes under mutual TLS); 0 = off (TRTSERVE_HEALTH_PORT)")
 	fs.IntVar(&c.GRPCMaxMessageBytes, "grpc-max-message-bytes", c.GRPCMaxMessageBytes, "largest gRPC message received, after decompression; larger ones fail RESOURCE_EXHAUSTED (TRTSERVE_GRPC_MAX_MESSAGE_BYTES)")
 	fs.DurationVar(&c.GRPCKeepaliveTime, "grpc-keepalive-time", c.GRPCKeepaliveTime, "ping a gRPC client after this long without activity (TRTSERVE_GRPC_KEEPALIVE_TIME)")
 	fs.DurationVar(&c.GRPCKeepaliveTimeout, "grpc-keepalive-timeout", c.GRPCKeepaliveTimeout, "close a gRPC connection whose ping is not answered within this (TRTSERVE_GRPC_KEEPALIVE_TIMEOUT)")
@@ -264,6 +269,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("grpc-port %d out of range", c.GRPCPort)
 	case c.GRPCPort != 0 && c.GRPCPort == c.Port:
 		return fmt.Errorf("grpc-port and port are both %d: the gRPC and HTTP servers need ports of their own", c.Port)
+	case c.HealthPort < 0 || c.HealthPort > 65535:
+		return fmt.Errorf("health-port %d out of range", c.HealthPort)
+	case c.HealthPort != 0 && (c.HealthPort == c.Port || c.HealthPort == c.GRPCPort):
+		return fmt.Errorf("health-port %d is also the HTTP or gRPC port: it needs one of its own", c.HealthPort)
 	case c.GRPCMaxMessageBytes < 1:
 		return fmt.Errorf("grpc-max-message-bytes must be positive")
 	case c.GRPCWindowBytes != 0 && (c.GRPCWindowBytes < 64<<10 || c.GRPCWindowBytes > 256<<20):

@@ -42,6 +42,11 @@ func TestInvalid(t *testing.T) {
 		{"--max-queue-delay", "-1ms"},
 		{"--backend", "tensorflow"},
 		{"--tensorrt", "on"},
+		{"--tls-reload-interval", "-1s"},
+		{"--health-port", "70000"},
+		{"--health-port", "9001"},                   // the HTTP port
+		{"--health-port", "8001"},                   // the gRPC port
+		{"--health-port", "8003", "--port", "8003"}, // the other way round
 		{"stray"},
 	} {
 		if _, err := Load(args, io.Discard); err == nil {

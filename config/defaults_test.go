@@ -32,6 +32,7 @@ func TestEnvDefaultsMatchConstants(t *testing.T) {
 		"GRPCKeepaliveMinPingInterval": DefaultGRPCKeepaliveMinPingInterval, "GRPCKeepalivePermitWithoutCalls": DefaultGRPCKeepalivePermitWithoutCalls,
 		"GRPCWindowBytes":   0, // 0: grpc-go's dynamic windows
 		"TLSReloadInterval": DefaultTLSReloadInterval,
+		"HealthPort":        0, // 0: off
 	}
 	check := func(t *testing.T, v any, want map[string]any) {
 		var c = reflect.New(reflect.TypeOf(v)).Interface()

@@ -181,6 +181,16 @@ func metricTLS(t *testing.T, client *http.Client, url, series string) float64 {
 	return 0
 }
 
+// freeAddr is a loopback address free a moment ago, and its port.
+func freeAddr(t *testing.T) (string, string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
 // TestTLS runs the real binary with --tls-cert/--tls-key (and
 // --tls-client-ca): HTTPS answered, plain HTTP and old TLS refused, mutual
 // TLS, certificate reload on SIGHUP, and a drain on SIGTERM.
@@ -272,7 +282,20 @@ func TestTLS(t *testing.T) {
 		stranger := tlstest.NewCA(t, "another CA")
 		signed := ca.Client(t, 100, "good client").TLS(t)
 		client := tlsClient(ca, false, signed)
-		srv := startTLS(t, bin, ortLib, ca.Server(t, 1), ca, client, "--model-repository", repo)
+		healthAddr, healthPort := freeAddr(t)
+		srv := startTLS(t, bin, ortLib, ca.Server(t, 1), ca, client, "--model-repository", repo, "--health-port", healthPort)
+		// The kubelet has no client certificate: its probes go to the
+		// health port, plain HTTP, which serves health and nothing else.
+		for path, want := range map[string]int{"/v2/health/ready": 200, "/readiness": 200, "/healthz": 200, "/v2/health/live": 200, "/metrics": 404, "/v2/models/sim": 404} {
+			resp, err := http.Get("http://" + healthAddr + path)
+			if err != nil {
+				t.Fatalf("health port %s: %v", path, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("health port %s: %d, want %d", path, resp.StatusCode, want)
+			}
+		}
 		for _, tc := range []struct {
 			name   string
 			client *http.Client
@@ -488,17 +511,9 @@ func TestTLSGRPC(t *testing.T) {
 	repo := simRepo(t, "sim", "backend: simulated\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // ends a hang only
 	defer cancel()
-	grpcAddr := func(t *testing.T) (string, string) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		return ln.Addr().String(), fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
-	}
 
 	t.Run("TLSAndReload", func(t *testing.T) {
-		addr, port := grpcAddr(t)
+		addr, port := freeAddr(t)
 		srv := startTLS(t, bin, ortLib, ca.Server(t, 1), nil, tlsClient(ca, false), "--model-repository", repo, "--grpc-port", port)
 		client := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}
 		conn, c := grpcConn(t, addr, client)
@@ -533,7 +548,7 @@ func TestTLSGRPC(t *testing.T) {
 	})
 
 	t.Run("MutualTLS", func(t *testing.T) {
-		addr, port := grpcAddr(t)
+		addr, port := freeAddr(t)
 		stranger := tlstest.NewCA(t, "another CA")
 		signed := ca.Client(t, 100, "good client").TLS(t)
 		startTLS(t, bin, ortLib, ca.Server(t, 1), ca, tlsClient(ca, false, signed), "--model-repository", repo, "--grpc-port", port)
@@ -559,7 +574,7 @@ func TestTLSGRPC(t *testing.T) {
 	})
 
 	t.Run("SIGTERMDrainsInFlight", func(t *testing.T) {
-		addr, port := grpcAddr(t)
+		addr, port := freeAddr(t)
 		slow := simRepo(t, "slow", "backend: simulated\nsimulated:\n  base_us: 3000000\n  per_item_us: 0\n")
 		httpClient := tlsClient(ca, false)
 		srv := startTLS(t, bin, ortLib, ca.Server(t, 1), nil, httpClient, "--model-repository", slow, "--grpc-port", port)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -173,6 +174,19 @@ func Run(cfg *config.Config) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "tls", tlsConfig != nil)
+	if cfg.HealthPort != 0 {
+		// The health routes alone, plain HTTP, no key (--health-port):
+		// for probes that cannot pass mutual TLS. It stays up through
+		// the drain, answering 503 to readiness, and closes last.
+		hln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.HealthPort)))
+		if err != nil {
+			return fmt.Errorf("health port (--health-port %d): %w", cfg.HealthPort, err)
+		}
+		hsrv := &http.Server{Handler: srv.HealthHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+		go hsrv.Serve(hln)
+		defer hsrv.Close()
+		log.Info("health port listening", "addr", hln.Addr().String())
+	}
 	// The KServe v2 / Triton gRPC server beside HTTP: the same models,
 	// queues, shared-memory regions, keys and TLS; drained with it.
 	if cfg.GRPCPort != 0 {
