@@ -248,9 +248,18 @@ func checkCommon(t *testing.T, r *rendered) {
 				}
 			case mutual:
 				// The kubelet has no client certificate: an HTTPS GET
-				// would fail its handshake.
-				if p.TCPSocket == nil || p.TCPSocket.Port.String() != "http" {
-					t.Errorf("%s: under mutual TLS the %s probe must be a tcpSocket on the HTTP port: %+v", d.Name, name, p)
+				// would fail its handshake, and a tcpSocket probe would
+				// call the pod ready before its models load. The probes
+				// GET the health port, plain HTTP, which the server opens
+				// (TRTSERVE_HEALTH_PORT) and the Service does not carry.
+				hp, inPod := containerPort(c, "health")
+				e, set := env(c, "TRTSERVE_HEALTH_PORT")
+				_, onSvc := servicePort(svc, "health")
+				switch {
+				case !inPod || !set || e.Value != fmt.Sprint(hp) || onSvc:
+					t.Errorf("%s: under mutual TLS the container needs a health port that TRTSERVE_HEALTH_PORT opens (port %d %v, env %+v), not on the Service (%v)", d.Name, hp, inPod, e, onSvc)
+				case p.HTTPGet == nil || p.HTTPGet.Path != path || p.HTTPGet.Port.String() != "health" || (p.HTTPGet.Scheme != "" && p.HTTPGet.Scheme != corev1.URISchemeHTTP):
+					t.Errorf("%s: under mutual TLS the %s probe must GET %s on the health port in plain HTTP: %+v", d.Name, name, path, p)
 				}
 			default:
 				want := corev1.URISchemeHTTP

@@ -97,10 +97,11 @@ under mutual TLS (the kubelet has no client certificate to present, so an
 HTTPS GET would fail its handshake). Call with (dict "root" $ "path" "/x"). */}}
 {{- define "trtserve.httpProbe" -}}
 {{- if .root.Values.tls.clientCA.enabled }}
-# Mutual TLS: the kubelet cannot complete the handshake; this only shows
-# the port is open.
-tcpSocket:
-  port: http
+# Mutual TLS: the kubelet cannot complete the handshake on the http port;
+# the health port answers the same routes in plain HTTP.
+httpGet:
+  path: {{ .path }}
+  port: health
 {{- else }}
 httpGet:
   path: {{ .path }}
