@@ -21,12 +21,12 @@ import (
 	"github.com/trtserve/trtserve/internal/tlsconf/tlstest"
 )
 
-// rawHTTP2 connects to a server as a bare HTTP/2 client (preface and
-// SETTINGS, no streams), so a test controls every PING it sends and every
-// one it answers, which grpc-go's client does not let a test do.
-func rawHTTP2(t *testing.T, ka Keepalive) *http2.Framer {
+// serveTCP serves the test repository on a loopback TCP port (a real
+// socket: the bufconn harness has no TLS or keepalive to speak of) until
+// the test ends, and returns its address.
+func serveTCP(t *testing.T, opts Options) string {
 	t.Helper()
-	srv := New(testManager(t), Options{Keepalive: ka}, slog.New(slog.DiscardHandler), func() bool { return true })
+	srv := New(testManager(t), opts, slog.New(slog.DiscardHandler), func() bool { return true })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +37,15 @@ func rawHTTP2(t *testing.T, ka Keepalive) *http2.Framer {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	return ln.Addr().String()
+}
+
+// rawHTTP2 connects to a server as a bare HTTP/2 client (preface and
+// SETTINGS, no streams), so a test controls every PING it sends and every
+// one it answers, which grpc-go's client does not let a test do.
+func rawHTTP2(t *testing.T, ka Keepalive) *http2.Framer {
+	t.Helper()
+	conn, err := net.Dial("tcp", serveTCP(t, Options{Keepalive: ka}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,20 +164,9 @@ func TestTLSHandshakeFailuresAreReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	failed := make(chan error, 4)
-	srv := New(testManager(t), Options{TLS: certs.Config(), TLSHandshakeFailed: func(_ net.Addr, err error) { failed <- err }},
-		slog.New(slog.DiscardHandler), func() bool { return true })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	addr := serveTCP(t, Options{TLS: certs.Config(), TLSHandshakeFailed: func(_ net.Addr, err error) { failed <- err }})
 
-	plain, err := net.Dial("tcp", ln.Addr().String())
+	plain, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +181,7 @@ func TestTLSHandshakeFailuresAreReported(t *testing.T) {
 		t.Fatal("a plain-text client on the TLS port was not reported")
 	}
 
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,15 +127,23 @@ func dial(addr string, cfg *tls.Config) (int64, error) {
 	return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64(), nil
 }
 
-func TestReload(t *testing.T) {
-	ca := tlstest.NewCA(t, "test CA")
-	dir := t.TempDir()
-	cert, key := ca.Server(t, 1).Write(t, dir)
-	var logs bytes.Buffer
-	c, err := Load(Files{Cert: cert, Key: key}, slog.New(slog.NewTextHandler(&logs, nil)))
+// reloadFixture is a CA, its serial-1 server pair written to dir, loaded with
+// the log going to logs: the start of each reload test.
+func reloadFixture(t *testing.T) (ca *tlstest.CA, dir, cert, key string, c *Certs, logs *bytes.Buffer) {
+	t.Helper()
+	ca = tlstest.NewCA(t, "test CA")
+	dir = t.TempDir()
+	cert, key = ca.Server(t, 1).Write(t, dir)
+	logs = &bytes.Buffer{}
+	c, err := Load(Files{Cert: cert, Key: key}, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ca, dir, cert, key, c, logs
+}
+
+func TestReload(t *testing.T) {
+	ca, dir, cert, key, c, logs := reloadFixture(t)
 	addr := serve(t, c.Config())
 	client := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}
 	other := ca.Server(t, 3)
@@ -298,14 +306,7 @@ func TestReloadDuringHandshakes(t *testing.T) {
 // that did not change, and logs files that changed but do not load once,
 // not at every look, until they change again.
 func TestWatchCheck(t *testing.T) {
-	ca := tlstest.NewCA(t, "test CA")
-	dir := t.TempDir()
-	cert, key := ca.Server(t, 1).Write(t, dir)
-	var logs bytes.Buffer
-	c, err := Load(Files{Cert: cert, Key: key}, slog.New(slog.NewTextHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, dir, cert, key, c, logs := reloadFixture(t)
 	other, third := ca.Server(t, 3), ca.Server(t, 5)
 	steps := []struct {
 		name     string
