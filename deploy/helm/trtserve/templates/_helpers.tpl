@@ -91,10 +91,11 @@ clear message instead of a manifest the cluster would refuse. */}}
 {{/* Where the TLS files are mounted in the container. */}}
 {{- define "trtserve.tlsDir" -}}/etc/trtserve/tls{{- end }}
 
-{{/* A probe's handler on the HTTP port: GET path over HTTP, over HTTPS with
-tls.enabled (the kubelet does not verify the certificate), or a tcpSocket
-under mutual TLS (the kubelet has no client certificate to present, so an
-HTTPS GET would fail its handshake). Call with (dict "root" $ "path" "/x"). */}}
+{{/* A probe's handler: GET path on the HTTP port over HTTP, over HTTPS with
+tls.enabled (the kubelet does not verify the certificate), or on the
+plain-HTTP health port under mutual TLS (the kubelet has no client
+certificate to present, so an HTTPS GET would fail its handshake). Call
+with (dict "root" $ "path" "/x"). */}}
 {{- define "trtserve.httpProbe" -}}
 {{- if .root.Values.tls.clientCA.enabled }}
 # Mutual TLS: the kubelet cannot complete the handshake on the http port;
