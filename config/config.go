@@ -85,6 +85,9 @@ type Config struct {
 	// user set it, Run keeps it instead of deriving the limit from the
 	// container's cgroup memory limit.
 	GOMEMLIMIT string `env:"GOMEMLIMIT"`
+	// GOGC is Go's own variable too: when the user set it, Run keeps it
+	// instead of DefaultGCPercent.
+	GOGC string `env:"GOGC"`
 
 	// GOMAXPROCS is Go's own variable: when the user set it, Run leaves
 	// the scheduler as told instead of adding a P for the engines.

@@ -26,6 +26,9 @@ import (
 // (config.DefaultMemoryLimitFraction): the collector works harder before
 // the kernel's OOM killer acts. A GOMEMLIMIT the user set is kept as it is.
 //
+// Without GOGC, the collector's headroom is config.DefaultGCPercent (50)
+// instead of Go's 100: the peak heap is 1.5x the live one, not 2x.
+//
 // --max-inflight-bytes 0 (the default) bounds the bytes requests hold to a
 // quarter (config.DefaultInflightBytesFraction) of the memory limit: the
 // Go limit when there is one, else the machine's memory (MemTotal).
@@ -34,6 +37,7 @@ import (
 type memoryLimits struct {
 	GoLimit       int64  // Go's soft memory limit in bytes (math.MaxInt64: none)
 	Source        string // "GOMEMLIMIT", "cgroup" or "none"
+	GOGC          string // the collector's headroom in force: the user's GOGC, or config.DefaultGCPercent
 	Cgroup        int64  // the cgroup's limit (0: none found)
 	InflightBytes int64  // the --max-inflight-bytes in force
 }
@@ -55,6 +59,11 @@ func applyMemoryLimits(cfg *config.Config, root string) memoryLimits {
 	default:
 		l.Source = "none"
 		l.GoLimit = math.MaxInt64
+	}
+	l.GOGC = cfg.GOGC
+	if l.GOGC == "" {
+		debug.SetGCPercent(config.DefaultGCPercent)
+		l.GOGC = strconv.Itoa(config.DefaultGCPercent)
 	}
 	l.InflightBytes = inflightBytes(cfg.MaxInflightBytes, l.GoLimit, machineMemory(root))
 	return l
@@ -84,7 +93,7 @@ func (l memoryLimits) log(log *slog.Logger) {
 	if l.Cgroup > 0 {
 		cg = mib(l.Cgroup)
 	}
-	log.Info("memory", "go_memory_limit", goLimit, "source", l.Source, "cgroup_limit", cg, "max_inflight_bytes", mib(l.InflightBytes))
+	log.Info("memory", "go_memory_limit", goLimit, "source", l.Source, "cgroup_limit", cg, "gogc", l.GOGC, "max_inflight_bytes", mib(l.InflightBytes))
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.0fMiB", float64(n)/(1<<20)) }

@@ -108,6 +108,8 @@ func TestInflightBytes(t *testing.T) {
 func TestApplyMemoryLimits(t *testing.T) {
 	before := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	gcBefore := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(gcBefore) })
 	root := fakeRoot(t, map[string]string{
 		"proc/self/cgroup":         "0::/\n",
 		"sys/fs/cgroup/memory.max": "2147483648\n",
@@ -122,6 +124,14 @@ func TestApplyMemoryLimits(t *testing.T) {
 	}
 	if l.InflightBytes != int64(float64(want)*config.DefaultInflightBytesFraction) {
 		t.Fatalf("in-flight bound %d: not a quarter of the Go limit %d", l.InflightBytes, want)
+	}
+	if got := debug.SetGCPercent(100); l.GOGC != "50" || got != config.DefaultGCPercent {
+		t.Fatalf("without GOGC the collector's headroom is %d (reported %q), want %d", got, l.GOGC, config.DefaultGCPercent)
+	}
+	// A GOGC the user set is the runtime's already: left as it is.
+	l = applyMemoryLimits(&config.Config{GOGC: "100"}, root)
+	if got := debug.SetGCPercent(100); l.GOGC != "100" || got != 100 {
+		t.Fatalf("with GOGC=100 set: headroom %d, reported %q", got, l.GOGC)
 	}
 
 	debug.SetMemoryLimit(3 * gib) // as if the runtime had read GOMEMLIMIT=3GiB
