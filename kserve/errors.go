@@ -104,6 +104,8 @@ func CodeOf(err error) *Error {
 		return wrap(Unavailable, err.Error())
 	case errors.Is(err, pipeline.ErrTooLarge):
 		return wrap(TooLarge, err.Error())
+	case errors.Is(err, pipeline.ErrInflightFull):
+		return wrap(ResourceExhausted, pipeline.ErrInflightFull.Error())
 	case errors.Is(err, pipeline.ErrBusy):
 		return wrap(ResourceExhausted, "the model's queue is full: retry later")
 	case errors.Is(err, pipeline.ErrClosed):

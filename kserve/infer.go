@@ -265,8 +265,6 @@ func (p *Prepared) hold(n int) error {
 		return nil
 	case errors.Is(err, pipeline.ErrBusy) && p.held+int64(n) > p.budget.Limit():
 		err = &pipeline.TooLargeError{What: "bytes", Got: p.held + int64(n), Limit: p.budget.Limit(), Bound: "--max-inflight-bytes"}
-	case errors.Is(err, pipeline.ErrBusy):
-		return &Error{Code: ResourceExhausted, Msg: "the server holds as many request bytes as --max-inflight-bytes allows: retry later", Err: err}
 	}
 	return CodeOf(err)
 }

@@ -399,6 +399,7 @@ func TestCodeOf(t *testing.T) {
 		msg  string
 	}{
 		{pipeline.ErrBusy, ResourceExhausted, "the model's queue is full: retry later"},
+		{pipeline.ErrInflightFull, ResourceExhausted, "the server holds as many request bytes as --max-inflight-bytes allows: retry later"},
 		{fmt.Errorf("x: %w", pipeline.ErrTooLarge), TooLarge, "x: request can never be admitted"},
 		{context.DeadlineExceeded, DeadlineExceeded, "request timed out"},
 		{context.Canceled, Canceled, "request cancelled"},

@@ -27,6 +27,20 @@ func (e *TooLargeError) Error() string {
 // Is makes errors.Is(err, ErrTooLarge) true.
 func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
 
+// ErrInflightFull is ByteBudget's ErrBusy: the requests admitted now hold
+// the bound. errors.Is(err, ErrBusy) holds for it, so every route answers
+// it as it answers a full queue (429, RESOURCE_EXHAUSTED); its message
+// names the bound to wait on, for every protocol alike.
+var ErrInflightFull error = inflightFull{}
+
+type inflightFull struct{}
+
+func (inflightFull) Error() string {
+	return "the server holds as many request bytes as --max-inflight-bytes allows: retry later"
+}
+
+func (inflightFull) Is(target error) bool { return target == ErrBusy }
+
 // ByteBudget bounds the bytes that admitted requests hold while they wait
 // and run (--max-inflight-bytes), shared by every model and route of a
 // server. What a request holds is counted once, at admission, by the
@@ -36,7 +50,8 @@ func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
 // an image is decoded only once it has a batch slot, so they are bounded by
 // the decode workers and the batch slots, not by the requests waiting.
 //
-// A request that does not fit now is refused at once (ErrBusy, 429), as
+// A request that does not fit now is refused at once (ErrInflightFull, an
+// ErrBusy: 429), as
 // the images bound refuses: its body is already in memory, and waiting
 // would hold it, so refusing is what frees it. A request larger than the
 // bound itself is refused with a *TooLargeError (413).
@@ -58,8 +73,8 @@ func NewByteBudget(limit int64) *ByteBudget {
 }
 
 // Acquire reserves n bytes for a request, or fails without reserving
-// anything: a *TooLargeError when n exceeds the bound itself, ErrBusy when
-// it does not fit beside the requests admitted now. Like the images bound
+// anything: a *TooLargeError when n exceeds the bound itself,
+// ErrInflightFull when it does not fit beside the requests admitted now. Like the images bound
 // it never adds and takes back, so InUse never reads above Limit.
 func (b *ByteBudget) Acquire(n int64) error {
 	if b == nil || n <= 0 {
@@ -71,7 +86,7 @@ func (b *ByteBudget) Acquire(n int64) error {
 	for {
 		cur := b.used.Load()
 		if cur+n > b.limit {
-			return ErrBusy
+			return ErrInflightFull
 		}
 		if b.used.CompareAndSwap(cur, cur+n) {
 			for p := b.peak.Load(); cur+n > p && !b.peak.CompareAndSwap(p, cur+n); p = b.peak.Load() {

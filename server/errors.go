@@ -48,11 +48,6 @@ func clip(s string) string {
 // maxMessage caps every error message (parser errors may quote input).
 const maxMessage = 512
 
-// errInflightFull is the 429 of a request whose bytes do not fit beside
-// those being served (--max-inflight-bytes), worded as the KServe routes
-// word it.
-const errInflightFull = "the server holds as many request bytes as --max-inflight-bytes allows: retry later"
-
 // errorBody is Roboflow Inference's error shape ({"message": ...}) plus
 // the error_type its newer releases add.
 type errorBody struct {
@@ -100,6 +95,8 @@ func classify(err error) (int, string, string) {
 		// It can never be admitted (more images than a queue holds, more
 		// bytes than the in-flight bound): retrying cannot help.
 		return http.StatusRequestEntityTooLarge, "RequestTooLarge", err.Error()
+	case errors.Is(err, pipeline.ErrInflightFull):
+		return http.StatusTooManyRequests, "TooManyRequests", pipeline.ErrInflightFull.Error()
 	case errors.Is(err, pipeline.ErrBusy):
 		return http.StatusTooManyRequests, "TooManyRequests", "the model's queue is full: retry later"
 	case errors.Is(err, pipeline.ErrClosed):

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
-	"net/http"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -133,11 +131,6 @@ func runTask[O, R any](s *Server, ctx context.Context, c *fiber.Ctx, req *taskRe
 		held += src.held()
 	}
 	if err := s.opts.InflightBytes.Acquire(held); err != nil {
-		if errors.Is(err, pipeline.ErrBusy) {
-			// Not the model's queue: say which bound to wait on, as the
-			// KServe routes do.
-			return &apiError{Status: http.StatusTooManyRequests, Type: "TooManyRequests", Msg: errInflightFull}
-		}
 		return err
 	}
 	errs := req.model.Do(ctx, works)

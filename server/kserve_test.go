@@ -423,6 +423,8 @@ func TestKServeErrorStatuses(t *testing.T) {
 		{kserve.Errorf(kserve.NotFound, "nope"), 404, "nope"},
 		{kserve.Errorf(kserve.Unavailable, "later"), 503, "later"},
 		{kserve.CodeOf(pipeline.ErrBusy), 429, "the model's queue is full: retry later"},
+		{kserve.CodeOf(pipeline.ErrInflightFull), 429, "the server holds as many request bytes as --max-inflight-bytes allows: retry later"},
+		{pipeline.ErrInflightFull, 429, "the server holds as many request bytes as --max-inflight-bytes allows: retry later"},
 		{kserve.CodeOf(fmt.Errorf("a batch of 9: %w", pipeline.ErrTooLarge)), 413, "a batch of 9: request can never be admitted"},
 		{kserve.CodeOf(context.DeadlineExceeded), 504, "request timed out"},
 		{kserve.CodeOf(context.Canceled), 499, "request cancelled"},

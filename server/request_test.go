@@ -221,7 +221,7 @@ func TestInflightBytesBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	status, hdr, out := do(t, s, "POST", "/infer/object_detection", body, "Content-Type", "application/json")
-	if status != 429 || hdr.Get("Retry-After") == "" || !strings.Contains(string(out), errInflightFull) {
+	if status != 429 || hdr.Get("Retry-After") == "" || !strings.Contains(string(out), pipeline.ErrInflightFull.Error()) {
 		t.Fatalf("no room now: %d %s", status, out)
 	}
 	b.Release(3*need - need/2)
