@@ -31,13 +31,6 @@ func (s *Server) kserveRoutes() {
 	a.Get("/v2", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"name": "trtserve", "version": Version, "extensions": extensions})
 	})
-	a.Get("/v2/health/live", func(c *fiber.Ctx) error { return empty(c, http.StatusOK) })
-	a.Get("/v2/health/ready", func(c *fiber.Ctx) error {
-		if !s.isReady() {
-			return empty(c, http.StatusServiceUnavailable)
-		}
-		return empty(c, http.StatusOK)
-	})
 	a.Get("/v2/models/stats", s.kserveStats) // before /v2/models/:model, which would take "stats" for a name
 	for _, base := range []string{"/v2/models/:model", "/v2/models/:model/versions/:version"} {
 		a.Get(base, s.kserveMetadata)

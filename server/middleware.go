@@ -77,8 +77,15 @@ func saneRequestID(id string) bool {
 	return true
 }
 
-// openRoutes need no API key: orchestrators probe them.
-var openRoutes = map[string]bool{"/healthz": true, "/readiness": true, "/v2/health/live": true, "/v2/health/ready": true}
+// openRoutes need no API key: the health routes, which orchestrators
+// probe.
+var openRoutes = func() map[string]bool {
+	m := map[string]bool{}
+	for _, p := range healthRoutes {
+		m[p] = true
+	}
+	return m
+}()
 
 // routeClass is what a route may do, for its key (see authorize).
 type routeClass int

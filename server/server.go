@@ -166,8 +166,7 @@ func (s *Server) routes() {
 	a := s.app
 	a.Use(s.observe, s.compressResponse, s.decompress, s.authorize)
 	a.Get("/info", s.info)
-	a.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "healthy"}) })
-	a.Get("/readiness", s.readiness)
+	s.healthRoutesOn(a)
 	reg := s.opts.Metrics
 	if reg == nil {
 		reg = metrics.New(s.models)
@@ -213,13 +212,6 @@ func (s *Server) info(c *fiber.Ctx) error {
 
 // isReady: startup loads done and not shutting down.
 func (s *Server) isReady() bool { return s.ready() && !s.draining.Load() }
-
-func (s *Server) readiness(c *fiber.Ctx) error {
-	if !s.isReady() {
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready"})
-	}
-	return c.JSON(fiber.Map{"status": "ready"})
-}
 
 // sendJSON writes responses already encoded by the postprocess workers: one
 // object, or a JSON list for a request that sent a list of images. Answers
