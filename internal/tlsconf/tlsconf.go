@@ -218,11 +218,11 @@ func (r raw) parse(f Files) (*loaded, error) {
 	}
 	cfg := &tls.Config{MinVersion: MinVersion, Certificates: []tls.Certificate{pair}}
 	if f.ClientCA != "" {
-		pool, err := parseCAs("TLS client CA", f.ClientCA, r.ca)
+		cas, err := parseCAs("TLS client CA", f.ClientCA, r.ca)
 		if err != nil {
 			return nil, err
 		}
-		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		cfg.ClientCAs, cfg.ClientAuth = poolWith(x509.NewCertPool(), cas), tls.RequireAndVerifyClientCert
 	}
 	return &loaded{config: cfg, leaf: leaf, digest: r.digest()}, nil
 }
@@ -230,28 +230,34 @@ func (r raw) parse(f Files) (*loaded, error) {
 // parseCAs parses every certificate of a PEM file; any block that is not
 // a parsable certificate fails it (x509.CertPool.AppendCertsFromPEM would
 // skip it silently and trust less than the operator meant).
-func parseCAs(what, path string, data []byte) (*x509.CertPool, error) {
-	pool := x509.NewCertPool()
-	n := 0
+func parseCAs(what, path string, data []byte) ([]*x509.Certificate, error) {
+	var cas []*x509.Certificate
 	for rest := data; ; {
 		var b *pem.Block
 		if b, rest = pem.Decode(rest); b == nil {
 			break
 		}
 		if b.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("%s %s: PEM block %d is %q, want CERTIFICATE", what, path, n+1, b.Type)
+			return nil, fmt.Errorf("%s %s: PEM block %d is %q, want CERTIFICATE", what, path, len(cas)+1, b.Type)
 		}
 		cert, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: certificate %d: %w", what, path, n+1, err)
+			return nil, fmt.Errorf("%s %s: certificate %d: %w", what, path, len(cas)+1, err)
 		}
-		pool.AddCert(cert)
-		n++
+		cas = append(cas, cert)
 	}
-	if n == 0 {
+	if len(cas) == 0 {
 		return nil, fmt.Errorf("%s %s: no PEM certificate in it", what, path)
 	}
-	return pool, nil
+	return cas, nil
+}
+
+// poolWith adds cas to pool and returns it.
+func poolWith(pool *x509.CertPool, cas []*x509.Certificate) *x509.CertPool {
+	for _, c := range cas {
+		pool.AddCert(c)
+	}
+	return pool
 }
 
 // attrs describe a loaded certificate for the log: what an operator
@@ -281,16 +287,16 @@ func ClientConfig(caFile, certFile, keyFile string, insecure bool) (*tls.Config,
 		if err != nil {
 			return nil, fmt.Errorf("TLS CA file: %w", err)
 		}
-		// Checked strictly first, as the server's client CA file is.
-		if _, err := parseCAs("TLS CA file", caFile, data); err != nil {
+		// As strict as the server's client CA file.
+		cas, err := parseCAs("TLS CA file", caFile, data)
+		if err != nil {
 			return nil, err
 		}
 		pool, err := x509.SystemCertPool()
 		if err != nil {
 			pool = x509.NewCertPool()
 		}
-		pool.AppendCertsFromPEM(data)
-		cfg.RootCAs = pool
+		cfg.RootCAs = poolWith(pool, cas)
 	}
 	if certFile != "" || keyFile != "" {
 		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
