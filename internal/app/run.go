@@ -49,12 +49,11 @@ func Run(cfg *config.Config) error {
 		return err
 	}
 	var tlsConfig *tls.Config
-	// Failed handshakes on either port: logged (a line per 10 s at most)
-	// and counted (trtserve_tls_handshake_failures_total).
-	var handshakes *tlsconf.HandshakeFailures
+	// Failed handshakes on either port, with TLS on: logged (a line per
+	// 10 s at most) and counted (trtserve_tls_handshake_failures_total).
+	handshakes := tlsconf.NewHandshakeFailures(log, 10*time.Second)
 	if certs != nil {
 		tlsConfig = certs.Config()
-		handshakes = tlsconf.NewHandshakeFailures(log, 10*time.Second)
 		if cfg.TLSReloadInterval > 0 {
 			// Kubernetes never sends SIGHUP: a rotated Secret is found by
 			// looking.
@@ -142,7 +141,7 @@ func Run(cfg *config.Config) error {
 	}); err != nil {
 		return err
 	}
-	if handshakes != nil {
+	if certs != nil {
 		if err := reg.RegisterTLSHandshakeFailures(handshakes.Total); err != nil {
 			return err
 		}
@@ -194,7 +193,7 @@ func Run(cfg *config.Config) error {
 			Regions: shmRegions, Version: server.Version,
 			APIKey: cfg.APIKey, AdminAPIKey: cfg.AdminAPIKey, ModelControl: cfg.ModelControl, RequestTimeout: cfg.RequestTimeout,
 			MaxMessageBytes: cfg.GRPCMaxMessageBytes, WindowBytes: cfg.GRPCWindowBytes, TLS: tlsConfig, AccessLog: cfg.AccessLog,
-			InflightBytes: inflight, TLSHandshakeFailed: tlsFailed(handshakes),
+			InflightBytes: inflight, TLSHandshakeFailed: handshakes.Report,
 			Keepalive: grpcserver.Keepalive{Time: cfg.GRPCKeepaliveTime, Timeout: cfg.GRPCKeepaliveTimeout,
 				MinPingInterval: cfg.GRPCKeepaliveMinPingInterval, PermitWithoutCalls: cfg.GRPCKeepalivePermitWithoutCalls},
 		}, log, isReady)
@@ -348,12 +347,4 @@ func NewRepository(cfg *config.Config, b *Backends) *repository.Repository {
 	return &repository.Repository{Roots: cfg.Roots(), Defaults: repository.Defaults{
 		Backend: b.Default, MaxBatchSize: cfg.MaxBatchSize, InstanceCount: cfg.InstanceCount, ForceBackend: cfg.Backend,
 	}}
-}
-
-// tlsFailed is h's Report, or nil without TLS.
-func tlsFailed(h *tlsconf.HandshakeFailures) func(net.Addr, error) {
-	if h == nil {
-		return nil
-	}
-	return h.Report
 }
