@@ -78,7 +78,7 @@ func TestLoadOverTLSWithAKey(t *testing.T) {
 			l := &Load{
 				Targets: []Target{{"a", srv.URL}}, Model: "m/1", Task: "object_detection", APIKey: tc.key, TLS: tc.tls,
 				Images: [][]byte{[]byte("x")}, Concurrency: []int{2},
-				Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond, Timeout: 5 * time.Second,
+				Warmup: 50 * time.Millisecond, Duration: time.Second, Timeout: 5 * time.Second,
 			}
 			levels, err := l.Run(context.Background())
 			if err != nil {
